@@ -1,0 +1,102 @@
+# emailproxy: one make builds everything, make check runs regress/.
+#
+#   make                 build emailproxy and emailproxyctl
+#   make check           build, then run every test in regress/
+#   make SANITIZE=1 ...  the same with AddressSanitizer and UBSan (in obj-san/)
+#   make install         PREFIX=/usr/local DESTDIR=
+
+PREFIX ?=	/usr/local
+SBINDIR ?=	$(PREFIX)/sbin
+MANDIR ?=	$(PREFIX)/share/man
+SYSCONFDIR ?=	/etc
+DESTDIR ?=
+
+CC ?=		cc
+PKG_CONFIG ?=	pkg-config
+PKGS =		libtls libevent libcurl jansson libbsd-overlay libcrypto libseccomp
+
+CFLAGS ?=	-O2 -g
+CFLAGS +=	-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
+		-Wmissing-prototypes -Wshadow -Wpointer-arith -Wno-unused-parameter \
+		-Icommon $(shell $(PKG_CONFIG) --cflags $(PKGS))
+LDLIBS +=	$(shell $(PKG_CONFIG) --libs $(PKGS)) -lcrypt
+
+ifeq ($(SANITIZE),1)
+OBJDIR =	obj-san
+BINDIR =	obj-san
+CFLAGS +=	-fsanitize=address,undefined -fno-omit-frame-pointer \
+		-fno-sanitize-recover=undefined -DSANITIZE
+LDFLAGS +=	-fsanitize=address,undefined
+else
+OBJDIR =	obj
+BINDIR =	.
+endif
+
+COMMON_SRCS =	$(sort $(wildcard common/*.c))
+DAEMON_SRCS =	$(sort $(wildcard parent/*.c proxy/*.c tokend/*.c authd/*.c))
+CTL_SRCS =	$(sort $(wildcard ctl/*.c))
+UNIT_SRCS =	$(sort $(wildcard regress/unit/*_test.c))
+
+COMMON_OBJS =	$(COMMON_SRCS:%.c=$(OBJDIR)/%.o)
+DAEMON_OBJS =	$(DAEMON_SRCS:%.c=$(OBJDIR)/%.o)
+CTL_OBJS =	$(CTL_SRCS:%.c=$(OBJDIR)/%.o)
+UNIT_BINS =	$(UNIT_SRCS:regress/unit/%.c=$(OBJDIR)/regress/%)
+
+# Unit tests link the test file with every object but the ones holding
+# main() (parent/main.c, ctl/*).
+LIB_OBJS =	$(COMMON_OBJS) $(filter-out $(OBJDIR)/parent/main.o,$(DAEMON_OBJS))
+
+PROGS =		$(BINDIR)/emailproxy
+ifneq ($(CTL_SRCS),)
+PROGS +=	$(BINDIR)/emailproxyctl
+endif
+
+MAN8 =		emailproxy.8 $(wildcard emailproxyctl.8)
+MAN5 =		emailproxy.conf.5
+
+all: $(PROGS)
+
+$(OBJDIR)/%.o: %.c $(wildcard common/*.h */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -I$(dir $<) -c -o $@ $<
+
+$(BINDIR)/emailproxy: $(COMMON_OBJS) $(DAEMON_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/emailproxyctl: $(COMMON_OBJS) $(CTL_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OBJDIR)/regress/%: regress/unit/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iparent -Iproxy -Itokend -Iauthd $(LDFLAGS) \
+	    -o $@ $< $(LIB_OBJS) $(LDLIBS)
+
+unit: $(UNIT_BINS)
+
+check: all unit
+	BINDIR=$(BINDIR) OBJDIR=$(OBJDIR) SANITIZE=$(SANITIZE) \
+	    sh regress/run $(TESTS)
+
+bench: all
+	sh bench/run
+
+lint:
+	mandoc -Tlint -Wwarning $(MAN5) $(MAN8)
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)
+	install -m 0555 $(PROGS) $(DESTDIR)$(SBINDIR)/
+	install -m 0444 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0444 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/emailproxy.conf ]; then \
+		echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/emailproxy.conf"; \
+	else \
+		install -m 0600 etc/emailproxy.conf \
+		    $(DESTDIR)$(SYSCONFDIR)/emailproxy.conf; \
+	fi
+
+clean:
+	rm -rf obj obj-san emailproxy emailproxyctl regress/tmp
+
+.PHONY: all unit check bench lint install clean

@@ -1,0 +1,199 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * The configuration model.  The parent is the only process that reads the
+ * file (config_load); children receive the model over imsg
+ * (config_imsg.c).  Strings are NUL-terminated heap copies; NULL means
+ * "not set in this section" (catch-all sections rely on that to fall
+ * back).  Files named in the configuration are read by the parent
+ * (config_load_files) and travel as struct conf_file contents.
+ */
+
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <sys/queue.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "emailproxy.h"
+
+enum oauth2_flow {
+	FLOW_UNSET,
+	FLOW_AUTHORIZATION_CODE,
+	FLOW_DEVICE,
+	FLOW_CLIENT_CREDENTIALS,
+	FLOW_PASSWORD,
+	FLOW_SERVICE_ACCOUNT
+};
+
+/* A file named in the configuration, read by the parent. */
+struct conf_file {
+	char		*path;		/* as written in the config */
+	char		*data;		/* contents, NUL-terminated; or NULL */
+	size_t		 len;
+};
+
+struct server_conf {
+	TAILQ_ENTRY(server_conf) entry;
+	char		*name;		/* section name, "IMAP-1993" */
+	int		 line;		/* line of the section header */
+	enum proto	 proto;
+	uint16_t	 local_port;	/* from the section name */
+	char		*local_address;	/* default "::" */
+	char		*server_address;
+	uint16_t	 server_port;
+	int		 server_starttls;
+	int		 local_starttls;
+	struct conf_file local_certificate;	/* local_certificate_path */
+	struct conf_file local_key;		/* local_key_path */
+	struct conf_file server_ca;		/* server_ca_file; else global */
+	unsigned int	 max_connections;	/* 0: unlimited */
+	unsigned int	 max_connections_per_address;	/* 0: unlimited */
+	unsigned int	 idle_timeout;		/* pre-login, seconds */
+};
+TAILQ_HEAD(server_list, server_conf);
+
+/*
+ * An account section, "[user@domain]", or a catch-all "[@domain]" / "[@]".
+ * Fields hold what this section says; account_resolve() merges the
+ * catch-all chain into one view.
+ */
+struct account_conf {
+	TAILQ_ENTRY(account_conf) entry;
+	char		*name;		/* section name */
+	int		 line;
+	char		*permission_url;
+	char		*token_url;
+	char		*oauth2_scope;
+	char		*oauth2_resource;
+	char		*oauth2_flow_str;	/* as written */
+	enum oauth2_flow flow;		/* derived, see account_resolve */
+	char		*redirect_uri;
+	char		*redirect_listen_address;
+	char		*client_id;
+	char		*client_secret;
+	char		*client_secret_encrypted;	/* Fernet, Python */
+	int		 use_pkce;	/* -1 unset, 0, 1 */
+	struct conf_file jwt_certificate;	/* jwt_certificate_path */
+	struct conf_file jwt_key;		/* jwt_key_path */
+	struct conf_file service_account_key;	/* client_id = file */
+	/*
+	 * Values cached by the Python proxy (in the config or its
+	 * --cache-store file), imported by tokend on the first unlock.
+	 */
+	char		*token_salt;
+	char		*token_iterations;
+	char		*access_token;
+	char		*access_token_expiry;
+	char		*refresh_token;
+};
+TAILQ_HEAD(account_list, account_conf);
+
+struct emailproxy_conf {
+	char		*path;		/* the file it came from */
+	struct server_list servers;
+	struct account_list accounts;
+
+	/* [emailproxy], the Python proxy's globals */
+	int		 delete_account_token_on_password_error;	/* 1 */
+	int		 encrypt_client_secret_on_first_use;		/* 0 */
+	int		 use_login_password_as_client_credentials_secret; /* 0 */
+	int		 allow_catch_all_accounts;			/* 0 */
+
+	/* [emailproxy], ours */
+	char		*user;		/* EMAILPROXY_USER */
+	char		*store_dir;	/* EMAILPROXY_STORE */
+	char		*empty_dir;	/* EMAILPROXY_EMPTY */
+	char		*control_socket; /* EMAILPROXY_SOCKET */
+	char		*notify_command; /* run by the parent, or NULL */
+	struct conf_file ca_file;	/* upstream and OAuth CA bundle */
+	unsigned int	 auth_timeout;		/* 600 s: wait for a person */
+	unsigned int	 http_connect_timeout;	/* 10 s */
+	unsigned int	 http_timeout;		/* 60 s per request */
+	unsigned int	 refresh_ahead;		/* 300 s before expiry */
+	unsigned int	 idle_timeout;		/* 60 s pre-login default */
+	unsigned int	 kdf_iterations;	/* 1200000 for new records */
+};
+
+/*
+ * One merged view of an account for a login name, resolved through the
+ * catch-all chain [X] -> [@domain] -> [@] (SPEC Part 2 §1.4, Part 1 §9).
+ * Pointers borrow from the configuration; the cached Python values come
+ * from [X] only.
+ */
+struct account_view {
+	const struct account_conf *section;	/* [X], or NULL */
+	const char	*name;		/* the section that matched first */
+	const char	*permission_url;
+	const char	*token_url;
+	const char	*oauth2_scope;
+	const char	*oauth2_resource;
+	enum oauth2_flow flow;
+	const char	*redirect_uri;
+	const char	*redirect_listen_address;
+	const char	*client_id;
+	const char	*client_secret;
+	const char	*client_secret_encrypted;
+	const char	*token_salt;		/* with catch-all fallback */
+	const char	*token_iterations;	/* with catch-all fallback */
+	int		 use_pkce;
+	const struct conf_file *jwt_certificate;
+	const struct conf_file *jwt_key;
+	const struct conf_file *service_account_key;
+};
+
+/* config.c */
+struct emailproxy_conf *config_new(void);
+/*
+ * Parse path.  On error returns NULL after printing every problem as
+ * "file:line: key: reason" with log_warnx.  cache_store (Python proxy
+ * --cache-store file) may be NULL.
+ */
+struct emailproxy_conf *config_load(const char *path, const char *cache_store);
+/* Read every file the configuration names; -1 after logging file:line. */
+int		 config_load_files(struct emailproxy_conf *);
+void		 config_free(struct emailproxy_conf *);
+/* Print a short summary (emailproxy -n); verbose adds every section. */
+void		 config_print(const struct emailproxy_conf *, int verbose);
+struct server_conf *server_find(const struct emailproxy_conf *, const char *);
+/* Same listener: reload keeps its sessions when this returns 1. */
+int		 server_equal(const struct server_conf *,
+		    const struct server_conf *);
+/* 0 and *view filled, or -1 when no section matches. */
+int		 account_resolve(const struct emailproxy_conf *,
+		    const char *username, struct account_view *view);
+const char	*flow_name(enum oauth2_flow);
+/* Parse a boolean the way Part 1 §2 says: -1 if invalid. */
+int		 parse_bool(const char *);
+
+/* config_imsg.c */
+struct imsgbuf;
+struct imsg;
+/* Queue the whole configuration for one child (secrets it must not hold
+ * are left out). */
+int		 config_send(struct imsgbuf *, const struct emailproxy_conf *,
+		    enum emailproxy_proc dest);
+/*
+ * Feed one IMSG_CONF_* message.  *pending accumulates; on IMSG_CONF_END
+ * returns 1 and the caller swaps *pending in.  0 while more is expected,
+ * -1 on a malformed message.
+ */
+int		 config_recv(struct imsg *, struct emailproxy_conf **pending);
+
+#endif /* CONFIG_H */

@@ -1,0 +1,192 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+#ifndef EMAILPROXY_H
+#define EMAILPROXY_H
+
+#define EMAILPROXY_VERSION	"0.1"
+#define EMAILPROXY_NAME		"emailproxy"
+
+/* Defaults; each can be changed in the [emailproxy] section. */
+#define EMAILPROXY_CONF		"/etc/emailproxy.conf"
+#define EMAILPROXY_USER		"_emailproxy"
+#define EMAILPROXY_STORE	"/var/lib/emailproxy"
+#define EMAILPROXY_EMPTY	"/var/empty"
+#define EMAILPROXY_SOCKET	"/var/run/emailproxy.sock"
+#define EMAILPROXY_CA_FILE	"/etc/ssl/certs/ca-certificates.crt"
+
+/*
+ * A child finds its sockets on fixed descriptors: the parent on 3, then
+ * its peers in the order of the table below.
+ *	proxy:	3 parent, 4 tokend
+ *	tokend:	3 parent, 4 proxy, 5 authd
+ *	authd:	3 parent, 4 tokend
+ */
+#define PARENT_SOCK_FILENO	3
+#define PEER1_SOCK_FILENO	4
+#define PEER2_SOCK_FILENO	5
+
+/* Parent<->child messages may carry certificate chains and keys. */
+#define IMSG_MAXSIZE_PARENT	(1024 * 1024)
+
+enum emailproxy_proc {
+	PROC_PARENT,
+	PROC_PROXY,
+	PROC_TOKEND,
+	PROC_AUTHD,
+	PROC_MAX
+};
+
+/* Token margins (seconds). */
+#define TOKEN_EXPIRY_MARGIN	600	/* refresh when fewer remain ... */
+#define TOKEN_DEFAULT_LIFETIME	3600	/* when the provider gives none */
+
+/*
+ * Every message type, one enum (STYLE.md).  Payloads are built with the
+ * typed writer in msg.h; the field list of each type is given here and
+ * a receiver must read exactly those fields (msg_read_end() checks that
+ * nothing is left over).  str = msg_put_str/msg_get_str (may be NULL),
+ * u32/u64 = msg_put_u32/u64, data = msg_put_data.
+ */
+enum imsg_type {
+	IMSG_NONE,
+
+	/*
+	 * parent -> every child: a whole configuration, as
+	 * CONF_START, GLOBALS, SERVER*, ACCOUNT*, CONF_END; the child builds
+	 * it beside the running one and swaps on CONF_END, then answers
+	 * CONF_DONE.  Encoding in common/config_imsg.c.
+	 */
+	IMSG_CONF_START,
+	IMSG_CONF_GLOBALS,
+	IMSG_CONF_SERVER,
+	IMSG_CONF_ACCOUNT,
+	IMSG_CONF_END,
+	IMSG_CONF_DONE,		/* child -> parent, no payload */
+
+	/* parent -> proxy: fd = listening socket; str server name */
+	IMSG_LISTENER,
+	/* parent -> children: u32 verbosity */
+	IMSG_CTL_VERBOSE,
+	/* parent -> children: stop now (no payload) */
+	IMSG_SHUTDOWN,
+
+	/*
+	 * proxy -> tokend, peerid = session id:
+	 *   str server (section name), u32 proto (enum proto),
+	 *   str client address, str username, str password,
+	 *   u32 flags (TOKEN_F_*), str rejected access token or NULL
+	 * tokend -> proxy, peerid = session id:
+	 *   TOKEN_OK:   str username for the XOAUTH2 string, str access token
+	 *   TOKEN_FAIL: u32 reason (enum token_fail), str message for the
+	 *               client (one line, no CR/LF)
+	 * proxy -> tokend: TOKEN_CANCEL, peerid = session id, no payload:
+	 *   the session is gone, drop its pending request.
+	 */
+	IMSG_TOKEN_GET,
+	IMSG_TOKEN_OK,
+	IMSG_TOKEN_FAIL,
+	IMSG_TOKEN_CANCEL,
+
+	/*
+	 * tokend -> authd, peerid = request id:
+	 *   AUTH_REQUEST: u32 op (enum auth_op), str account username
+	 *     (the login name X; authd resolves its configuration the same
+	 *     way tokend does), str refresh token or NULL, str login
+	 *     password or NULL (only for ROPC and for
+	 *     use_login_password_as_client_credentials_secret), str client
+	 *     secret or NULL (a secret tokend keeps encrypted; overrides the
+	 *     configuration's)
+	 *   AUTH_CANCEL: no payload; nobody waits for this request any more.
+	 * authd -> tokend, peerid = request id:
+	 *   AUTH_TOKENS: str access token, u64 expiry (Unix seconds),
+	 *     str refresh token or NULL (NULL: keep the one you have)
+	 *   AUTH_FAIL: u32 class (enum auth_fail), str message for the
+	 *     client (one line)
+	 */
+	IMSG_AUTH_REQUEST,
+	IMSG_AUTH_CANCEL,
+	IMSG_AUTH_TOKENS,
+	IMSG_AUTH_FAIL,
+
+	/*
+	 * authd -> parent: a person must act.
+	 *   AUTH_PENDING: str account, str URL to visit, str user code or
+	 *     NULL (device flow), u64 expiry (Unix seconds)
+	 *   AUTH_PENDING_DONE: str account (authorised, failed or expired)
+	 */
+	IMSG_AUTH_PENDING,
+	IMSG_AUTH_PENDING_DONE,
+
+	/* parent -> authd: fd = listening socket for a redirect listener;
+	 * str host:port it is bound to */
+	IMSG_REDIRECT_LISTENER,
+
+	/*
+	 * Control socket (emailproxyctl <-> parent <-> children).  Every
+	 * answer ends with IMSG_CTL_END; failures are IMSG_CTL_FAIL with a
+	 * str message.
+	 */
+	IMSG_CTL_SHOW_ACCOUNTS,
+	IMSG_CTL_SHOW_SESSIONS,
+	IMSG_CTL_SHOW_PENDING,
+	IMSG_CTL_SHOW_STATS,
+	IMSG_CTL_AUTHORISE,
+	IMSG_CTL_FORGET,
+	IMSG_CTL_RELOAD,
+	IMSG_CTL_LOG_VERBOSE,
+	IMSG_CTL_DATA,		/* one JSON object (str) */
+	IMSG_CTL_FAIL,
+	IMSG_CTL_END,
+
+	IMSG_MAX
+};
+
+/* IMSG_TOKEN_GET flags */
+#define TOKEN_F_REJECTED	0x01	/* the upstream refused the token */
+
+enum proto {
+	PROTO_IMAP,
+	PROTO_POP,
+	PROTO_SMTP
+};
+
+enum token_fail {
+	TOKEN_FAIL_NO_PASSWORD,		/* empty username or password */
+	TOKEN_FAIL_UNKNOWN_ACCOUNT,	/* no section matches */
+	TOKEN_FAIL_BAD_PASSWORD,	/* does not unlock the record */
+	TOKEN_FAIL_CONFIG,		/* incomplete account entry */
+	TOKEN_FAIL_NEEDS_AUTH,		/* authorisation failed/expired */
+	TOKEN_FAIL_PROVIDER,		/* OAuth server error */
+	TOKEN_FAIL_INTERNAL		/* store or process error */
+};
+
+enum auth_op {
+	AUTH_OP_REFRESH,	/* refresh_token grant */
+	AUTH_OP_OBTAIN		/* the account's configured grant */
+};
+
+enum auth_fail {
+	AUTH_FAIL_TRANSIENT,	/* network, timeout, 5xx, 429: keep tokens */
+	AUTH_FAIL_INVALID_GRANT, /* 400 on refresh: refresh token is dead */
+	AUTH_FAIL_PERMANENT,	/* invalid_client, config, denied */
+	AUTH_FAIL_EXPIRED,	/* nobody authorised in time */
+	AUTH_FAIL_CANCELLED	/* shutdown or reload */
+};
+
+const char	*proto_name(enum proto);
+
+#endif /* EMAILPROXY_H */
