@@ -42,9 +42,9 @@ DAEMON_OBJS =	$(DAEMON_SRCS:%.c=$(OBJDIR)/%.o)
 CTL_OBJS =	$(CTL_SRCS:%.c=$(OBJDIR)/%.o)
 UNIT_BINS =	$(UNIT_SRCS:regress/unit/%.c=$(OBJDIR)/regress/%)
 
-# Unit tests link the test file with every object but the ones holding
-# main() (parent/main.c, ctl/*).
-LIB_OBJS =	$(COMMON_OBJS) $(filter-out $(OBJDIR)/parent/main.o,$(DAEMON_OBJS))
+# A unit test links only the sources named on its " * DEPS:" line.
+unit_deps =	$(patsubst %.c,$(OBJDIR)/%.o,$(shell sed -n \
+		    's/^ \* DEPS: *//p' $(1)))
 
 PROGS =		$(BINDIR)/emailproxy
 ifneq ($(CTL_SRCS),)
@@ -66,10 +66,11 @@ $(BINDIR)/emailproxy: $(COMMON_OBJS) $(DAEMON_OBJS)
 $(BINDIR)/emailproxyctl: $(COMMON_OBJS) $(CTL_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(OBJDIR)/regress/%: regress/unit/%.c $(LIB_OBJS)
+.SECONDEXPANSION:
+$(OBJDIR)/regress/%: regress/unit/%.c $$(call unit_deps,regress/unit/$$*.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iparent -Iproxy -Itokend -Iauthd $(LDFLAGS) \
-	    -o $@ $< $(LIB_OBJS) $(LDLIBS)
+	    -o $@ $< $(call unit_deps,$<) $(LDLIBS)
 
 unit: $(UNIT_BINS)
 
