@@ -32,6 +32,10 @@ OBJDIR =	obj
 BINDIR =	.
 endif
 
+ifeq ($(SANDBOX_DEBUG),1)
+CFLAGS +=	-DSANDBOX_DEBUG
+endif
+
 COMMON_SRCS =	$(sort $(wildcard common/*.c))
 DAEMON_SRCS =	$(sort $(wildcard parent/*.c proxy/*.c tokend/*.c authd/*.c))
 CTL_SRCS =	$(sort $(wildcard ctl/*.c))

@@ -85,6 +85,9 @@ __attribute__((__noreturn__)) void authd_main(int debug, int verbose);
 void	 sandbox_proxy(void);
 void	 sandbox_tokend(void);
 void	 sandbox_authd(void);
+#ifdef __OpenBSD__
+/* The parent is not filtered on Linux: it keeps root for reloads. */
 void	 sandbox_parent(void);
+#endif
 
 #endif /* PROC_H */

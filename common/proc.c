@@ -1,0 +1,207 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+#include <sys/types.h>
+#include <sys/prctl.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event.h>
+
+#include "emailproxy.h"
+#include "config.h"
+#include "log.h"
+#include "proc.h"
+
+void
+imsgev_init(struct imsgev *iev, int fd, const char *name,
+    void (*handler)(int, short, void *), void *data, size_t maxsize,
+    int fdpass)
+{
+	memset(iev, 0, sizeof(*iev));
+	if (imsgbuf_init(&iev->ibuf, fd) == -1)
+		fatal("imsgbuf_init %s", name);
+	if (maxsize != 0 && imsgbuf_set_maxsize(&iev->ibuf, maxsize) == -1)
+		fatal("imsgbuf_set_maxsize %s", name);
+	if (fdpass)
+		imsgbuf_allow_fdpass(&iev->ibuf);
+	iev->handler = handler;
+	iev->data = data;
+	iev->name = name;
+	iev->events = EV_READ;
+	event_set(&iev->ev, fd, iev->events, iev->handler, iev);
+	event_add(&iev->ev, NULL);
+}
+
+void
+imsg_event_add(struct imsgev *iev)
+{
+	iev->events = EV_READ;
+	if (imsgbuf_queuelen(&iev->ibuf) > 0)
+		iev->events |= EV_WRITE;
+	event_del(&iev->ev);
+	event_set(&iev->ev, iev->ibuf.fd, iev->events, iev->handler, iev);
+	event_add(&iev->ev, NULL);
+}
+
+int
+imsg_compose_event(struct imsgev *iev, uint32_t type, uint32_t peerid,
+    pid_t pid, int fd, const void *data, size_t datalen)
+{
+	int	ret;
+
+	if ((ret = imsg_compose(&iev->ibuf, type, peerid, pid, fd, data,
+	    datalen)) == -1)
+		return (-1);
+	imsg_event_add(iev);
+	return (ret);
+}
+
+int
+imsgev_msg_end(struct imsgev *iev, struct msgw *w)
+{
+	if (msg_end(w, &iev->ibuf) == -1)
+		return (-1);
+	imsg_event_add(iev);
+	return (0);
+}
+
+int
+imsgev_io(struct imsgev *iev, short event)
+{
+	if (event & EV_READ) {
+		switch (imsgbuf_read(&iev->ibuf)) {
+		case -1:
+			log_warn("read from %s", iev->name);
+			return (-1);
+		case 0:
+			return (-1);	/* peer closed */
+		}
+	}
+	if (event & EV_WRITE) {
+		if (imsgbuf_write(&iev->ibuf) == -1) {
+			if (errno != EPIPE)
+				log_warn("write to %s", iev->name);
+			return (-1);
+		}
+	}
+	imsg_event_add(iev);
+	return (0);
+}
+
+struct emailproxy_conf *
+proc_wait_config(struct imsgbuf *ibuf)
+{
+	struct emailproxy_conf	*pending = NULL;
+	struct imsg		 imsg;
+	struct pollfd		 pfd;
+	ssize_t			 n;
+	int			 r;
+
+	for (;;) {
+		pfd.fd = ibuf->fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll");
+		}
+		switch (imsgbuf_read(ibuf)) {
+		case -1:
+			fatal("read from parent");
+		case 0:
+			/* The parent went away before configuring us. */
+			exit(0);
+		}
+		for (;;) {
+			if ((n = imsg_get(ibuf, &imsg)) == -1)
+				fatal("imsg_get from parent");
+			if (n == 0)
+				break;
+			switch (imsg_get_type(&imsg)) {
+			case IMSG_CONF_START:
+			case IMSG_CONF_GLOBALS:
+			case IMSG_CONF_SERVER:
+			case IMSG_CONF_ACCOUNT:
+			case IMSG_CONF_END:
+				r = config_recv(&imsg, &pending);
+				imsg_free(&imsg);
+				if (r == -1)
+					fatalx("malformed configuration from "
+					    "parent");
+				if (r == 1)
+					return (pending);
+				break;
+			case IMSG_CTL_VERBOSE:
+				/* The parent may tune verbosity early. */
+				imsg_free(&imsg);
+				break;
+			default:
+				fatalx("unexpected message %u from parent "
+				    "before the configuration",
+				    imsg_get_type(&imsg));
+			}
+		}
+	}
+}
+
+void
+proc_privdrop(const char *user, const char *dir, const char *title)
+{
+	struct passwd	*pw;
+
+	setproctitle("%s", title);
+	if (geteuid() != 0) {
+		log_warnx("not started as root: %s keeps its user and "
+		    "runs without chroot", title);
+		if (prctl(PR_SET_DUMPABLE, 0) == -1)
+			fatal("prctl PR_SET_DUMPABLE");
+		return;
+	}
+	if ((pw = getpwnam(user)) == NULL)
+		fatalx("unknown user %s", user);
+	if (chroot(dir) == -1)
+		fatal("chroot %s", dir);
+	if (chdir("/") == -1)
+		fatal("chdir /");
+	if (setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		fatal("cannot drop privileges to %s", user);
+	/* No core dumps or ptrace of a process holding secrets. */
+	if (prctl(PR_SET_DUMPABLE, 0) == -1)
+		fatal("prctl PR_SET_DUMPABLE");
+}
+
+const char *
+proto_name(enum proto proto)
+{
+	switch (proto) {
+	case PROTO_IMAP:
+		return ("IMAP");
+	case PROTO_POP:
+		return ("POP");
+	case PROTO_SMTP:
+		return ("SMTP");
+	}
+	return ("?");
+}

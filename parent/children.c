@@ -1,0 +1,202 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * Starting the children: socketpairs between the parent and each child
+ * and between the peers that talk (proxy-tokend, tokend-authd); fork,
+ * put the sockets on their fixed descriptors, and re-execute ourselves
+ * with the hidden -P flag so each child has a fresh address space.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "emailproxy.h"
+#include "config.h"
+#include "log.h"
+#include "proc.h"
+#include "parent.h"
+
+struct child	children[PROC_MAX] = {
+	[PROC_PROXY] =	{ .proc = PROC_PROXY,	.name = "proxy" },
+	[PROC_TOKEND] =	{ .proc = PROC_TOKEND,	.name = "tokend" },
+	[PROC_AUTHD] =	{ .proc = PROC_AUTHD,	.name = "authd" },
+};
+
+extern char	**environ;
+
+static void
+socketpair_or_die(int sv[2])
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    PF_UNSPEC, sv) == -1)
+		fatal("socketpair");
+}
+
+/*
+ * Fork and exec one child.  fds[i] lands on descriptor 3 + i; every
+ * other descriptor above stderr is closed.
+ */
+static pid_t
+start_child(const char *self, const char *name, int *fds, int nfds,
+    const struct parent_opts *opts)
+{
+	char	*argv[16];
+	int	 argc = 0, i, v, high[3];
+	pid_t	 pid;
+
+	switch (pid = fork()) {
+	case -1:
+		fatal("fork %s", name);
+	case 0:
+		break;
+	default:
+		return (pid);
+	}
+
+	/* Move out of the way first: a target may hold another source. */
+	for (i = 0; i < nfds; i++)
+		if ((high[i] = fcntl(fds[i], F_DUPFD, 64)) == -1)
+			fatal("dup");
+	for (i = 0; i < nfds; i++)
+		if (dup2(high[i], PARENT_SOCK_FILENO + i) == -1)
+			fatal("dup2");
+	closefrom(PARENT_SOCK_FILENO + nfds);
+
+	argv[argc++] = (char *)EMAILPROXY_NAME;
+	argv[argc++] = (char *)"-P";
+	argv[argc++] = (char *)name;
+	if (opts->debug)
+		argv[argc++] = (char *)"-d";
+	for (v = 0; v < opts->verbose && v < 3; v++)
+		argv[argc++] = (char *)"-v";
+	argv[argc] = NULL;
+#ifdef SANITIZE
+	/*
+	 * LeakSanitizer cannot trace a chrooted, non-dumpable process;
+	 * leaks are checked in the parent and in the unit tests.
+	 */
+	setenv("ASAN_OPTIONS", "detect_leaks=0:exitcode=86", 1);
+#endif
+	execve(self, argv, environ);
+	fatal("execve %s", self);
+}
+
+void
+children_start(const char *self, const struct parent_opts *opts)
+{
+	int	 p_proxy[2], p_tokend[2], p_authd[2];
+	int	 proxy_tokend[2], tokend_authd[2];
+	int	 fds[3];
+
+	socketpair_or_die(p_proxy);
+	socketpair_or_die(p_tokend);
+	socketpair_or_die(p_authd);
+	socketpair_or_die(proxy_tokend);
+	socketpair_or_die(tokend_authd);
+
+	fds[0] = p_proxy[1];
+	fds[1] = proxy_tokend[0];
+	children[PROC_PROXY].pid = start_child(self, "proxy", fds, 2, opts);
+
+	fds[0] = p_tokend[1];
+	fds[1] = proxy_tokend[1];
+	fds[2] = tokend_authd[0];
+	children[PROC_TOKEND].pid = start_child(self, "tokend", fds, 3,
+	    opts);
+
+	fds[0] = p_authd[1];
+	fds[1] = tokend_authd[1];
+	children[PROC_AUTHD].pid = start_child(self, "authd", fds, 2, opts);
+
+	close(p_proxy[1]);
+	close(p_tokend[1]);
+	close(p_authd[1]);
+	close(proxy_tokend[0]);
+	close(proxy_tokend[1]);
+	close(tokend_authd[0]);
+	close(tokend_authd[1]);
+
+	children[PROC_PROXY].iev.ibuf.fd = p_proxy[0];
+	children[PROC_TOKEND].iev.ibuf.fd = p_tokend[0];
+	children[PROC_AUTHD].iev.ibuf.fd = p_authd[0];
+}
+
+struct child *
+child_by_pid(pid_t pid)
+{
+	int	i;
+
+	for (i = PROC_PROXY; i < PROC_MAX; i++)
+		if (children[i].pid == pid)
+			return (&children[i]);
+	return (NULL);
+}
+
+/*
+ * Ask every child still running to stop, give them a moment, then kill
+ * what is left.  Returns when all are reaped.
+ */
+void
+children_stop(void)
+{
+	struct timespec	 pause = { 0, 20 * 1000 * 1000 };
+	struct child	*c;
+	pid_t		 pid;
+	int		 i, left, tries, status;
+
+	for (i = PROC_PROXY; i < PROC_MAX; i++) {
+		c = &children[i];
+		if (c->pid <= 0)
+			continue;
+		/* Closing its socket is how a child learns we are gone. */
+		if (c->iev.ibuf.fd != -1) {
+			imsg_compose(&c->iev.ibuf, IMSG_SHUTDOWN, 0, 0, -1,
+			    NULL, 0);
+			(void)imsgbuf_flush(&c->iev.ibuf);
+		}
+	}
+	for (tries = 0; tries < 75; tries++) {	/* 1.5 s */
+		left = 0;
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+			if ((c = child_by_pid(pid)) != NULL)
+				c->pid = 0;
+		for (i = PROC_PROXY; i < PROC_MAX; i++)
+			if (children[i].pid > 0)
+				left++;
+		if (left == 0)
+			return;
+		nanosleep(&pause, NULL);
+	}
+	for (i = PROC_PROXY; i < PROC_MAX; i++) {
+		c = &children[i];
+		if (c->pid <= 0)
+			continue;
+		log_warnx("%s did not stop, killing it", c->name);
+		kill(c->pid, SIGKILL);
+		if (waitpid(c->pid, &status, 0) == c->pid)
+			c->pid = 0;
+	}
+}

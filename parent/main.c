@@ -1,0 +1,188 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+#include <sys/types.h>
+
+#include <err.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "emailproxy.h"
+#include "config.h"
+#include "log.h"
+#include "proc.h"
+#include "parent.h"
+
+extern char	**environ;
+
+static __dead void
+usage(void)
+{
+	fprintf(stderr, "usage: emailproxy [-dnv] [-f file] "
+	    "[--cache-store file] [--log-file file]\n");
+	exit(1);
+}
+
+/*
+ * The Python proxy's long options, kept so existing service definitions
+ * work.  --no-gui, --external-auth and --local-server-auth describe what
+ * emailproxy always does (no GUI; redirect listener and pasted URLs both
+ * available), so they change nothing.
+ */
+enum {
+	OPT_CONFIG_FILE = 256,
+	OPT_CACHE_STORE,
+	OPT_LOG_FILE,
+	OPT_DEBUG,
+	OPT_ALWAYS,
+	OPT_VERSION
+};
+
+static const struct option longopts[] = {
+	{ "config-file",	required_argument, NULL, OPT_CONFIG_FILE },
+	{ "cache-store",	required_argument, NULL, OPT_CACHE_STORE },
+	{ "log-file",		required_argument, NULL, OPT_LOG_FILE },
+	{ "debug",		no_argument,	   NULL, OPT_DEBUG },
+	{ "no-gui",		no_argument,	   NULL, OPT_ALWAYS },
+	{ "external-auth",	no_argument,	   NULL, OPT_ALWAYS },
+	{ "local-server-auth",	no_argument,	   NULL, OPT_ALWAYS },
+	{ "version",		no_argument,	   NULL, OPT_VERSION },
+	{ "help",		no_argument,	   NULL, 'h' },
+	{ NULL,			0,		   NULL, 0 }
+};
+
+static void
+open_log_file(const char *path)
+{
+	int	fd;
+
+	/* Logs then go where stderr goes, for every process. */
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0640)) == -1)
+		err(1, "%s", path);
+	if (dup2(fd, STDERR_FILENO) == -1)
+		err(1, "dup2");
+	close(fd);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct parent_opts	 opts;
+	struct emailproxy_conf	*conf;
+	const char		*child = NULL;
+	char			 self[PATH_MAX];
+	ssize_t			 n;
+	int			 ch, save_argc = argc;
+	char			**save_argv = argv;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.conffile = EMAILPROXY_CONF;
+
+	/* Re-executing needs our own path; argv is rewritten below. */
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) == -1)
+		err(1, "readlink /proc/self/exe");
+	self[n] = '\0';
+
+	while ((ch = getopt_long(argc, argv, "df:hnP:v", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			opts.debug = 1;
+			break;
+		case 'f':
+		case OPT_CONFIG_FILE:
+			opts.conffile = optarg;
+			break;
+		case 'n':
+			opts.noaction = 1;
+			break;
+		case 'P':
+			child = optarg;
+			break;
+		case 'v':
+			opts.verbose++;
+			break;
+		case OPT_CACHE_STORE:
+			opts.cache_store = optarg;
+			break;
+		case OPT_LOG_FILE:
+			opts.log_file = optarg;
+			break;
+		case OPT_DEBUG:
+			opts.verbose = 2;
+			break;
+		case OPT_ALWAYS:
+			break;
+		case OPT_VERSION:
+			printf("%s %s\n", EMAILPROXY_NAME, EMAILPROXY_VERSION);
+			exit(0);
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc > 0)
+		usage();
+
+	if (child != NULL) {
+		/* setproctitle_init may reuse argv: decide before it. */
+		void	(*child_main)(int, int) = NULL;
+
+		if (strcmp(child, "proxy") == 0)
+			child_main = proxy_main;
+		else if (strcmp(child, "tokend") == 0)
+			child_main = tokend_main;
+		else if (strcmp(child, "authd") == 0)
+			child_main = authd_main;
+		else
+			errx(1, "unknown process %s", child);
+		setproctitle_init(save_argc, save_argv, environ);
+		child_main(opts.debug, opts.verbose);
+		exit(1);
+	}
+
+	if (opts.log_file != NULL) {
+		open_log_file(opts.log_file);
+		opts.debug = 1;
+	}
+	/* -n always prints its findings to stderr. */
+	log_init(opts.debug || opts.noaction, LOG_DAEMON);
+	log_setverbose(opts.verbose);
+
+	if ((conf = config_load(opts.conffile, opts.cache_store)) == NULL ||
+	    config_load_files(conf) == -1) {
+		if (opts.noaction)
+			fprintf(stderr, "configuration invalid\n");
+		exit(1);
+	}
+	if (opts.noaction) {
+		config_print(conf, opts.verbose);
+		config_free(conf);
+		exit(0);
+	}
+	if (geteuid() != 0)
+		log_warnx("not running as root: the children cannot chroot "
+		    "or drop privileges");
+	parent_run(self, &opts, conf);
+}

@@ -1,0 +1,370 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * The parent's event loop: configure the children, pass listeners,
+ * reload on SIGHUP, stop on SIGTERM/SIGINT, and stop everything when a
+ * child dies (no half-alive daemon; the service manager restarts us).
+ */
+
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event.h>
+
+#include "emailproxy.h"
+#include "config.h"
+#include "log.h"
+#include "msg.h"
+#include "proc.h"
+#include "parent.h"
+
+struct emailproxy_conf	*parent_conf;
+
+static struct parent_opts *opts;
+static int		 stopping;
+static int		 start_verbose;
+
+static __dead void
+parent_shutdown(int status)
+{
+	stopping = 1;
+	children_stop();
+	listeners_discard();
+	log_info("stopped");
+	config_free(parent_conf);
+	exit(status);
+}
+
+static void
+send_config(struct child *c, const struct emailproxy_conf *conf)
+{
+	if (config_send(&c->iev.ibuf, conf, c->proc) == -1)
+		fatalx("cannot send the configuration to %s", c->name);
+	c->configured = 0;
+	imsg_event_add(&c->iev);
+}
+
+static void
+send_verbose(int v)
+{
+	struct msgw	w;
+	int		i;
+
+	log_setverbose(v);
+	for (i = PROC_PROXY; i < PROC_MAX; i++) {
+		msg_begin(&w, &children[i].iev.ibuf, IMSG_CTL_VERBOSE, 0, -1);
+		msg_put_u32(&w, v);
+		if (imsgev_msg_end(&children[i].iev, &w) == -1)
+			fatalx("cannot send verbosity to %s",
+			    children[i].name);
+	}
+}
+
+/*
+ * SIGHUP: a configuration that does not load, or whose listeners cannot
+ * be opened, changes nothing; the daemon keeps running on the old one.
+ */
+static void
+parent_reload(void)
+{
+	struct emailproxy_conf	*newconf;
+	int			 i;
+
+	log_info("reloading configuration from %s", opts->conffile);
+	if ((newconf = config_load(opts->conffile,
+	    opts->cache_store)) == NULL) {
+		log_warnx("reload failed: keeping the running configuration");
+		return;
+	}
+	if (config_load_files(newconf) == -1 ||
+	    listeners_prepare(newconf, parent_conf) == -1) {
+		log_warnx("reload failed: keeping the running configuration");
+		config_free(newconf);
+		return;
+	}
+	if (strcmp(newconf->user, parent_conf->user) != 0 ||
+	    strcmp(newconf->store_dir, parent_conf->store_dir) != 0 ||
+	    strcmp(newconf->empty_dir, parent_conf->empty_dir) != 0)
+		log_warnx("user, store_dir and empty_dir changes take effect "
+		    "at the next start");
+	for (i = PROC_PROXY; i < PROC_MAX; i++)
+		send_config(&children[i], newconf);
+	listeners_send(&children[PROC_PROXY].iev);
+	config_free(parent_conf);
+	parent_conf = newconf;
+}
+
+static void
+log_lost(const struct child *c, int status)
+{
+	if (WIFSIGNALED(status))
+		log_warnx("lost child: %s terminated by signal %d (%s)%s",
+		    c->name, WTERMSIG(status), strsignal(WTERMSIG(status)),
+		    WTERMSIG(status) == SIGSYS ? ", a sandbox violation" : "");
+	else
+		log_warnx("lost child: %s exited with status %d",
+		    c->name, WEXITSTATUS(status));
+}
+
+static void
+parent_reap(void)
+{
+	struct child	*c;
+	pid_t		 pid;
+	int		 status, lost = 0;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if ((c = child_by_pid(pid)) == NULL)
+			continue;	/* a notify_command */
+		c->pid = 0;
+		if (stopping)
+			continue;
+		log_lost(c, status);
+		lost = 1;
+	}
+	if (lost)
+		parent_shutdown(1);
+}
+
+/* A child closed its socket: say why it went, if it did, then stop. */
+static __dead void
+parent_child_gone(struct child *c)
+{
+	struct timespec	 pause = { 0, 10 * 1000 * 1000 };
+	int		 status, tries;
+
+	for (tries = 0; tries < 50 && c->pid > 0; tries++) {
+		if (waitpid(c->pid, &status, WNOHANG) == c->pid) {
+			c->pid = 0;
+			log_lost(c, status);
+			parent_shutdown(1);
+		}
+		nanosleep(&pause, NULL);
+	}
+	log_warnx("lost child: %s closed its socket", c->name);
+	parent_shutdown(1);
+}
+
+static void
+parent_sig_handler(int sig, short event, void *arg)
+{
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		log_info("received signal %d, stopping", sig);
+		parent_shutdown(0);
+	case SIGHUP:
+		parent_reload();
+		break;
+	case SIGCHLD:
+		parent_reap();
+		break;
+	case SIGUSR1:
+		/* As the Python proxy: toggle debug logging. */
+		send_verbose(log_getverbose() > start_verbose ?
+		    start_verbose : 2);
+		log_info("verbosity set to %d", log_getverbose());
+		break;
+	}
+}
+
+static void
+parent_auth_pending(struct imsg *imsg)
+{
+	struct msgr	 r;
+	const char	*account, *url, *code;
+	uint64_t	 expiry;
+
+	msg_read_init(&r, imsg);
+	account = msg_get_str(&r);
+	url = msg_get_str(&r);
+	code = msg_get_str(&r);
+	expiry = msg_get_u64(&r);
+	if (msg_read_end(&r) == -1 || account == NULL || url == NULL)
+		fatalx("malformed AUTH_PENDING from authd");
+	notify_pending(parent_conf, account, url, code, expiry);
+}
+
+static void
+parent_dispatch(int fd, short event, void *arg)
+{
+	struct imsgev	*iev = arg;
+	struct child	*c = iev->data;
+	struct imsg	 imsg;
+	ssize_t		 n;
+	int		 i, all;
+
+	if (imsgev_io(iev, event) == -1) {
+		if (stopping)
+			return;
+		parent_child_gone(c);
+	}
+	for (;;) {
+		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
+			fatal("imsg_get from %s", c->name);
+		if (n == 0)
+			break;
+		switch (imsg_get_type(&imsg)) {
+		case IMSG_CONF_DONE:
+			if (c->configured)
+				fatalx("unexpected CONF_DONE from %s",
+				    c->name);
+			c->configured = 1;
+			for (all = 1, i = PROC_PROXY; i < PROC_MAX; i++)
+				all &= children[i].configured;
+			if (all)
+				log_info("configuration of %s in place: "
+				    "ready", parent_conf->path);
+			break;
+		case IMSG_AUTH_PENDING:
+			if (c->proc != PROC_AUTHD)
+				fatalx("AUTH_PENDING from %s", c->name);
+			parent_auth_pending(&imsg);
+			break;
+		case IMSG_AUTH_PENDING_DONE:
+			if (c->proc != PROC_AUTHD)
+				fatalx("AUTH_PENDING_DONE from %s", c->name);
+			break;
+		default:
+			fatalx("unexpected message %u from %s",
+			    imsg_get_type(&imsg), c->name);
+		}
+		imsg_free(&imsg);
+	}
+}
+
+static int
+check_dir(const char *dir, uid_t uid, mode_t mode, const char *what)
+{
+	struct stat	st;
+
+	if (stat(dir, &st) == -1) {
+		if (errno != ENOENT) {
+			log_warn("%s %s", what, dir);
+			return (-1);
+		}
+		if (mkdir(dir, mode) == -1 || chmod(dir, mode) == -1 ||
+		    (geteuid() == 0 && chown(dir, uid, (gid_t)-1) == -1)) {
+			log_warn("cannot create %s %s", what, dir);
+			return (-1);
+		}
+		if (stat(dir, &st) == -1) {
+			log_warn("%s %s", what, dir);
+			return (-1);
+		}
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_warnx("%s %s is not a directory", what, dir);
+		return (-1);
+	}
+	if (geteuid() != 0)
+		return (0);
+	if (st.st_uid != uid || (st.st_mode & 077 & ~mode) != 0) {
+		log_warnx("%s %s must be owned by uid %u and not writable "
+		    "(%s) by others", what, dir, (unsigned)uid,
+		    mode == 0700 ? "nor readable" : "");
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * The chroot of proxy and authd must be root's and read-only to them;
+ * the token store must be the unprivileged user's alone.
+ */
+int
+parent_prepare_dirs(const struct emailproxy_conf *conf)
+{
+	struct passwd	*pw;
+	uid_t		 uid = geteuid();
+
+	if (geteuid() == 0) {
+		if ((pw = getpwnam(conf->user)) == NULL) {
+			log_warnx("%s: user: unknown user %s (create it, "
+			    "see emailproxy(8))", conf->path, conf->user);
+			return (-1);
+		}
+		uid = pw->pw_uid;
+	}
+	if (check_dir(conf->empty_dir, 0, 0755, "empty_dir") == -1 ||
+	    check_dir(conf->store_dir, uid, 0700, "store_dir") == -1)
+		return (-1);
+	return (0);
+}
+
+void
+parent_run(const char *self, struct parent_opts *o,
+    struct emailproxy_conf *conf)
+{
+	struct event	 ev_sigterm, ev_sigint, ev_sighup, ev_sigchld;
+	struct event	 ev_sigusr1;
+	int		 fd, i;
+
+	opts = o;
+	parent_conf = conf;
+	start_verbose = opts->verbose;
+
+	if (parent_prepare_dirs(conf) == -1)
+		exit(1);
+	if (listeners_prepare(conf, NULL) == -1) {
+		log_warnx("abandoning setup: a listener failed to start");
+		exit(1);
+	}
+	if (!opts->debug && daemon(0, 0) == -1)
+		fatal("daemon");
+	log_info("%s %s starting with %s", EMAILPROXY_NAME,
+	    EMAILPROXY_VERSION, conf->path);
+
+	signal(SIGPIPE, SIG_IGN);
+	children_start(self, opts);
+
+	event_init();
+	for (i = PROC_PROXY; i < PROC_MAX; i++) {
+		fd = children[i].iev.ibuf.fd;
+		imsgev_init(&children[i].iev, fd, children[i].name,
+		    parent_dispatch, &children[i], IMSG_MAXSIZE_PARENT,
+		    i != PROC_TOKEND);
+	}
+
+	signal_set(&ev_sigterm, SIGTERM, parent_sig_handler, NULL);
+	signal_set(&ev_sigint, SIGINT, parent_sig_handler, NULL);
+	signal_set(&ev_sighup, SIGHUP, parent_sig_handler, NULL);
+	signal_set(&ev_sigchld, SIGCHLD, parent_sig_handler, NULL);
+	signal_set(&ev_sigusr1, SIGUSR1, parent_sig_handler, NULL);
+	signal_add(&ev_sigterm, NULL);
+	signal_add(&ev_sigint, NULL);
+	signal_add(&ev_sighup, NULL);
+	signal_add(&ev_sigchld, NULL);
+	signal_add(&ev_sigusr1, NULL);
+
+	for (i = PROC_PROXY; i < PROC_MAX; i++)
+		send_config(&children[i], conf);
+	listeners_send(&children[PROC_PROXY].iev);
+
+	event_dispatch();
+	fatalx("event loop ended");
+}

@@ -1,0 +1,67 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+#ifndef PARENT_H
+#define PARENT_H
+
+#include <sys/types.h>
+
+#include "emailproxy.h"
+#include "proc.h"
+
+struct emailproxy_conf;
+
+struct child {
+	enum emailproxy_proc	 proc;
+	const char		*name;
+	pid_t			 pid;
+	struct imsgev		 iev;
+	int			 configured;	/* answered CONF_DONE */
+};
+
+struct parent_opts {
+	const char	*conffile;
+	const char	*cache_store;
+	const char	*log_file;
+	int		 debug;		/* -d: foreground, log to stderr */
+	int		 verbose;
+	int		 noaction;	/* -n */
+};
+
+extern struct child	 children[PROC_MAX];
+extern struct emailproxy_conf *parent_conf;
+
+/* children.c */
+void	 children_start(const char *self, const struct parent_opts *);
+void	 children_stop(void);
+struct child *child_by_pid(pid_t);
+
+/* listen.c */
+int	 listeners_prepare(const struct emailproxy_conf *newconf,
+	    const struct emailproxy_conf *oldconf);
+void	 listeners_send(struct imsgev *proxy);
+void	 listeners_discard(void);
+
+/* parent.c */
+__attribute__((__noreturn__)) void parent_run(const char *self,
+	    struct parent_opts *, struct emailproxy_conf *);
+int	 parent_prepare_dirs(const struct emailproxy_conf *);
+
+/* notify.c */
+void	 notify_pending(const struct emailproxy_conf *, const char *account,
+	    const char *url, const char *code, uint64_t expiry);
+
+#endif /* PARENT_H */
