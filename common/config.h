@@ -47,6 +47,7 @@ struct conf_file {
 	char		*path;		/* as written in the config */
 	char		*data;		/* contents, NUL-terminated; or NULL */
 	size_t		 len;
+	int		 line;		/* of the key naming it; 0: none */
 };
 
 struct server_conf {

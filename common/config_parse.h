@@ -52,7 +52,6 @@ void		 ini_free(struct ini *);
 /* config_check.c: build the model; 0, or -1 after logging every error. */
 int		 config_build(struct emailproxy_conf *, const struct ini *);
 int		 config_merge_cache(struct emailproxy_conf *, const struct ini *);
-int		 config_check_accounts(struct emailproxy_conf *);
 
 /* config.c */
 int		 account_is_catchall(const struct account_conf *);
@@ -60,5 +59,12 @@ struct account_conf *account_find(const struct emailproxy_conf *,
 		    const char *);
 int		 domain_equal(const char *, const char *);
 void		 account_free(struct account_conf *);
+int		 account_flow_parse(const char *, enum oauth2_flow *);
+enum oauth2_flow account_flow_derive(const char *, const char *);
+void		 account_merge(const struct account_conf **, int,
+		    struct account_view *);
+/* Fills at most 3 entries. */
+int		 account_section_chain(const struct emailproxy_conf *,
+		    const struct account_conf *, const struct account_conf **);
 
 #endif /* CONFIG_PARSE_H */

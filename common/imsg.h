@@ -122,6 +122,8 @@ int		 msgbuf_write(int, struct msgbuf *);
 int		 ibuf_read(int, struct msgbuf *);
 int		 msgbuf_read(int, struct msgbuf *);
 struct ibuf	*msgbuf_get(struct msgbuf *);
+/* Ours: the errno of a framing error seen by the reader, else 0. */
+int		 msgbuf_rerror(struct msgbuf *);
 
 /* imsg.c */
 int		 imsgbuf_init(struct imsgbuf *, int);

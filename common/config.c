@@ -1,0 +1,530 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * The configuration model: loading (the parser and the checks live in
+ * config_parse.c and config_check.c), account resolution through the
+ * catch-all chain, printing for -n, comparison for reload, freeing.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "config.h"
+#include "config_parse.h"
+
+static void	 conf_file_free(struct conf_file *, int);
+static void	 server_free(struct server_conf *);
+static int	 file_equal(const struct conf_file *, const struct conf_file *);
+static int	 str_equal(const char *, const char *);
+static int	 account_chain(const struct emailproxy_conf *, const char *,
+		    const struct account_conf **);
+
+struct emailproxy_conf *
+config_new(void)
+{
+	struct emailproxy_conf	*conf;
+
+	if ((conf = calloc(1, sizeof(*conf))) == NULL)
+		return (NULL);
+	TAILQ_INIT(&conf->servers);
+	TAILQ_INIT(&conf->accounts);
+	conf->delete_account_token_on_password_error = 1;
+	conf->encrypt_client_secret_on_first_use = 0;
+	conf->use_login_password_as_client_credentials_secret = 0;
+	conf->allow_catch_all_accounts = 0;
+	if ((conf->user = strdup(EMAILPROXY_USER)) == NULL ||
+	    (conf->store_dir = strdup(EMAILPROXY_STORE)) == NULL ||
+	    (conf->empty_dir = strdup(EMAILPROXY_EMPTY)) == NULL ||
+	    (conf->control_socket = strdup(EMAILPROXY_SOCKET)) == NULL) {
+		config_free(conf);
+		return (NULL);
+	}
+	conf->auth_timeout = 600;
+	conf->http_connect_timeout = 10;
+	conf->http_timeout = 60;
+	conf->refresh_ahead = 300;
+	conf->idle_timeout = 60;
+	conf->kdf_iterations = 1200000;
+	return (conf);
+}
+
+struct emailproxy_conf *
+config_load(const char *path, const char *cache_store)
+{
+	struct emailproxy_conf	*conf;
+	struct ini		*ini;
+	int			 rv;
+
+	if ((conf = config_new()) == NULL)
+		fatal("%s", __func__);
+	if ((conf->path = strdup(path)) == NULL)
+		fatal("%s", __func__);
+	if ((ini = ini_read(path, 0)) == NULL) {
+		config_free(conf);
+		return (NULL);
+	}
+	rv = config_build(conf, ini);
+	ini_free(ini);
+	if (rv == -1) {
+		config_free(conf);
+		return (NULL);
+	}
+	if (cache_store != NULL) {
+		/* A missing cache store is an empty one, as in Python. */
+		if ((ini = ini_read(cache_store, 1)) == NULL) {
+			config_free(conf);
+			return (NULL);
+		}
+		rv = config_merge_cache(conf, ini);
+		ini_free(ini);
+		if (rv == -1) {
+			config_free(conf);
+			return (NULL);
+		}
+	}
+	return (conf);
+}
+
+static void
+conf_file_free(struct conf_file *f, int secret)
+{
+	free(f->path);
+	if (f->data != NULL) {
+		if (secret)
+			freezero(f->data, f->len + 1);
+		else
+			free(f->data);
+	}
+	memset(f, 0, sizeof(*f));
+}
+
+static void
+strfreezero(char *s)
+{
+	if (s != NULL)
+		freezero(s, strlen(s));
+}
+
+static void
+server_free(struct server_conf *s)
+{
+	free(s->name);
+	free(s->local_address);
+	free(s->server_address);
+	conf_file_free(&s->local_certificate, 0);
+	conf_file_free(&s->local_key, 1);
+	conf_file_free(&s->server_ca, 0);
+	free(s);
+}
+
+void
+account_free(struct account_conf *a)
+{
+	free(a->name);
+	free(a->permission_url);
+	free(a->token_url);
+	free(a->oauth2_scope);
+	free(a->oauth2_resource);
+	free(a->oauth2_flow_str);
+	free(a->redirect_uri);
+	free(a->redirect_listen_address);
+	free(a->client_id);
+	strfreezero(a->client_secret);
+	strfreezero(a->client_secret_encrypted);
+	conf_file_free(&a->jwt_certificate, 0);
+	conf_file_free(&a->jwt_key, 1);
+	conf_file_free(&a->service_account_key, 1);
+	strfreezero(a->token_salt);
+	strfreezero(a->token_iterations);
+	strfreezero(a->access_token);
+	strfreezero(a->access_token_expiry);
+	strfreezero(a->refresh_token);
+	free(a);
+}
+
+void
+config_free(struct emailproxy_conf *conf)
+{
+	struct server_conf	*s;
+	struct account_conf	*a;
+
+	if (conf == NULL)
+		return;
+	while ((s = TAILQ_FIRST(&conf->servers)) != NULL) {
+		TAILQ_REMOVE(&conf->servers, s, entry);
+		server_free(s);
+	}
+	while ((a = TAILQ_FIRST(&conf->accounts)) != NULL) {
+		TAILQ_REMOVE(&conf->accounts, a, entry);
+		account_free(a);
+	}
+	free(conf->path);
+	free(conf->user);
+	free(conf->store_dir);
+	free(conf->empty_dir);
+	free(conf->control_socket);
+	free(conf->notify_command);
+	conf_file_free(&conf->ca_file, 0);
+	free(conf);
+}
+
+/* Part 1 §2: only these spellings, in any case. */
+int
+parse_bool(const char *s)
+{
+	static const char *const yes[] = { "1", "yes", "true", "on" };
+	static const char *const no[] = { "0", "no", "false", "off" };
+	size_t	 i;
+
+	if (s == NULL)
+		return (-1);
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return (1);
+		if (strcasecmp(s, no[i]) == 0)
+			return (0);
+	}
+	return (-1);
+}
+
+const char *
+flow_name(enum oauth2_flow flow)
+{
+	switch (flow) {
+	case FLOW_AUTHORIZATION_CODE:
+		return ("authorization_code");
+	case FLOW_DEVICE:
+		return ("device");
+	case FLOW_CLIENT_CREDENTIALS:
+		return ("client_credentials");
+	case FLOW_PASSWORD:
+		return ("password");
+	case FLOW_SERVICE_ACCOUNT:
+		return ("service_account");
+	case FLOW_UNSET:
+		break;
+	}
+	return ("unset");
+}
+
+struct server_conf *
+server_find(const struct emailproxy_conf *conf, const char *name)
+{
+	struct server_conf	*s;
+
+	TAILQ_FOREACH(s, &conf->servers, entry)
+		if (strcmp(s->name, name) == 0)
+			return (s);
+	return (NULL);
+}
+
+static int
+str_equal(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a == b);
+	return (strcmp(a, b) == 0);
+}
+
+static int
+file_equal(const struct conf_file *a, const struct conf_file *b)
+{
+	if (!str_equal(a->path, b->path) || a->len != b->len)
+		return (0);
+	if (a->data == NULL || b->data == NULL)
+		return (a->data == b->data);
+	return (memcmp(a->data, b->data, a->len) == 0);
+}
+
+int
+server_equal(const struct server_conf *a, const struct server_conf *b)
+{
+	return (str_equal(a->name, b->name) &&
+	    a->proto == b->proto &&
+	    a->local_port == b->local_port &&
+	    str_equal(a->local_address, b->local_address) &&
+	    str_equal(a->server_address, b->server_address) &&
+	    a->server_port == b->server_port &&
+	    a->server_starttls == b->server_starttls &&
+	    a->local_starttls == b->local_starttls &&
+	    file_equal(&a->local_certificate, &b->local_certificate) &&
+	    file_equal(&a->local_key, &b->local_key) &&
+	    file_equal(&a->server_ca, &b->server_ca) &&
+	    a->max_connections == b->max_connections &&
+	    a->max_connections_per_address ==
+	    b->max_connections_per_address &&
+	    a->idle_timeout == b->idle_timeout);
+}
+
+int
+account_is_catchall(const struct account_conf *a)
+{
+	return (a->name[0] == '@');
+}
+
+/* Domains compare without case (Part 1 §9). */
+int
+domain_equal(const char *a, const char *b)
+{
+	return (strcasecmp(a, b) == 0);
+}
+
+/*
+ * The section for login name (or section name) "name": the local part
+ * matches exactly, the domain after the last "@" without case.
+ * Catch-all sections match only their own exact spelling here.
+ */
+struct account_conf *
+account_find(const struct emailproxy_conf *conf, const char *name)
+{
+	struct account_conf	*a;
+	const char		*at, *sat;
+	size_t			 local;
+
+	if ((at = strrchr(name, '@')) == NULL) {
+		TAILQ_FOREACH(a, &conf->accounts, entry)
+			if (strcmp(a->name, name) == 0)
+				return (a);
+		return (NULL);
+	}
+	local = at - name;
+	TAILQ_FOREACH(a, &conf->accounts, entry) {
+		if ((sat = strrchr(a->name, '@')) == NULL ||
+		    (size_t)(sat - a->name) != local ||
+		    strncmp(a->name, name, local) != 0)
+			continue;
+		if (domain_equal(sat + 1, at + 1))
+			return (a);
+	}
+	return (NULL);
+}
+
+/*
+ * Fill chain[] with [X], [@domain], [@] as far as they exist (catch-all
+ * only when enabled); returns how many.  Catch-all sections are never
+ * the [X] of a login name.
+ */
+static int
+account_chain(const struct emailproxy_conf *conf, const char *name,
+    const struct account_conf **chain)
+{
+	struct account_conf	*a;
+	const char		*at, *domain;
+	int			 n = 0;
+
+	if (name[0] != '@' && (a = account_find(conf, name)) != NULL &&
+	    !account_is_catchall(a))
+		chain[n++] = a;
+	if (!conf->allow_catch_all_accounts)
+		return (n);
+	at = strrchr(name, '@');
+	domain = at != NULL ? at + 1 : name;
+	if (*domain != '\0') {
+		TAILQ_FOREACH(a, &conf->accounts, entry) {
+			if (a->name[0] == '@' && a->name[1] != '\0' &&
+			    domain_equal(a->name + 1, domain)) {
+				chain[n++] = a;
+				break;
+			}
+		}
+	}
+	TAILQ_FOREACH(a, &conf->accounts, entry) {
+		if (strcmp(a->name, "@") == 0) {
+			chain[n++] = a;
+			break;
+		}
+	}
+	return (n);
+}
+
+int
+account_flow_parse(const char *s, enum oauth2_flow *flow)
+{
+	enum oauth2_flow	 f;
+
+	for (f = FLOW_AUTHORIZATION_CODE; f <= FLOW_SERVICE_ACCOUNT; f++) {
+		if (strcmp(s, flow_name(f)) == 0) {
+			*flow = f;
+			return (0);
+		}
+	}
+	return (-1);
+}
+
+/* SPEC Part 2 §1.3: a permission_url means the code grant unless device. */
+enum oauth2_flow
+account_flow_derive(const char *permission_url, const char *flow_str)
+{
+	enum oauth2_flow	 f = FLOW_UNSET;
+
+	if (flow_str != NULL && account_flow_parse(flow_str, &f) == -1)
+		f = FLOW_UNSET;
+	if (permission_url != NULL)
+		return (f == FLOW_DEVICE ? FLOW_DEVICE :
+		    FLOW_AUTHORIZATION_CODE);
+	return (f);
+}
+
+#define FIRST(field) do {						\
+	for (i = 0; i < n; i++)						\
+		if (chain[i]->field != NULL) {				\
+			view->field = chain[i]->field;			\
+			break;						\
+		}							\
+} while (0)
+
+#define FIRST_FILE(field) do {						\
+	for (i = 0; i < n; i++)						\
+		if (chain[i]->field.path != NULL) {			\
+			view->field = &chain[i]->field;			\
+			break;						\
+		}							\
+} while (0)
+
+void
+account_merge(const struct account_conf **chain, int n,
+    struct account_view *view)
+{
+	int	 i;
+
+	memset(view, 0, sizeof(*view));
+	if (n == 0)
+		return;
+	view->section = account_is_catchall(chain[0]) ? NULL : chain[0];
+	view->name = chain[0]->name;
+	FIRST(permission_url);
+	FIRST(token_url);
+	FIRST(oauth2_scope);
+	FIRST(oauth2_resource);
+	FIRST(redirect_uri);
+	FIRST(redirect_listen_address);
+	FIRST(client_id);
+	FIRST(client_secret_encrypted);
+	FIRST(token_salt);
+	FIRST(token_iterations);
+	FIRST_FILE(jwt_certificate);
+	FIRST_FILE(jwt_key);
+	/* A service-account key file goes with the secret that names it. */
+	for (i = 0; i < n; i++) {
+		if (chain[i]->client_secret != NULL) {
+			view->client_secret = chain[i]->client_secret;
+			if (chain[i]->service_account_key.path != NULL)
+				view->service_account_key =
+				    &chain[i]->service_account_key;
+			break;
+		}
+	}
+	view->use_pkce = 0;
+	for (i = 0; i < n; i++) {
+		if (chain[i]->use_pkce != -1) {
+			view->use_pkce = chain[i]->use_pkce;
+			break;
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (chain[i]->oauth2_flow_str != NULL)
+			break;
+	view->flow = account_flow_derive(view->permission_url,
+	    i < n ? chain[i]->oauth2_flow_str : NULL);
+}
+
+#undef FIRST
+#undef FIRST_FILE
+
+int
+account_resolve(const struct emailproxy_conf *conf, const char *username,
+    struct account_view *view)
+{
+	const struct account_conf *chain[3];
+	int			 n;
+
+	memset(view, 0, sizeof(*view));
+	if (username == NULL || *username == '\0')
+		return (-1);
+	if ((n = account_chain(conf, username, chain)) == 0)
+		return (-1);
+	account_merge(chain, n, view);
+	return (0);
+}
+
+/* The chain a section itself resolves through ([@d] -> [@], ...). */
+int
+account_section_chain(const struct emailproxy_conf *conf,
+    const struct account_conf *a, const struct account_conf **chain)
+{
+	struct account_conf	*all;
+
+	if (!account_is_catchall(a))
+		return (account_chain(conf, a->name, chain));
+	chain[0] = a;
+	if (!conf->allow_catch_all_accounts || strcmp(a->name, "@") == 0)
+		return (1);
+	TAILQ_FOREACH(all, &conf->accounts, entry) {
+		if (strcmp(all->name, "@") == 0) {
+			chain[1] = all;
+			return (2);
+		}
+	}
+	return (1);
+}
+
+void
+config_print(const struct emailproxy_conf *conf, int verbose)
+{
+	const struct server_conf *s;
+	const struct account_conf *a;
+	int			 ns = 0, na = 0;
+	const char		*local, *remote;
+
+	TAILQ_FOREACH(s, &conf->servers, entry)
+		ns++;
+	TAILQ_FOREACH(a, &conf->accounts, entry)
+		na++;
+	printf("configuration OK: %d server%s, %d account%s\n",
+	    ns, ns == 1 ? "" : "s", na, na == 1 ? "" : "s");
+	if (!verbose)
+		return;
+	printf("globals: user %s, store_dir %s, control_socket %s, "
+	    "catch-all %s, ca_file %s\n", conf->user, conf->store_dir,
+	    conf->control_socket,
+	    conf->allow_catch_all_accounts ? "on" : "off",
+	    conf->ca_file.path != NULL ? conf->ca_file.path : "none");
+	TAILQ_FOREACH(s, &conf->servers, entry) {
+		if (s->local_starttls)
+			local = " (local STARTTLS)";
+		else if (s->local_certificate.path != NULL)
+			local = " (local TLS)";
+		else
+			local = "";
+		remote = s->server_starttls ? "STARTTLS" : "TLS";
+		printf("%s: %s%s%s:%u%s -> %s:%u (%s)\n", s->name,
+		    strchr(s->local_address, ':') != NULL ? "[" : "",
+		    s->local_address,
+		    strchr(s->local_address, ':') != NULL ? "]" : "",
+		    s->local_port, local, s->server_address, s->server_port,
+		    remote);
+	}
+	TAILQ_FOREACH(a, &conf->accounts, entry) {
+		printf("%s: %s%s%s\n", a->name, flow_name(a->flow),
+		    account_is_catchall(a) ? " (catch-all)" : "",
+		    a->access_token != NULL || a->refresh_token != NULL ?
+		    ", cached tokens to import" : "");
+	}
+}

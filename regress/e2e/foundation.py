@@ -1,0 +1,325 @@
+"""The process model: four processes, privileges dropped, sandboxed,
+listeners held by the proxy only, reload keeps a broken config out, and
+the daemon stops whole (SIGTERM, or any child dying)."""
+
+import os
+import pwd
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+TMP = os.path.join(os.environ.get("REGRESS_TMP", "/tmp"), "foundation")
+DAEMON = os.environ["EMAILPROXY"]
+failed = 0
+
+
+def check(cond, what, why=""):
+    global failed
+    if cond:
+        print("PASS: " + what)
+    else:
+        failed += 1
+        print("FAIL: %s: %s" % (what, why))
+    sys.stdout.flush()
+    return cond
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(pred, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        r = pred()
+        if r:
+            return r
+        time.sleep(0.05)
+    return pred()
+
+
+def children_of(pid):
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                out.append(int(p))
+        except OSError:
+            pass
+    return sorted(out)
+
+
+def status_field(pid, name):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return line.split(":", 1)[1].split()
+    return None
+
+
+def title(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read().replace(b"\0", b" ").decode(errors="replace")
+
+
+def socket_inodes(pid):
+    inodes = set()
+    d = "/proc/%d/fd" % pid
+    for fd in os.listdir(d):
+        try:
+            link = os.readlink(os.path.join(d, fd))
+        except OSError:
+            continue
+        m = re.match(r"socket:\[(\d+)\]", link)
+        if m:
+            inodes.add(m.group(1))
+    return inodes
+
+
+def listening_inodes(ports):
+    found = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            next(f)
+            for line in f:
+                cols = line.split()
+                port = int(cols[1].rsplit(":", 1)[1], 16)
+                if cols[3] == "0A" and port in ports:
+                    found[port] = cols[9]
+    return found
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is not alive.
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def write_config(path, ports, broken=False):
+    upstream = free_port()
+    text = """[emailproxy]
+user = _emailproxy
+store_dir = {tmp}/store
+empty_dir = {tmp}/empty
+control_socket = {tmp}/emailproxy.sock
+
+[IMAP-{imap}]
+server_address = 127.0.0.1
+server_port = {up}
+local_address = 127.0.0.1
+
+[POP-{pop}]
+server_address = 127.0.0.1
+server_port = {up}
+local_address = 127.0.0.1
+
+[SMTP-{smtp}]
+server_address = 127.0.0.1
+server_port = {up}
+local_address = 127.0.0.1
+
+[user@example.com]
+permission_url = https://127.0.0.1:1/authorize
+token_url = https://127.0.0.1:1/token
+oauth2_scope = mail
+redirect_uri = http://127.0.0.1:{redir}/
+client_id = test-client
+""".format(tmp=TMP, imap=ports[0], pop=ports[1], smtp=ports[2],
+           up=upstream, redir=free_port())
+    if broken:
+        text += "client_id = second\n"
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+    return text.count("\n") + 1 if broken else None
+
+
+class Daemon:
+    def __init__(self, conf, logname):
+        self.log = os.path.join(TMP, logname)
+        self.logf = open(self.log, "w")
+        self.proc = subprocess.Popen([DAEMON, "-d", "-v", "-f", conf],
+                                     stdout=self.logf, stderr=self.logf)
+
+    def text(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout=10, after=0):
+        return wait_for(lambda: re.search(pattern, self.text()[after:]),
+                        timeout)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+
+
+def main():
+    global failed
+    subprocess.run(["rm", "-rf", TMP])
+    os.makedirs(TMP)
+    os.chmod(TMP, 0o755)
+    conf = os.path.join(TMP, "emailproxy.conf")
+    ports = [free_port(), free_port(), free_port()]
+    write_config(conf, ports)
+    user = pwd.getpwnam("_emailproxy")
+
+    d = Daemon(conf, "daemon.log")
+    try:
+        ready = d.wait_log(r"ready", 15)
+        check(ready, "daemon starts and configures its children",
+              d.text()[-2000:])
+        parent = d.proc.pid
+        kids = wait_for(lambda: len(children_of(parent)) == 3 and
+                        children_of(parent), 5) or children_of(parent)
+        check(len(kids) == 3, "four processes: parent and three children",
+              "children %s" % kids)
+        roles = {}
+        for k in kids:
+            t = title(k)
+            for r in ("proxy", "tokend", "authd"):
+                if r in t:
+                    roles[r] = k
+        check(sorted(roles) == ["authd", "proxy", "tokend"],
+              "children are proxy, tokend and authd",
+              str({k: title(k) for k in kids}))
+        roots = {"proxy": TMP + "/empty", "authd": TMP + "/empty",
+                 "tokend": TMP + "/store"}
+        for r, pid in sorted(roles.items()):
+            uids = status_field(pid, "Uid")
+            gids = status_field(pid, "Gid")
+            check(uids == [str(user.pw_uid)] * 4 and
+                  gids == [str(user.pw_gid)] * 4,
+                  "%s runs as _emailproxy (uid and gid, all four)" % r,
+                  "Uid %s Gid %s" % (uids, gids))
+            root = os.readlink("/proc/%d/root" % pid)
+            check(root == roots[r], "%s is chrooted to %s" % (r, roots[r]),
+                  root)
+            check(status_field(pid, "NoNewPrivs") == ["1"],
+                  "%s has NoNewPrivs 1" % r,
+                  str(status_field(pid, "NoNewPrivs")))
+            check(status_field(pid, "Seccomp") == ["2"],
+                  "%s has Seccomp 2 (filter)" % r,
+                  str(status_field(pid, "Seccomp")))
+        st = os.stat(TMP + "/store")
+        check(st.st_uid == user.pw_uid and (st.st_mode & 0o777) == 0o700,
+              "store_dir created 0700 and owned by _emailproxy",
+              "%o uid %d" % (st.st_mode, st.st_uid))
+
+        listen = listening_inodes(ports)
+        check(len(listen) == 3, "three listening sockets exist",
+              str(listen))
+        proxy_socks = socket_inodes(roles.get("proxy", parent))
+        parent_socks = socket_inodes(parent)
+        check(all(i in proxy_socks for i in listen.values()),
+              "the proxy child holds the listening sockets")
+        check(not any(i in parent_socks for i in listen.values()),
+              "the parent holds no listening socket")
+        for p in ports:
+            s = socket.create_connection(("127.0.0.1", p), 5)
+            s.close()
+        check(True, "each listener accepts a connection")
+
+        # A broken config on SIGHUP changes nothing.
+        mark = len(d.text())
+        badline = write_config(conf, ports, broken=True)
+        os.kill(parent, signal.SIGHUP)
+        m = d.wait_log(r"emailproxy\.conf:\d+: client_id: [^\n]*", 10,
+                       mark)
+        check(m, "SIGHUP with a broken config logs file:line: key",
+              d.text()[mark:])
+        check(d.wait_log(r"keeping the running configuration", 5, mark),
+              "the daemon says it keeps the running configuration")
+        time.sleep(0.3)
+        check(all(alive(p) for p in [parent] + kids),
+              "all four processes still run after the broken reload")
+        s = socket.create_connection(("127.0.0.1", ports[0]), 5)
+        s.close()
+        check(True, "listeners still accept after the broken reload")
+
+        # A good config on SIGHUP is taken.
+        write_config(conf, ports)
+        mark = len(d.text())
+        os.kill(parent, signal.SIGHUP)
+        check(d.wait_log(r"ready", 10, mark),
+              "SIGHUP with a valid config reconfigures the children")
+
+        t0 = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = d.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            rc = None
+        elapsed = time.monotonic() - t0
+        gone = wait_for(lambda: not any(alive(k) for k in kids), 2)
+        check(rc == 0 and elapsed < 2.0 and gone,
+              "SIGTERM stops all four within 2 s, exit status 0",
+              "rc %s after %.2fs, children gone %s" % (rc, elapsed, gone))
+    finally:
+        d.stop()
+
+    for victim in ("proxy", "tokend", "authd"):
+        d = Daemon(conf, "kill-%s.log" % victim)
+        try:
+            if not d.wait_log(r"ready", 15):
+                check(False, "killing %s stops the daemon" % victim,
+                      "did not start")
+                continue
+            parent = d.proc.pid
+            kids = children_of(parent)
+            pid = [k for k in kids if victim in title(k)]
+            if not pid:
+                check(False, "killing %s stops the daemon" % victim,
+                      "no such child")
+                continue
+            os.kill(pid[0], signal.SIGKILL)
+            try:
+                rc = d.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                rc = None
+            gone = wait_for(lambda: not any(alive(k) for k in kids), 3)
+            check(rc not in (None, 0) and gone,
+                  "killing %s stops the rest, parent exits non-zero" %
+                  victim, "rc %s, children gone %s" % (rc, gone))
+            check(re.search(r"lost child: %s" % victim, d.text()),
+                  "the parent logs which child was lost (%s)" % victim)
+        finally:
+            d.stop()
+
+    # Every error class of -n is in regress/config.sh; here, the fixture.
+    r = subprocess.run([DAEMON, "-n", "-f", os.path.join(
+        os.environ.get("REGRESS_TOP", "."), "..", "shared", "fixtures",
+        "python-proxy-sample.config")], capture_output=True, text=True)
+    check(r.returncode == 0 and
+          "configuration OK: 6 servers, 11 accounts" in r.stdout + r.stderr,
+          "emailproxy -n accepts the Python proxy's sample config "
+          "(6 servers, 11 accounts)", r.stdout + r.stderr)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
