@@ -122,6 +122,8 @@ struct emailproxy_conf {
 	char		*store_dir;	/* EMAILPROXY_STORE */
 	char		*empty_dir;	/* EMAILPROXY_EMPTY */
 	char		*control_socket; /* EMAILPROXY_SOCKET */
+	char		*control_group;	/* may connect: show commands */
+	char		*control_admin_group; /* may also change state */
 	char		*notify_command; /* run by the parent, or NULL */
 	struct conf_file ca_file;	/* upstream and OAuth CA bundle */
 	unsigned int	 auth_timeout;		/* 600 s: wait for a person */

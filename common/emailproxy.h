@@ -136,9 +136,20 @@ enum imsg_type {
 	IMSG_REDIRECT_LISTENER,
 
 	/*
-	 * Control socket (emailproxyctl <-> parent <-> children).  Every
-	 * answer ends with IMSG_CTL_END; failures are IMSG_CTL_FAIL with a
-	 * str message.
+	 * Control socket (emailproxyctl <-> parent <-> children).
+	 * ctl -> parent requests:
+	 *   CTL_SHOW_ACCOUNTS, CTL_SHOW_SESSIONS, CTL_SHOW_PENDING,
+	 *   CTL_SHOW_STATS, CTL_RELOAD: no payload
+	 *   CTL_AUTHORISE: str account, str pasted redirect URL or NULL
+	 *   CTL_FORGET: str account
+	 *   CTL_LOG_VERBOSE: u32 verbosity
+	 * The parent answers some itself and relays the others to the
+	 * child that owns the data (accounts, forget: tokend; sessions:
+	 * proxy; stats: all three; authorise: authd) with peerid = the
+	 * control connection's id.  The answer, child -> parent -> ctl,
+	 * with the same peerid: any number of CTL_DATA (str: one JSON
+	 * object), then CTL_END (no payload) or CTL_FAIL (str message,
+	 * which also ends it).
 	 */
 	IMSG_CTL_SHOW_ACCOUNTS,
 	IMSG_CTL_SHOW_SESSIONS,

@@ -54,6 +54,7 @@ parent_shutdown(int status)
 	stopping = 1;
 	children_stop();
 	listeners_discard();
+	control_cleanup();
 	log_info("stopped");
 	config_free(parent_conf);
 	exit(status);
@@ -68,8 +69,8 @@ send_config(struct child *c, const struct emailproxy_conf *conf)
 	imsg_event_add(&c->iev);
 }
 
-static void
-send_verbose(int v)
+void
+parent_set_verbose(int v)
 {
 	struct msgw	w;
 	int		i;
@@ -88,7 +89,7 @@ send_verbose(int v)
  * SIGHUP: a configuration that does not load, or whose listeners cannot
  * be opened, changes nothing; the daemon keeps running on the old one.
  */
-static void
+int
 parent_reload(void)
 {
 	struct emailproxy_conf	*newconf;
@@ -98,13 +99,13 @@ parent_reload(void)
 	if ((newconf = config_load(opts->conffile,
 	    opts->cache_store)) == NULL) {
 		log_warnx("reload failed: keeping the running configuration");
-		return;
+		return (-1);
 	}
 	if (config_load_files(newconf) == -1 ||
 	    listeners_prepare(newconf, parent_conf) == -1) {
 		log_warnx("reload failed: keeping the running configuration");
 		config_free(newconf);
-		return;
+		return (-1);
 	}
 	if (strcmp(newconf->user, parent_conf->user) != 0 ||
 	    strcmp(newconf->store_dir, parent_conf->store_dir) != 0 ||
@@ -116,6 +117,7 @@ parent_reload(void)
 	listeners_send(&children[PROC_PROXY].iev);
 	config_free(parent_conf);
 	parent_conf = newconf;
+	return (0);
 }
 
 static void
@@ -178,14 +180,14 @@ parent_sig_handler(int sig, short event, void *arg)
 		log_info("received signal %d, stopping", sig);
 		parent_shutdown(0);
 	case SIGHUP:
-		parent_reload();
+		(void)parent_reload();
 		break;
 	case SIGCHLD:
 		parent_reap();
 		break;
 	case SIGUSR1:
 		/* As the Python proxy: toggle debug logging. */
-		send_verbose(log_getverbose() > start_verbose ?
+		parent_set_verbose(log_getverbose() > start_verbose ?
 		    start_verbose : 2);
 		log_info("verbosity set to %d", log_getverbose());
 		break;
@@ -206,7 +208,21 @@ parent_auth_pending(struct imsg *imsg)
 	expiry = msg_get_u64(&r);
 	if (msg_read_end(&r) == -1 || account == NULL || url == NULL)
 		fatalx("malformed AUTH_PENDING from authd");
+	control_pending_set(account, url, code, expiry);
 	notify_pending(parent_conf, account, url, code, expiry);
+}
+
+static void
+parent_auth_done(struct imsg *imsg)
+{
+	struct msgr	 r;
+	const char	*account;
+
+	msg_read_init(&r, imsg);
+	account = msg_get_str(&r);
+	if (msg_read_end(&r) == -1 || account == NULL)
+		fatalx("malformed AUTH_PENDING_DONE from authd");
+	control_pending_done(account);
 }
 
 static void
@@ -248,6 +264,12 @@ parent_dispatch(int fd, short event, void *arg)
 		case IMSG_AUTH_PENDING_DONE:
 			if (c->proc != PROC_AUTHD)
 				fatalx("AUTH_PENDING_DONE from %s", c->name);
+			parent_auth_done(&imsg);
+			break;
+		case IMSG_CTL_DATA:
+		case IMSG_CTL_END:
+		case IMSG_CTL_FAIL:
+			control_child_reply(&imsg);
 			break;
 		default:
 			fatalx("unexpected message %u from %s",
@@ -334,6 +356,8 @@ parent_run(const char *self, struct parent_opts *o,
 		log_warnx("abandoning setup: a listener failed to start");
 		exit(1);
 	}
+	if (control_init(conf) == -1)
+		exit(1);
 	if (!opts->debug && daemon(0, 0) == -1)
 		fatal("daemon");
 	log_info("%s %s starting with %s", EMAILPROXY_NAME,
@@ -350,6 +374,7 @@ parent_run(const char *self, struct parent_opts *o,
 		    i != PROC_TOKEND);
 	}
 
+	control_listen();
 	signal_set(&ev_sigterm, SIGTERM, parent_sig_handler, NULL);
 	signal_set(&ev_sigint, SIGINT, parent_sig_handler, NULL);
 	signal_set(&ev_sighup, SIGHUP, parent_sig_handler, NULL);

@@ -60,6 +60,20 @@ __attribute__((__noreturn__)) void parent_run(const char *self,
 	    struct parent_opts *, struct emailproxy_conf *);
 int	 parent_prepare_dirs(const struct emailproxy_conf *);
 
+/* control.c */
+struct imsg;
+int	 control_init(const struct emailproxy_conf *);
+void	 control_listen(void);
+void	 control_cleanup(void);
+void	 control_child_reply(struct imsg *);
+void	 control_pending_set(const char *, const char *, const char *,
+	    uint64_t);
+void	 control_pending_done(const char *);
+
+/* parent.c, for the control socket */
+int	 parent_reload(void);
+void	 parent_set_verbose(int);
+
 /* notify.c */
 void	 notify_pending(const struct emailproxy_conf *, const char *account,
 	    const char *url, const char *code, uint64_t expiry);

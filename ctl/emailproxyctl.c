@@ -1,0 +1,383 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * emailproxyctl: ask the running daemon over its control socket.
+ * Each answer is a list of JSON objects; they are printed as a table,
+ * as JSON (-j), or as OpenMetrics text (show metrics).
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <err.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "emailproxy.h"
+#include "imsg.h"
+#include "log.h"
+#include "msg.h"
+
+enum output { OUT_TEXT, OUT_JSON, OUT_METRICS };
+
+static __dead void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: emailproxyctl [-j] [-s socket] command [argument ...]\n"
+	    "commands:\n"
+	    "\tshow accounts | sessions | pending | stats | metrics\n"
+	    "\tauthorise account [redirect-url | -]\n"
+	    "\tforget account\n"
+	    "\treload\n"
+	    "\tlog verbose | brief\n");
+	exit(2);
+}
+
+static int
+connect_daemon(const char *path)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path))
+		errx(1, "%s: path too long", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		err(1, "socket");
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		if (errno == ENOENT || errno == ECONNREFUSED)
+			errx(1, "emailproxy is not running (no control socket "
+			    "at %s)", path);
+		if (errno == EACCES)
+			errx(1, "%s: permission denied", path);
+		err(1, "connect %s", path);
+	}
+	return (fd);
+}
+
+/* Read a redirect URL from standard input ("-"), one line. */
+static char *
+read_url(void)
+{
+	char	*line = NULL;
+	size_t	 size = 0;
+	ssize_t	 len;
+
+	if ((len = getline(&line, &size, stdin)) == -1)
+		errx(1, "no redirect URL on standard input");
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		line[--len] = '\0';
+	return (line);
+}
+
+static const char *
+fmt_time(json_t *v, char *buf, size_t size)
+{
+	time_t		t;
+	struct tm	tm;
+
+	if (!json_is_integer(v) || json_integer_value(v) <= 0)
+		return ("-");
+	t = (time_t)json_integer_value(v);
+	localtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+	return (buf);
+}
+
+static const char *
+str(json_t *obj, const char *key)
+{
+	const char	*s = json_string_value(json_object_get(obj, key));
+
+	return (s != NULL && *s != '\0' ? s : "-");
+}
+
+static void
+print_accounts(json_t *list)
+{
+	json_t	*o;
+	size_t	 i;
+	char	 t1[32], t2[32], t3[32];
+
+	printf("%-32s %-9s %-19s %-19s %-19s %s\n", "ACCOUNT", "STATE",
+	    "TOKEN EXPIRES", "LAST REFRESH", "LAST USE", "LAST ERROR");
+	json_array_foreach(list, i, o)
+		printf("%-32s %-9s %-19s %-19s %-19s %s\n", str(o, "account"),
+		    str(o, "state"),
+		    fmt_time(json_object_get(o, "access_token_expiry"), t1,
+		    sizeof(t1)),
+		    fmt_time(json_object_get(o, "last_refresh"), t2,
+		    sizeof(t2)),
+		    fmt_time(json_object_get(o, "last_use"), t3, sizeof(t3)),
+		    str(o, "last_error"));
+}
+
+static void
+print_sessions(json_t *list)
+{
+	json_t	*o;
+	size_t	 i;
+
+	printf("%-6s %-5s %-10s %-28s %-28s %6s %12s %12s\n", "ID", "PROTO",
+	    "LISTENER", "CLIENT", "ACCOUNT", "AGE", "BYTES IN", "BYTES OUT");
+	json_array_foreach(list, i, o)
+		printf("%-6lld %-5s %-10s %-28s %-28s %6lld %12lld %12lld\n",
+		    (long long)json_integer_value(json_object_get(o, "id")),
+		    str(o, "protocol"), str(o, "listener"), str(o, "client"),
+		    str(o, "account"),
+		    (long long)json_integer_value(json_object_get(o, "age")),
+		    (long long)json_integer_value(json_object_get(o,
+		    "bytes_in")),
+		    (long long)json_integer_value(json_object_get(o,
+		    "bytes_out")));
+}
+
+static void
+print_pending(json_t *list)
+{
+	json_t	*o;
+	size_t	 i;
+	char	 t[32];
+
+	json_array_foreach(list, i, o) {
+		printf("%s: authorisation waits until %s\n", str(o, "account"),
+		    fmt_time(json_object_get(o, "expires"), t, sizeof(t)));
+		if (json_is_string(json_object_get(o, "user_code")))
+			printf("  visit %s and enter the code %s\n",
+			    str(o, "url"), str(o, "user_code"));
+		else
+			printf("  visit %s\n", str(o, "url"));
+	}
+}
+
+/* Stats come from three processes: add up what they report. */
+static json_t *
+merge_stats(json_t *list)
+{
+	json_t		*all, *o, *v, *have;
+	const char	*key;
+	size_t		 i;
+
+	if ((all = json_object()) == NULL)
+		err(1, NULL);
+	json_array_foreach(list, i, o) {
+		json_object_foreach(o, key, v) {
+			if (!json_is_integer(v))
+				continue;
+			have = json_object_get(all, key);
+			json_object_set_new(all, key, json_integer(
+			    json_integer_value(v) +
+			    (have != NULL ? json_integer_value(have) : 0)));
+		}
+	}
+	return (all);
+}
+
+static void
+print_stats(json_t *stats, enum output out)
+{
+	const char	*key;
+	json_t		*v;
+	size_t		 len;
+
+	json_object_foreach(stats, key, v) {
+		if (out == OUT_TEXT) {
+			printf("%-40s %lld\n", key,
+			    (long long)json_integer_value(v));
+			continue;
+		}
+		/* OpenMetrics: counters end in _total, the rest are gauges. */
+		len = strlen(key);
+		if (len > 6 && strcmp(key + len - 6, "_total") == 0)
+			printf("# TYPE emailproxy_%.*s counter\n",
+			    (int)(len - 6), key);
+		else
+			printf("# TYPE emailproxy_%s gauge\n", key);
+		printf("emailproxy_%s %lld\n", key,
+		    (long long)json_integer_value(v));
+	}
+	if (out == OUT_METRICS)
+		printf("# EOF\n");
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct imsgbuf	 ibuf;
+	struct imsg	 imsg;
+	struct msgw	 w;
+	struct msgr	 r;
+	struct pollfd	 pfd;
+	enum output	 out = OUT_TEXT;
+	const char	*sock = EMAILPROXY_SOCKET, *msgtext;
+	char		*url = NULL;
+	json_t		*list, *obj;
+	json_error_t	 jerr;
+	uint32_t	 type;
+	ssize_t		 n;
+	int		 ch, fd, done = 0, failed = 0, json_out = 0;
+
+	while ((ch = getopt(argc, argv, "js:")) != -1) {
+		switch (ch) {
+		case 'j':
+			json_out = 1;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage();
+
+	if (strcmp(argv[0], "show") == 0 && argc == 2) {
+		if (strcmp(argv[1], "accounts") == 0)
+			type = IMSG_CTL_SHOW_ACCOUNTS;
+		else if (strcmp(argv[1], "sessions") == 0)
+			type = IMSG_CTL_SHOW_SESSIONS;
+		else if (strcmp(argv[1], "pending") == 0)
+			type = IMSG_CTL_SHOW_PENDING;
+		else if (strcmp(argv[1], "stats") == 0)
+			type = IMSG_CTL_SHOW_STATS;
+		else if (strcmp(argv[1], "metrics") == 0) {
+			type = IMSG_CTL_SHOW_STATS;
+			out = OUT_METRICS;
+		} else
+			usage();
+	} else if ((strcmp(argv[0], "authorise") == 0 ||
+	    strcmp(argv[0], "authorize") == 0) && (argc == 2 || argc == 3)) {
+		type = IMSG_CTL_AUTHORISE;
+		if (argc == 3)
+			url = strcmp(argv[2], "-") == 0 ? read_url() :
+			    strdup(argv[2]);
+	} else if (strcmp(argv[0], "forget") == 0 && argc == 2)
+		type = IMSG_CTL_FORGET;
+	else if (strcmp(argv[0], "reload") == 0 && argc == 1)
+		type = IMSG_CTL_RELOAD;
+	else if (strcmp(argv[0], "log") == 0 && argc == 2 &&
+	    (strcmp(argv[1], "verbose") == 0 || strcmp(argv[1], "brief") == 0))
+		type = IMSG_CTL_LOG_VERBOSE;
+	else
+		usage();
+	if (json_out && out == OUT_TEXT)
+		out = OUT_JSON;
+
+	fd = connect_daemon(sock);
+	if (imsgbuf_init(&ibuf, fd) == -1)
+		err(1, "imsgbuf_init");
+	msg_begin(&w, &ibuf, type, 0, -1);
+	switch (type) {
+	case IMSG_CTL_AUTHORISE:
+		msg_put_str(&w, argv[1]);
+		msg_put_str(&w, url);
+		break;
+	case IMSG_CTL_FORGET:
+		msg_put_str(&w, argv[1]);
+		break;
+	case IMSG_CTL_LOG_VERBOSE:
+		msg_put_u32(&w, strcmp(argv[1], "verbose") == 0 ? 2 : 0);
+		break;
+	}
+	if (msg_end(&w, &ibuf) == -1 || imsgbuf_flush(&ibuf) == -1)
+		err(1, "send request");
+	free(url);
+
+	if ((list = json_array()) == NULL)
+		err(1, NULL);
+	while (!done) {
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 60 * 1000) <= 0)
+			errx(1, "no answer from emailproxy");
+		switch (imsgbuf_read(&ibuf)) {
+		case -1:
+			err(1, "read");
+		case 0:
+			errx(1, "emailproxy closed the connection");
+		}
+		while (!done && (n = imsg_get(&ibuf, &imsg)) != 0) {
+			if (n == -1)
+				err(1, "malformed answer");
+			msg_read_init(&r, &imsg);
+			switch (imsg_get_type(&imsg)) {
+			case IMSG_CTL_DATA:
+				msgtext = msg_get_str(&r);
+				if (msg_read_end(&r) == -1 || msgtext == NULL ||
+				    (obj = json_loads(msgtext, 0, &jerr)) ==
+				    NULL)
+					errx(1, "malformed answer");
+				json_array_append_new(list, obj);
+				break;
+			case IMSG_CTL_FAIL:
+				msgtext = msg_get_str(&r);
+				if (msg_read_end(&r) == -1 || msgtext == NULL)
+					errx(1, "malformed answer");
+				fprintf(stderr, "emailproxyctl: %s\n", msgtext);
+				failed = done = 1;
+				break;
+			case IMSG_CTL_END:
+				done = 1;
+				break;
+			default:
+				errx(1, "unexpected answer %u",
+				    imsg_get_type(&imsg));
+			}
+			imsg_free(&imsg);
+		}
+	}
+	close(fd);
+	if (failed)
+		return (1);
+
+	if (type == IMSG_CTL_SHOW_STATS) {
+		obj = merge_stats(list);
+		if (out == OUT_JSON)
+			json_dumpf(obj, stdout, JSON_INDENT(2));
+		else
+			print_stats(obj, out);
+		json_decref(obj);
+	} else if (out == OUT_JSON && json_array_size(list) > 0)
+		json_dumpf(list, stdout, JSON_INDENT(2));
+	else if (type == IMSG_CTL_SHOW_ACCOUNTS)
+		print_accounts(list);
+	else if (type == IMSG_CTL_SHOW_SESSIONS)
+		print_sessions(list);
+	else if (type == IMSG_CTL_SHOW_PENDING)
+		print_pending(list);
+	else if (type == IMSG_CTL_AUTHORISE)
+		print_pending(list);
+	if (out == OUT_JSON)
+		printf(json_array_size(list) > 0 || type == IMSG_CTL_SHOW_STATS ?
+		    "\n" : "[]\n");
+	json_decref(list);
+	return (0);
+}

@@ -1,0 +1,485 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * The control socket, owned by the parent; no child ever sees it.
+ * Connections are sorted by their peer's credentials: root and members
+ * of control_admin_group may change state (authorise, forget, reload,
+ * log); anyone else who can connect (the socket is 0660, group
+ * control_group) may only look.  Requests are answered here or relayed
+ * to the child that owns the data; its answers come back by connection
+ * id (imsg peerid).
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event.h>
+#include <jansson.h>
+
+#include "emailproxy.h"
+#include "config.h"
+#include "log.h"
+#include "msg.h"
+#include "proc.h"
+#include "parent.h"
+
+struct ctl_conn {
+	TAILQ_ENTRY(ctl_conn)	 entry;
+	uint32_t		 id;
+	struct imsgev		 iev;
+	uid_t			 uid;
+	int			 admin;
+	int			 waiting;	/* children yet to answer */
+	int			 failed;
+};
+
+struct pending_auth {
+	TAILQ_ENTRY(pending_auth) entry;
+	char			*account;
+	char			*url;
+	char			*code;
+	uint64_t		 expiry;
+};
+
+static TAILQ_HEAD(, ctl_conn)	 conns = TAILQ_HEAD_INITIALIZER(conns);
+static TAILQ_HEAD(, pending_auth) pendings =
+    TAILQ_HEAD_INITIALIZER(pendings);
+static struct event		 ev_control;
+static int			 control_fd = -1;
+static char			*control_path;
+static uint32_t			 next_id = 1;
+
+static void	control_dispatch(int, short, void *);
+
+/* Is another daemon answering on this socket? */
+static int
+control_in_use(const char *path)
+{
+	struct sockaddr_un	 sun;
+	int			 fd, used;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return (0);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
+	used = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return (used);
+}
+
+static int
+group_gid(const char *name, gid_t *gid)
+{
+	struct group	*gr;
+
+	if ((gr = getgrnam(name)) == NULL)
+		return (-1);
+	*gid = gr->gr_gid;
+	return (0);
+}
+
+int
+control_init(const struct emailproxy_conf *conf)
+{
+	struct sockaddr_un	 sun;
+	gid_t			 gid = 0;
+	mode_t			 old_umask;
+	int			 fd;
+
+	if (conf->control_group != NULL &&
+	    group_gid(conf->control_group, &gid) == -1) {
+		log_warnx("%s: control_group: unknown group %s", conf->path,
+		    conf->control_group);
+		return (-1);
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlcpy(sun.sun_path, conf->control_socket,
+	    sizeof(sun.sun_path)) >= sizeof(sun.sun_path)) {
+		log_warnx("%s: control_socket: path too long", conf->path);
+		return (-1);
+	}
+	if (control_in_use(conf->control_socket)) {
+		log_warnx("control socket %s is in use: is emailproxy "
+		    "already running?", conf->control_socket);
+		return (-1);
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1) {
+		log_warn("control socket");
+		return (-1);
+	}
+	if (unlink(conf->control_socket) == -1 && errno != ENOENT) {
+		log_warn("unlink %s", conf->control_socket);
+		close(fd);
+		return (-1);
+	}
+	/* 0660 from the start: no window where others may connect. */
+	old_umask = umask(S_IXUSR | S_IXGRP | S_IRWXO);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		log_warn("bind %s", conf->control_socket);
+		umask(old_umask);
+		close(fd);
+		return (-1);
+	}
+	umask(old_umask);
+	if ((geteuid() == 0 && chown(conf->control_socket, 0, gid) == -1) ||
+	    chmod(conf->control_socket, 0660) == -1 ||
+	    listen(fd, 16) == -1) {
+		log_warn("control socket %s", conf->control_socket);
+		unlink(conf->control_socket);
+		close(fd);
+		return (-1);
+	}
+	control_fd = fd;
+	if ((control_path = strdup(conf->control_socket)) == NULL)
+		fatal(NULL);
+	return (0);
+}
+
+void
+control_cleanup(void)
+{
+	if (control_path != NULL) {
+		unlink(control_path);
+		free(control_path);
+		control_path = NULL;
+	}
+}
+
+/* Root, or a member of control_admin_group. */
+static int
+peer_is_admin(uid_t uid, gid_t gid)
+{
+	struct passwd	*pw;
+	gid_t		 admin, groups[256];
+	int		 n = 256, i;
+
+	if (uid == 0)
+		return (1);
+	if (parent_conf->control_admin_group == NULL ||
+	    group_gid(parent_conf->control_admin_group, &admin) == -1)
+		return (0);
+	if (gid == admin)
+		return (1);
+	if ((pw = getpwuid(uid)) == NULL ||
+	    getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) == -1)
+		return (0);
+	for (i = 0; i < n; i++)
+		if (groups[i] == admin)
+			return (1);
+	return (0);
+}
+
+static void
+control_accept(int listenfd, short event, void *arg)
+{
+	struct ctl_conn	*c;
+	uid_t		 uid;
+	gid_t		 gid;
+	int		 fd;
+
+	if ((fd = accept4(listenfd, NULL, NULL,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
+		if (errno != EAGAIN && errno != EINTR &&
+		    errno != ECONNABORTED)
+			log_warn("control accept");
+		return;
+	}
+	if (getpeereid(fd, &uid, &gid) == -1) {
+		log_warn("control getpeereid");
+		close(fd);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		fatal(NULL);
+	c->id = next_id++;
+	c->uid = uid;
+	c->admin = peer_is_admin(uid, gid);
+	imsgev_init(&c->iev, fd, "control", control_dispatch, c, 0, 0);
+	TAILQ_INSERT_TAIL(&conns, c, entry);
+	log_debug("control: connection %u from uid %u%s", c->id,
+	    (unsigned)uid, c->admin ? " (admin)" : "");
+}
+
+static void
+control_close(struct ctl_conn *c)
+{
+	TAILQ_REMOVE(&conns, c, entry);
+	event_del(&c->iev.ev);
+	imsgbuf_clear(&c->iev.ibuf);
+	close(c->iev.ibuf.fd);
+	free(c);
+}
+
+static struct ctl_conn *
+control_by_id(uint32_t id)
+{
+	struct ctl_conn	*c;
+
+	TAILQ_FOREACH(c, &conns, entry)
+		if (c->id == id)
+			return (c);
+	return (NULL);
+}
+
+static void
+control_fail(struct ctl_conn *c, const char *message)
+{
+	struct msgw	w;
+
+	msg_begin(&w, &c->iev.ibuf, IMSG_CTL_FAIL, 0, -1);
+	msg_put_str(&w, message);
+	if (imsgev_msg_end(&c->iev, &w) == -1)
+		log_warnx("control: cannot answer");
+}
+
+static void
+control_end(struct ctl_conn *c)
+{
+	imsg_compose_event(&c->iev, IMSG_CTL_END, 0, 0, -1, NULL, 0);
+}
+
+static void
+control_data(struct ctl_conn *c, json_t *obj)
+{
+	struct msgw	 w;
+	char		*s;
+
+	if ((s = json_dumps(obj, JSON_COMPACT)) == NULL)
+		fatal("json_dumps");
+	msg_begin(&w, &c->iev.ibuf, IMSG_CTL_DATA, 0, -1);
+	msg_put_str(&w, s);
+	if (imsgev_msg_end(&c->iev, &w) == -1)
+		log_warnx("control: cannot answer");
+	free(s);
+}
+
+/* Relay a request to one child, keeping the payload as it came. */
+static void
+control_relay(struct ctl_conn *c, enum emailproxy_proc proc,
+    struct imsg *imsg)
+{
+	struct imsgev	*iev = &children[proc].iev;
+	struct ibuf	 buf;
+
+	if (imsg_get_ibuf(imsg, &buf) == -1 ||
+	    imsg_compose(&iev->ibuf, imsg_get_type(imsg), c->id, 0, -1,
+	    ibuf_data(&buf), ibuf_size(&buf)) == -1)
+		fatal("control relay to %s", children[proc].name);
+	imsg_event_add(iev);
+	c->waiting++;
+}
+
+static void
+control_show_pending(struct ctl_conn *c)
+{
+	struct pending_auth	*p;
+	json_t			*obj;
+
+	TAILQ_FOREACH(p, &pendings, entry) {
+		obj = json_pack("{s:s, s:s, s:s?, s:I}", "account", p->account,
+		    "url", p->url, "user_code", p->code,
+		    "expires", (json_int_t)p->expiry);
+		if (obj == NULL)
+			fatalx("json_pack");
+		control_data(c, obj);
+		json_decref(obj);
+	}
+	control_end(c);
+}
+
+static void
+control_request(struct ctl_conn *c, struct imsg *imsg)
+{
+	struct msgr	 r;
+	uint32_t	 type = imsg_get_type(imsg), level;
+	int		 i;
+
+	if (c->waiting > 0) {
+		control_fail(c, "one request at a time");
+		return;
+	}
+	c->failed = 0;
+	switch (type) {
+	case IMSG_CTL_AUTHORISE:
+	case IMSG_CTL_FORGET:
+	case IMSG_CTL_RELOAD:
+	case IMSG_CTL_LOG_VERBOSE:
+		if (!c->admin) {
+			log_info("control: uid %u denied a state-changing "
+			    "command", (unsigned)c->uid);
+			control_fail(c, "permission denied");
+			return;
+		}
+		break;
+	}
+	switch (type) {
+	case IMSG_CTL_SHOW_ACCOUNTS:
+	case IMSG_CTL_FORGET:
+		control_relay(c, PROC_TOKEND, imsg);
+		break;
+	case IMSG_CTL_SHOW_SESSIONS:
+		control_relay(c, PROC_PROXY, imsg);
+		break;
+	case IMSG_CTL_AUTHORISE:
+		control_relay(c, PROC_AUTHD, imsg);
+		break;
+	case IMSG_CTL_SHOW_STATS:
+		for (i = PROC_PROXY; i < PROC_MAX; i++)
+			control_relay(c, i, imsg);
+		break;
+	case IMSG_CTL_SHOW_PENDING:
+		control_show_pending(c);
+		break;
+	case IMSG_CTL_RELOAD:
+		if (parent_reload() == -1)
+			control_fail(c, "reload failed: the daemon keeps "
+			    "its running configuration; see the log");
+		else
+			control_end(c);
+		break;
+	case IMSG_CTL_LOG_VERBOSE:
+		msg_read_init(&r, imsg);
+		level = msg_get_u32(&r);
+		if (msg_read_end(&r) == -1 || level > 3) {
+			control_fail(c, "malformed request");
+			return;
+		}
+		parent_set_verbose(level);
+		log_info("verbosity set to %u by uid %u", level,
+		    (unsigned)c->uid);
+		control_end(c);
+		break;
+	default:
+		control_fail(c, "unknown request");
+		break;
+	}
+}
+
+static void
+control_dispatch(int fd, short event, void *arg)
+{
+	struct imsgev	*iev = arg;
+	struct ctl_conn	*c = iev->data;
+	struct imsg	 imsg;
+	ssize_t		 n;
+
+	if (imsgev_io(iev, event) == -1) {
+		control_close(c);
+		return;
+	}
+	for (;;) {
+		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1) {
+			control_close(c);
+			return;
+		}
+		if (n == 0)
+			break;
+		control_request(c, &imsg);
+		imsg_free(&imsg);
+	}
+}
+
+/* An answer from a child: pass it on to its connection. */
+void
+control_child_reply(struct imsg *imsg)
+{
+	struct ctl_conn	*c;
+	struct ibuf	 buf;
+	uint32_t	 type = imsg_get_type(imsg);
+
+	if ((c = control_by_id(imsg_get_id(imsg))) == NULL)
+		return;		/* the tool went away */
+	if (c->waiting == 0)
+		fatalx("control: unexpected answer for connection %u", c->id);
+	switch (type) {
+	case IMSG_CTL_DATA:
+		if (imsg_get_ibuf(imsg, &buf) == -1 ||
+		    imsg_compose(&c->iev.ibuf, type, 0, 0, -1,
+		    ibuf_data(&buf), ibuf_size(&buf)) == -1)
+			fatal("control answer");
+		imsg_event_add(&c->iev);
+		return;
+	case IMSG_CTL_FAIL:
+		if (!c->failed) {
+			if (imsg_get_ibuf(imsg, &buf) == -1 ||
+			    imsg_compose(&c->iev.ibuf, type, 0, 0, -1,
+			    ibuf_data(&buf), ibuf_size(&buf)) == -1)
+				fatal("control answer");
+			imsg_event_add(&c->iev);
+		}
+		c->failed = 1;
+		break;
+	}
+	if (--c->waiting == 0 && !c->failed)
+		control_end(c);
+}
+
+void
+control_listen(void)
+{
+	if (control_fd == -1)
+		return;
+	event_set(&ev_control, control_fd, EV_READ | EV_PERSIST,
+	    control_accept, NULL);
+	event_add(&ev_control, NULL);
+}
+
+/* authd reports who waits for a person; emailproxyctl shows it. */
+void
+control_pending_set(const char *account, const char *url, const char *code,
+    uint64_t expiry)
+{
+	struct pending_auth	*p;
+
+	control_pending_done(account);
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->account = strdup(account)) == NULL ||
+	    (p->url = strdup(url)) == NULL ||
+	    (code != NULL && (p->code = strdup(code)) == NULL))
+		fatal(NULL);
+	p->expiry = expiry;
+	TAILQ_INSERT_TAIL(&pendings, p, entry);
+}
+
+void
+control_pending_done(const char *account)
+{
+	struct pending_auth	*p, *tmp;
+
+	TAILQ_FOREACH_SAFE(p, &pendings, entry, tmp) {
+		if (strcmp(p->account, account) != 0)
+			continue;
+		TAILQ_REMOVE(&pendings, p, entry);
+		free(p->account);
+		free(p->url);
+		free(p->code);
+		free(p);
+	}
+}
