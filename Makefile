@@ -88,7 +88,16 @@ bench: all
 lint:
 	mandoc -Tlint -Wwarning $(MAN5) $(MAN8)
 
-install: all
+UNITDIR ?=	$(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?=	$(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?=	$(PREFIX)/lib/tmpfiles.d
+
+$(OBJDIR)/emailproxy.service: etc/emailproxy.service.in
+	@mkdir -p $(OBJDIR)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    etc/emailproxy.service.in > $@
+
+install: all $(OBJDIR)/emailproxy.service
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)
 	install -m 0555 $(PROGS) $(DESTDIR)$(SBINDIR)/
@@ -100,6 +109,18 @@ install: all
 		install -m 0600 etc/emailproxy.conf \
 		    $(DESTDIR)$(SYSCONFDIR)/emailproxy.conf; \
 	fi
+ifeq ($(shell uname),OpenBSD)
+	install -d $(DESTDIR)$(SYSCONFDIR)/rc.d
+	install -m 0555 etc/rc.d/emailproxy $(DESTDIR)$(SYSCONFDIR)/rc.d/
+else
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	    $(DESTDIR)$(TMPFILESDIR)
+	install -m 0444 $(OBJDIR)/emailproxy.service $(DESTDIR)$(UNITDIR)/
+	install -m 0444 etc/emailproxy.sysusers \
+	    $(DESTDIR)$(SYSUSERSDIR)/emailproxy.conf
+	install -m 0444 etc/emailproxy.tmpfiles \
+	    $(DESTDIR)$(TMPFILESDIR)/emailproxy.conf
+endif
 
 clean:
 	rm -rf obj obj-san emailproxy emailproxyctl regress/tmp

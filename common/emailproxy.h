@@ -25,7 +25,7 @@
 #define EMAILPROXY_USER		"_emailproxy"
 #define EMAILPROXY_STORE	"/var/lib/emailproxy"
 #define EMAILPROXY_EMPTY	"/var/empty"
-#define EMAILPROXY_SOCKET	"/var/run/emailproxy.sock"
+#define EMAILPROXY_SOCKET	"/var/run/emailproxy/emailproxy.sock"
 #define EMAILPROXY_CA_FILE	"/etc/ssl/certs/ca-certificates.crt"
 
 /*

@@ -26,6 +26,7 @@
 #include "log.h"
 
 static int		 debug;		/* log to stderr */
+static int		 journal;	/* stderr is systemd's journal */
 static int		 verbose;
 static const char	*log_procname;
 
@@ -34,6 +35,8 @@ log_init(int n_debug, int facility)
 {
 	debug = n_debug;
 	verbose = n_debug;
+	/* The journal reads a "<priority>" prefix on each line. */
+	journal = debug && getenv("JOURNAL_STREAM") != NULL;
 	log_procinit("parent");
 	if (!debug)
 		openlog("emailproxy", LOG_PID | LOG_NDELAY, facility);
@@ -78,7 +81,11 @@ vlog(int pri, const char *fmt, va_list ap)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	if (debug) {
 		/* One write per line so the processes' lines do not mix. */
-		dprintf(STDERR_FILENO, "%s: %s\n", log_procname, buf);
+		if (journal)
+			dprintf(STDERR_FILENO, "<%d>%s: %s\n", pri & LOG_PRIMASK,
+			    log_procname, buf);
+		else
+			dprintf(STDERR_FILENO, "%s: %s\n", log_procname, buf);
 	} else
 		syslog(pri, "%s: %s", log_procname, buf);
 	explicit_bzero(buf, sizeof(buf));

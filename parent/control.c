@@ -103,6 +103,26 @@ group_gid(const char *name, gid_t *gid)
 	return (0);
 }
 
+/* The socket's directory (/var/run/emailproxy) may not exist yet. */
+static int
+control_mkdir(const char *path)
+{
+	char	*dir, *slash;
+	int	 rc = 0;
+
+	if ((dir = strdup(path)) == NULL)
+		fatal(NULL);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
+			log_warn("control socket directory %s", dir);
+			rc = -1;
+		}
+	}
+	free(dir);
+	return (rc);
+}
+
 int
 control_init(const struct emailproxy_conf *conf)
 {
@@ -124,6 +144,8 @@ control_init(const struct emailproxy_conf *conf)
 		log_warnx("%s: control_socket: path too long", conf->path);
 		return (-1);
 	}
+	if (control_mkdir(conf->control_socket) == -1)
+		return (-1);
 	if (control_in_use(conf->control_socket)) {
 		log_warnx("control socket %s is in use: is emailproxy "
 		    "already running?", conf->control_socket);

@@ -52,6 +52,7 @@ static __dead void
 parent_shutdown(int status)
 {
 	stopping = 1;
+	sdnotify("STOPPING=1");
 	children_stop();
 	listeners_discard();
 	control_cleanup();
@@ -96,15 +97,18 @@ parent_reload(void)
 	int			 i;
 
 	log_info("reloading configuration from %s", opts->conffile);
+	sdnotify("RELOADING=1");
 	if ((newconf = config_load(opts->conffile,
 	    opts->cache_store)) == NULL) {
 		log_warnx("reload failed: keeping the running configuration");
+		sdnotify("READY=1");
 		return (-1);
 	}
 	if (config_load_files(newconf) == -1 ||
 	    listeners_prepare(newconf, parent_conf) == -1) {
 		log_warnx("reload failed: keeping the running configuration");
 		config_free(newconf);
+		sdnotify("READY=1");
 		return (-1);
 	}
 	if (strcmp(newconf->user, parent_conf->user) != 0 ||
@@ -252,9 +256,11 @@ parent_dispatch(int fd, short event, void *arg)
 			c->configured = 1;
 			for (all = 1, i = PROC_PROXY; i < PROC_MAX; i++)
 				all &= children[i].configured;
-			if (all)
+			if (all) {
 				log_info("configuration of %s in place: "
 				    "ready", parent_conf->path);
+				sdnotify("READY=1");
+			}
 			break;
 		case IMSG_AUTH_PENDING:
 			if (c->proc != PROC_AUTHD)
@@ -348,6 +354,7 @@ parent_run(const char *self, struct parent_opts *o,
 
 	opts = o;
 	parent_conf = conf;
+	sdnotify_init();
 	start_verbose = opts->verbose;
 
 	if (parent_prepare_dirs(conf) == -1)

@@ -74,6 +74,10 @@ void	 control_pending_done(const char *);
 int	 parent_reload(void);
 void	 parent_set_verbose(int);
 
+/* sdnotify.c */
+void	 sdnotify_init(void);
+void	 sdnotify(const char *);
+
 /* notify.c */
 void	 notify_pending(const struct emailproxy_conf *, const char *account,
 	    const char *url, const char *code, uint64_t expiry);
