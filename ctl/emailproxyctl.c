@@ -36,6 +36,7 @@
 #include <jansson.h>
 
 #include "emailproxy.h"
+#include "ctl.h"
 #include "imsg.h"
 #include "log.h"
 #include "msg.h"
@@ -52,7 +53,8 @@ usage(void)
 	    "\tauthorise account [redirect-url | -]\n"
 	    "\tforget account\n"
 	    "\treload\n"
-	    "\tlog verbose | brief\n");
+	    "\tlog verbose | brief\n"
+	    "\thash-password [-b | -s]\n");
 	exit(2);
 }
 
@@ -242,7 +244,7 @@ main(int argc, char *argv[])
 	ssize_t		 n;
 	int		 ch, fd, done = 0, failed = 0, json_out = 0;
 
-	while ((ch = getopt(argc, argv, "js:")) != -1) {
+	while ((ch = getopt(argc, argv, "+js:")) != -1) {
 		switch (ch) {
 		case 'j':
 			json_out = 1;
@@ -258,6 +260,17 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc < 1)
 		usage();
+
+	/* Needs no daemon. */
+	if (strcmp(argv[0], "hash-password") == 0) {
+		if (argc == 1)
+			return (hash_password("$y$"));
+		if (argc == 2 && strcmp(argv[1], "-b") == 0)
+			return (hash_password("$2b$"));
+		if (argc == 2 && strcmp(argv[1], "-s") == 0)
+			return (hash_password("$6$"));
+		usage();
+	}
 
 	if (strcmp(argv[0], "show") == 0 && argc == 2) {
 		if (strcmp(argv[1], "accounts") == 0)
