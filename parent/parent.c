@@ -119,6 +119,7 @@ parent_reload(void)
 	for (i = PROC_PROXY; i < PROC_MAX; i++)
 		send_config(&children[i], newconf);
 	listeners_send(&children[PROC_PROXY].iev);
+	redirect_listeners_send(newconf, &children[PROC_AUTHD].iev);
 	config_free(parent_conf);
 	parent_conf = newconf;
 	return (0);
@@ -396,6 +397,7 @@ parent_run(const char *self, struct parent_opts *o,
 	for (i = PROC_PROXY; i < PROC_MAX; i++)
 		send_config(&children[i], conf);
 	listeners_send(&children[PROC_PROXY].iev);
+	redirect_listeners_send(conf, &children[PROC_AUTHD].iev);
 
 	event_dispatch();
 	fatalx("event loop ended");

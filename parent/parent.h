@@ -74,6 +74,11 @@ void	 control_pending_done(const char *);
 int	 parent_reload(void);
 void	 parent_set_verbose(int);
 
+/* redirect.c */
+int	 redirect_hostport(const char *, char *, size_t, char *, size_t);
+void	 redirect_listeners_send(const struct emailproxy_conf *,
+	    struct imsgev *);
+
 /* sdnotify.c */
 void	 sdnotify_init(void);
 void	 sdnotify(const char *);

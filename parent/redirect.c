@@ -1,0 +1,179 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * The browser's redirect at the end of an authorisation lands on
+ * authd's HTTP listener.  The parent binds one socket per distinct
+ * host:port of the authorization-code accounts (redirect_listen_address,
+ * else redirect_uri), so privileged ports work, and passes each to authd
+ * once; authd keeps it for as long as it runs.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "emailproxy.h"
+#include "config.h"
+#include "log.h"
+#include "msg.h"
+#include "proc.h"
+#include "parent.h"
+
+struct bound {
+	TAILQ_ENTRY(bound)	 entry;
+	char			*hostport;
+};
+static TAILQ_HEAD(, bound) bound = TAILQ_HEAD_INITIALIZER(bound);
+
+/*
+ * "http://host[:port]/path" -> host and port (80 by default).  IPv6
+ * hosts are bracketed.  Only http: authd does not serve TLS; an https
+ * redirect needs a reverse proxy and redirect_listen_address.
+ */
+int
+redirect_hostport(const char *url, char *host, size_t hostsize,
+    char *port, size_t portsize)
+{
+	const char	*p, *end, *colon;
+	size_t		 len;
+
+	if (strncasecmp(url, "http://", 7) != 0)
+		return (-1);
+	p = url + 7;
+	end = p + strcspn(p, "/?#");
+	if (*p == '[') {
+		if ((colon = memchr(p, ']', end - p)) == NULL)
+			return (-1);
+		len = colon - p - 1;
+		if (len == 0 || len >= hostsize)
+			return (-1);
+		memcpy(host, p + 1, len);
+		host[len] = '\0';
+		colon++;
+		if (colon < end && *colon != ':')
+			return (-1);
+	} else {
+		colon = memchr(p, ':', end - p);
+		len = (colon != NULL ? colon : end) - p;
+		if (len == 0 || len >= hostsize)
+			return (-1);
+		memcpy(host, p, len);
+		host[len] = '\0';
+	}
+	if (colon != NULL && colon < end && *colon == ':') {
+		len = end - colon - 1;
+		if (len == 0 || len >= portsize ||
+		    strspn(colon + 1, "0123456789") < len)
+			return (-1);
+		memcpy(port, colon + 1, len);
+		port[len] = '\0';
+	} else
+		strlcpy(port, "80", portsize);
+	return (0);
+}
+
+static int
+redirect_bind(const char *host, const char *port)
+{
+	struct addrinfo	 hints, *res, *ai;
+	int		 fd = -1, on = 1, error;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((error = getaddrinfo(host, port, &hints, &res)) != 0) {
+		log_warnx("redirect listener %s:%s: %s", host, port,
+		    gai_strerror(error));
+		return (-1);
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, ai->ai_socktype |
+		    SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol)) == -1)
+			continue;
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
+		    sizeof(on)) == 0 &&
+		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, 16) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	if (fd == -1)
+		log_warn("redirect listener %s port %s", host, port);
+	freeaddrinfo(res);
+	return (fd);
+}
+
+/*
+ * Bind what the configuration needs and is not bound yet, and pass it to
+ * authd.  A listener that cannot be bound is logged: that account's
+ * authorisations can still be completed with emailproxyctl.
+ */
+void
+redirect_listeners_send(const struct emailproxy_conf *conf,
+    struct imsgev *authd)
+{
+	struct account_conf	*acct;
+	struct bound		*b;
+	struct msgw		 w;
+	const char		*url;
+	char			 host[256], port[16], hostport[300];
+	int			 fd;
+
+	TAILQ_FOREACH(acct, &conf->accounts, entry) {
+		if (acct->flow != FLOW_AUTHORIZATION_CODE)
+			continue;
+		url = acct->redirect_listen_address != NULL ?
+		    acct->redirect_listen_address : acct->redirect_uri;
+		if (url == NULL)
+			continue;
+		if (redirect_hostport(url, host, sizeof(host), port,
+		    sizeof(port)) == -1) {
+			log_info("%s: no redirect listener for %s (only "
+			    "http://host:port URLs are served; use "
+			    "emailproxyctl authorise)", acct->name, url);
+			continue;
+		}
+		snprintf(hostport, sizeof(hostport), strchr(host, ':') ?
+		    "[%s]:%s" : "%s:%s", host, port);
+		TAILQ_FOREACH(b, &bound, entry)
+			if (strcmp(b->hostport, hostport) == 0)
+				break;
+		if (b != NULL)
+			continue;
+		if ((fd = redirect_bind(host, port)) == -1)
+			continue;
+		if ((b = calloc(1, sizeof(*b))) == NULL ||
+		    (b->hostport = strdup(hostport)) == NULL)
+			fatal(NULL);
+		TAILQ_INSERT_TAIL(&bound, b, entry);
+		msg_begin(&w, &authd->ibuf, IMSG_REDIRECT_LISTENER, 0, fd);
+		msg_put_str(&w, hostport);
+		if (imsgev_msg_end(authd, &w) == -1)
+			fatal("cannot pass the redirect listener %s",
+			    hostport);
+		log_debug("redirect listener on %s", hostport);
+	}
+}
