@@ -29,6 +29,41 @@ Run tests with /usr/bin/python3 as root (regress/run does).  A test:
     h.check(c.readline().startswith(b"* OK"), "greeting")
     h.finish()                       # exit 1 if any check failed
 
+API (details in each docstring):
+  Harness(name)            scratch dir, certificates; .ca_file .cert_file
+                           .key_file .untrusted_{ca,cert,key}_file .dir
+  check(cond, what, why)   PASS/FAIL line; finish() exits 1 on a failure
+  info(msg)                a "# ..." diagnostic line
+  free_port()              a free port on 127.0.0.1 (and ::1)
+  connect(port, host, tls) a Conn: send, readline, read_exact,
+                           read_until(regex), read_available,
+                           closed_by_peer, starttls(ctx), close
+  client_ctx(ca), server_ctx(cert, key)   ssl contexts (test CA/cert)
+  start_oauth(...)         -> OAuth: .url .port .token_url .authorize_url
+                           .devicecode_url .client_id .client_secret,
+                           mint(user), revoke(token|username), set(**kv),
+                           reset(), stats(), requests(), pending(),
+                           approve(login_hint), approve_device(code),
+                           introspect(token), get(path), admin(path)
+  stop_oauth()             (the "OAuth server down" case)
+  start_sink()             -> Sink: .port .dir, messages(),
+                           wait_messages(n), strip_received(data), clear()
+  start_dovecot(extra_conf) -> Dovecot: .ports[imap imaps pop3 pop3s
+                           submission submissions], log_text();
+                           stop_dovecot()
+  seed_message(user, raw, mailbox="INBOX", flags="")
+  standard_config(...)     a config text (see its docstring);
+                           .proxy_ports .accounts
+  fill_config(text)        adds the harness's [emailproxy] keys
+  start_emailproxy(config, args) -> EmailProxy: .pid .log_path .ports
+                           children(); stop_emailproxy() -> exit status;
+                           reload_emailproxy(config) (SIGHUP)
+  log_text(), log_mark(), wait_log(regex, timeout, since)
+  emailproxyctl(*args)     runs $EMAILPROXYCTL
+  rss_kb(pid), fd_count(pid), proc_title(pid)   leak checks
+  xoauth2(user, token), oauthbearer(user, token)  SASL responses
+  stop_all()               also at exit, on SIGTERM, on an exception
+
 Everything started is stopped by PID (SIGTERM, then SIGKILL to its process
 group after a bound) in stop_all(), which also runs at exit, on SIGTERM
 (regress/run's timeout) and after an uncaught exception (which is
@@ -50,7 +85,13 @@ Scratch layout ($REGRESS_TMP/<name>/):
 Facts a test can rely on:
   - Dovecot accepts only XOAUTH2/OAUTHBEARER with a token the OAuth
     server's introspection says is active and whose "username" equals the
-    SASL user (lower-cased).  Plain ports need STARTTLS/STLS first.
+    SASL user (lower-cased).  The plain ports offer STARTTLS/STLS, but
+    Dovecot counts a loopback connection as "secured", so it also accepts
+    AUTHENTICATE without TLS there; to see whether a client used TLS, look
+    for "TLS" (versus "secured") in the session's line of the Dovecot log
+    (self.dovecot.log_text()).
+  - Dovecot's submission service prepends a Received: field when it
+    relays (Sink.strip_received() removes it); the rest is byte-exact.
   - Dovecot converts bare LF to CRLF on output, so seed messages with CRLF
     line endings to compare FETCH/RETR bytes exactly.
   - The mail processes run as the mail user (self.mail_user, "nobody"),
@@ -168,6 +209,20 @@ def wait_file(path, timeout=START_TIMEOUT, alive=None):
         return f.read()
 
 
+def start_time(pid):
+    """The start time of pid (clock ticks since boot); None if it is
+    gone or a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+    except OSError:
+        return None
+    fields = st[st.rfind(")") + 2:].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
+
+
 def children_of(pid):
     """PIDs whose parent is pid (from /proc)."""
     out = []
@@ -218,6 +273,7 @@ class Proc:
             stderr=subprocess.STDOUT, env=env, cwd=cwd,
             start_new_session=True)
         self.pid = self.popen.pid
+        self.start_time = start_time(self.pid)
         self.returncode = None
 
     def alive(self):
@@ -386,6 +442,14 @@ class Sink:
                 return msgs
             time.sleep(0.05)
 
+    @staticmethod
+    def strip_received(data):
+        """data without the one leading Received: field that Dovecot's
+        submission service prepends when relaying (2.3 cannot turn it
+        off); None if data does not start with one."""
+        m = re.match(rb"Received: [^\n]*\n(?:[ \t][^\n]*\n)*", data)
+        return data[m.end():] if m else None
+
     def clear(self):
         for f in os.listdir(self.dir):
             os.unlink(os.path.join(self.dir, f))
@@ -455,6 +519,10 @@ class Conn:
             d = self.sock.recv(65536)
         except socket.timeout:
             raise HarnessError("read timed out; have %r" % self.buf[-200:])
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError,
+                ConnectionResetError) as e:
+            raise EOFError("connection closed (%s); have %r" % (
+                type(e).__name__, self.buf[-200:]))
         if not d:
             raise EOFError("connection closed; have %r" % self.buf[-200:])
         self.buf += d
@@ -512,8 +580,8 @@ class Conn:
                 self.buf = b""
         except EOFError:
             return True
-        except (HarnessError, OSError) as e:
-            return isinstance(e, ConnectionResetError)
+        except HarnessError:
+            return False
 
     def starttls(self, ctx, server_hostname="localhost"):
         if self.buf:
@@ -568,6 +636,7 @@ class Harness:
         sys.excepthook = self._excepthook
 
         if os.path.lexists(self.dir):
+            self._kill_leftovers()
             shutil.rmtree(self.dir)
         os.makedirs(self.dir)
         for d in (self.tmp, self.dir):
@@ -603,6 +672,8 @@ class Harness:
 
     def _on_sigterm(self, signo, frame):
         print("FAIL: %s: terminated (timeout?)" % self.name, flush=True)
+        # regress/run's timeout sends SIGKILL 10 s after SIGTERM.
+        self.stop_all(timeout=1)
         sys.exit(1)
 
     def _excepthook(self, typ, value, tb):
@@ -610,6 +681,35 @@ class Harness:
               " ".join(str(value).split())[:500]), flush=True)
         traceback.print_exception(typ, value, tb)
         self.stop_all()
+
+    def _kill_leftovers(self):
+        """Kill what an earlier run of this test started and could not
+        stop (it was SIGKILLed): the process groups listed in its pids
+        file whose leader still has the recorded start time."""
+        try:
+            with open(os.path.join(self.dir, "pids")) as f:
+                lines = f.read().split("\n")
+        except OSError:
+            return
+        killed = []
+        for line in lines:
+            parts = line.split()
+            if len(parts) < 2 or parts[1] == "None":
+                continue
+            pid, st = int(parts[0]), int(parts[1])
+            if start_time(pid) != st:
+                continue
+            self.info("killing leftover %s (pid %d) of an earlier run"
+                      % (" ".join(parts[2:]), pid))
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            killed.append((pid, st))
+        end = time.monotonic() + 5
+        while time.monotonic() < end and any(
+                start_time(pid) == st for pid, st in killed):
+            time.sleep(0.05)
 
     def _check_traversable(self, path):
         p = os.path.dirname(path)
@@ -724,13 +824,16 @@ class Harness:
     def _start(self, name, argv, log_path, env=None):
         p = Proc(name, argv, log_path, env=env, cwd=self.dir)
         self.procs.append(p)
+        # For _kill_leftovers() should this run be killed before stop_all.
+        with open(self.path("pids"), "a") as f:
+            f.write("%d %s %s\n" % (p.pid, p.start_time, name))
         return p
 
-    def stop_all(self):
+    def stop_all(self, timeout=STOP_TIMEOUT):
         """Stop everything this harness started (newest first)."""
         while self.procs:
             p = self.procs.pop()
-            p.stop()
+            p.stop(timeout=timeout)
 
     def _tail(self, path, n=20):
         try:
@@ -924,6 +1027,11 @@ service auth {
 }
 service anvil {
   client_limit = 6000
+  # No auth penalty (up to 15 s per failed login from one IP): the auth
+  # process cannot connect to this socket, so it turns the penalty off.
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
 }
 
 protocol imap {
@@ -1053,7 +1161,8 @@ submission_relay_ssl = no
     # -- emailproxy ------------------------------------------------------
 
     def standard_config(self, imap=True, pop=True, smtp=True,
-                        scope="mail", extra_globals="", extra=""):
+                        scope="mail", server_address="127.0.0.1",
+                        extra_globals="", extra=""):
         """A config with one IMAP (-> Dovecot imaps), POP (-> pop3s) and
         SMTP (-> submission, server_starttls) listener on 127.0.0.1 and
         three accounts at the OAuth server (needs start_dovecot()):
@@ -1062,9 +1171,11 @@ submission_relay_ssl = no
             ccg@example.com    client_credentials
             ropc@example.com   password grant
         Sets self.proxy_ports {"imap","pop","smtp": port} and
-        self.accounts {address: {"flow", "redirect_uri"?}}.  The
-        [emailproxy] keys the harness owns are filled by
-        start_emailproxy().  extra is appended as is."""
+        self.accounts {address: {"flow", "redirect_uri"?}}, and sets the
+        OAuth server's ccg_user to ccg@example.com so that Dovecot takes
+        the client-credentials token for that mailbox.  The [emailproxy]
+        keys the harness owns are filled by start_emailproxy();
+        extra_globals go into [emailproxy], extra is appended as is."""
         if self.dovecot is None:
             raise HarnessError("standard_config needs start_dovecot()")
         o = self.oauth
@@ -1086,8 +1197,8 @@ submission_relay_ssl = no
             p = self.free_port()
             self.proxy_ports[key] = p
             out.append("[%s-%d]\nlocal_address = 127.0.0.1\n"
-                       "server_address = 127.0.0.1\nserver_port = %d\n%s"
-                       % (sect, p, upstream, more))
+                       "server_address = %s\nserver_port = %d\n%s"
+                       % (sect, p, server_address, upstream, more))
         redirect = "http://127.0.0.1:%d/" % self.free_port()
         common = ("token_url = %s\noauth2_scope = %s\nclient_id = %s\n"
                   % (o.token_url, scope, o.client_id))
@@ -1100,6 +1211,7 @@ submission_relay_ssl = no
                    "%s" % common)
         out.append("[ropc@example.com]\noauth2_flow = password\n%s"
                    % common)
+        o.set(ccg_user="ccg@example.com")
         self.accounts = {
             "auth@example.com": {"flow": "authorization_code",
                                  "redirect_uri": redirect},
