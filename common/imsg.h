@@ -18,18 +18,33 @@
  * Our own implementation of the OpenBSD 7.8 imsg API (the subset we use),
  * same names and semantics, so the daemons read like OpenBSD code.
  *
- * Differences worth knowing:
+ * Receive loop: imsgbuf_read() (1 ok, 0 peer closed, -1 error), then
+ * imsg_get() until it returns 0; imsg_free() each message.
+ *
+ * Worth knowing:
  *  - A malformed header in the stream (len < IMSG_HEADER_SIZE: EBADMSG,
- *    len > maxsize: ERANGE, fd bit without fd passing: EBADMSG) is not
- *    an error of imsgbuf_read: the messages before it are delivered by
- *    imsg_get, which then returns -1 with that errno.  Later reads fail
- *    with the same errno; the stream cannot be resynchronised.
- *  - If the kernel truncates the ancillary data (MSG_CTRUNC, e.g. fd
- *    table full), every fd of that read is closed and imsgbuf_read
- *    fails with EMSGSIZE: an fd-carrying message is never delivered
- *    without its fd.
- *  - imsg_get_fd() hands the fd over to the caller (-1 if none); an fd
- *    not taken is closed by imsg_free().
+ *    len > maxsize: ERANGE) does not fail imsgbuf_read: the messages
+ *    before it are delivered, then imsg_get/imsgbuf_get return -1 with
+ *    that errno, and so do later reads.  The stream cannot be
+ *    resynchronised; treat it as fatal.
+ *  - fd passing needs imsgbuf_allow_fdpass() on both ends.  Without it
+ *    imsg_compose/composev with an fd fail with EINVAL (the caller keeps
+ *    the fd), and imsg_close closes an fd set with ibuf_fd_set.  The fd
+ *    belongs to the queue once compose succeeds and is closed after it
+ *    is sent.  imsg_get_fd() hands the received fd over to the caller
+ *    (-1 if none); an fd not taken is closed by imsg_free().
+ *  - imsg_get_len() and imsg_get_ibuf/data/buf/strbuf work on a read
+ *    cursor: each get consumes payload.  imsg_get_ibuf and imsg_get_data
+ *    fail (EBADMSG) on an empty payload, as in OpenBSD.
+ *  - If the kernel could not deliver an fd (MSG_CTRUNC: fd table full,
+ *    or a peer sending several), every fd of that read is closed and
+ *    the message still arrives, with imsg_get_fd() == -1: a message
+ *    that needs an fd must check for -1.
+ *  - The reader keeps a pointer to the imsgbuf: do not move or copy an
+ *    imsgbuf between imsgbuf_init() and imsgbuf_clear().
+ *  - Writes use MSG_NOSIGNAL: a dead peer gives EPIPE, not SIGPIPE.
+ *    imsgbuf_flush() polls instead of spinning on EAGAIN and fails with
+ *    ETIMEDOUT if the peer reads nothing for 30 seconds.
  *  - All buffers, sent or received, are wiped when freed.
  */
 
@@ -51,13 +66,13 @@ struct ibuf {
 	TAILQ_ENTRY(ibuf)	 entry;
 	unsigned char		*buf;
 	size_t			 size;	/* allocated */
-	size_t			 max;	/* a dynamic ibuf grows up to this */
+	size_t			 max;	/* growth limit */
 	size_t			 wpos;	/* end of data */
-	size_t			 rpos;	/* read cursor for ibuf_get* */
+	size_t			 rpos;	/* read cursor */
 	int			 fd;	/* passed with the data, or -1 */
 };
 
-struct msgbuf;				/* opaque: queues and read state */
+struct msgbuf;			/* opaque: queues, read state */
 
 struct imsgbuf {
 	struct msgbuf		*w;
@@ -126,35 +141,35 @@ struct ibuf	*msgbuf_get(struct msgbuf *);
 int		 msgbuf_rerror(struct msgbuf *);
 
 /* imsg.c */
-int		 imsgbuf_init(struct imsgbuf *, int);
-void		 imsgbuf_allow_fdpass(struct imsgbuf *);
-int		 imsgbuf_set_maxsize(struct imsgbuf *, uint32_t);
-int		 imsgbuf_read(struct imsgbuf *);
-int		 imsgbuf_write(struct imsgbuf *);
-int		 imsgbuf_flush(struct imsgbuf *);
-void		 imsgbuf_clear(struct imsgbuf *);
-uint32_t	 imsgbuf_queuelen(struct imsgbuf *);
-int		 imsgbuf_get(struct imsgbuf *, struct imsg *);
-ssize_t		 imsg_get(struct imsgbuf *, struct imsg *);
-uint32_t	 imsg_get_type(struct imsg *);
-uint32_t	 imsg_get_id(struct imsg *);
-pid_t		 imsg_get_pid(struct imsg *);
-size_t		 imsg_get_len(struct imsg *);
-int		 imsg_get_fd(struct imsg *);
-int		 imsg_get_ibuf(struct imsg *, struct ibuf *);
-int		 imsg_get_data(struct imsg *, void *, size_t);
-int		 imsg_get_buf(struct imsg *, void *, size_t);
-int		 imsg_get_strbuf(struct imsg *, char *, size_t);
-int		 imsg_forward(struct imsgbuf *, struct imsg *);
-int		 imsg_compose(struct imsgbuf *, uint32_t, uint32_t, pid_t, int,
-		    const void *, size_t);
-int		 imsg_composev(struct imsgbuf *, uint32_t, uint32_t, pid_t, int,
-		    const struct iovec *, int);
-int		 imsg_compose_ibuf(struct imsgbuf *, uint32_t, uint32_t, pid_t,
-		    struct ibuf *);
-struct ibuf	*imsg_create(struct imsgbuf *, uint32_t, uint32_t, pid_t, size_t);
-int		 imsg_add(struct ibuf *, const void *, size_t);
-void		 imsg_close(struct imsgbuf *, struct ibuf *);
-void		 imsg_free(struct imsg *);
+int	 imsgbuf_init(struct imsgbuf *, int);
+void	 imsgbuf_allow_fdpass(struct imsgbuf *);
+int	 imsgbuf_set_maxsize(struct imsgbuf *, uint32_t);
+int	 imsgbuf_read(struct imsgbuf *);
+int	 imsgbuf_write(struct imsgbuf *);
+int	 imsgbuf_flush(struct imsgbuf *);
+void	 imsgbuf_clear(struct imsgbuf *);
+uint32_t imsgbuf_queuelen(struct imsgbuf *);
+int	 imsgbuf_get(struct imsgbuf *, struct imsg *);
+ssize_t	 imsg_get(struct imsgbuf *, struct imsg *);
+uint32_t imsg_get_type(struct imsg *);
+uint32_t imsg_get_id(struct imsg *);
+pid_t	 imsg_get_pid(struct imsg *);
+size_t	 imsg_get_len(struct imsg *);
+int	 imsg_get_fd(struct imsg *);
+int	 imsg_get_ibuf(struct imsg *, struct ibuf *);
+int	 imsg_get_data(struct imsg *, void *, size_t);
+int	 imsg_get_buf(struct imsg *, void *, size_t);
+int	 imsg_get_strbuf(struct imsg *, char *, size_t);
+int	 imsg_forward(struct imsgbuf *, struct imsg *);
+int	 imsg_compose(struct imsgbuf *, uint32_t, uint32_t, pid_t, int,
+	    const void *, size_t);
+int	 imsg_composev(struct imsgbuf *, uint32_t, uint32_t, pid_t, int,
+	    const struct iovec *, int);
+int	 imsg_compose_ibuf(struct imsgbuf *, uint32_t, uint32_t, pid_t,
+	    struct ibuf *);
+struct ibuf *imsg_create(struct imsgbuf *, uint32_t, uint32_t, pid_t, size_t);
+int	 imsg_add(struct ibuf *, const void *, size_t);
+void	 imsg_close(struct imsgbuf *, struct ibuf *);
+void	 imsg_free(struct imsg *);
 
 #endif /* IMSG_H */

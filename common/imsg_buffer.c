@@ -47,9 +47,9 @@ TAILQ_HEAD(ibufq, ibuf);
 struct msgbuf {
 	struct ibufq	 bufs;		/* write queue */
 	uint32_t	 queued;
-	struct ibufq	 rbufs;		/* complete received messages */
+	struct ibufq	 rbufs;		/* received messages */
 	unsigned char	*rbuf;		/* IBUF_READ_SIZE bytes */
-	size_t		 roff;		/* bytes of a header not yet parsed */
+	size_t		 roff;		/* unparsed bytes in rbuf */
 	struct ibuf	*rpmsg;		/* message being assembled */
 	struct ibuf	*(*readhdr)(struct ibuf *, void *, int *);
 	void		*rarg;
@@ -169,7 +169,8 @@ ibuf_add_zero(struct ibuf *buf, size_t len)
 void *
 ibuf_seek(struct ibuf *buf, size_t pos, size_t len)
 {
-	if (pos > ibuf_size(buf) || len > ibuf_size(buf) - pos) {
+	if (buf->buf == NULL || pos > ibuf_size(buf) ||
+	    len > ibuf_size(buf) - pos) {
 		errno = ERANGE;
 		return (NULL);
 	}
@@ -449,7 +450,8 @@ msgbuf_drain(struct msgbuf *m, size_t n)
 {
 	struct ibuf	*buf;
 
-	while (n > 0 && (buf = TAILQ_FIRST(&m->bufs)) != NULL) {
+	/* empty buffers at the head go too, or they would stay forever */
+	while ((buf = TAILQ_FIRST(&m->bufs)) != NULL) {
 		if (n < ibuf_size(buf)) {
 			buf->rpos += n;
 			return;

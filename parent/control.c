@@ -302,19 +302,33 @@ control_data(struct ctl_conn *c, json_t *obj)
 	free(s);
 }
 
+/* Queue imsg's type and payload (which may be empty) on iev. */
+static int
+control_forward(struct imsgev *iev, uint32_t peerid, struct imsg *imsg)
+{
+	void	*data = NULL;
+	size_t	 len = imsg_get_len(imsg);
+	int	 rc = 0;
+
+	if (len > 0 && ((data = malloc(len)) == NULL ||
+	    imsg_get_data(imsg, data, len) == -1))
+		rc = -1;
+	if (rc == 0 && imsg_compose(&iev->ibuf, imsg_get_type(imsg), peerid,
+	    0, -1, data, len) == -1)
+		rc = -1;
+	freezero(data, len);
+	if (rc == 0)
+		imsg_event_add(iev);
+	return (rc);
+}
+
 /* Relay a request to one child, keeping the payload as it came. */
 static void
 control_relay(struct ctl_conn *c, enum emailproxy_proc proc,
     struct imsg *imsg)
 {
-	struct imsgev	*iev = &children[proc].iev;
-	struct ibuf	 buf;
-
-	if (imsg_get_ibuf(imsg, &buf) == -1 ||
-	    imsg_compose(&iev->ibuf, imsg_get_type(imsg), c->id, 0, -1,
-	    ibuf_data(&buf), ibuf_size(&buf)) == -1)
+	if (control_forward(&children[proc].iev, c->id, imsg) == -1)
 		fatal("control relay to %s", children[proc].name);
-	imsg_event_add(iev);
 	c->waiting++;
 }
 
@@ -433,7 +447,6 @@ void
 control_child_reply(struct imsg *imsg)
 {
 	struct ctl_conn	*c;
-	struct ibuf	 buf;
 	uint32_t	 type = imsg_get_type(imsg);
 
 	if ((c = control_by_id(imsg_get_id(imsg))) == NULL)
@@ -442,20 +455,12 @@ control_child_reply(struct imsg *imsg)
 		fatalx("control: unexpected answer for connection %u", c->id);
 	switch (type) {
 	case IMSG_CTL_DATA:
-		if (imsg_get_ibuf(imsg, &buf) == -1 ||
-		    imsg_compose(&c->iev.ibuf, type, 0, 0, -1,
-		    ibuf_data(&buf), ibuf_size(&buf)) == -1)
+		if (control_forward(&c->iev, 0, imsg) == -1)
 			fatal("control answer");
-		imsg_event_add(&c->iev);
 		return;
 	case IMSG_CTL_FAIL:
-		if (!c->failed) {
-			if (imsg_get_ibuf(imsg, &buf) == -1 ||
-			    imsg_compose(&c->iev.ibuf, type, 0, 0, -1,
-			    ibuf_data(&buf), ibuf_size(&buf)) == -1)
-				fatal("control answer");
-			imsg_event_add(&c->iev);
-		}
+		if (!c->failed && control_forward(&c->iev, 0, imsg) == -1)
+			fatal("control answer");
 		c->failed = 1;
 		break;
 	}
