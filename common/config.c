@@ -31,7 +31,8 @@
 
 static void	 conf_file_free(struct conf_file *, int);
 static void	 server_free(struct server_conf *);
-static int	 file_equal(const struct conf_file *, const struct conf_file *);
+static int	 file_equal(const struct conf_file *,
+		    const struct conf_file *);
 static int	 str_equal(const char *, const char *);
 static int	 account_chain(const struct emailproxy_conf *, const char *,
 		    const struct account_conf **);
@@ -181,6 +182,8 @@ config_free(struct emailproxy_conf *conf)
 	free(conf->empty_dir);
 	free(conf->control_socket);
 	free(conf->notify_command);
+	free(conf->control_group);
+	free(conf->control_admin_group);
 	conf_file_free(&conf->ca_file, 0);
 	free(conf);
 }

@@ -34,8 +34,8 @@ struct ini_state {
 	struct ini		*ini;
 	struct ini_section	*cur;	/* NULL: keys here are dropped */
 	struct ini_kv		*kv;	/* value that may continue */
-	struct ini_kv		 dropped;	/* absorbs a duplicate's lines */
-	int			 indent;	/* indent of the last key line */
+	struct ini_kv		 dropped;	/* a duplicate's lines */
+	int			 indent;	/* of the last key line */
 	int			 errors;
 	int			 outside_reported;
 };

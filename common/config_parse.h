@@ -28,7 +28,7 @@
 
 struct ini_kv {
 	char		*key;		/* lowercased */
-	char		*value;		/* continuation lines joined by \n */
+	char		*value;		/* continuations joined by \n */
 	int		 line;
 };
 
@@ -51,7 +51,8 @@ void		 ini_free(struct ini *);
 
 /* config_check.c: build the model; 0, or -1 after logging every error. */
 int		 config_build(struct emailproxy_conf *, const struct ini *);
-int		 config_merge_cache(struct emailproxy_conf *, const struct ini *);
+int		 config_merge_cache(struct emailproxy_conf *,
+		    const struct ini *);
 
 /* config.c */
 int		 account_is_catchall(const struct account_conf *);

@@ -1,0 +1,707 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * From the INI sections to the typed model, with every check of SPEC
+ * Part 2 §1.2-1.5 and our decisions of Part 1 §2, §8-§10.  Each problem
+ * is logged as "file:line: key: reason" (or "file:line: [section]:
+ * reason" when a key is missing) and checking goes on, so that one run
+ * shows them all.
+ */
+
+#include <sys/types.h>
+
+#include <grp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "config.h"
+#include "config_parse.h"
+
+/* Not a secret, and long enough: a pasted sample value. */
+#define SAMPLE_MARK	"*** your"
+
+struct check {
+	const char	*path;
+	int		 errors;
+	int		 gaps_warn;	/* missing keys are only warnings */
+};
+
+static void	 cerr(struct check *, int, const char *, ...)
+		    __attribute__((__format__ (printf, 3, 4)));
+static void	 cwarn(struct check *, int, const char *, ...)
+		    __attribute__((__format__ (printf, 3, 4)));
+static void	 cgap(struct check *, int, const char *, ...)
+		    __attribute__((__format__ (printf, 3, 4)));
+static char	*xstrdup(const char *);
+static void	 set_str(char **, const struct ini_kv *);
+static void	 set_file(struct conf_file *, const struct ini_kv *);
+static int	 get_bool(struct check *, const struct ini_kv *, int *);
+static int	 get_uint(struct check *, const struct ini_kv *, long long,
+		    long long, unsigned int *);
+static int	 get_abspath(struct check *, const struct ini_kv *, char **);
+static int	 nonempty(struct check *, const struct ini_kv *);
+static void	 build_globals(struct emailproxy_conf *, struct check *,
+		    const struct ini_section *);
+static int	 server_name(const char *, enum proto *, const char **);
+static void	 build_server(struct emailproxy_conf *, struct check *,
+		    const struct ini_section *);
+static void	 build_account(struct emailproxy_conf *, struct check *,
+		    const struct ini_section *);
+static void	 check_account(struct emailproxy_conf *, struct check *,
+		    struct account_conf *, int);
+static int	 is_cached_key(const char *);
+static char	**cached_field(struct account_conf *, const char *);
+
+static void
+cerr(struct check *c, int line, const char *fmt, ...)
+{
+	char	 buf[1024];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_warnx("%s:%d: %s", c->path, line, buf);
+	c->errors++;
+}
+
+static void
+cwarn(struct check *c, int line, const char *fmt, ...)
+{
+	char	 buf[1024];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_warnx("%s:%d: %s", c->path, line, buf);
+}
+
+/* A required key is missing: an error, or a warning (see check_account). */
+static void
+cgap(struct check *c, int line, const char *fmt, ...)
+{
+	char	 buf[1024];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_warnx("%s:%d: %s", c->path, line, buf);
+	if (!c->gaps_warn)
+		c->errors++;
+}
+
+static char *
+xstrdup(const char *s)
+{
+	char	*p;
+
+	if ((p = strdup(s)) == NULL)
+		fatal("%s", __func__);
+	return (p);
+}
+
+/* An empty value is no value, as the Python proxy's tests treat it. */
+static void
+set_str(char **dst, const struct ini_kv *kv)
+{
+	if (*dst != NULL)
+		freezero(*dst, strlen(*dst));
+	*dst = kv->value[0] != '\0' ? xstrdup(kv->value) : NULL;
+}
+
+static void
+set_file(struct conf_file *f, const struct ini_kv *kv)
+{
+	free(f->path);
+	f->path = kv->value[0] != '\0' ? xstrdup(kv->value) : NULL;
+	f->line = kv->line;
+}
+
+static int
+get_bool(struct check *c, const struct ini_kv *kv, int *out)
+{
+	int	 b;
+
+	if ((b = parse_bool(kv->value)) == -1) {
+		cerr(c, kv->line, "%s: invalid boolean \"%s\" (use true/false, "
+		    "yes/no, on/off or 1/0)", kv->key, kv->value);
+		return (-1);
+	}
+	*out = b;
+	return (0);
+}
+
+static int
+get_uint(struct check *c, const struct ini_kv *kv, long long min,
+    long long max, unsigned int *out)
+{
+	const char	*errstr;
+	long long	 n;
+
+	n = strtonum(kv->value, min, max, &errstr);
+	if (errstr != NULL) {
+		cerr(c, kv->line, "%s: value \"%s\" is %s (%lld to %lld)",
+		    kv->key, kv->value, errstr, min, max);
+		return (-1);
+	}
+	*out = n;
+	return (0);
+}
+
+static int
+nonempty(struct check *c, const struct ini_kv *kv)
+{
+	if (kv->value[0] == '\0') {
+		cerr(c, kv->line, "%s: empty value", kv->key);
+		return (0);
+	}
+	return (1);
+}
+
+static int
+get_abspath(struct check *c, const struct ini_kv *kv, char **dst)
+{
+	if (kv->value[0] != '/') {
+		cerr(c, kv->line, "%s: \"%s\" is not an absolute path",
+		    kv->key, kv->value);
+		return (-1);
+	}
+	free(*dst);
+	*dst = xstrdup(kv->value);
+	return (0);
+}
+
+/* A group of the control socket: it must exist now. */
+static void
+get_group(struct check *c, const struct ini_kv *kv, char **dst)
+{
+	if (!nonempty(c, kv))
+		return;
+	if (getgrnam(kv->value) == NULL) {
+		cerr(c, kv->line, "%s: unknown group %s", kv->key, kv->value);
+		return;
+	}
+	free(*dst);
+	*dst = xstrdup(kv->value);
+}
+
+static void
+build_globals(struct emailproxy_conf *conf, struct check *c,
+    const struct ini_section *s)
+{
+	const struct ini_kv	*kv;
+	size_t			 i;
+
+	for (i = 0; i < s->nkv; i++) {
+		kv = &s->kv[i];
+		if (strcmp(kv->key, "delete_account_token_on_password_error")
+		    == 0)
+			get_bool(c, kv,
+			    &conf->delete_account_token_on_password_error);
+		else if (strcmp(kv->key,
+		    "encrypt_client_secret_on_first_use") == 0)
+			get_bool(c, kv,
+			    &conf->encrypt_client_secret_on_first_use);
+		else if (strcmp(kv->key,
+		    "use_login_password_as_client_credentials_secret") == 0)
+			get_bool(c, kv, &conf->
+			    use_login_password_as_client_credentials_secret);
+		else if (strcmp(kv->key, "allow_catch_all_accounts") == 0)
+			get_bool(c, kv, &conf->allow_catch_all_accounts);
+		else if (strcmp(kv->key, "user") == 0) {
+			if (nonempty(c, kv)) {
+				free(conf->user);
+				conf->user = xstrdup(kv->value);
+			}
+		} else if (strcmp(kv->key, "store_dir") == 0)
+			get_abspath(c, kv, &conf->store_dir);
+		else if (strcmp(kv->key, "empty_dir") == 0)
+			get_abspath(c, kv, &conf->empty_dir);
+		else if (strcmp(kv->key, "control_socket") == 0)
+			get_abspath(c, kv, &conf->control_socket);
+		else if (strcmp(kv->key, "control_group") == 0)
+			get_group(c, kv, &conf->control_group);
+		else if (strcmp(kv->key, "control_admin_group") == 0)
+			get_group(c, kv, &conf->control_admin_group);
+		else if (strcmp(kv->key, "notify_command") == 0) {
+			if (nonempty(c, kv)) {
+				free(conf->notify_command);
+				conf->notify_command = xstrdup(kv->value);
+			}
+		} else if (strcmp(kv->key, "ca_file") == 0) {
+			if (nonempty(c, kv))
+				set_file(&conf->ca_file, kv);
+		} else if (strcmp(kv->key, "auth_timeout") == 0)
+			get_uint(c, kv, 10, 86400, &conf->auth_timeout);
+		else if (strcmp(kv->key, "http_connect_timeout") == 0)
+			get_uint(c, kv, 1, 600, &conf->http_connect_timeout);
+		else if (strcmp(kv->key, "http_timeout") == 0)
+			get_uint(c, kv, 1, 3600, &conf->http_timeout);
+		else if (strcmp(kv->key, "refresh_ahead") == 0)
+			get_uint(c, kv, 0, 86400, &conf->refresh_ahead);
+		else if (strcmp(kv->key, "idle_timeout") == 0)
+			get_uint(c, kv, 1, 86400, &conf->idle_timeout);
+		else if (strcmp(kv->key, "kdf_iterations") == 0)
+			get_uint(c, kv, 100000, 100000000,
+			    &conf->kdf_iterations);
+		else if (strcmp(kv->key, "documentation") != 0)
+			cwarn(c, kv->line, "%s: unknown key, ignored",
+			    kv->key);
+	}
+}
+
+/* ^(IMAP|POP|SMTP)-(\d+)$, case-sensitive; *port points at the digits. */
+static int
+server_name(const char *name, enum proto *proto, const char **port)
+{
+	static const struct {
+		const char	*prefix;
+		enum proto	 proto;
+	} types[] = {
+		{ "IMAP-", PROTO_IMAP },
+		{ "POP-", PROTO_POP },
+		{ "SMTP-", PROTO_SMTP }
+	};
+	const char	*p;
+	size_t		 i, n;
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		n = strlen(types[i].prefix);
+		if (strncmp(name, types[i].prefix, n) != 0)
+			continue;
+		p = name + n;
+		if (*p == '\0' || strspn(p, "0123456789") != strlen(p))
+			return (0);
+		*proto = types[i].proto;
+		*port = p;
+		return (1);
+	}
+	return (0);
+}
+
+static void
+build_server(struct emailproxy_conf *conf, struct check *c,
+    const struct ini_section *sec)
+{
+	struct server_conf	*s, *o;
+	const struct ini_kv	*kv, *local_starttls = NULL;
+	const char		*port, *errstr;
+	unsigned int		 u;
+	int			 have_server_starttls = 0, legacy = 0;
+	int			 have_legacy = 0, have_port = 0;
+	size_t			 i;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		fatal("%s", __func__);
+	s->name = xstrdup(sec->name);
+	s->line = sec->line;
+	server_name(sec->name, &s->proto, &port);
+	s->local_port = strtonum(port, 1, 65535, &errstr);
+	if (errstr != NULL)
+		cerr(c, sec->line, "[%s]: invalid local port %s (1 to 65535)",
+		    sec->name, port);
+	s->idle_timeout = conf->idle_timeout;
+
+	for (i = 0; i < sec->nkv; i++) {
+		kv = &sec->kv[i];
+		if (strcmp(kv->key, "server_address") == 0) {
+			if (nonempty(c, kv))
+				s->server_address = xstrdup(kv->value);
+			else
+				s->server_address = xstrdup("");
+		} else if (strcmp(kv->key, "server_port") == 0) {
+			have_port = 1;
+			if (get_uint(c, kv, 1, 65535, &u) == 0)
+				s->server_port = u;
+		} else if (strcmp(kv->key, "local_address") == 0) {
+			if (nonempty(c, kv))
+				s->local_address = xstrdup(kv->value);
+		} else if (strcmp(kv->key, "local_certificate_path") == 0) {
+			if (nonempty(c, kv))
+				set_file(&s->local_certificate, kv);
+		} else if (strcmp(kv->key, "local_key_path") == 0) {
+			if (nonempty(c, kv))
+				set_file(&s->local_key, kv);
+		} else if (strcmp(kv->key, "server_ca_file") == 0) {
+			if (nonempty(c, kv))
+				set_file(&s->server_ca, kv);
+		} else if (strcmp(kv->key, "server_starttls") == 0) {
+			have_server_starttls = 1;
+			get_bool(c, kv, &s->server_starttls);
+		} else if (strcmp(kv->key, "starttls") == 0) {
+			if (get_bool(c, kv, &legacy) == 0)
+				have_legacy = 1;
+		} else if (strcmp(kv->key, "local_starttls") == 0) {
+			local_starttls = kv;
+			get_bool(c, kv, &s->local_starttls);
+		} else if (strcmp(kv->key, "max_connections") == 0)
+			get_uint(c, kv, 0, 1000000, &s->max_connections);
+		else if (strcmp(kv->key, "max_connections_per_address") == 0)
+			get_uint(c, kv, 0, 1000000,
+			    &s->max_connections_per_address);
+		else if (strcmp(kv->key, "idle_timeout") == 0)
+			get_uint(c, kv, 1, 86400, &s->idle_timeout);
+		else if (strcmp(kv->key, "plugins") == 0)
+			cwarn(c, kv->line, "%s: plugins are not supported, "
+			    "ignored", kv->key);
+		else if (strcmp(kv->key, "documentation") != 0)
+			cwarn(c, kv->line, "%s: unknown key, ignored",
+			    kv->key);
+	}
+	/* The legacy key counts only when the new one is absent. */
+	if (!have_server_starttls && have_legacy)
+		s->server_starttls = legacy;
+	if (s->local_address == NULL)
+		s->local_address = xstrdup("::");
+	if (s->server_address == NULL)
+		cerr(c, sec->line, "[%s]: server_address is required",
+		    sec->name);
+	if (!have_port)
+		cerr(c, sec->line, "[%s]: server_port is required", sec->name);
+	if (s->local_starttls && (s->local_certificate.path == NULL ||
+	    s->local_key.path == NULL))
+		cerr(c, local_starttls->line, "local_starttls: requires both "
+		    "local_certificate_path and local_key_path in [%s]",
+		    sec->name);
+	else if ((s->local_certificate.path == NULL) !=
+	    (s->local_key.path == NULL))
+		cerr(c, sec->line, "[%s]: local_certificate_path and "
+		    "local_key_path must be given together", sec->name);
+	TAILQ_FOREACH(o, &conf->servers, entry) {
+		if (o->local_port == s->local_port && s->local_port != 0) {
+			cerr(c, sec->line, "[%s]: local port %u is already "
+			    "used by [%s] at line %d", sec->name,
+			    s->local_port, o->name, o->line);
+			break;
+		}
+	}
+	TAILQ_INSERT_TAIL(&conf->servers, s, entry);
+}
+
+static void
+build_account(struct emailproxy_conf *conf, struct check *c,
+    const struct ini_section *sec)
+{
+	struct account_conf	*a, *o;
+	const struct ini_kv	*kv;
+	enum oauth2_flow	 f;
+	char			**cached;
+	size_t			 i;
+
+	TAILQ_FOREACH(o, &conf->accounts, entry) {
+		if ((account_is_catchall(o) &&
+		    strcasecmp(o->name, sec->name) == 0) ||
+		    (!account_is_catchall(o) &&
+		    account_find(conf, sec->name) == o)) {
+			cerr(c, sec->line, "[%s]: same account as [%s] at "
+			    "line %d (domains are case-insensitive)",
+			    sec->name, o->name, o->line);
+			return;
+		}
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		fatal("%s", __func__);
+	a->name = xstrdup(sec->name);
+	a->line = sec->line;
+	a->use_pkce = -1;
+
+	for (i = 0; i < sec->nkv; i++) {
+		kv = &sec->kv[i];
+		if (strcmp(kv->key, "permission_url") == 0)
+			set_str(&a->permission_url, kv);
+		else if (strcmp(kv->key, "token_url") == 0)
+			set_str(&a->token_url, kv);
+		else if (strcmp(kv->key, "oauth2_scope") == 0)
+			set_str(&a->oauth2_scope, kv);
+		else if (strcmp(kv->key, "oauth2_resource") == 0)
+			set_str(&a->oauth2_resource, kv);
+		else if (strcmp(kv->key, "oauth2_flow") == 0) {
+			set_str(&a->oauth2_flow_str, kv);
+			if (a->oauth2_flow_str != NULL &&
+			    account_flow_parse(a->oauth2_flow_str, &f) == -1)
+				cerr(c, kv->line, "%s: unknown flow \"%s\" "
+				    "(authorization_code, device, "
+				    "client_credentials, password or "
+				    "service_account)", kv->key, kv->value);
+		} else if (strcmp(kv->key, "redirect_uri") == 0)
+			set_str(&a->redirect_uri, kv);
+		else if (strcmp(kv->key, "redirect_listen_address") == 0)
+			set_str(&a->redirect_listen_address, kv);
+		else if (strcmp(kv->key, "client_id") == 0)
+			set_str(&a->client_id, kv);
+		else if (strcmp(kv->key, "client_secret") == 0) {
+			set_str(&a->client_secret, kv);
+			/* The key file's path when client_id is "file". */
+			a->service_account_key.line = kv->line;
+		} else if (strcmp(kv->key, "use_pkce") == 0)
+			get_bool(c, kv, &a->use_pkce);
+		else if (strcmp(kv->key, "jwt_certificate_path") == 0)
+			set_file(&a->jwt_certificate, kv);
+		else if (strcmp(kv->key, "jwt_key_path") == 0)
+			set_file(&a->jwt_key, kv);
+		else if ((cached = cached_field(a, kv->key)) != NULL)
+			set_str(cached, kv);
+		else if (strcmp(kv->key, "last_activity") == 0 ||
+		    strcmp(kv->key, "documentation") == 0)
+			continue;	/* derived state; comments */
+		else
+			cwarn(c, kv->line, "%s: unknown key, ignored",
+			    kv->key);
+	}
+	TAILQ_INSERT_TAIL(&conf->accounts, a, entry);
+}
+
+/* The Python proxy's cached keys we import (last_activity is not). */
+static char **
+cached_field(struct account_conf *a, const char *key)
+{
+	if (strcmp(key, "token_salt") == 0)
+		return (&a->token_salt);
+	if (strcmp(key, "token_iterations") == 0)
+		return (&a->token_iterations);
+	if (strcmp(key, "access_token") == 0)
+		return (&a->access_token);
+	if (strcmp(key, "access_token_expiry") == 0)
+		return (&a->access_token_expiry);
+	if (strcmp(key, "refresh_token") == 0)
+		return (&a->refresh_token);
+	if (strcmp(key, "client_secret_encrypted") == 0)
+		return (&a->client_secret_encrypted);
+	return (NULL);
+}
+
+static int
+is_cached_key(const char *key)
+{
+	struct account_conf	 a;
+
+	memset(&a, 0, sizeof(a));
+	return (cached_field(&a, key) != NULL ||
+	    strcmp(key, "last_activity") == 0);
+}
+
+/*
+ * Check an account merged with its catch-all chain.  Catch-all sections
+ * may be partial (their values only fill gaps), so only [X] must be
+ * complete.  An account still holding the sample text cannot work
+ * anyway; its gaps are reported as warnings so the sample file loads.
+ * So are those of an account a cache store adds (Part 1 §10: a cache
+ * never stops the start).
+ */
+static void
+check_account(struct emailproxy_conf *conf, struct check *c,
+    struct account_conf *a, int lenient)
+{
+	const struct account_conf *chain[3];
+	struct account_view	 v;
+	struct account_conf	*owner = NULL;
+	enum oauth2_flow	 f;
+	int			 n, i, sample;
+
+	n = account_section_chain(conf, a, chain);
+	account_merge(chain, n, &v);
+	a->flow = v.flow;
+	sample = (v.client_id != NULL && strstr(v.client_id, SAMPLE_MARK)) ||
+	    (v.client_secret != NULL && strstr(v.client_secret, SAMPLE_MARK));
+
+	/* client_id = file: client_secret is the key file's path. */
+	if (v.flow == FLOW_SERVICE_ACCOUNT && v.client_id != NULL &&
+	    strcmp(v.client_id, "file") == 0 && v.client_secret != NULL &&
+	    !sample) {
+		for (i = 0; i < n; i++)
+			if (chain[i]->client_secret == v.client_secret)
+				owner = (struct account_conf *)chain[i];
+		if (owner != NULL && owner->service_account_key.path == NULL)
+			owner->service_account_key.path =
+			    xstrdup(owner->client_secret);
+	}
+
+	if (account_is_catchall(a)) {
+		if (!conf->allow_catch_all_accounts)
+			cwarn(c, a->line, "[%s]: catch-all section unused: "
+			    "allow_catch_all_accounts is off", a->name);
+		return;
+	}
+	if (sample) {
+		cwarn(c, a->line, "[%s]: client_id or client_secret still "
+		    "holds the sample text \"%s ...\"; this account cannot "
+		    "log in until it is filled in", a->name, SAMPLE_MARK);
+		c->gaps_warn = 1;
+	} else
+		c->gaps_warn = lenient;
+
+	if (v.token_url == NULL)
+		cgap(c, a->line, "[%s]: token_url is required", a->name);
+	if (v.client_id == NULL)
+		cgap(c, a->line, "[%s]: client_id is required", a->name);
+	if (v.permission_url == NULL) {
+		for (i = 0; i < n; i++)
+			if (chain[i]->oauth2_flow_str != NULL)
+				break;
+		if (i == n)
+			cgap(c, a->line, "[%s]: oauth2_flow is required when "
+			    "there is no permission_url", a->name);
+		else if (v.flow == FLOW_AUTHORIZATION_CODE)
+			cgap(c, a->line, "[%s]: permission_url is required "
+			    "for the authorization_code flow", a->name);
+		else if (v.flow == FLOW_DEVICE)
+			cgap(c, a->line, "[%s]: permission_url (the device "
+			    "authorization endpoint) is required for the "
+			    "device flow", a->name);
+	} else {
+		for (i = 0; i < n; i++)
+			if (chain[i]->oauth2_flow_str != NULL)
+				break;
+		if (i < n && strcmp(chain[i]->oauth2_flow_str,
+		    "authorization_code") != 0 &&
+		    strcmp(chain[i]->oauth2_flow_str, "device") != 0 &&
+		    account_flow_parse(chain[i]->oauth2_flow_str, &f) == 0)
+			cwarn(c, a->line, "[%s]: oauth2_flow %s ignored: "
+			    "with a permission_url the authorization_code "
+			    "flow is used", a->name,
+			    chain[i]->oauth2_flow_str);
+	}
+	if (v.oauth2_scope == NULL && !(v.flow == FLOW_PASSWORD &&
+	    v.oauth2_resource != NULL))
+		cgap(c, a->line, "[%s]: oauth2_scope is required%s", a->name,
+		    v.flow == FLOW_PASSWORD ?
+		    " (or oauth2_resource for the password flow)" : "");
+	if (v.flow == FLOW_AUTHORIZATION_CODE && v.redirect_uri == NULL)
+		cgap(c, a->line, "[%s]: redirect_uri is required for the "
+		    "authorization_code flow", a->name);
+	if (v.flow == FLOW_SERVICE_ACCOUNT) {
+		if (v.client_id != NULL && strcmp(v.client_id, "file") != 0 &&
+		    strcmp(v.client_id, "key") != 0)
+			cgap(c, a->line, "[%s]: client_id must be \"file\" or "
+			    "\"key\" for the service_account flow", a->name);
+		if (v.client_secret == NULL)
+			cgap(c, a->line, "[%s]: client_secret (the key file's "
+			    "path, or the pasted JSON key) is required for "
+			    "the service_account flow", a->name);
+	}
+	if ((v.jwt_certificate == NULL) != (v.jwt_key == NULL))
+		cgap(c, a->line, "[%s]: jwt_certificate_path and jwt_key_path "
+		    "must be given together", a->name);
+}
+
+int
+config_build(struct emailproxy_conf *conf, const struct ini *ini)
+{
+	struct check		 c;
+	struct account_conf	*a;
+	const struct ini_section *s;
+	enum proto		 proto;
+	const char		*port;
+	size_t			 i;
+
+	memset(&c, 0, sizeof(c));
+	c.path = ini->path;
+	/* Globals first: servers take their defaults from them. */
+	for (i = 0; i < ini->nsec; i++)
+		if (strcmp(ini->sec[i].name, "emailproxy") == 0)
+			build_globals(conf, &c, &ini->sec[i]);
+	for (i = 0; i < ini->nsec; i++) {
+		s = &ini->sec[i];
+		if (server_name(s->name, &proto, &port))
+			build_server(conf, &c, s);
+		else if (strchr(s->name, '@') != NULL)
+			build_account(conf, &c, s);
+		else if (strncasecmp(s->name, "IMAP-", 5) == 0 ||
+		    strncasecmp(s->name, "POP-", 4) == 0 ||
+		    strncasecmp(s->name, "SMTP-", 5) == 0)
+			cwarn(&c, s->line, "[%s]: not a server section, "
+			    "ignored (IMAP-, POP- or SMTP- and a port, in "
+			    "capitals)", s->name);
+		/* Other sections are documentation, as in Python. */
+	}
+	if (TAILQ_EMPTY(&conf->servers) && c.errors == 0) {
+		log_warnx("%s: no server section ([IMAP-port], [POP-port] "
+		    "or [SMTP-port])", ini->path);
+		c.errors++;
+	}
+	TAILQ_FOREACH(a, &conf->accounts, entry)
+		check_account(conf, &c, a, 0);
+	if (conf->ca_file.path == NULL &&
+	    access(EMAILPROXY_CA_FILE, R_OK) == 0)
+		conf->ca_file.path = xstrdup(EMAILPROXY_CA_FILE);
+	return (c.errors ? -1 : 0);
+}
+
+/*
+ * A Python --cache-store file: account sections with cached keys only,
+ * copied over the configuration's (SPEC Part 2 §1.6).  An account the
+ * configuration does not know is created when a catch-all covers it,
+ * else skipped with a warning (Part 1 §10).
+ */
+int
+config_merge_cache(struct emailproxy_conf *conf, const struct ini *ini)
+{
+	struct check		 c;
+	struct account_view	 v;
+	struct account_conf	*a;
+	const struct ini_section *s;
+	const struct ini_kv	*kv;
+	char			**field;
+	size_t			 i, j;
+	int			 created;
+
+	memset(&c, 0, sizeof(c));
+	c.path = ini->path;
+	for (i = 0; i < ini->nsec; i++) {
+		s = &ini->sec[i];
+		created = 0;
+		if (strchr(s->name, '@') == NULL) {
+			cwarn(&c, s->line, "[%s]: not an account section, "
+			    "ignored", s->name);
+			continue;
+		}
+		a = account_find(conf, s->name);
+		if (a == NULL && s->name[0] != '@' &&
+		    account_resolve(conf, s->name, &v) == 0) {
+			if ((a = calloc(1, sizeof(*a))) == NULL)
+				fatal("%s", __func__);
+			a->name = xstrdup(s->name);
+			a->line = s->line;
+			a->use_pkce = -1;
+			TAILQ_INSERT_TAIL(&conf->accounts, a, entry);
+			created = 1;
+		}
+		if (a == NULL) {
+			cwarn(&c, s->line, "[%s]: account not in %s, ignored",
+			    s->name, conf->path);
+			continue;
+		}
+		for (j = 0; j < s->nkv; j++) {
+			kv = &s->kv[j];
+			if ((field = cached_field(a, kv->key)) != NULL)
+				set_str(field, kv);
+			else if (!is_cached_key(kv->key))
+				cwarn(&c, kv->line, "%s: not a cached key, "
+				    "ignored", kv->key);
+		}
+		if (created)
+			check_account(conf, &c, a, 1);
+	}
+	return (c.errors ? -1 : 0);
+}

@@ -1,0 +1,130 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * Read the files a configuration names (certificates, keys, CA bundles,
+ * service-account keys).  Only the parent does this; the children get
+ * the contents over imsg and never open them (DESIGN.md).
+ */
+
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "config.h"
+
+/* Everything travels in messages of at most IMSG_MAXSIZE_PARENT. */
+#define CONF_FILE_MAX	(IMSG_MAXSIZE_PARENT - 64 * 1024)
+
+static int	load_file(const char *, struct conf_file *, const char *);
+
+static int
+load_file(const char *conf_path, struct conf_file *f, const char *key)
+{
+	struct stat	 st;
+	char		*buf = NULL;
+	size_t		 off = 0;
+	ssize_t		 n;
+	int		 fd, saved;
+
+	if (f->path == NULL)
+		return (0);
+	if ((fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
+		goto fail;
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		log_warnx("%s:%d: %s: %s: not a regular file", conf_path,
+		    f->line, key, f->path);
+		close(fd);
+		return (-1);
+	}
+	if (st.st_size > CONF_FILE_MAX) {
+		log_warnx("%s:%d: %s: %s: larger than %d bytes", conf_path,
+		    f->line, key, f->path, CONF_FILE_MAX);
+		close(fd);
+		return (-1);
+	}
+	if ((buf = malloc(st.st_size + 1)) == NULL)
+		fatal("%s", __func__);
+	/* Bounded by the size seen; a file that grows is cut there. */
+	while (off < (size_t)st.st_size) {
+		n = read(fd, buf + off, st.st_size - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			goto fail;
+		if (n == 0)
+			break;
+		off += n;
+	}
+	close(fd);
+	buf[off] = '\0';
+	if (f->data != NULL)
+		freezero(f->data, f->len + 1);
+	f->data = buf;
+	f->len = off;
+	return (0);
+
+ fail:
+	saved = errno;
+	if (buf != NULL)
+		freezero(buf, st.st_size + 1);
+	if (fd != -1)
+		close(fd);
+	log_warnx("%s:%d: %s: %s: %s", conf_path, f->line, key, f->path,
+	    strerror(saved));
+	return (-1);
+}
+
+int
+config_load_files(struct emailproxy_conf *conf)
+{
+	struct server_conf	*s;
+	struct account_conf	*a;
+	int			 rv = 0;
+
+	if (load_file(conf->path, &conf->ca_file, "ca_file") == -1)
+		rv = -1;
+	TAILQ_FOREACH(s, &conf->servers, entry) {
+		if (load_file(conf->path, &s->local_certificate,
+		    "local_certificate_path") == -1)
+			rv = -1;
+		if (load_file(conf->path, &s->local_key,
+		    "local_key_path") == -1)
+			rv = -1;
+		if (load_file(conf->path, &s->server_ca,
+		    "server_ca_file") == -1)
+			rv = -1;
+	}
+	TAILQ_FOREACH(a, &conf->accounts, entry) {
+		if (load_file(conf->path, &a->jwt_certificate,
+		    "jwt_certificate_path") == -1)
+			rv = -1;
+		if (load_file(conf->path, &a->jwt_key, "jwt_key_path") == -1)
+			rv = -1;
+		if (load_file(conf->path, &a->service_account_key,
+		    "client_secret") == -1)
+			rv = -1;
+	}
+	return (rv);
+}

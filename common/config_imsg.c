@@ -1,0 +1,510 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * A configuration over imsg, parent -> child: CONF_START, GLOBALS,
+ * SERVER*, ACCOUNT*, CONF_END.  Each destination gets only what it
+ * needs (DESIGN.md): the proxy no account at all, tokend no private key
+ * and no certificate, authd no cached Python token and no server key.
+ *
+ * Encoding (msg.h): a conf_file is str path, u32 line, u32 has data,
+ * data; a boolean or enum is a u32.
+ *   GLOBALS: str path, u32 delete_account_token_on_password_error,
+ *     u32 encrypt_client_secret_on_first_use,
+ *     u32 use_login_password_as_client_credentials_secret,
+ *     u32 allow_catch_all_accounts, str user, str store_dir,
+ *     str empty_dir, str control_socket, str notify_command,
+ *     file ca_file, u32 auth_timeout, u32 http_connect_timeout,
+ *     u32 http_timeout, u32 refresh_ahead, u32 idle_timeout,
+ *     u32 kdf_iterations
+ *   SERVER: str name, u32 line, u32 proto, u32 local_port,
+ *     str local_address, str server_address, u32 server_port,
+ *     u32 server_starttls, u32 local_starttls, file local_certificate,
+ *     file local_key, file server_ca, u32 max_connections,
+ *     u32 max_connections_per_address, u32 idle_timeout
+ *   ACCOUNT: str name, u32 line, str permission_url, str token_url,
+ *     str oauth2_scope, str oauth2_resource, str oauth2_flow_str,
+ *     u32 flow, str redirect_uri, str redirect_listen_address,
+ *     str client_id, str client_secret, str client_secret_encrypted,
+ *     u32 use_pkce (0xffffffff: unset), file jwt_certificate,
+ *     file jwt_key, file service_account_key, str token_salt,
+ *     str token_iterations, str access_token, str access_token_expiry,
+ *     str refresh_token
+ */
+
+#include <sys/types.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "config.h"
+#include "msg.h"
+
+/* What one destination may hold. */
+struct conf_mask {
+	int	 ca_data;	/* the CA bundle's contents */
+	int	 server_files;	/* local certificate, key, server CA */
+	int	 accounts;
+	int	 client_secret;
+	int	 cached;	/* Python tokens, salt, encrypted secret */
+	int	 private_keys;	/* JWT certificate+key, service key */
+};
+
+/* Counts bytes on the first pass, writes on the second. */
+struct enc {
+	struct msgw	 w;
+	size_t		 size;
+	int		 write;
+};
+
+static int	 conf_mask(enum emailproxy_proc, struct conf_mask *);
+static void	 enc_u32(struct enc *, uint32_t);
+static void	 enc_str(struct enc *, const char *);
+static void	 enc_file(struct enc *, const struct conf_file *, int);
+static void	 enc_globals(struct enc *, const struct emailproxy_conf *,
+		    const struct conf_mask *);
+static void	 enc_server(struct enc *, const struct server_conf *,
+		    const struct conf_mask *);
+static void	 enc_account(struct enc *, const struct account_conf *,
+		    const struct conf_mask *);
+static int	 enc_size(const char *, size_t);
+static char	*dec_str(struct msgr *, int *);
+static void	 dec_file(struct msgr *, struct conf_file *, int *);
+static int	 dec_bool(struct msgr *, int *);
+static int	 recv_globals(struct imsg *, struct emailproxy_conf *);
+static int	 recv_server(struct imsg *, struct emailproxy_conf *);
+static int	 recv_account(struct imsg *, struct emailproxy_conf *);
+
+static int
+conf_mask(enum emailproxy_proc dest, struct conf_mask *m)
+{
+	memset(m, 0, sizeof(*m));
+	switch (dest) {
+	case PROC_PROXY:
+		m->ca_data = 1;
+		m->server_files = 1;
+		return (0);
+	case PROC_TOKEND:
+		m->accounts = 1;
+		m->client_secret = 1;
+		m->cached = 1;
+		return (0);
+	case PROC_AUTHD:
+		m->ca_data = 1;
+		m->accounts = 1;
+		m->client_secret = 1;
+		m->private_keys = 1;
+		return (0);
+	default:
+		return (-1);
+	}
+}
+
+static void
+enc_u32(struct enc *e, uint32_t v)
+{
+	e->size += sizeof(v);
+	if (e->write)
+		msg_put_u32(&e->w, v);
+}
+
+static void
+enc_str(struct enc *e, const char *s)
+{
+	e->size += sizeof(uint32_t) + (s != NULL ? strlen(s) + 1 : 0);
+	if (e->write)
+		msg_put_str(&e->w, s);
+}
+
+static void
+enc_file(struct enc *e, const struct conf_file *f, int with_data)
+{
+	with_data = with_data && f->data != NULL;
+	enc_str(e, f->path);
+	enc_u32(e, f->line);
+	enc_u32(e, with_data);
+	e->size += sizeof(uint32_t) + (with_data ? f->len : 0);
+	if (e->write)
+		msg_put_data(&e->w, with_data ? f->data : NULL,
+		    with_data ? f->len : 0);
+}
+
+static void
+enc_globals(struct enc *e, const struct emailproxy_conf *conf,
+    const struct conf_mask *m)
+{
+	enc_str(e, conf->path);
+	enc_u32(e, conf->delete_account_token_on_password_error);
+	enc_u32(e, conf->encrypt_client_secret_on_first_use);
+	enc_u32(e, conf->use_login_password_as_client_credentials_secret);
+	enc_u32(e, conf->allow_catch_all_accounts);
+	enc_str(e, conf->user);
+	enc_str(e, conf->store_dir);
+	enc_str(e, conf->empty_dir);
+	enc_str(e, conf->control_socket);
+	enc_str(e, conf->notify_command);
+	enc_file(e, &conf->ca_file, m->ca_data);
+	enc_u32(e, conf->auth_timeout);
+	enc_u32(e, conf->http_connect_timeout);
+	enc_u32(e, conf->http_timeout);
+	enc_u32(e, conf->refresh_ahead);
+	enc_u32(e, conf->idle_timeout);
+	enc_u32(e, conf->kdf_iterations);
+}
+
+static void
+enc_server(struct enc *e, const struct server_conf *s,
+    const struct conf_mask *m)
+{
+	enc_str(e, s->name);
+	enc_u32(e, s->line);
+	enc_u32(e, s->proto);
+	enc_u32(e, s->local_port);
+	enc_str(e, s->local_address);
+	enc_str(e, s->server_address);
+	enc_u32(e, s->server_port);
+	enc_u32(e, s->server_starttls);
+	enc_u32(e, s->local_starttls);
+	enc_file(e, &s->local_certificate, m->server_files);
+	enc_file(e, &s->local_key, m->server_files);
+	enc_file(e, &s->server_ca, m->server_files);
+	enc_u32(e, s->max_connections);
+	enc_u32(e, s->max_connections_per_address);
+	enc_u32(e, s->idle_timeout);
+}
+
+static void
+enc_account(struct enc *e, const struct account_conf *a,
+    const struct conf_mask *m)
+{
+	enc_str(e, a->name);
+	enc_u32(e, a->line);
+	enc_str(e, a->permission_url);
+	enc_str(e, a->token_url);
+	enc_str(e, a->oauth2_scope);
+	enc_str(e, a->oauth2_resource);
+	enc_str(e, a->oauth2_flow_str);
+	enc_u32(e, a->flow);
+	enc_str(e, a->redirect_uri);
+	enc_str(e, a->redirect_listen_address);
+	enc_str(e, a->client_id);
+	enc_str(e, m->client_secret ? a->client_secret : NULL);
+	enc_str(e, m->cached ? a->client_secret_encrypted : NULL);
+	enc_u32(e, (uint32_t)a->use_pkce);
+	enc_file(e, &a->jwt_certificate, m->private_keys);
+	enc_file(e, &a->jwt_key, m->private_keys);
+	enc_file(e, &a->service_account_key, m->private_keys);
+	enc_str(e, m->cached ? a->token_salt : NULL);
+	enc_str(e, m->cached ? a->token_iterations : NULL);
+	enc_str(e, m->cached ? a->access_token : NULL);
+	enc_str(e, m->cached ? a->access_token_expiry : NULL);
+	enc_str(e, m->cached ? a->refresh_token : NULL);
+}
+
+static int
+enc_size(const char *what, size_t size)
+{
+	if (size > IMSG_MAXSIZE_PARENT) {
+		log_warnx("configuration: %s needs a message of %zu bytes, "
+		    "more than the limit of %d (certificate, key or CA "
+		    "file too large?)", what, size, IMSG_MAXSIZE_PARENT);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+config_send(struct imsgbuf *ibuf, const struct emailproxy_conf *conf,
+    enum emailproxy_proc dest)
+{
+	struct conf_mask		 m;
+	struct enc			 e;
+	const struct server_conf	*s;
+	const struct account_conf	*a;
+	int				 pass, rv = 0;
+
+	if (conf_mask(dest, &m) == -1) {
+		log_warnx("%s: no configuration for process %d", __func__,
+		    dest);
+		return (-1);
+	}
+	/* Check every size first, so nothing half-sent is queued. */
+	for (pass = 0; pass < 2; pass++) {
+		memset(&e, 0, sizeof(e));
+		e.write = pass;
+		if (pass) {
+			msg_begin(&e.w, ibuf, IMSG_CONF_START, 0, -1);
+			rv |= msg_end(&e.w, ibuf);
+			msg_begin(&e.w, ibuf, IMSG_CONF_GLOBALS, 0, -1);
+		}
+		enc_globals(&e, conf, &m);
+		if (pass)
+			rv |= msg_end(&e.w, ibuf);
+		else if (enc_size("[emailproxy]", e.size) == -1)
+			return (-1);
+		TAILQ_FOREACH(s, &conf->servers, entry) {
+			e.size = 0;
+			if (pass)
+				msg_begin(&e.w, ibuf, IMSG_CONF_SERVER, 0, -1);
+			enc_server(&e, s, &m);
+			if (pass)
+				rv |= msg_end(&e.w, ibuf);
+			else if (enc_size(s->name, e.size) == -1)
+				return (-1);
+		}
+		if (!m.accounts)
+			continue;
+		TAILQ_FOREACH(a, &conf->accounts, entry) {
+			e.size = 0;
+			if (pass)
+				msg_begin(&e.w, ibuf, IMSG_CONF_ACCOUNT, 0,
+				    -1);
+			enc_account(&e, a, &m);
+			if (pass)
+				rv |= msg_end(&e.w, ibuf);
+			else if (enc_size(a->name, e.size) == -1)
+				return (-1);
+		}
+	}
+	msg_begin(&e.w, ibuf, IMSG_CONF_END, 0, -1);
+	rv |= msg_end(&e.w, ibuf);
+	if (rv != 0) {
+		log_warn("%s", __func__);
+		return (-1);
+	}
+	return (0);
+}
+
+/* A heap copy; *bad is set if the field was malformed. */
+static char *
+dec_str(struct msgr *r, int *bad)
+{
+	const char	*s;
+	char		*p;
+
+	s = msg_get_str(r);
+	if (s == NULL)
+		return (NULL);
+	if ((p = strdup(s)) == NULL) {
+		*bad = 1;
+		return (NULL);
+	}
+	return (p);
+}
+
+static void
+dec_file(struct msgr *r, struct conf_file *f, int *bad)
+{
+	const void	*d;
+	size_t		 len;
+	uint32_t	 has;
+
+	f->path = dec_str(r, bad);
+	f->line = msg_get_u32(r);
+	has = msg_get_u32(r);
+	d = msg_get_data(r, &len);
+	if (has > 1 || (!has && len != 0) || (has && f->path == NULL)) {
+		*bad = 1;
+		return;
+	}
+	if (!has || d == NULL)
+		return;
+	if ((f->data = malloc(len + 1)) == NULL) {
+		*bad = 1;
+		return;
+	}
+	memcpy(f->data, d, len);
+	f->data[len] = '\0';
+	f->len = len;
+}
+
+static int
+dec_bool(struct msgr *r, int *bad)
+{
+	uint32_t	 v;
+
+	if ((v = msg_get_u32(r)) > 1)
+		*bad = 1;
+	return (v != 0);
+}
+
+static int
+recv_globals(struct imsg *imsg, struct emailproxy_conf *conf)
+{
+	struct msgr	 r;
+	int		 bad = 0;
+
+	msg_read_init(&r, imsg);
+	free(conf->path);
+	conf->path = dec_str(&r, &bad);
+	conf->delete_account_token_on_password_error = dec_bool(&r, &bad);
+	conf->encrypt_client_secret_on_first_use = dec_bool(&r, &bad);
+	conf->use_login_password_as_client_credentials_secret =
+	    dec_bool(&r, &bad);
+	conf->allow_catch_all_accounts = dec_bool(&r, &bad);
+	free(conf->user);
+	conf->user = dec_str(&r, &bad);
+	free(conf->store_dir);
+	conf->store_dir = dec_str(&r, &bad);
+	free(conf->empty_dir);
+	conf->empty_dir = dec_str(&r, &bad);
+	free(conf->control_socket);
+	conf->control_socket = dec_str(&r, &bad);
+	free(conf->notify_command);
+	conf->notify_command = dec_str(&r, &bad);
+	free(conf->ca_file.path);
+	free(conf->ca_file.data);
+	memset(&conf->ca_file, 0, sizeof(conf->ca_file));
+	dec_file(&r, &conf->ca_file, &bad);
+	conf->auth_timeout = msg_get_u32(&r);
+	conf->http_connect_timeout = msg_get_u32(&r);
+	conf->http_timeout = msg_get_u32(&r);
+	conf->refresh_ahead = msg_get_u32(&r);
+	conf->idle_timeout = msg_get_u32(&r);
+	conf->kdf_iterations = msg_get_u32(&r);
+	if (msg_read_end(&r) == -1 || bad || conf->path == NULL ||
+	    conf->user == NULL || conf->store_dir == NULL ||
+	    conf->empty_dir == NULL || conf->control_socket == NULL)
+		return (-1);
+	return (0);
+}
+
+static int
+recv_server(struct imsg *imsg, struct emailproxy_conf *conf)
+{
+	struct msgr		 r;
+	struct server_conf	*s;
+	uint32_t		 proto, lport, sport;
+	int			 bad = 0;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return (-1);
+	/* In the list at once, so config_free cleans up after an error. */
+	TAILQ_INSERT_TAIL(&conf->servers, s, entry);
+	msg_read_init(&r, imsg);
+	s->name = dec_str(&r, &bad);
+	s->line = msg_get_u32(&r);
+	proto = msg_get_u32(&r);
+	lport = msg_get_u32(&r);
+	s->local_address = dec_str(&r, &bad);
+	s->server_address = dec_str(&r, &bad);
+	sport = msg_get_u32(&r);
+	s->server_starttls = dec_bool(&r, &bad);
+	s->local_starttls = dec_bool(&r, &bad);
+	dec_file(&r, &s->local_certificate, &bad);
+	dec_file(&r, &s->local_key, &bad);
+	dec_file(&r, &s->server_ca, &bad);
+	s->max_connections = msg_get_u32(&r);
+	s->max_connections_per_address = msg_get_u32(&r);
+	s->idle_timeout = msg_get_u32(&r);
+	if (msg_read_end(&r) == -1 || bad || s->name == NULL ||
+	    s->local_address == NULL || s->server_address == NULL ||
+	    proto > PROTO_SMTP || lport == 0 || lport > 65535 ||
+	    sport == 0 || sport > 65535)
+		return (-1);
+	s->proto = proto;
+	s->local_port = lport;
+	s->server_port = sport;
+	return (0);
+}
+
+static int
+recv_account(struct imsg *imsg, struct emailproxy_conf *conf)
+{
+	struct msgr		 r;
+	struct account_conf	*a;
+	uint32_t		 flow, pkce;
+	int			 bad = 0;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return (-1);
+	TAILQ_INSERT_TAIL(&conf->accounts, a, entry);
+	msg_read_init(&r, imsg);
+	a->name = dec_str(&r, &bad);
+	a->line = msg_get_u32(&r);
+	a->permission_url = dec_str(&r, &bad);
+	a->token_url = dec_str(&r, &bad);
+	a->oauth2_scope = dec_str(&r, &bad);
+	a->oauth2_resource = dec_str(&r, &bad);
+	a->oauth2_flow_str = dec_str(&r, &bad);
+	flow = msg_get_u32(&r);
+	a->redirect_uri = dec_str(&r, &bad);
+	a->redirect_listen_address = dec_str(&r, &bad);
+	a->client_id = dec_str(&r, &bad);
+	a->client_secret = dec_str(&r, &bad);
+	a->client_secret_encrypted = dec_str(&r, &bad);
+	pkce = msg_get_u32(&r);
+	dec_file(&r, &a->jwt_certificate, &bad);
+	dec_file(&r, &a->jwt_key, &bad);
+	dec_file(&r, &a->service_account_key, &bad);
+	a->token_salt = dec_str(&r, &bad);
+	a->token_iterations = dec_str(&r, &bad);
+	a->access_token = dec_str(&r, &bad);
+	a->access_token_expiry = dec_str(&r, &bad);
+	a->refresh_token = dec_str(&r, &bad);
+	if (msg_read_end(&r) == -1 || bad || a->name == NULL ||
+	    a->name[0] == '\0' || flow > FLOW_SERVICE_ACCOUNT ||
+	    (pkce > 1 && pkce != UINT32_MAX))
+		return (-1);
+	a->flow = flow;
+	a->use_pkce = pkce == UINT32_MAX ? -1 : (int)pkce;
+	return (0);
+}
+
+int
+config_recv(struct imsg *imsg, struct emailproxy_conf **pending)
+{
+	uint32_t	 type = imsg_get_type(imsg);
+	int		 rv;
+
+	if (type == IMSG_CONF_START) {
+		config_free(*pending);
+		if (imsg_get_len(imsg) != 0 ||
+		    (*pending = config_new()) == NULL) {
+			*pending = NULL;
+			return (-1);
+		}
+		return (0);
+	}
+	if (*pending == NULL)
+		return (-1);
+	switch (type) {
+	case IMSG_CONF_GLOBALS:
+		rv = recv_globals(imsg, *pending);
+		break;
+	case IMSG_CONF_SERVER:
+		rv = recv_server(imsg, *pending);
+		break;
+	case IMSG_CONF_ACCOUNT:
+		rv = recv_account(imsg, *pending);
+		break;
+	case IMSG_CONF_END:
+		if (imsg_get_len(imsg) != 0 || (*pending)->path == NULL) {
+			rv = -1;
+			break;
+		}
+		return (1);
+	default:
+		rv = -1;
+		break;
+	}
+	if (rv == -1) {
+		config_free(*pending);
+		*pending = NULL;
+	}
+	return (rv);
+}

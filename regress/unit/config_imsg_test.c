@@ -1,0 +1,407 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * A configuration over imsg: round trip to each child, what each child
+ * must not receive, the size limit, malformed messages.
+ *
+ * DEPS: common/config.c common/config_parse.c common/config_check.c common/config_files.c common/config_imsg.c common/msg.c common/imsg.c common/imsg_buffer.c common/log.c
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "config.h"
+#include "imsg.h"
+#include "msg.h"
+
+static int	 failures;
+static char	 tmpdir[256];
+
+static void	 check(int, const char *, ...)
+		    __attribute__((__format__ (printf, 2, 3)));
+static void	 tmpfile_with(const char *, const char *);
+static int	 streq(const char *, const char *);
+static struct emailproxy_conf *transfer(struct emailproxy_conf *,
+		    enum emailproxy_proc);
+static struct account_conf *account_named(struct emailproxy_conf *,
+		    const char *);
+
+static void
+check(int ok, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	printf(ok ? "PASS: " : "FAIL: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	if (!ok) {
+		printf(": check failed");
+		failures++;
+	}
+	printf("\n");
+	fflush(stdout);
+}
+
+static int
+streq(const char *a, const char *b)
+{
+	return (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static void
+tmpfile_with(const char *name, const char *text)
+{
+	char	 path[512];
+	FILE	*fp;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	if ((fp = fopen(path, "w")) == NULL) {
+		perror(path);
+		exit(1);
+	}
+	fputs(text, fp);
+	fclose(fp);
+}
+
+static struct account_conf *
+account_named(struct emailproxy_conf *conf, const char *name)
+{
+	struct account_conf	*a;
+
+	TAILQ_FOREACH(a, &conf->accounts, entry)
+		if (strcmp(a->name, name) == 0)
+			return (a);
+	return (NULL);
+}
+
+/* Send conf for dest over a socketpair and rebuild it on the far side. */
+static struct emailproxy_conf *
+transfer(struct emailproxy_conf *conf, enum emailproxy_proc dest)
+{
+	struct imsgbuf		 w, r;
+	struct imsg		 imsg;
+	struct emailproxy_conf	*pending = NULL, *got = NULL;
+	ssize_t			 n;
+	int			 sv[2], rv, rounds;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == -1 ||
+	    imsgbuf_init(&w, sv[0]) == -1 || imsgbuf_init(&r, sv[1]) == -1) {
+		check(0, "socketpair/imsgbuf_init: %s", strerror(errno));
+		exit(1);
+	}
+	imsgbuf_set_maxsize(&w, IMSG_MAXSIZE_PARENT);
+	imsgbuf_set_maxsize(&r, IMSG_MAXSIZE_PARENT);
+	if (config_send(&w, conf, dest) == -1) {
+		check(0, "config_send to process %d", dest);
+		goto done;
+	}
+	/* Bounded: a few MB at most through a socketpair. */
+	for (rounds = 0; got == NULL && rounds < 10000; rounds++) {
+		if (imsgbuf_queuelen(&w) > 0 && imsgbuf_write(&w) == -1)
+			break;
+		if (imsgbuf_read(&r) != 1)
+			continue;
+		while (got == NULL && (n = imsg_get(&r, &imsg)) > 0) {
+			rv = config_recv(&imsg, &pending);
+			imsg_free(&imsg);
+			if (rv == -1)
+				goto done;
+			if (rv == 1) {
+				got = pending;
+				pending = NULL;
+			}
+		}
+	}
+ done:
+	config_free(pending);
+	imsgbuf_clear(&w);
+	imsgbuf_clear(&r);
+	close(sv[0]);
+	close(sv[1]);
+	return (got);
+}
+
+static void
+test_roundtrip(void)
+{
+	struct emailproxy_conf	*conf, *got;
+	struct server_conf	*s, *gs;
+	struct account_conf	*a;
+	char			 buf[4096], path[512];
+	int			 ok;
+
+	tmpfile_with("cert.pem", "CERTIFICATE\n");
+	tmpfile_with("key.pem", "PRIVATE KEY\n");
+	tmpfile_with("ca.pem", "CA\n");
+	tmpfile_with("sa.json", "{\"private_key\": \"SA KEY\"}\n");
+	snprintf(buf, sizeof(buf),
+	    "[IMAP-1993]\nserver_address = imap.example.com\n"
+	    "server_port = 993\nlocal_address = 127.0.0.1\n"
+	    "local_starttls = on\n"
+	    "local_certificate_path = %s/cert.pem\n"
+	    "local_key_path = %s/key.pem\nserver_ca_file = %s/ca.pem\n"
+	    "max_connections = 10\nmax_connections_per_address = 2\n"
+	    "idle_timeout = 45\n"
+	    "[SMTP-1587]\nserver_address = smtp.example.com\n"
+	    "server_port = 587\nserver_starttls = yes\n"
+	    "[emailproxy]\nallow_catch_all_accounts = yes\n"
+	    "encrypt_client_secret_on_first_use = 1\n"
+	    "ca_file = %s/ca.pem\nuser = nobody\nstore_dir = /tmp/store\n"
+	    "notify_command = /bin/true\nkdf_iterations = 200000\n"
+	    "[user@example.com]\n"
+	    "permission_url = https://auth.example.com/auth\n"
+	    "token_url = https://auth.example.com/token\n"
+	    "oauth2_scope = mail\nredirect_uri = http://localhost:8080\n"
+	    "client_id = the-id\nclient_secret = THE SECRET\n"
+	    "use_pkce = true\n"
+	    "client_secret_encrypted = ENCRYPTED\n"
+	    "token_salt = SALT\ntoken_iterations = 1200000\n"
+	    "access_token = ACCESS\naccess_token_expiry = 1700000000\n"
+	    "refresh_token = REFRESH\n"
+	    "[@example.com]\ntoken_url = https://auth.example.com/token\n"
+	    "[sa@example.com]\ntoken_url = https://t\noauth2_scope = s\n"
+	    "oauth2_flow = service_account\nclient_id = file\n"
+	    "client_secret = %s/sa.json\n"
+	    "[jwt@example.com]\ntoken_url = https://t\noauth2_scope = s\n"
+	    "oauth2_flow = client_credentials\nclient_id = c\n"
+	    "jwt_certificate_path = %s/cert.pem\n"
+	    "jwt_key_path = %s/key.pem\n",
+	    tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir);
+	tmpfile_with("imsg.conf", buf);
+	snprintf(path, sizeof(path), "%s/imsg.conf", tmpdir);
+	if ((conf = config_load(path, NULL)) == NULL ||
+	    config_load_files(conf) == -1) {
+		check(0, "config loads");
+		config_free(conf);
+		return;
+	}
+
+	/* proxy: servers with their files, globals, no account at all */
+	got = transfer(conf, PROC_PROXY);
+	check(got != NULL, "proxy: configuration received");
+	if (got != NULL) {
+		s = server_find(conf, "IMAP-1993");
+		gs = server_find(got, "IMAP-1993");
+		check(gs != NULL && server_equal(s, gs),
+		    "proxy: [IMAP-1993] identical, certificate, key and "
+		    "CA contents included");
+		gs = server_find(got, "SMTP-1587");
+		check(gs != NULL && gs->server_starttls &&
+		    gs->proto == PROTO_SMTP && gs->local_port == 1587 &&
+		    streq(gs->local_address, "::"), "proxy: [SMTP-1587]");
+		check(TAILQ_EMPTY(&got->accounts), "proxy: no accounts");
+		check(streq(got->ca_file.data, "CA\n") &&
+		    streq(got->user, "nobody") &&
+		    streq(got->store_dir, "/tmp/store") &&
+		    streq(got->notify_command, "/bin/true") &&
+		    got->kdf_iterations == 200000 &&
+		    got->allow_catch_all_accounts == 1 &&
+		    got->encrypt_client_secret_on_first_use == 1 &&
+		    got->delete_account_token_on_password_error == 1 &&
+		    got->auth_timeout == 600 && streq(got->path, path),
+		    "proxy: globals with the CA bundle");
+		config_free(got);
+	}
+
+	/* tokend: accounts with cached values, no key of any kind */
+	got = transfer(conf, PROC_TOKEND);
+	check(got != NULL, "tokend: configuration received");
+	if (got != NULL) {
+		a = account_named(got, "user@example.com");
+		check(a != NULL && streq(a->client_secret, "THE SECRET") &&
+		    streq(a->client_secret_encrypted, "ENCRYPTED") &&
+		    streq(a->token_salt, "SALT") &&
+		    streq(a->token_iterations, "1200000") &&
+		    streq(a->access_token, "ACCESS") &&
+		    streq(a->access_token_expiry, "1700000000") &&
+		    streq(a->refresh_token, "REFRESH") && a->use_pkce == 1 &&
+		    a->flow == FLOW_AUTHORIZATION_CODE &&
+		    streq(a->redirect_uri, "http://localhost:8080"),
+		    "tokend: account with client secret and cached values");
+		a = account_named(got, "@example.com");
+		check(a != NULL && a->use_pkce == -1 &&
+		    a->client_id == NULL, "tokend: catch-all section, unset "
+		    "fields stay unset");
+		ok = 1;
+		TAILQ_FOREACH(a, &got->accounts, entry)
+			ok &= a->jwt_key.data == NULL &&
+			    a->jwt_certificate.data == NULL &&
+			    a->service_account_key.data == NULL;
+		TAILQ_FOREACH(gs, &got->servers, entry)
+			ok &= gs->local_key.data == NULL &&
+			    gs->local_certificate.data == NULL;
+		check(ok && got->ca_file.data == NULL, "tokend: no JWT, "
+		    "service-account or server key, no CA data");
+		a = account_named(got, "sa@example.com");
+		check(a != NULL && a->service_account_key.path != NULL &&
+		    a->flow == FLOW_SERVICE_ACCOUNT,
+		    "tokend: file paths kept (what is configured)");
+		config_free(got);
+	}
+
+	/* authd: secrets and keys, no cached Python token */
+	got = transfer(conf, PROC_AUTHD);
+	check(got != NULL, "authd: configuration received");
+	if (got != NULL) {
+		a = account_named(got, "user@example.com");
+		check(a != NULL && streq(a->client_secret, "THE SECRET") &&
+		    a->client_secret_encrypted == NULL &&
+		    a->token_salt == NULL && a->token_iterations == NULL &&
+		    a->access_token == NULL && a->access_token_expiry ==
+		    NULL && a->refresh_token == NULL,
+		    "authd: client secret, no cached Python values");
+		a = account_named(got, "sa@example.com");
+		check(a != NULL && streq(a->service_account_key.data,
+		    "{\"private_key\": \"SA KEY\"}\n"),
+		    "authd: service-account key contents");
+		a = account_named(got, "jwt@example.com");
+		check(a != NULL && streq(a->jwt_key.data, "PRIVATE KEY\n") &&
+		    streq(a->jwt_certificate.data, "CERTIFICATE\n"),
+		    "authd: JWT certificate and key contents");
+		ok = 1;
+		TAILQ_FOREACH(gs, &got->servers, entry)
+			ok &= gs->local_key.data == NULL;
+		check(ok && streq(got->ca_file.data, "CA\n"),
+		    "authd: CA bundle, no server key");
+		config_free(got);
+	}
+
+	check(config_send(NULL, conf, PROC_PARENT) == -1,
+	    "config_send refuses an unknown destination");
+	config_free(conf);
+}
+
+static void
+test_limits(void)
+{
+	struct emailproxy_conf	*conf;
+	struct server_conf	*s;
+	struct imsgbuf		 w;
+	int			 sv[2], rv;
+	char			 path[512];
+
+	snprintf(path, sizeof(path), "%s/imsg.conf", tmpdir);
+	if ((conf = config_load(path, NULL)) == NULL) {
+		check(0, "config loads");
+		return;
+	}
+	s = server_find(conf, "IMAP-1993");
+	free(s->local_certificate.data);
+	s->local_certificate.len = IMSG_MAXSIZE_PARENT;
+	if ((s->local_certificate.data = malloc(IMSG_MAXSIZE_PARENT + 1))
+	    == NULL)
+		exit(1);
+	memset(s->local_certificate.data, 'A', IMSG_MAXSIZE_PARENT);
+	s->local_certificate.data[IMSG_MAXSIZE_PARENT] = '\0';
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == -1 ||
+	    imsgbuf_init(&w, sv[0]) == -1)
+		exit(1);
+	imsgbuf_set_maxsize(&w, IMSG_MAXSIZE_PARENT);
+	rv = config_send(&w, conf, PROC_PROXY);
+	check(rv == -1 && imsgbuf_queuelen(&w) == 0,
+	    "a server message over IMSG_MAXSIZE_PARENT fails, nothing "
+	    "queued");
+	rv = config_send(&w, conf, PROC_TOKEND);
+	check(rv == 0, "the same config without file contents fits "
+	    "(tokend)");
+	imsgbuf_clear(&w);
+	close(sv[0]);
+	close(sv[1]);
+	config_free(conf);
+}
+
+/* Feed one hand-made message to config_recv. */
+static int
+feed(struct emailproxy_conf **pending, uint32_t type, const void *data,
+    size_t len)
+{
+	struct imsgbuf	 w, r;
+	struct imsg	 imsg;
+	int		 sv[2], rv = -2;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1 ||
+	    imsgbuf_init(&w, sv[0]) == -1 || imsgbuf_init(&r, sv[1]) == -1)
+		exit(1);
+	if (imsg_compose(&w, type, 0, 0, -1, data, len) == -1 ||
+	    imsgbuf_flush(&w) == -1 || imsgbuf_read(&r) != 1 ||
+	    imsg_get(&r, &imsg) <= 0)
+		goto done;
+	rv = config_recv(&imsg, pending);
+	imsg_free(&imsg);
+ done:
+	imsgbuf_clear(&w);
+	imsgbuf_clear(&r);
+	close(sv[0]);
+	close(sv[1]);
+	return (rv);
+}
+
+static void
+test_malformed(void)
+{
+	struct emailproxy_conf	*pending = NULL;
+	char			 junk[64];
+
+	memset(junk, 0xff, sizeof(junk));
+	check(feed(&pending, IMSG_CONF_GLOBALS, junk, 8) == -1 &&
+	    pending == NULL, "GLOBALS before CONF_START is refused");
+	check(feed(&pending, IMSG_CONF_START, NULL, 0) == 0 &&
+	    pending != NULL, "CONF_START starts a configuration");
+	check(feed(&pending, IMSG_CONF_SERVER, junk, sizeof(junk)) == -1 &&
+	    pending == NULL, "a garbled SERVER is refused and the partial "
+	    "configuration dropped");
+	feed(&pending, IMSG_CONF_START, NULL, 0);
+	check(feed(&pending, IMSG_CONF_END, NULL, 0) == -1,
+	    "CONF_END without GLOBALS is refused");
+	feed(&pending, IMSG_CONF_START, NULL, 0);
+	check(feed(&pending, IMSG_CONF_ACCOUNT, NULL, 0) == -1,
+	    "an empty ACCOUNT is refused");
+	feed(&pending, IMSG_CONF_START, NULL, 0);
+	check(feed(&pending, IMSG_TOKEN_GET, NULL, 0) == -1,
+	    "a non-configuration message is refused");
+	config_free(pending);
+}
+
+int
+main(void)
+{
+	const char	*t = getenv("REGRESS_TMP");
+
+	snprintf(tmpdir, sizeof(tmpdir), "%s/config_imsg_test.%d",
+	    t != NULL ? t : "/tmp", (int)getpid());
+	if (mkdir(tmpdir, 0700) == -1) {
+		perror(tmpdir);
+		return (1);
+	}
+	log_init(1, LOG_DAEMON);
+	test_roundtrip();
+	test_limits();
+	test_malformed();
+	return (failures != 0);
+}

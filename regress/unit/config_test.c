@@ -1,0 +1,759 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * The configuration parser and model: the Python proxy's sample file,
+ * configparser semantics, the golden error files of regress/config/,
+ * catch-all resolution, the --cache-store merge, file loading.
+ *
+ * DEPS: common/config.c common/config_parse.c common/config_check.c common/config_files.c common/log.c
+ */
+
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "config.h"
+
+static int	 failures;
+static char	 tmpdir[256];
+static char	 captured[65536];
+
+static void	 check(int, const char *, ...)
+		    __attribute__((__format__ (printf, 2, 3)));
+static const char *tmpfile_with(const char *, const char *);
+static void	 capture_start(int);
+static const char *capture_end(void);
+static struct emailproxy_conf *load(const char *, const char *);
+static int	 streq(const char *, const char *);
+static struct account_conf *account_named(struct emailproxy_conf *,
+		    const char *);
+
+static void
+check(int ok, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	printf(ok ? "PASS: " : "FAIL: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	if (!ok) {
+		printf(": check failed");
+		if (captured[0] != '\0')
+			printf("; log: %.300s", captured);
+		failures++;
+	}
+	printf("\n");
+	fflush(stdout);
+}
+
+static int
+streq(const char *a, const char *b)
+{
+	return (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static const char *
+tmpfile_with(const char *name, const char *text)
+{
+	static char	 path[1200];
+	FILE		*fp;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	if ((fp = fopen(path, "w")) == NULL) {
+		perror(path);
+		exit(1);
+	}
+	fputs(text, fp);
+	fclose(fp);
+	return (path);
+}
+
+/* Redirect fd 1 or 2 into a file, to read back what was printed. */
+static int	 cap_fd = -1, cap_saved = -1;
+static char	 cap_path[1200];
+
+static void
+capture_start(int fd)
+{
+	int	 f;
+
+	fflush(stdout);
+	fflush(stderr);
+	snprintf(cap_path, sizeof(cap_path), "%s/capture", tmpdir);
+	if ((f = open(cap_path, O_RDWR | O_CREAT | O_TRUNC, 0600)) == -1) {
+		perror(cap_path);
+		exit(1);
+	}
+	cap_fd = fd;
+	cap_saved = dup(fd);
+	dup2(f, fd);
+	close(f);
+}
+
+static const char *
+capture_end(void)
+{
+	ssize_t	 n;
+	int	 f;
+
+	fflush(stdout);
+	fflush(stderr);
+	dup2(cap_saved, cap_fd);
+	close(cap_saved);
+	captured[0] = '\0';
+	if ((f = open(cap_path, O_RDONLY)) != -1) {
+		n = read(f, captured, sizeof(captured) - 1);
+		captured[n > 0 ? n : 0] = '\0';
+		close(f);
+	}
+	return (captured);
+}
+
+/* config_load with its log captured in `captured'. */
+static struct emailproxy_conf *
+load(const char *path, const char *cache)
+{
+	struct emailproxy_conf	*conf;
+
+	capture_start(2);
+	conf = config_load(path, cache);
+	capture_end();
+	return (conf);
+}
+
+static struct account_conf *
+account_named(struct emailproxy_conf *conf, const char *name)
+{
+	struct account_conf	*a;
+
+	TAILQ_FOREACH(a, &conf->accounts, entry)
+		if (strcmp(a->name, name) == 0)
+			return (a);
+	return (NULL);
+}
+
+static void
+test_sample(void)
+{
+	struct emailproxy_conf	*conf;
+	struct server_conf	*s;
+	struct account_conf	*a;
+	char			 path[1200];
+	const char		*top = getenv("REGRESS_TOP");
+	int			 ns = 0, na = 0, rv;
+
+	snprintf(path, sizeof(path), "%s/../shared/fixtures/"
+	    "python-proxy-sample.config", top != NULL ? top : ".");
+	conf = load(path, NULL);
+	check(conf != NULL, "sample config loads");
+	if (conf == NULL)
+		return;
+	TAILQ_FOREACH(s, &conf->servers, entry)
+		ns++;
+	TAILQ_FOREACH(a, &conf->accounts, entry)
+		na++;
+	check(ns == 6, "sample: 6 servers (got %d)", ns);
+	check(na == 11, "sample: 11 accounts (got %d)", na);
+	check(strstr(captured, "sample text") != NULL,
+	    "sample: placeholder client ids are warned about");
+
+	s = server_find(conf, "IMAP-1993");
+	check(s != NULL && s->proto == PROTO_IMAP && s->local_port == 1993 &&
+	    streq(s->local_address, "127.0.0.1") &&
+	    streq(s->server_address, "outlook.office365.com") &&
+	    s->server_port == 993 && !s->server_starttls &&
+	    s->idle_timeout == 60, "sample: [IMAP-1993] fields");
+	s = server_find(conf, "SMTP-1587");
+	check(s != NULL && s->proto == PROTO_SMTP && s->server_starttls &&
+	    !s->local_starttls, "sample: [SMTP-1587] server_starttls");
+	s = server_find(conf, "POP-2995");
+	check(s != NULL && s->proto == PROTO_POP &&
+	    streq(s->server_address, "pop.gmail.com"), "sample: [POP-2995]");
+	check(server_find(conf, "Server setup") == NULL &&
+	    account_named(conf, "Account setup") == NULL,
+	    "sample: documentation sections ignored");
+
+	a = account_named(conf,
+	    "service.account.accessible.address@your-domain.org");
+	check(a != NULL && streq(a->client_secret,
+	    "*** your pasted service account JSON key file contents here,\n"
+	    "making sure to indent all lines by at least one space ***"),
+	    "sample: multi-line pasted JSON key joined with \\n");
+	check(a != NULL && a->flow == FLOW_SERVICE_ACCOUNT &&
+	    streq(a->client_id, "key"), "sample: service account by key");
+	a = account_named(conf, "your.email@fastmail.com");
+	check(a != NULL && a->use_pkce == 1 &&
+	    a->flow == FLOW_AUTHORIZATION_CODE, "sample: fastmail use_pkce");
+	a = account_named(conf, "dag.flow.configured.address@outlook.com");
+	check(a != NULL && a->flow == FLOW_DEVICE, "sample: device flow");
+	a = account_named(conf, "ccg.flow.configured.address@your-tenant.com");
+	check(a != NULL && a->flow == FLOW_CLIENT_CREDENTIALS,
+	    "sample: client_credentials flow");
+	a = account_named(conf,
+	    "ropcg.flow.resource.configured.address@your-tenant.com");
+	check(a != NULL && a->flow == FLOW_PASSWORD && a->oauth2_scope ==
+	    NULL && streq(a->oauth2_resource, "https://partner.outlook.cn"),
+	    "sample: password flow with oauth2_resource");
+	a = account_named(conf, "your.email@gmail.com");
+	check(a != NULL && streq(a->redirect_uri, "http://localhost") &&
+	    streq(a->oauth2_scope, "https://mail.google.com/"),
+	    "sample: gmail account values");
+	check(conf->delete_account_token_on_password_error == 1 &&
+	    conf->encrypt_client_secret_on_first_use == 0 &&
+	    conf->use_login_password_as_client_credentials_secret == 0 &&
+	    conf->allow_catch_all_accounts == 0, "sample: globals read");
+
+	capture_start(2);
+	rv = config_load_files(conf);
+	capture_end();
+	check(rv == 0, "sample: config_load_files (sample key path skipped)");
+	capture_start(1);
+	config_print(conf, 1);
+	capture_end();
+	check(strncmp(captured, "configuration OK: 6 servers, 11 accounts\n",
+	    41) == 0, "sample: config_print first line");
+	check(strstr(captured, "IMAP-1993: 127.0.0.1:1993 -> "
+	    "outlook.office365.com:993 (TLS)\n") != NULL &&
+	    strstr(captured, "SMTP-1587: 127.0.0.1:1587 -> "
+	    "smtp-mail.outlook.com:587 (STARTTLS)\n") != NULL,
+	    "sample: config_print -v servers");
+	check(strstr(captured, "*** your") == NULL &&
+	    strstr(captured, "client_secret") == NULL,
+	    "sample: config_print shows no secret");
+	captured[0] = '\0';
+	config_free(conf);
+}
+
+/* Every regress/config/NAME.conf fails with the line in NAME.err. */
+static void
+test_golden(void)
+{
+	struct emailproxy_conf	*conf;
+	DIR			*d;
+	struct dirent		*de;
+	char			 dir[1200], errpath[1300], want[1024];
+	char			 cwd[1200];
+	const char		*top = getenv("REGRESS_TOP");
+	FILE			*fp;
+	size_t			 n;
+	int			 count = 0;
+
+	snprintf(dir, sizeof(dir), "%s/regress/config",
+	    top != NULL ? top : ".");
+	if (getcwd(cwd, sizeof(cwd)) == NULL || chdir(dir) == -1 ||
+	    (d = opendir(".")) == NULL) {
+		check(0, "golden: open %s", dir);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		n = strlen(de->d_name);
+		if (n < 6 || strcmp(de->d_name + n - 5, ".conf") != 0)
+			continue;
+		snprintf(errpath, sizeof(errpath), "%.*s.err", (int)(n - 5),
+		    de->d_name);
+		if ((fp = fopen(errpath, "r")) == NULL)
+			continue;	/* a good file (config.sh) */
+		want[0] = '\0';
+		if (fgets(want, sizeof(want), fp) == NULL)
+			want[0] = '\0';
+		fclose(fp);
+		want[strcspn(want, "\n")] = '\0';
+		conf = load(de->d_name, NULL);
+		check(conf == NULL && want[0] != '\0' &&
+		    strstr(captured, want) != NULL,
+		    "golden: %s fails with \"%s\"", de->d_name, want);
+		captured[0] = '\0';
+		config_free(conf);
+		count++;
+	}
+	closedir(d);
+	check(count >= 12, "golden: %d error files checked", count);
+	if (chdir(cwd) == -1)
+		check(0, "golden: chdir back");
+}
+
+static void
+test_bool(void)
+{
+	static const char *yes[] = { "1", "yes", "YES", "true", "True", "on",
+	    "oN" };
+	static const char *no[] = { "0", "no", "No", "false", "FALSE", "off" };
+	static const char *bad[] = { "", "2", "y", "n", "t", "enabled",
+	    "true ", "False!", "-1" };
+	size_t	 i;
+	int	 ok = 1;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		ok &= parse_bool(yes[i]) == 1;
+	check(ok, "parse_bool: true spellings");
+	ok = 1;
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		ok &= parse_bool(no[i]) == 0;
+	check(ok, "parse_bool: false spellings");
+	ok = parse_bool(NULL) == -1;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok &= parse_bool(bad[i]) == -1;
+	check(ok, "parse_bool: anything else is invalid");
+	check(streq(flow_name(FLOW_DEVICE), "device") &&
+	    streq(flow_name(FLOW_AUTHORIZATION_CODE), "authorization_code"),
+	    "flow_name");
+}
+
+static void
+test_syntax(void)
+{
+	struct emailproxy_conf	*conf;
+	struct server_conf	*s;
+	struct account_conf	*a;
+	const char		*p;
+
+	p = tmpfile_with("syntax.conf",
+	    "# leading comment\n"
+	    "; another\n"
+	    "[imap-1993]\n"
+	    "server_address = lower.example.com\n"
+	    "server_port = 993\n"
+	    "\n"
+	    "[IMAP-01993]\n"
+	    "  SERVER_Address: imap.example.com\n"
+	    "  server_port:993\n"
+	    "    # a comment inside the section\n"
+	    "Local_Address=127.0.0.1\n"
+	    "documentation = first\n"
+	    "\tsecond\n"
+	    "\n"
+	    "\t# a comment inside a value\n"
+	    "\tthird = still a value\n"
+	    "\t[NOT-A-SECTION]\n"
+	    "\n"
+	    "\n"
+	    "[user@example.com]\n"
+	    "permission_url = https://auth.example.com/auth?a=%41&b=1\n"
+	    "token_url = https://auth.example.com/token\n"
+	    "oauth2_scope = a b\n"
+	    "redirect_uri = http://localhost:8080\n"
+	    "client_id = id:with=delims\n"
+	    "client_secret = line1\n"
+	    "  line2\n"
+	    "\n"
+	    "  line4\n"
+	    "\n"
+	    "\n"
+	    "use_pkce = OFF\n"
+	    "last_activity = 1700000000\n"
+	    "some_new_key = x\n"
+	    "[section] trailing words\n"
+	    "a = b\n");
+	conf = load(p, NULL);
+	check(conf != NULL, "syntax: file loads");
+	if (conf == NULL)
+		return;
+	check(server_find(conf, "imap-1993") == NULL &&
+	    strstr(captured, "[imap-1993]: not a server section") != NULL,
+	    "syntax: section names are case-sensitive ([imap-1993] "
+	    "ignored, with a warning)");
+	s = server_find(conf, "IMAP-01993");
+	check(s != NULL && s->local_port == 1993 &&
+	    streq(s->server_address, "imap.example.com") &&
+	    s->server_port == 993 && streq(s->local_address, "127.0.0.1"),
+	    "syntax: keys lowercased, ':' and '=' delimiters, indented "
+	    "keys");
+	a = account_named(conf, "user@example.com");
+	check(a != NULL && streq(a->permission_url,
+	    "https://auth.example.com/auth?a=%41&b=1"),
+	    "syntax: no interpolation of %%");
+	check(a != NULL && streq(a->client_id, "id:with=delims"),
+	    "syntax: the first delimiter splits");
+	check(a != NULL && streq(a->client_secret, "line1\nline2\n\nline4"),
+	    "syntax: continuation keeps inner blank lines, drops trailing "
+	    "ones");
+	check(a != NULL && a->use_pkce == 0, "syntax: use_pkce = OFF");
+	check(strstr(captured, "some_new_key: unknown key, ignored") !=
+	    NULL, "syntax: unknown key is a warning naming file:line");
+	check(strstr(captured, "last_activity") == NULL,
+	    "syntax: last_activity ignored silently");
+	check(strstr(captured, "syntax.conf:35: [section]: text after") !=
+	    NULL, "syntax: text after ']' warned about");
+	config_free(conf);
+
+	p = tmpfile_with("nosection.conf", "key = value\n[IMAP-1]\n"
+	    "server_address = a\nserver_port = 1\n");
+	conf = load(p, NULL);
+	check(conf == NULL && strstr(captured,
+	    "nosection.conf:1: no section header") != NULL,
+	    "syntax: key before any section is an error");
+	config_free(conf);
+
+	p = tmpfile_with("noserver.conf", "[a@b]\ntoken_url = x\n");
+	conf = load(p, NULL);
+	check(conf == NULL && strstr(captured, "no server section") != NULL,
+	    "syntax: a file without servers is an error");
+	config_free(conf);
+
+	conf = load("/nonexistent/emailproxy.conf", NULL);
+	check(conf == NULL && strstr(captured, "/nonexistent/emailproxy."
+	    "conf: No such file") != NULL, "syntax: missing file is an "
+	    "error");
+	config_free(conf);
+
+	p = tmpfile_with("noline.conf", "[IMAP-1993]\nserver_address = a\n"
+	    "server_port = 1\njunk without delimiter\n");
+	conf = load(p, NULL);
+	check(conf == NULL && strstr(captured, "noline.conf:4: [IMAP-1993]: "
+	    "line is neither") != NULL, "syntax: a line without = or : is "
+	    "an error");
+	config_free(conf);
+
+	p = tmpfile_with("many.conf",
+	    "[IMAP-1993]\nserver_address = a\nserver_port = 99999\n"
+	    "idle_timeout = 0\nmax_connections = lots\n"
+	    "[POP-1993]\nserver_address = b\nserver_port = 995\n"
+	    "local_certificate_path = /x\n"
+	    "plugins = {'Echo': {}}\n"
+	    "[emailproxy]\nallow_catch_all_accounts = maybe\n"
+	    "store_dir = relative/dir\nkdf_iterations = 10\n");
+	conf = load(p, NULL);
+	check(conf == NULL &&
+	    strstr(captured, "many.conf:3: server_port: value \"99999\" is "
+	    "too large") != NULL &&
+	    strstr(captured, "many.conf:4: idle_timeout:") != NULL &&
+	    strstr(captured, "many.conf:5: max_connections:") != NULL &&
+	    strstr(captured, "many.conf:6: [POP-1993]: local port 1993 is "
+	    "already used by [IMAP-1993]") != NULL &&
+	    strstr(captured, "many.conf:6: [POP-1993]: local_certificate_path"
+	    " and local_key_path must be given together") != NULL &&
+	    strstr(captured, "many.conf:10: plugins: plugins are not "
+	    "supported") != NULL &&
+	    strstr(captured, "many.conf:12: allow_catch_all_accounts: "
+	    "invalid boolean") != NULL &&
+	    strstr(captured, "many.conf:13: store_dir:") != NULL &&
+	    strstr(captured, "many.conf:14: kdf_iterations:") != NULL,
+	    "syntax: every error of a file is reported in one run");
+	config_free(conf);
+}
+
+static const char catchall_conf[] =
+    "[IMAP-1993]\n"
+    "server_address = imap.example.com\n"
+    "server_port = 993\n"
+    "local_starttls = yes\n"
+    "local_certificate_path = %s/cert.pem\n"
+    "local_key_path = %s/key.pem\n"
+    "[emailproxy]\n"
+    "allow_catch_all_accounts = %s\n"
+    "idle_timeout = 30\n"
+    "[@example.com]\n"
+    "token_url = https://auth.example.com/token\n"
+    "client_secret_encrypted = catchall-encrypted\n"
+    "token_salt = catchall-salt\n"
+    "access_token = never-inherited\n"
+    "[@]\n"
+    "permission_url = https://auth.example.net/auth\n"
+    "oauth2_scope = mail\n"
+    "redirect_uri = http://localhost:1234\n"
+    "client_id = global-id\n"
+    "[user@Example.COM]\n"
+    "oauth2_scope = user-scope\n"
+    "access_token = user-token\n"
+    "refresh_token = user-refresh\n"
+    "%s";
+
+static const char *
+catchall_file(const char *name, const char *on, const char *extra)
+{
+	char	 buf[4096];
+
+	snprintf(buf, sizeof(buf), catchall_conf, tmpdir, tmpdir, on, extra);
+	return (tmpfile_with(name, buf));
+}
+
+static void
+test_catchall(void)
+{
+	struct emailproxy_conf	*conf;
+	struct account_view	 v;
+	struct server_conf	*s;
+	const char		*p;
+
+	tmpfile_with("cert.pem", "-----BEGIN CERTIFICATE-----\nx\n");
+	tmpfile_with("key.pem", "-----BEGIN PRIVATE KEY-----\ny\n");
+	p = catchall_file("catchall.conf", "true", "");
+	conf = load(p, NULL);
+	check(conf != NULL, "catch-all: [user@Example.COM] completed by "
+	    "[@example.com] and [@] loads");
+	if (conf == NULL)
+		return;
+	s = server_find(conf, "IMAP-1993");
+	check(s != NULL && s->local_starttls && s->idle_timeout == 30,
+	    "catch-all file: local_starttls with cert and key, idle_timeout "
+	    "default from [emailproxy]");
+
+	check(account_resolve(conf, "user@example.com", &v) == 0 &&
+	    v.section != NULL && streq(v.name, "user@Example.COM") &&
+	    streq(v.oauth2_scope, "user-scope") &&
+	    streq(v.token_url, "https://auth.example.com/token") &&
+	    streq(v.client_id, "global-id") &&
+	    v.flow == FLOW_AUTHORIZATION_CODE &&
+	    streq(v.token_salt, "catchall-salt") &&
+	    streq(v.client_secret_encrypted, "catchall-encrypted") &&
+	    streq(v.section->access_token, "user-token"),
+	    "catch-all: [X] matched with the domain in another case, "
+	    "fields merged [X] -> [@domain] -> [@]");
+	check(account_resolve(conf, "User@example.com", &v) == 0 &&
+	    v.section == NULL && streq(v.name, "@example.com") &&
+	    streq(v.oauth2_scope, "mail"),
+	    "catch-all: the local part matches exactly");
+	check(account_resolve(conf, "other@EXAMPLE.com", &v) == 0 &&
+	    v.section == NULL && streq(v.name, "@example.com") &&
+	    streq(v.token_url, "https://auth.example.com/token") &&
+	    streq(v.redirect_uri, "http://localhost:1234"),
+	    "catch-all: [@domain] matches the domain without case");
+	check(account_resolve(conf, "someone@elsewhere.org", &v) == 0 &&
+	    streq(v.name, "@") && v.token_url == NULL,
+	    "catch-all: [@] matches any other name");
+	check(account_resolve(conf, "", &v) == -1,
+	    "catch-all: an empty name matches nothing");
+	config_free(conf);
+
+	p = catchall_file("nocatchall.conf", "false", "");
+	conf = load(p, NULL);
+	check(conf == NULL && strstr(captured, "[user@Example.COM]: "
+	    "token_url is required") != NULL,
+	    "catch-all off: [X] is checked on its own");
+	config_free(conf);
+
+	p = catchall_file("nocatchall2.conf", "off",
+	    "token_url = https://t\nclient_id = c\n"
+	    "permission_url = https://p\nredirect_uri = http://localhost\n");
+	conf = load(p, NULL);
+	check(conf != NULL && strstr(captured, "[@]: catch-all section "
+	    "unused") != NULL, "catch-all off: catch-all sections warned "
+	    "about");
+	if (conf != NULL) {
+		check(account_resolve(conf, "user@EXAMPLE.com", &v) == 0 &&
+		    v.section != NULL && v.token_salt == NULL,
+		    "catch-all off: exact match only, nothing inherited");
+		check(account_resolve(conf, "other@example.com", &v) == -1,
+		    "catch-all off: unknown account matches nothing");
+	}
+	config_free(conf);
+
+	p = catchall_file("dupdomain.conf", "yes",
+	    "[user@example.com]\ntoken_url = x\n");
+	conf = load(p, NULL);
+	check(conf == NULL && strstr(captured, "[user@example.com]: same "
+	    "account as [user@Example.COM]") != NULL,
+	    "sections differing only in the domain's case are an error");
+	config_free(conf);
+
+	p = catchall_file("badcatchall.conf", "yes",
+	    "[@bad.example]\nuse_pkce = sometimes\n");
+	conf = load(p, NULL);
+	check(conf == NULL && strstr(captured, "use_pkce: invalid boolean") !=
+	    NULL, "a partial catch-all section still has its values "
+	    "checked");
+	config_free(conf);
+}
+
+static void
+test_cache(void)
+{
+	struct emailproxy_conf	*conf;
+	struct account_view	 v;
+	struct account_conf	*a;
+	const char		*p;
+	char			 c[1200];
+
+	strlcpy(c, tmpfile_with("cache.store",
+	    "[user@example.com]\n"
+	    "access_token = cached-token\n"
+	    "access_token_expiry = 1700000000\n"
+	    "refresh_token = cached-refresh\n"
+	    "token_salt = cached-salt\n"
+	    "token_iterations = 1200000\n"
+	    "last_activity = 1700000001\n"
+	    "client_id = not-cached\n"
+	    "\n"
+	    "[new@example.com]\n"
+	    "access_token = new-token\n"
+	    "\n"
+	    "[ghost@nowhere.org]\n"
+	    "access_token = ghost-token\n"), sizeof(c));
+	p = catchall_file("cache.conf", "true", "");
+	conf = load(p, c);
+	check(conf != NULL, "cache store: loads with catch-all");
+	if (conf == NULL)
+		return;
+	a = account_named(conf, "user@Example.COM");
+	check(a != NULL && streq(a->access_token, "cached-token") &&
+	    streq(a->refresh_token, "cached-refresh") &&
+	    streq(a->access_token_expiry, "1700000000") &&
+	    streq(a->token_salt, "cached-salt") &&
+	    streq(a->token_iterations, "1200000") &&
+	    a->client_id == NULL,
+	    "cache store: cached values copied over the config's");
+	check(strstr(captured, "cache.store:8: client_id: not a cached key")
+	    != NULL, "cache store: other keys warned about");
+	a = account_named(conf, "new@example.com");
+	check(a != NULL && streq(a->access_token, "new-token") &&
+	    account_resolve(conf, "new@example.com", &v) == 0 &&
+	    v.section == a && streq(v.token_url,
+	    "https://auth.example.com/token"),
+	    "cache store: account covered by a catch-all is created");
+	check(account_named(conf, "ghost@nowhere.org") != NULL &&
+	    strstr(captured, "cache.store:13: [ghost@nowhere.org]: token_url "
+	    "is required") != NULL,
+	    "cache store: [@] covers every other account; an incomplete "
+	    "merge is a warning");
+	config_free(conf);
+
+	p = catchall_file("cache2.conf", "false",
+	    "token_url = https://t\nclient_id = c\n"
+	    "permission_url = https://p\nredirect_uri = http://localhost\n");
+	conf = load(p, c);
+	check(conf != NULL && account_named(conf, "new@example.com") == NULL &&
+	    strstr(captured, "cache.store:10: [new@example.com]: account not "
+	    "in") != NULL && strstr(captured, "cache.store:13: "
+	    "[ghost@nowhere.org]: account not in") != NULL,
+	    "cache store: unknown accounts ignored with a warning naming "
+	    "file:line");
+	if (conf != NULL) {
+		a = account_named(conf, "user@Example.COM");
+		check(a != NULL && streq(a->access_token, "cached-token"),
+		    "cache store: known account merged without catch-all");
+	}
+	config_free(conf);
+
+	conf = load(p, "/nonexistent/cache.store");
+	check(conf != NULL, "cache store: a missing store is empty");
+	config_free(conf);
+}
+
+static void
+test_files(void)
+{
+	struct emailproxy_conf	*conf, *conf2;
+	struct server_conf	*s, *s2;
+	struct account_conf	*a;
+	char			 buf[8192];
+	const char		*p;
+	int			 rv;
+
+	tmpfile_with("sa.json", "{\"type\": \"service_account\"}\n");
+	tmpfile_with("ca.pem", "CA\n");
+	snprintf(buf, sizeof(buf),
+	    "[SMTP-1465]\nserver_address = smtp.example.com\n"
+	    "server_port = 465\nlocal_certificate_path = %s/cert.pem\n"
+	    "local_key_path = %s/key.pem\nserver_ca_file = %s/ca.pem\n"
+	    "[emailproxy]\nca_file = %s/ca.pem\n"
+	    "[sa@example.com]\ntoken_url = https://t\noauth2_scope = s\n"
+	    "oauth2_flow = service_account\nclient_id = file\n"
+	    "client_secret = %s/sa.json\n"
+	    "[jwt@example.com]\ntoken_url = https://t\noauth2_scope = s\n"
+	    "oauth2_flow = client_credentials\nclient_id = c\n"
+	    "jwt_certificate_path = %s/cert.pem\n"
+	    "jwt_key_path = %s/key.pem\n",
+	    tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir);
+	p = tmpfile_with("files.conf", buf);
+	conf = load(p, NULL);
+	conf2 = load(p, NULL);
+	check(conf != NULL && conf2 != NULL, "files: config loads");
+	if (conf == NULL || conf2 == NULL) {
+		config_free(conf);
+		config_free(conf2);
+		return;
+	}
+	capture_start(2);
+	rv = config_load_files(conf);
+	capture_end();
+	check(rv == 0, "files: config_load_files");
+	s = server_find(conf, "SMTP-1465");
+	check(s != NULL && streq(s->local_certificate.data,
+	    "-----BEGIN CERTIFICATE-----\nx\n") &&
+	    streq(s->local_key.data, "-----BEGIN PRIVATE KEY-----\ny\n") &&
+	    s->local_key.len == 30 && streq(s->server_ca.data, "CA\n") &&
+	    streq(conf->ca_file.data, "CA\n"),
+	    "files: server certificate, key and CA read");
+	a = account_named(conf, "sa@example.com");
+	check(a != NULL && streq(a->service_account_key.data,
+	    "{\"type\": \"service_account\"}\n"),
+	    "files: service-account key file read (client_id = file)");
+	a = account_named(conf, "jwt@example.com");
+	check(a != NULL && a->jwt_key.data != NULL &&
+	    a->jwt_certificate.data != NULL, "files: JWT certificate and key");
+
+	s2 = server_find(conf2, "SMTP-1465");
+	check(s != NULL && s2 != NULL && !server_equal(s, s2),
+	    "server_equal: differs when only one has the file contents");
+	capture_start(2);
+	config_load_files(conf2);
+	capture_end();
+	check(server_equal(s, s2), "server_equal: same section, same files");
+	s2->local_key.data[0] = 'X';
+	check(!server_equal(s, s2), "server_equal: key contents differ");
+	s2->local_key.data[0] = '-';
+	s2->idle_timeout++;
+	check(!server_equal(s, s2), "server_equal: idle_timeout differs");
+	config_free(conf2);
+
+	snprintf(buf, sizeof(buf), "%s/sa.json", tmpdir);
+	unlink(buf);
+	a = account_named(conf, "sa@example.com");
+	capture_start(2);
+	rv = config_load_files(conf);
+	capture_end();
+	check(rv == -1 && strstr(captured, "files.conf:14: client_secret: ")
+	    != NULL && strstr(captured, "sa.json: No such file or directory")
+	    != NULL, "files: a missing file names file:line: key and the "
+	    "OS error");
+	config_free(conf);
+}
+
+int
+main(void)
+{
+	const char	*t = getenv("REGRESS_TMP");
+
+	snprintf(tmpdir, sizeof(tmpdir), "%s/config_test.%d",
+	    t != NULL ? t : "/tmp", (int)getpid());
+	if (mkdir(tmpdir, 0700) == -1) {
+		perror(tmpdir);
+		return (1);
+	}
+	log_init(1, LOG_DAEMON);
+
+	test_bool();
+	test_sample();
+	test_golden();
+	test_syntax();
+	test_catchall();
+	test_cache();
+	test_files();
+
+	return (failures != 0);
+}
