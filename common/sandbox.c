@@ -177,11 +177,12 @@ sandbox_load(const char *proc, const char **extra, int sockets)
 		fatal("sigaction SIGSYS");
 	action = SCMP_ACT_TRAP;
 #endif
-	/* No new processes: the parent is the only one that forks. */
-	if (geteuid() != 0)
-		log_debug("%s: not root, NPROC limit not applied", proc);
-	else
-		sandbox_limit(RLIMIT_NPROC, 0);
+	/*
+	 * No new processes: the parent is the only one that forks.  (No
+	 * RLIMIT_FSIZE: it would also stop log lines to a stderr that is a
+	 * file; the filter and the chroot keep files out of reach.)
+	 */
+	sandbox_limit(RLIMIT_NPROC, 0);
 	sandbox_limit(RLIMIT_CORE, 0);
 
 	if ((ctx = seccomp_init(action)) == NULL)
@@ -202,7 +203,6 @@ sandbox_load(const char *proc, const char **extra, int sockets)
 void
 sandbox_proxy(void)
 {
-	sandbox_limit(RLIMIT_FSIZE, 0);
 	sandbox_load("proxy", proxy_syscalls, 1);
 }
 
@@ -215,7 +215,6 @@ sandbox_tokend(void)
 void
 sandbox_authd(void)
 {
-	sandbox_limit(RLIMIT_FSIZE, 0);
 	sandbox_load("authd", authd_syscalls, 2);
 }
 

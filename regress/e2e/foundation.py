@@ -190,7 +190,7 @@ def main():
 
     d = Daemon(conf, "daemon.log")
     try:
-        ready = d.wait_log(r"ready", 15)
+        ready = d.wait_log(r"parent: configuration of .* in place: ready", 15)
         check(ready, "daemon starts and configures its children",
               d.text()[-2000:])
         parent = d.proc.pid
@@ -265,7 +265,7 @@ def main():
         write_config(conf, ports)
         mark = len(d.text())
         os.kill(parent, signal.SIGHUP)
-        check(d.wait_log(r"ready", 10, mark),
+        check(d.wait_log(r"parent: configuration of .* in place: ready", 10, mark),
               "SIGHUP with a valid config reconfigures the children")
 
         t0 = time.monotonic()
@@ -285,7 +285,7 @@ def main():
     for victim in ("proxy", "tokend", "authd"):
         d = Daemon(conf, "kill-%s.log" % victim)
         try:
-            if not d.wait_log(r"ready", 15):
+            if not d.wait_log(r"parent: configuration of .* in place: ready", 15):
                 check(False, "killing %s stops the daemon" % victim,
                       "did not start")
                 continue
