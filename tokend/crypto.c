@@ -284,3 +284,4 @@ tk_b64_decode(const char *s, size_t *outlen, int flags)
 	freezero(out, len / 4 * 3 + 3 + 1);
 	return (NULL);
 }
+

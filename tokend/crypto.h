@@ -32,6 +32,9 @@
 #define TK_TAGLEN	16
 #define TK_MACLEN	32	/* HMAC-SHA256 */
 
+/* Known-answer checks that also load libcrypto's providers; 0 or -1. */
+int	 tk_crypto_init(void);
+
 /* Number of PBKDF2 runs so far (tests check a warm login runs none). */
 extern unsigned long	 tk_kdf_runs;
 

@@ -1,0 +1,251 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * The control socket's questions for tokend, relayed by the parent
+ * with peerid = the control connection: show accounts, forget an
+ * account, show stats.  Answers are CTL_DATA objects then CTL_END, or
+ * CTL_FAIL.  Nothing secret is ever part of an answer.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "msg.h"
+#include "tokend.h"
+
+static void
+kick(const struct tk_peer *p)
+{
+	if (p->kick != NULL)
+		p->kick(p->arg);
+}
+
+static void
+ctl_data(const struct tk_peer *p, uint32_t id, json_t *obj)
+{
+	struct msgw	 w;
+	json_free_t	 fn;
+	char		*s;
+
+	if ((s = json_dumps(obj, JSON_COMPACT)) == NULL)
+		fatalx("json_dumps");
+	msg_begin(&w, p->ibuf, IMSG_CTL_DATA, id, -1);
+	msg_put_str(&w, s);
+	if (msg_end(&w, p->ibuf) == -1)
+		fatalx("cannot queue CTL_DATA");
+	json_get_alloc_funcs(NULL, &fn);
+	fn(s);
+}
+
+static void
+ctl_end(const struct tk_peer *p, uint32_t id, const char *fail)
+{
+	struct msgw	w;
+
+	if (fail != NULL) {
+		msg_begin(&w, p->ibuf, IMSG_CTL_FAIL, id, -1);
+		msg_put_str(&w, fail);
+		if (msg_end(&w, p->ibuf) == -1)
+			fatalx("cannot queue CTL_FAIL");
+	} else if (imsg_compose(p->ibuf, IMSG_CTL_END, id, 0, -1, NULL,
+	    0) == -1)
+		fatalx("cannot queue CTL_END");
+	kick(p);
+}
+
+/* One row per account, keyed by account name. */
+static json_t *
+row(json_t *rows, const char *name)
+{
+	json_t	*o;
+
+	if ((o = json_object_get(rows, name)) != NULL)
+		return (o);
+	if ((o = json_pack("{s:s, s:s}", "account", name, "state",
+	    "no token")) == NULL || json_object_set_new(rows, name, o) == -1)
+		fatalx("json_pack");
+	return (o);
+}
+
+static void
+set_int(json_t *o, const char *k, int64_t v)
+{
+	json_object_set_new(o, k, json_integer(v));
+}
+
+static void
+show_record(const struct record *r, void *arg)
+{
+	json_t	*o = row(arg, r->account);
+
+	json_object_set_new(o, "state", json_string("locked"));
+	set_int(o, "access_token_expiry", r->access_token_expiry);
+	set_int(o, "last_refresh", r->last_refresh);
+	set_int(o, "last_use", r->last_use);
+}
+
+static void
+show_accounts(const struct tk_peer *p, uint32_t id)
+{
+	struct account_conf	*ac;
+	struct tk_account	*a;
+	json_t			*rows, *o;
+	const char		*name;
+	char			*key;
+
+	if ((rows = json_object()) == NULL)
+		fatalx("json_object");
+	TAILQ_FOREACH(ac, &tk.conf->accounts, entry) {
+		if (ac->name[0] == '@')
+			continue;	/* a catch-all is not an account */
+		if (account_key(ac->name, &key) == -1)
+			fatal(NULL);
+		row(rows, key);
+		free(key);
+	}
+	store_list(&tk.store, show_record, rows);
+	RB_FOREACH(a, tk_accounts, &tk.accounts) {
+		o = row(rows, a->name);
+		if (a->unlocked) {
+			json_object_set_new(o, "state",
+			    json_string("unlocked"));
+			set_int(o, "access_token_expiry",
+			    a->secrets.access_token ? a->expiry : 0);
+			set_int(o, "last_refresh", a->last_refresh);
+			set_int(o, "last_use", a->last_use);
+		} else if (a->flight != NULL &&
+		    strcmp(json_string_value(json_object_get(o, "state")),
+		    "no token") == 0)
+			json_object_set_new(o, "state",
+			    json_string("pending"));
+		if (a->last_error != NULL)
+			json_object_set_new(o, "last_error",
+			    json_string(a->last_error));
+	}
+	json_object_foreach(rows, name, o)
+		ctl_data(p, id, o);
+	json_decref(rows);
+	ctl_end(p, id, NULL);
+}
+
+static void
+forget(const struct tk_peer *p, uint32_t id, const char *account)
+{
+	struct tk_account	*a;
+	char			*key, *text;
+	int			 had = 0, r;
+
+	if (account_key(account, &key) == -1)
+		fatal(NULL);
+	if ((a = acct_find(key)) != NULL) {
+		had = a->unlocked || a->flight != NULL;
+		if (asprintf(&text, "Login failed for account %s: its tokens "
+		    "were deleted by the administrator", key) == -1)
+			fatal(NULL);
+		while (!TAILQ_EMPTY(&a->deferred)) {
+			struct tk_req *req = TAILQ_FIRST(&a->deferred);
+
+			TAILQ_REMOVE(&a->deferred, req, entry);
+			reply_fail_text(req, TOKEN_FAIL_NEEDS_AUTH, text);
+			req_free(req);
+		}
+		acct_lock(a);
+		a->import_discarded = 0;
+		acct_set_error(a, NULL);
+		explicit_bzero(a->bad, sizeof(a->bad));
+		a->nbad = a->badnext = 0;
+		if (a->flight != NULL)
+			flight_abort(a->flight, TOKEN_FAIL_NEEDS_AUTH, text);
+		else
+			acct_release(a);
+		free(text);
+	}
+	r = store_remove(&tk.store, key);
+	if (r == -1)
+		ctl_end(p, id, "the token record could not be deleted; "
+		    "see the log");
+	else if (r == 0 && !had)
+		ctl_end(p, id, "no stored tokens for this account");
+	else {
+		log_notice("%s: tokens forgotten by the control socket", key);
+		ctl_end(p, id, NULL);
+	}
+	free(key);
+}
+
+static void
+show_stats(const struct tk_peer *p, uint32_t id)
+{
+	struct tk_account	*a;
+	json_t			*o;
+	int64_t			 unlocked = 0;
+
+	RB_FOREACH(a, tk_accounts, &tk.accounts)
+		unlocked += a->unlocked;
+	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "tokend_logins_ok_total", (json_int_t)tk.stats.logins_ok,
+	    "tokend_logins_bad_password_total",
+	    (json_int_t)tk.stats.logins_bad_password,
+	    "tokend_logins_unknown_account_total",
+	    (json_int_t)tk.stats.logins_unknown_account,
+	    "tokend_logins_failed_total", (json_int_t)tk.stats.logins_failed,
+	    "tokend_token_refreshes_total",
+	    (json_int_t)tk.stats.token_refreshes,
+	    "tokend_token_obtains_total", (json_int_t)tk.stats.token_obtains,
+	    "tokend_token_request_failures_total",
+	    (json_int_t)tk.stats.token_request_failures,
+	    "tokend_imports_total", (json_int_t)tk.stats.imports,
+	    "tokend_kdf_runs_total", (json_int_t)tk_kdf_runs,
+	    "tokend_accounts_unlocked", (json_int_t)unlocked);
+	if (o == NULL)
+		fatalx("json_pack");
+	ctl_data(p, id, o);
+	json_decref(o);
+	ctl_end(p, id, NULL);
+}
+
+int
+tokend_ctl_imsg(const struct tk_peer *p, struct imsg *imsg)
+{
+	struct msgr	 r;
+	const char	*account;
+	uint32_t	 id = imsg_get_id(imsg);
+
+	switch (imsg_get_type(imsg)) {
+	case IMSG_CTL_SHOW_ACCOUNTS:
+		show_accounts(p, id);
+		return (0);
+	case IMSG_CTL_SHOW_STATS:
+		show_stats(p, id);
+		return (0);
+	case IMSG_CTL_FORGET:
+		msg_read_init(&r, imsg);
+		account = msg_get_str(&r);
+		if (msg_read_end(&r) == -1 || account == NULL ||
+		    *account == '\0') {
+			ctl_end(p, id, "malformed request");
+			return (0);
+		}
+		forget(p, id, account);
+		return (0);
+	default:
+		return (-1);
+	}
+}

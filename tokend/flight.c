@@ -1,0 +1,520 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * Single flight: an account has at most one request to authd at a
+ * time, and every login that needs a token for it waits on that one
+ * request.  A login joins only when its password matches the key the
+ * request's answer will be stored under; any other password waits for
+ * the request to end and is then decided afresh.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "msg.h"
+#include "tokend.h"
+
+#define FLIGHT_SLACK	30	/* beyond authd's own timeouts */
+
+static void	 flight_send(struct tk_flight *);
+static void	 flight_arm(struct tk_flight *);
+static void	 flight_end(struct tk_flight *);
+static void	 flight_timeout(int, short, void *);
+static void	 flight_tokens(struct tk_flight *, const char *, uint64_t,
+		    const char *);
+static void	 flight_failed(struct tk_flight *, enum auth_fail,
+		    const char *);
+static void	 flight_fail_all(struct tk_reqlist *, enum token_fail,
+		    const char *);
+
+static void
+kick(const struct tk_peer *p)
+{
+	if (p->kick != NULL)
+		p->kick(p->arg);
+}
+
+const uint8_t *
+flight_verifier(const struct tk_flight *f)
+{
+	return (f->newkeys != NULL ? f->newkeys->verifier :
+	    f->acct->keys.verifier);
+}
+
+static struct tk_flight *
+flight_by_id(uint32_t id)
+{
+	struct tk_account	*a;
+
+	RB_FOREACH(a, tk_accounts, &tk.accounts)
+		if (a->flight != NULL && a->flight->id == id)
+			return (a->flight);
+	return (NULL);
+}
+
+static uint32_t
+flight_newid(void)
+{
+	if (++tk.next_id == 0)
+		tk.next_id = 1;
+	return (tk.next_id);
+}
+
+void
+flight_start(struct tk_account *a, enum auth_op op, struct tk_keys *newkeys,
+    char *client_secret, struct tk_req *req)
+{
+	struct tk_flight	*f;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		fatal(NULL);
+	f->acct = a;
+	f->op = op;
+	f->newkeys = newkeys;
+	f->client_secret = client_secret;
+	f->id = flight_newid();
+	TAILQ_INIT(&f->waiters);
+	evtimer_set(&f->timeout, flight_timeout, f);
+	a->flight = f;
+	if (req != NULL)
+		flight_join(f, req);
+	else
+		f->ahead = 1;
+	flight_send(f);
+}
+
+void
+flight_join(struct tk_flight *f, struct tk_req *req)
+{
+	req->acct = f->acct;
+	TAILQ_INSERT_TAIL(&f->waiters, req, entry);
+}
+
+/* Does this grant need the client's own password (§4.5, §4.6)? */
+static int
+needs_password(const struct account_view *v, const char *secret)
+{
+	if (v->flow == FLOW_PASSWORD)
+		return (1);
+	return (v->flow == FLOW_CLIENT_CREDENTIALS &&
+	    tk.conf->use_login_password_as_client_credentials_secret &&
+	    secret == NULL && v->client_secret == NULL &&
+	    v->client_secret_encrypted == NULL &&
+	    (v->jwt_certificate == NULL || v->jwt_key == NULL));
+}
+
+int
+flight_can_run_unattended(const struct account_view *v,
+    const struct tk_account *a)
+{
+	if (a->secrets.refresh_token != NULL)
+		return (1);
+	return (v->permission_url == NULL &&
+	    (v->flow == FLOW_CLIENT_CREDENTIALS ||
+	    v->flow == FLOW_SERVICE_ACCOUNT) &&
+	    !needs_password(v, a->secrets.client_secret));
+}
+
+static void
+flight_arm(struct tk_flight *f)
+{
+	struct timeval	tv;
+	unsigned int	t;
+
+	t = tk.conf->http_timeout > 0 ? tk.conf->http_timeout : 60;
+	if (f->op == AUTH_OP_OBTAIN)
+		t += tk.conf->auth_timeout > 0 ? tk.conf->auth_timeout : 600;
+	else
+		t *= 2;
+	timerclear(&tv);
+	tv.tv_sec = t + FLIGHT_SLACK;
+	evtimer_add(&f->timeout, &tv);
+}
+
+static void
+flight_send(struct tk_flight *f)
+{
+	struct tk_account	*a = f->acct;
+	struct account_view	 v;
+	struct tk_req		*first;
+	struct msgw		 w;
+	const char		*secret, *refresh = NULL, *password = NULL;
+
+	if (account_resolve(tk.conf, a->name, &v) == -1) {
+		flight_abort(f, TOKEN_FAIL_UNKNOWN_ACCOUNT,
+		    "No config file entry found for this account");
+		return;
+	}
+	/*
+	 * A secret kept in the record was unlocked by this password; a new
+	 * password gets only what it decrypted itself from the config.
+	 */
+	secret = f->newkeys != NULL ? f->client_secret :
+	    a->secrets.client_secret;
+	if (f->op == AUTH_OP_REFRESH)
+		refresh = a->secrets.refresh_token;
+	else if (needs_password(&v, secret)) {
+		/* Every waiter proved the same password. */
+		if ((first = TAILQ_FIRST(&f->waiters)) == NULL) {
+			flight_abort(f, TOKEN_FAIL_NEEDS_AUTH,
+			    "Login failed - the grant needs a login password");
+			return;
+		}
+		password = first->password;
+	}
+	msg_begin(&w, tk.authd.ibuf, IMSG_AUTH_REQUEST, f->id, -1);
+	msg_put_u32(&w, f->op);
+	msg_put_str(&w, a->name);
+	msg_put_str(&w, refresh);
+	msg_put_str(&w, password);
+	msg_put_str(&w, secret);
+	if (msg_end(&w, tk.authd.ibuf) == -1)
+		fatalx("cannot queue AUTH_REQUEST");
+	kick(&tk.authd);
+	if (f->op == AUTH_OP_REFRESH)
+		tk.stats.token_refreshes++;
+	else
+		tk.stats.token_obtains++;
+	log_debug("%s: %s request %u to authd%s", a->name,
+	    f->op == AUTH_OP_REFRESH ? "refresh" : "token", f->id,
+	    f->ahead ? " (ahead of expiry)" : "");
+	flight_arm(f);
+}
+
+static void
+flight_end(struct tk_flight *f)
+{
+	evtimer_del(&f->timeout);
+	f->acct->flight = NULL;
+	if (f->newkeys != NULL)
+		freezero(f->newkeys, sizeof(*f->newkeys));
+	tk_strfree(f->client_secret);
+	free(f);
+}
+
+static void
+flight_fail_all(struct tk_reqlist *list, enum token_fail reason,
+    const char *text)
+{
+	struct tk_req	*req;
+
+	while ((req = TAILQ_FIRST(list)) != NULL) {
+		TAILQ_REMOVE(list, req, entry);
+		reply_fail_text(req, reason, text);
+		req_free(req);
+	}
+}
+
+/* Answer every waiter with a failure and tell authd to stop. */
+void
+flight_abort(struct tk_flight *f, enum token_fail reason, const char *text)
+{
+	struct tk_account	*a = f->acct;
+	struct tk_reqlist	 deferred;
+
+	if (imsg_compose(tk.authd.ibuf, IMSG_AUTH_CANCEL, f->id, 0, -1,
+	    NULL, 0) == -1)
+		fatalx("cannot queue AUTH_CANCEL");
+	kick(&tk.authd);
+	flight_fail_all(&f->waiters, reason, text);
+	flight_end(f);
+	TAILQ_INIT(&deferred);
+	TAILQ_CONCAT(&deferred, &a->deferred, entry);
+	login_rerun(&deferred);
+	acct_release(a);
+}
+
+static void
+flight_timeout(int fd, short ev, void *arg)
+{
+	struct tk_flight	*f = arg;
+	char			*text;
+
+	log_warnx("%s: authd did not answer request %u in time",
+	    f->acct->name, f->id);
+	if (asprintf(&text, f->op == AUTH_OP_OBTAIN ?
+	    "Login failed for account %s: Authorisation request timed out" :
+	    "Login failed for account %s - please check your internet "
+	    "connection and retry", f->acct->name) == -1)
+		fatal(NULL);
+	acct_set_error(f->acct, text);
+	if (f->ahead)
+		ahead_result(f->acct, 0, AUTH_FAIL_TRANSIENT);
+	flight_abort(f, f->op == AUTH_OP_OBTAIN ? TOKEN_FAIL_NEEDS_AUTH :
+	    TOKEN_FAIL_PROVIDER, text);
+	free(text);
+}
+
+/* The session went away: it waits no longer. */
+void
+flight_cancel_session(uint32_t sid)
+{
+	struct tk_account	*a, *next;
+	struct tk_req		*req, *rnext;
+	struct tk_flight	*f;
+
+	RB_FOREACH_SAFE(a, tk_accounts, &tk.accounts, next) {
+		TAILQ_FOREACH_SAFE(req, &a->deferred, entry, rnext) {
+			if (req->sid != sid)
+				continue;
+			TAILQ_REMOVE(&a->deferred, req, entry);
+			req_free(req);
+		}
+		if ((f = a->flight) == NULL)
+			continue;
+		TAILQ_FOREACH_SAFE(req, &f->waiters, entry, rnext) {
+			if (req->sid != sid)
+				continue;
+			TAILQ_REMOVE(&f->waiters, req, entry);
+			req_free(req);
+		}
+		/*
+		 * A refresh still pays off for the next login; an
+		 * authorisation nobody waits for does not.
+		 */
+		if (TAILQ_EMPTY(&f->waiters) && f->op == AUTH_OP_OBTAIN &&
+		    !f->ahead) {
+			log_debug("%s: nobody waits for request %u any more",
+			    a->name, f->id);
+			flight_abort(f, TOKEN_FAIL_NEEDS_AUTH, "cancelled");
+		} else
+			acct_release(a);
+	}
+}
+
+static const char *
+default_text(enum auth_fail cls)
+{
+	switch (cls) {
+	case AUTH_FAIL_EXPIRED:
+		return ("Login failed for account %s: Authorisation request "
+		    "timed out");
+	case AUTH_FAIL_CANCELLED:
+		return ("Login failed for account %s: emailproxy is shutting "
+		    "down");
+	default:
+		return ("Login failed for account %s - please check your "
+		    "internet connection and retry");
+	}
+}
+
+static enum token_fail
+fail_reason(enum auth_fail cls)
+{
+	switch (cls) {
+	case AUTH_FAIL_INVALID_GRANT:
+	case AUTH_FAIL_EXPIRED:
+		return (TOKEN_FAIL_NEEDS_AUTH);
+	default:
+		return (TOKEN_FAIL_PROVIDER);
+	}
+}
+
+int
+tokend_authd_imsg(struct imsg *imsg)
+{
+	struct tk_flight	*f;
+	struct msgr		 r;
+	const char		*access, *refresh, *text;
+	uint64_t		 expiry;
+	uint32_t		 cls;
+
+	switch (imsg_get_type(imsg)) {
+	case IMSG_AUTH_TOKENS:
+		msg_read_init(&r, imsg);
+		access = msg_get_str(&r);
+		expiry = msg_get_u64(&r);
+		refresh = msg_get_str(&r);
+		if (msg_read_end(&r) == -1 || access == NULL ||
+		    *access == '\0' || (refresh != NULL && *refresh == '\0') ||
+		    expiry > INT64_MAX) {
+			log_warnx("malformed AUTH_TOKENS from authd");
+			return (-1);
+		}
+		if ((f = flight_by_id(imsg_get_id(imsg))) == NULL) {
+			log_debug("tokens for request %u that nobody waits "
+			    "for", imsg_get_id(imsg));
+			return (0);
+		}
+		flight_tokens(f, access, expiry, refresh);
+		return (0);
+	case IMSG_AUTH_FAIL:
+		msg_read_init(&r, imsg);
+		cls = msg_get_u32(&r);
+		text = msg_get_str(&r);
+		if (msg_read_end(&r) == -1 || cls > AUTH_FAIL_CANCELLED) {
+			log_warnx("malformed AUTH_FAIL from authd");
+			return (-1);
+		}
+		if ((f = flight_by_id(imsg_get_id(imsg))) == NULL) {
+			log_debug("failure of request %u that nobody waits "
+			    "for", imsg_get_id(imsg));
+			return (0);
+		}
+		flight_failed(f, cls, text);
+		return (0);
+	default:
+		log_warnx("unexpected message %u from authd",
+		    imsg_get_type(imsg));
+		return (-1);
+	}
+}
+
+static void
+flight_tokens(struct tk_flight *f, const char *access, uint64_t expiry,
+    const char *refresh)
+{
+	struct tk_account	*a = f->acct;
+	struct account_view	 v;
+	struct record_secrets	 s;
+	struct tk_reqlist	 waiters, deferred;
+	struct tk_req		*req;
+	int64_t			 now = time(NULL);
+	int			 have_view, fresh_record = 0;
+
+	have_view = account_resolve(tk.conf, a->name, &v) == 0;
+	if (f->newkeys != NULL) {
+		/* The first login's password now locks the new record. */
+		memset(&s, 0, sizeof(s));
+		if ((s.access_token = strdup(access)) == NULL ||
+		    (refresh != NULL &&
+		    (s.refresh_token = strdup(refresh)) == NULL))
+			fatal(NULL);
+		s.client_secret = f->client_secret;
+		f->client_secret = NULL;
+		acct_lock(a);
+		acct_unlock(a, f->newkeys, &s, NULL);
+		a->created = now;
+		fresh_record = 1;
+		if (refresh == NULL && have_view && v.permission_url != NULL)
+			log_warnx("Warning: no refresh token returned for "
+			    "account %s - you will need to re-authenticate "
+			    "each time the access token expires (does your "
+			    "`oauth2_scope` value allow `offline` use?)",
+			    a->name);
+	} else {
+		tk_strfree(a->secrets.access_token);
+		if ((a->secrets.access_token = strdup(access)) == NULL)
+			fatal(NULL);
+		if (refresh != NULL) {
+			/* Refresh token rotation (#50). */
+			tk_strfree(a->secrets.refresh_token);
+			if ((a->secrets.refresh_token = strdup(refresh)) ==
+			    NULL)
+				fatal(NULL);
+		}
+	}
+	a->expiry = expiry != 0 ? (int64_t)expiry :
+	    now + TOKEN_DEFAULT_LIFETIME;
+	a->last_refresh = now;
+	if (!TAILQ_EMPTY(&f->waiters))
+		a->last_use = now;
+	if (have_view && tk.conf->encrypt_client_secret_on_first_use &&
+	    v.client_secret != NULL && a->secrets.client_secret == NULL) {
+		if ((a->secrets.client_secret = strdup(v.client_secret)) ==
+		    NULL)
+			fatal(NULL);
+		log_info("%s: client secret now kept encrypted in the token "
+		    "store; it can be removed from the configuration",
+		    a->name);
+	}
+	acct_save(a);
+	acct_set_error(a, NULL);
+	log_info("%s: %s", a->name, fresh_record ? "tokens obtained" :
+	    f->op == AUTH_OP_REFRESH ? "access token refreshed" :
+	    "access token obtained");
+
+	TAILQ_INIT(&waiters);
+	TAILQ_CONCAT(&waiters, &f->waiters, entry);
+	flight_end(f);
+	while ((req = TAILQ_FIRST(&waiters)) != NULL) {
+		TAILQ_REMOVE(&waiters, req, entry);
+		reply_ok(req, a->secrets.access_token);
+		req_free(req);
+	}
+	ahead_result(a, 1, 0);
+	TAILQ_INIT(&deferred);
+	TAILQ_CONCAT(&deferred, &a->deferred, entry);
+	login_rerun(&deferred);
+}
+
+static void
+flight_failed(struct tk_flight *f, enum auth_fail cls, const char *msg)
+{
+	struct tk_account	*a = f->acct;
+	struct tk_reqlist	 waiters, deferred;
+	struct tk_req		*req;
+	char			*text;
+	int64_t			 now = time(NULL);
+
+	if (msg != NULL && *msg != '\0')
+		text = reply_clean(msg);
+	else if (asprintf(&text, default_text(cls), a->name) == -1)
+		fatal(NULL);
+	tk.stats.token_request_failures++;
+
+	if (f->op == AUTH_OP_REFRESH && cls == AUTH_FAIL_INVALID_GRANT &&
+	    a->unlocked) {
+		log_notice("%s: the refresh token was refused "
+		    "(invalid_grant) and is discarded", a->name);
+		tk_strfree(a->secrets.refresh_token);
+		a->secrets.refresh_token = NULL;
+		/* Those waiting need a new token, not the old one. */
+		if (!TAILQ_EMPTY(&f->waiters))
+			acct_drop_access(a);
+		acct_save(a);
+		if (!TAILQ_EMPTY(&f->waiters) && !f->retried) {
+			log_info("%s: requesting a new authorisation",
+			    a->name);
+			f->retried = 1;
+			f->op = AUTH_OP_OBTAIN;
+			f->id = flight_newid();
+			evtimer_del(&f->timeout);
+			free(text);
+			flight_send(f);
+			return;
+		}
+	} else
+		log_info("%s: token request failed: %s", a->name, text);
+	acct_set_error(a, text);
+
+	TAILQ_INIT(&waiters);
+	TAILQ_CONCAT(&waiters, &f->waiters, entry);
+	while ((req = TAILQ_FIRST(&waiters)) != NULL) {
+		TAILQ_REMOVE(&waiters, req, entry);
+		/*
+		 * A network failure while the current token still works
+		 * must not fail the login (#123).
+		 */
+		if (cls == AUTH_FAIL_TRANSIENT && f->newkeys == NULL &&
+		    a->unlocked && a->secrets.access_token != NULL &&
+		    a->expiry > now)
+			reply_ok(req, a->secrets.access_token);
+		else
+			reply_fail_text(req, fail_reason(cls), text);
+		req_free(req);
+	}
+	free(text);
+	flight_end(f);
+	ahead_result(a, 0, cls);
+	TAILQ_INIT(&deferred);
+	TAILQ_CONCAT(&deferred, &a->deferred, entry);
+	login_rerun(&deferred);
+	acct_release(a);
+}

@@ -1,0 +1,541 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * The login decision (SPEC Part 2 §4.1 with Part 1 §1, §5, §13): for
+ * each TOKEN_GET, find the account, prove the password (in-memory
+ * verifier, else the record's key), and answer with a fresh token or
+ * wait on the account's one authd request.
+ */
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "msg.h"
+#include "tokend.h"
+
+struct tk_env	tk;
+
+static void	login_unlocked(struct tk_account *, struct tk_req *,
+		    const struct account_view *);
+static void	login_wrong(struct tk_account *, struct tk_req *,
+		    const struct account_view *);
+static void	login_import(struct tk_account *, struct tk_req *,
+		    const struct account_view *);
+static void	login_new_password(struct tk_account *, struct tk_req *,
+		    const struct account_view *);
+
+int
+tokend_login_init(const struct emailproxy_conf *conf, const char *dir,
+    const struct tk_peer *proxy, const struct tk_peer *authd)
+{
+	memset(&tk, 0, sizeof(tk));
+	tk.conf = conf;
+	RB_INIT(&tk.accounts);
+	tk_random(tk.vkey, sizeof(tk.vkey));
+	tk.proxy = *proxy;
+	tk.authd = *authd;
+	if (store_init(&tk.store, dir) == -1)
+		return (-1);
+	return (0);
+}
+
+static void
+fail_deferred(struct tk_account *a, enum token_fail reason, const char *text)
+{
+	struct tk_req	*req;
+
+	while ((req = TAILQ_FIRST(&a->deferred)) != NULL) {
+		TAILQ_REMOVE(&a->deferred, req, entry);
+		reply_fail_text(req, reason, text);
+		req_free(req);
+	}
+}
+
+/* A new configuration is in place; the old one is about to go. */
+void
+tokend_login_reconf(const struct emailproxy_conf *conf)
+{
+	struct tk_account	*a, *next;
+	struct account_view	 v;
+	char			*text;
+
+	tk.conf = conf;
+	RB_FOREACH_SAFE(a, tk_accounts, &tk.accounts, next) {
+		if (account_resolve(conf, a->name, &v) == 0) {
+			if (a->unlocked && a->flight == NULL)
+				ahead_schedule(a);
+			continue;
+		}
+		log_info("%s: no longer in the configuration; its unlocked "
+		    "state is wiped", a->name);
+		if (asprintf(&text, "No config file entry found for account "
+		    "%s - please add a new section with values for "
+		    "permission_url, token_url, oauth2_scope, redirect_uri, "
+		    "client_id and client_secret", a->name) == -1)
+			fatal(NULL);
+		fail_deferred(a, TOKEN_FAIL_UNKNOWN_ACCOUNT, text);
+		acct_lock(a);
+		a->import_discarded = 0;
+		acct_set_error(a, NULL);
+		explicit_bzero(a->bad, sizeof(a->bad));
+		a->nbad = a->badnext = 0;
+		/* Aborting the flight releases the account. */
+		if (a->flight != NULL)
+			flight_abort(a->flight, TOKEN_FAIL_UNKNOWN_ACCOUNT,
+			    text);
+		else
+			acct_release(a);
+		free(text);
+	}
+}
+
+void
+tokend_login_shutdown(void)
+{
+	struct tk_account	*a, *next;
+	const char		*text = "emailproxy is shutting down";
+
+	RB_FOREACH_SAFE(a, tk_accounts, &tk.accounts, next) {
+		fail_deferred(a, TOKEN_FAIL_PROVIDER, text);
+		if (a->flight != NULL)
+			flight_abort(a->flight, TOKEN_FAIL_PROVIDER, text);
+	}
+	acct_free_all();
+	store_close(&tk.store);
+	explicit_bzero(tk.vkey, sizeof(tk.vkey));
+}
+
+void
+req_free(struct tk_req *req)
+{
+	if (req == NULL)
+		return;
+	tk_strfree(req->password);
+	tk_strfree(req->rejected);
+	free(req->server);
+	free(req->client);
+	free(req->username);
+	free(req->logname);
+	freezero(req, sizeof(*req));
+}
+
+static char *
+dupstr(const char *s)
+{
+	char	*d;
+
+	if ((d = strdup(s != NULL ? s : "")) == NULL)
+		fatal(NULL);
+	return (d);
+}
+
+int
+tokend_proxy_imsg(struct imsg *imsg)
+{
+	struct tk_req	*req;
+	struct msgr	 r;
+	const char	*server, *client, *user, *pass, *rejected;
+	uint32_t	 proto, flags;
+
+	switch (imsg_get_type(imsg)) {
+	case IMSG_TOKEN_GET:
+		msg_read_init(&r, imsg);
+		server = msg_get_str(&r);
+		proto = msg_get_u32(&r);
+		client = msg_get_str(&r);
+		user = msg_get_str(&r);
+		pass = msg_get_str(&r);
+		flags = msg_get_u32(&r);
+		rejected = msg_get_str(&r);
+		if (msg_read_end(&r) == -1 || proto > PROTO_SMTP ||
+		    (flags & ~TOKEN_F_REJECTED) != 0) {
+			log_warnx("malformed TOKEN_GET from the proxy");
+			return (-1);
+		}
+		if ((req = calloc(1, sizeof(*req))) == NULL)
+			fatal(NULL);
+		req->sid = imsg_get_id(imsg);
+		req->proto = proto;
+		req->flags = flags;
+		req->server = dupstr(server);
+		req->client = dupstr(client);
+		req->username = dupstr(user);
+		req->logname = reply_clean(req->username);
+		req->password = dupstr(pass);
+		if (rejected != NULL)
+			req->rejected = dupstr(rejected);
+		login_run(req);
+		return (0);
+	case IMSG_TOKEN_CANCEL:
+		if (imsg_get_len(imsg) != 0) {
+			log_warnx("malformed TOKEN_CANCEL from the proxy");
+			return (-1);
+		}
+		flight_cancel_session(imsg_get_id(imsg));
+		return (0);
+	default:
+		log_warnx("unexpected message %u from the proxy",
+		    imsg_get_type(imsg));
+		return (-1);
+	}
+}
+
+/* The record key: the login name with its domain in lower case (§9). */
+int
+account_key(const char *username, char **key)
+{
+	char	*at, *p;
+
+	if ((*key = strdup(username)) == NULL)
+		return (-1);
+	if ((at = strrchr(*key, '@')) != NULL)
+		for (p = at + 1; *p != '\0'; p++)
+			*p = tolower((unsigned char)*p);
+	return (0);
+}
+
+/* SPEC Part 2 §1.3: the minimum for a login to proceed. */
+static int
+login_complete(struct tk_req *req, const struct account_view *v)
+{
+	if (v->token_url != NULL && v->client_id != NULL &&
+	    (v->oauth2_scope != NULL || (v->flow == FLOW_PASSWORD &&
+	    v->oauth2_resource != NULL)))
+		return (1);
+	reply_fail(req, TOKEN_FAIL_CONFIG, "Incomplete config file entry "
+	    "found for account %s - please make sure all required fields "
+	    "are added (at least token_url, oauth2_scope and client_id)",
+	    req->logname);
+	return (0);
+}
+
+/* A new token needs a grant: a permission_url or an oauth2_flow. */
+static int
+login_can_obtain(struct tk_req *req, const struct account_view *v)
+{
+	if (v->permission_url != NULL || v->flow != FLOW_UNSET)
+		return (1);
+	reply_fail(req, TOKEN_FAIL_CONFIG, "Incomplete config file entry "
+	    "found for account %s - please make sure an `oauth2_flow` value "
+	    "is specified when using a method that does not require a "
+	    "`permission_url`", req->logname);
+	return (0);
+}
+
+/*
+ * §1.5/§3.5: a wrong password discards the tokens and starts a new
+ * authorisation, except for grants that need no person.
+ */
+static int
+delete_on_wrong_password(const struct account_view *v)
+{
+	return (tk.conf->delete_account_token_on_password_error &&
+	    (v->permission_url != NULL ||
+	    (v->flow != FLOW_CLIENT_CREDENTIALS &&
+	    v->flow != FLOW_SERVICE_ACCOUNT)));
+}
+
+static void
+finish(struct tk_req *req, struct tk_account *a)
+{
+	req_free(req);
+	if (a != NULL)
+		acct_release(a);
+}
+
+static void
+bad_password(struct tk_account *a, struct tk_req *req)
+{
+	reply_fail(req, TOKEN_FAIL_BAD_PASSWORD, "Login failed - the "
+	    "password for account %s is incorrect", req->logname);
+	finish(req, a);
+}
+
+void
+login_run(struct tk_req *req)
+{
+	struct account_view	 v;
+	struct tk_account	*a;
+	struct record		 rec;
+	struct record_secrets	 s;
+	struct tk_keys		 k;
+	char			*key;
+	int			 r;
+
+	if (*req->username == '\0' || *req->password == '\0') {
+		log_info("No password provided for account %s - aborting "
+		    "login", req->logname);
+		reply_fail(req, TOKEN_FAIL_NO_PASSWORD, "Login failed - no "
+		    "password provided for account %s", req->logname);
+		finish(req, NULL);
+		return;
+	}
+	/* No mailbox name has control characters; logs must not get any. */
+	if (strcmp(req->username, req->logname) != 0 ||
+	    account_resolve(tk.conf, req->username, &v) == -1) {
+		log_info("No config file entry found for account %s",
+		    req->logname);
+		reply_fail(req, TOKEN_FAIL_UNKNOWN_ACCOUNT, "No config file "
+		    "entry found for account %s - please add a new section "
+		    "with values for permission_url, token_url, oauth2_scope, "
+		    "redirect_uri, client_id and client_secret",
+		    req->logname);
+		finish(req, NULL);
+		return;
+	}
+	if (!login_complete(req, &v)) {
+		finish(req, NULL);
+		return;
+	}
+	if (account_key(req->username, &key) == -1)
+		fatal(NULL);
+	a = acct_get(key);
+	free(key);
+	req->acct = a;
+	tk_verifier(a->name, req->password, req->verifier);
+
+	/* One request at a time: the same password waits on it. */
+	if (a->flight != NULL) {
+		if (tk_equal(req->verifier, flight_verifier(a->flight),
+		    TK_MACLEN))
+			flight_join(a->flight, req);
+		else
+			TAILQ_INSERT_TAIL(&a->deferred, req, entry);
+		return;
+	}
+	/* The warm path: no KDF for a password we already know. */
+	if (a->unlocked && tk_equal(req->verifier, a->keys.verifier,
+	    TK_MACLEN)) {
+		login_unlocked(a, req, &v);
+		return;
+	}
+	if (acct_bad_known(a, req->verifier)) {
+		login_wrong(a, req, &v);
+		return;
+	}
+	if ((r = store_load(&tk.store, a->name, &rec)) == -1) {
+		reply_fail(req, TOKEN_FAIL_INTERNAL, "Login failed for "
+		    "account %s - the token store cannot be read",
+		    req->logname);
+		finish(req, a);
+		return;
+	}
+	if (r == 1) {
+		if (tk_keys_derive(&k, a->name, req->password, &rec) == -1 ||
+		    record_unseal(&rec, k.key, &s) == -1) {
+			explicit_bzero(&k, sizeof(k));
+			record_clear(&rec);
+			acct_bad_add(a, req->verifier);
+			login_wrong(a, req, &v);
+			return;
+		}
+		acct_unlock(a, &k, &s, &rec);
+		explicit_bzero(&k, sizeof(k));
+		record_clear(&rec);
+		log_debug("%s: unlocked", a->name);
+		login_unlocked(a, req, &v);
+		return;
+	}
+	/* No record (any more): whatever memory held is stale. */
+	if (a->unlocked)
+		acct_lock(a);
+	if (!a->import_discarded && import_available(&v)) {
+		login_import(a, req, &v);
+		return;
+	}
+	login_new_password(a, req, &v);
+}
+
+/* Re-decide logins that waited on a request with another password. */
+void
+login_rerun(struct tk_reqlist *list)
+{
+	struct tk_req	*req;
+
+	while ((req = TAILQ_FIRST(list)) != NULL) {
+		TAILQ_REMOVE(list, req, entry);
+		req->acct = NULL;
+		login_run(req);
+	}
+}
+
+/* The password is proven: answer now or ask authd. */
+static void
+login_unlocked(struct tk_account *a, struct tk_req *req,
+    const struct account_view *v)
+{
+	int64_t	 now = time(NULL);
+	char	*secret;
+
+	if (needs_config_secret(v, &a->secrets)) {
+		if (import_client_secret(v, req->password, &secret) == -1) {
+			log_info("Invalid password to decrypt "
+			    "`client_secret_encrypted` for account %s - "
+			    "aborting login", req->logname);
+			bad_password(a, req);
+			return;
+		}
+		a->secrets.client_secret = secret;
+		acct_save(a);
+	}
+	/* Part 1 §13: a token the server refused is not offered again. */
+	if ((req->flags & TOKEN_F_REJECTED) && req->rejected != NULL &&
+	    tk_strequal(req->rejected, a->secrets.access_token)) {
+		log_info("%s: the server rejected the access token; getting "
+		    "a new one", a->name);
+		acct_drop_access(a);
+		acct_save(a);
+	}
+	a->last_use = now;
+	if (tk_fresh(a, now)) {
+		if (now - a->last_use_saved >= TK_LASTUSE_SAVE)
+			acct_save(a);
+		reply_ok(req, a->secrets.access_token);
+		finish(req, a);
+		if (!a->ahead_armed)
+			ahead_schedule(a);
+		return;
+	}
+	if (a->secrets.refresh_token != NULL) {
+		flight_start(a, AUTH_OP_REFRESH, NULL, NULL, req);
+		return;
+	}
+	/*
+	 * No refresh token: the password was verified above before the
+	 * old token is dropped and a new one minted (GHSA-9wgg-m99q-hhfc).
+	 */
+	if (!login_can_obtain(req, v)) {
+		finish(req, a);
+		return;
+	}
+	acct_drop_access(a);
+	flight_start(a, AUTH_OP_OBTAIN, NULL, NULL, req);
+}
+
+static void
+login_wrong(struct tk_account *a, struct tk_req *req,
+    const struct account_view *v)
+{
+	if (!delete_on_wrong_password(v)) {
+		log_info("Invalid password to decrypt credentials for account "
+		    "%s - aborting login", req->logname);
+		bad_password(a, req);
+		return;
+	}
+	/*
+	 * The tokens are replaced only once the new authorisation
+	 * succeeds: a mistyped password alone destroys nothing.
+	 */
+	log_info("Retrying login due to exception while decrypting OAuth 2.0 "
+	    "credentials for account %s (invalid password)", req->logname);
+	login_new_password(a, req, v);
+}
+
+/* First unlock with tokens cached by the Python proxy (Part 1 §1). */
+static void
+login_import(struct tk_account *a, struct tk_req *req,
+    const struct account_view *v)
+{
+	struct record_secrets	 s;
+	struct tk_keys		 k;
+	int64_t			 expiry, now = time(NULL);
+	unsigned int		 iter;
+
+	switch (import_python(v, a->name, req->password, &s, &expiry)) {
+	case -2:
+		log_info("Invalid password to decrypt "
+		    "`client_secret_encrypted` for account %s - aborting "
+		    "login", req->logname);
+		bad_password(a, req);
+		return;
+	case -1:
+		if (!delete_on_wrong_password(v)) {
+			log_info("Invalid password to decrypt credentials for "
+			    "account %s - aborting login", req->logname);
+			bad_password(a, req);
+			return;
+		}
+		log_info("Retrying login due to exception while decrypting "
+		    "OAuth 2.0 credentials for account %s (invalid password)",
+		    req->logname);
+		/* Python would delete them; we only stop offering them. */
+		a->import_discarded = 1;
+		login_new_password(a, req, v);
+		return;
+	}
+	iter = tk.conf->kdf_iterations > 0 ? tk.conf->kdf_iterations :
+	    1200000;
+	if (tk_keys_new(&k, a->name, req->password, iter) == -1) {
+		record_secrets_clear(&s);
+		reply_fail(req, TOKEN_FAIL_INTERNAL, "Login failed for "
+		    "account %s - key derivation failed", req->logname);
+		finish(req, a);
+		return;
+	}
+	acct_unlock(a, &k, &s, NULL);
+	explicit_bzero(&k, sizeof(k));
+	a->created = a->last_refresh = now;
+	a->expiry = a->secrets.access_token != NULL ? expiry : 0;
+	acct_save(a);
+	tk.stats.imports++;
+	log_notice("imported tokens of %s from the Python proxy's cache",
+	    a->name);
+	login_unlocked(a, req, v);
+}
+
+/*
+ * No record this password opens: it becomes the password of the tokens
+ * authd obtains now (trust on first use; §3.3).
+ */
+static void
+login_new_password(struct tk_account *a, struct tk_req *req,
+    const struct account_view *v)
+{
+	struct tk_keys	*k;
+	char		*secret;
+	unsigned int	 iter;
+
+	if (!login_can_obtain(req, v)) {
+		finish(req, a);
+		return;
+	}
+	if (import_client_secret(v, req->password, &secret) == -1) {
+		log_info("Invalid password to decrypt "
+		    "`client_secret_encrypted` for account %s - aborting "
+		    "login", req->logname);
+		bad_password(a, req);
+		return;
+	}
+	iter = tk.conf->kdf_iterations > 0 ? tk.conf->kdf_iterations :
+	    1200000;
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		fatal(NULL);
+	if (tk_keys_new(k, a->name, req->password, iter) == -1) {
+		freezero(k, sizeof(*k));
+		tk_strfree(secret);
+		reply_fail(req, TOKEN_FAIL_INTERNAL, "Login failed for "
+		    "account %s - key derivation failed", req->logname);
+		finish(req, a);
+		return;
+	}
+	log_info("%s: no token this password unlocks; requesting one",
+	    a->name);
+	flight_start(a, AUTH_OP_OBTAIN, k, secret, req);
+}

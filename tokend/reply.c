@@ -1,0 +1,113 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * Answers to the proxy.  Failure texts are those of SPEC Part 2 §4.10
+ * with "emailproxy: " in place of "Email OAuth 2.0 Proxy: "; they reach
+ * the mail client inside a protocol error line, so they are one line.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "msg.h"
+#include "tokend.h"
+
+#define REPLY_PREFIX	"emailproxy: "
+
+static void
+kick(const struct tk_peer *p)
+{
+	if (p->kick != NULL)
+		p->kick(p->arg);
+}
+
+/* A copy with control characters replaced: one printable line. */
+char *
+reply_clean(const char *s)
+{
+	char	*c, *p;
+
+	if ((c = strdup(s)) == NULL)
+		fatal(NULL);
+	for (p = c; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return (c);
+}
+
+void
+reply_ok(struct tk_req *req, const char *token)
+{
+	struct msgw	w;
+
+	msg_begin(&w, tk.proxy.ibuf, IMSG_TOKEN_OK, req->sid, -1);
+	msg_put_str(&w, req->username);
+	msg_put_str(&w, token);
+	if (msg_end(&w, tk.proxy.ibuf) == -1)
+		fatalx("cannot queue TOKEN_OK");
+	kick(&tk.proxy);
+	tk.stats.logins_ok++;
+}
+
+void
+reply_fail_text(struct tk_req *req, enum token_fail reason, const char *text)
+{
+	struct msgw	 w;
+	char		*line, *clean;
+
+	if (strncmp(text, REPLY_PREFIX, strlen(REPLY_PREFIX)) == 0)
+		text += strlen(REPLY_PREFIX);
+	if (asprintf(&line, REPLY_PREFIX "%s", text) == -1)
+		fatal(NULL);
+	clean = reply_clean(line);
+	free(line);
+	msg_begin(&w, tk.proxy.ibuf, IMSG_TOKEN_FAIL, req->sid, -1);
+	msg_put_u32(&w, reason);
+	msg_put_str(&w, clean);
+	if (msg_end(&w, tk.proxy.ibuf) == -1)
+		fatalx("cannot queue TOKEN_FAIL");
+	kick(&tk.proxy);
+	free(clean);
+	switch (reason) {
+	case TOKEN_FAIL_BAD_PASSWORD:
+		tk.stats.logins_bad_password++;
+		break;
+	case TOKEN_FAIL_UNKNOWN_ACCOUNT:
+		tk.stats.logins_unknown_account++;
+		break;
+	default:
+		tk.stats.logins_failed++;
+		break;
+	}
+}
+
+void
+reply_fail(struct tk_req *req, enum token_fail reason, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*text;
+
+	va_start(ap, fmt);
+	if (vasprintf(&text, fmt, ap) == -1)
+		fatal(NULL);
+	va_end(ap);
+	reply_fail_text(req, reason, text);
+	free(text);
+}

@@ -1,0 +1,79 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * The token store: a directory holding one record file per account
+ * (format in record.h).  tokend runs chrooted into it, so the daemon
+ * passes "/"; tests pass a scratch directory.
+ *
+ * File names: the account name with every byte outside [A-Za-z0-9@._+-]
+ * and a leading '.' written as %XX, then ".json"; a name that would be
+ * longer than STORE_NAME_MAX becomes "sha256-<hex of the name>.json".
+ * No name contains '/' or starts with '.', so none can leave the
+ * directory or collide with the ".tmp-*" files of an unfinished write.
+ * An unparsable record is renamed NAME.corrupt (or NAME.corrupt.N) and
+ * logged, never deleted.
+ */
+
+#ifndef TOKEND_STORE_H
+#define TOKEND_STORE_H
+
+#include "record.h"
+
+#define STORE_NAME_MAX	200
+
+struct store {
+	int	dirfd;
+};
+
+/*
+ * The steps of an atomic write.  store_fault (tests only) is called
+ * before each; a non-zero return stops the write there as a crash
+ * would (STORE_STEP_WRITE then writes only half the file).
+ */
+enum store_step {
+	STORE_STEP_CREATE,	/* create the temporary file */
+	STORE_STEP_WRITE,	/* write the record into it */
+	STORE_STEP_FSYNC,	/* fsync it */
+	STORE_STEP_RENAME,	/* rename it over the record */
+	STORE_STEP_DIRSYNC,	/* fsync the directory */
+	STORE_STEP_MAX
+};
+extern int	(*store_fault)(enum store_step);
+
+/* Open the directory and remove temporary files left by a crash. */
+int	 store_init(struct store *, const char *dir);
+void	 store_close(struct store *);
+/* The file name for an account; -1 if it does not fit. */
+int	 store_name(const char *account, char *buf, size_t len);
+/*
+ * 1 and *r filled; 0 if there is no (usable) record; -1 on an I/O
+ * error.  A record that does not parse or names another account is
+ * moved aside (.corrupt) and reported as 0.
+ */
+int	 store_load(struct store *, const char *account, struct record *);
+/* Write atomically; 0 or -1 (the old record, if any, stays intact). */
+int	 store_save(struct store *, const struct record *);
+/* Delete an account's record: 1 done, 0 there was none, -1 error. */
+int	 store_remove(struct store *, const char *account);
+/*
+ * Call fn for every readable record (clear part only; the ciphertext
+ * is not checked).  Unreadable files are skipped, not moved.
+ */
+void	 store_list(struct store *, void (*fn)(const struct record *,
+	    void *), void *arg);
+
+#endif /* TOKEND_STORE_H */

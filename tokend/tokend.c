@@ -1,0 +1,242 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * The tokend process: the only holder of OAuth tokens at rest (the
+ * model is relayd's and smtpd's ca.c).  It reads and writes its store
+ * directory and nothing else; it never touches the network.
+ */
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <event.h>
+
+#include "log.h"
+#include "proc.h"
+#include "tokend.h"
+
+static struct imsgev		 iev_parent, iev_proxy, iev_authd;
+static struct emailproxy_conf	*conf, *pending;
+
+static void	tokend_dispatch_parent(int, short, void *);
+static void	tokend_dispatch_proxy(int, short, void *);
+static void	tokend_dispatch_authd(int, short, void *);
+static void	tokend_parent_imsg(struct imsg *);
+static void	tokend_kick(void *);
+static void	tokend_sig(int, short, void *);
+static __dead void tokend_shutdown(void);
+
+static __dead void
+tokend_shutdown(void)
+{
+	tokend_login_shutdown();
+	imsgbuf_clear(&iev_proxy.ibuf);
+	imsgbuf_clear(&iev_authd.ibuf);
+	imsgbuf_clear(&iev_parent.ibuf);
+	config_free(conf);
+	config_free(pending);
+	log_info("exiting");
+	exit(0);
+}
+
+static void
+tokend_kick(void *arg)
+{
+	imsg_event_add(arg);
+}
+
+static void
+tokend_sig(int sig, short event, void *arg)
+{
+	tokend_shutdown();
+}
+
+void
+tokend_main(int debug, int verbose)
+{
+	struct event	 ev_term;
+	struct tk_peer	 proxy, authd;
+
+	/* Before jansson allocates anything: what it frees is wiped. */
+	record_init();
+	log_init(debug, LOG_DAEMON);
+	log_setverbose(verbose);
+	log_procinit("tokend");
+
+	event_init();
+	imsgev_init(&iev_parent, PARENT_SOCK_FILENO, "parent",
+	    tokend_dispatch_parent, NULL, IMSG_MAXSIZE_PARENT, 0);
+	conf = proc_wait_config(&iev_parent.ibuf);
+
+	/*
+	 * Load the crypto providers while files can still be read, and
+	 * open the store before the chroot into it, which also works
+	 * when not started as root.
+	 */
+	if (tk_crypto_init() == -1)
+		fatalx("libcrypto self test failed");
+	memset(&proxy, 0, sizeof(proxy));
+	memset(&authd, 0, sizeof(authd));
+	proxy.ibuf = &iev_proxy.ibuf;
+	proxy.kick = tokend_kick;
+	proxy.arg = &iev_proxy;
+	authd.ibuf = &iev_authd.ibuf;
+	authd.kick = tokend_kick;
+	authd.arg = &iev_authd;
+	if (tokend_login_init(conf, conf->store_dir, &proxy, &authd) == -1)
+		fatalx("cannot open the token store %s", conf->store_dir);
+
+	proc_privdrop(conf->user, conf->store_dir, "tokend");
+	sandbox_tokend();
+
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);	/* the parent's business */
+	signal(SIGINT, SIG_IGN);
+	signal_set(&ev_term, SIGTERM, tokend_sig, NULL);
+	signal_add(&ev_term, NULL);
+
+	imsgev_init(&iev_proxy, PEER1_SOCK_FILENO, "proxy",
+	    tokend_dispatch_proxy, NULL, 0, 0);
+	imsgev_init(&iev_authd, PEER2_SOCK_FILENO, "authd",
+	    tokend_dispatch_authd, NULL, 0, 0);
+
+	if (imsg_compose_event(&iev_parent, IMSG_CONF_DONE, 0, 0, -1, NULL,
+	    0) == -1)
+		fatal("cannot queue CONF_DONE");
+	/* Anything the parent sent after the configuration. */
+	tokend_dispatch_parent(iev_parent.ibuf.fd, 0, &iev_parent);
+	log_debug("ready, %u-iteration keys for new records",
+	    conf->kdf_iterations);
+
+	event_dispatch();
+	tokend_shutdown();
+}
+
+static void
+tokend_parent_imsg(struct imsg *imsg)
+{
+	struct msgr	r;
+	uint32_t	level;
+	int		rv;
+
+	switch (imsg_get_type(imsg)) {
+	case IMSG_CONF_START:
+	case IMSG_CONF_GLOBALS:
+	case IMSG_CONF_SERVER:
+	case IMSG_CONF_ACCOUNT:
+	case IMSG_CONF_END:
+		if ((rv = config_recv(imsg, &pending)) == -1)
+			fatalx("malformed configuration from the parent");
+		if (rv == 1) {
+			if (strcmp(pending->store_dir, conf->store_dir) != 0)
+				log_warnx("store_dir changes need a restart; "
+				    "tokens stay in %s", conf->store_dir);
+			tokend_login_reconf(pending);
+			config_free(conf);
+			conf = pending;
+			pending = NULL;
+			if (imsg_compose_event(&iev_parent, IMSG_CONF_DONE, 0,
+			    0, -1, NULL, 0) == -1)
+				fatal("cannot queue CONF_DONE");
+		}
+		break;
+	case IMSG_CTL_VERBOSE:
+		msg_read_init(&r, imsg);
+		level = msg_get_u32(&r);
+		if (msg_read_end(&r) == -1)
+			fatalx("malformed CTL_VERBOSE from the parent");
+		log_setverbose(level);
+		break;
+	case IMSG_SHUTDOWN:
+		tokend_shutdown();
+	default:
+		{
+			struct tk_peer	p;
+
+			p.ibuf = &iev_parent.ibuf;
+			p.kick = tokend_kick;
+			p.arg = &iev_parent;
+			if (tokend_ctl_imsg(&p, imsg) == 0)
+				break;
+		}
+		fatalx("unexpected message %u from the parent",
+		    imsg_get_type(imsg));
+	}
+}
+
+static void
+tokend_dispatch_parent(int fd, short event, void *arg)
+{
+	struct imsgev	*iev = arg;
+	struct imsg	 imsg;
+	ssize_t		 n;
+
+	if (event != 0 && imsgev_io(iev, event) == -1)
+		tokend_shutdown();	/* the parent is gone */
+	for (;;) {
+		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
+			fatal("imsg_get from the parent");
+		if (n == 0)
+			break;
+		tokend_parent_imsg(&imsg);
+		imsg_free(&imsg);
+	}
+}
+
+static void
+tokend_dispatch_proxy(int fd, short event, void *arg)
+{
+	struct imsgev	*iev = arg;
+	struct imsg	 imsg;
+	ssize_t		 n;
+
+	/* The parent notices a dead peer and stops the daemon. */
+	if (imsgev_io(iev, event) == -1)
+		tokend_shutdown();
+	for (;;) {
+		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
+			fatal("imsg_get from the proxy");
+		if (n == 0)
+			break;
+		if (tokend_proxy_imsg(&imsg) == -1)
+			fatalx("bad message from the proxy");
+		imsg_free(&imsg);
+	}
+}
+
+static void
+tokend_dispatch_authd(int fd, short event, void *arg)
+{
+	struct imsgev	*iev = arg;
+	struct imsg	 imsg;
+	ssize_t		 n;
+
+	if (imsgev_io(iev, event) == -1)
+		tokend_shutdown();
+	for (;;) {
+		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
+			fatal("imsg_get from authd");
+		if (n == 0)
+			break;
+		if (tokend_authd_imsg(&imsg) == -1)
+			fatalx("bad message from authd");
+		imsg_free(&imsg);
+	}
+}

@@ -1,0 +1,213 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * tokend: the token store's process.  It decides every login the proxy
+ * forwards (login.c), keeps unlocked accounts in memory (account.c),
+ * asks authd for tokens with one request per account at a time
+ * (flight.c), refreshes tokens ahead of expiry (ahead.c), imports the
+ * Python proxy's cached tokens (import.c) and answers the control
+ * socket (ctl.c).  tokend.c is the process around them.
+ *
+ * The engine talks to its peers through struct tk_peer, so tests can
+ * drive it over socketpairs without the event loop of tokend.c.
+ */
+
+#ifndef TOKEND_H
+#define TOKEND_H
+
+#include <sys/queue.h>
+#include <sys/tree.h>
+
+#include <stdint.h>
+
+#include <event.h>
+
+#include "emailproxy.h"
+#include "config.h"
+#include "crypto.h"
+#include "imsg.h"
+#include "record.h"
+#include "store.h"
+
+#define TK_BADPW	8	/* wrong passwords remembered per account */
+#define TK_IDLE_AHEAD	86400	/* no refresh ahead after a day unused */
+#define TK_LASTUSE_SAVE	3600	/* write last_use at most hourly */
+#define TK_MAX_BACKOFF	900	/* refresh-ahead retry cap, seconds */
+
+/* A peer: messages go to ibuf, then kick(arg) arms the writer. */
+struct tk_peer {
+	struct imsgbuf	*ibuf;
+	void		(*kick)(void *);
+	void		*arg;
+};
+
+/* One TOKEN_GET being answered. */
+struct tk_req {
+	TAILQ_ENTRY(tk_req) entry;
+	uint32_t	 sid;		/* proxy session id */
+	uint32_t	 proto;
+	uint32_t	 flags;		/* TOKEN_F_* */
+	char		*server;
+	char		*client;
+	char		*username;	/* as the client typed it */
+	char		*logname;	/* the same, printable, for logs */
+	char		*password;
+	char		*rejected;	/* token the server refused */
+	uint8_t		 verifier[TK_MACLEN];
+	struct tk_account *acct;
+};
+TAILQ_HEAD(tk_reqlist, tk_req);
+
+/* A password-derived key and what derived it. */
+struct tk_keys {
+	uint8_t		 key[TK_KEYLEN];
+	uint8_t		 salt[TK_SALTLEN];
+	unsigned int	 iterations;
+	uint8_t		 verifier[TK_MACLEN];
+};
+
+/* The one authd request of an account. */
+struct tk_flight {
+	struct tk_account *acct;
+	uint32_t	 id;		/* peerid towards authd */
+	enum auth_op	 op;
+	int		 retried;	/* INVALID_GRANT made it an OBTAIN */
+	int		 ahead;		/* started by the refresh-ahead timer */
+	struct tk_keys	*newkeys;	/* the first login sets the password */
+	char		*client_secret;	/* for the new record */
+	struct tk_reqlist waiters;
+	struct event	 timeout;
+};
+
+struct tk_account {
+	RB_ENTRY(tk_account) entry;
+	char		*name;		/* record key: domain in lower case */
+	int		 unlocked;
+	struct tk_keys	 keys;		/* valid when unlocked */
+	struct record_secrets secrets;	/* valid when unlocked */
+	int64_t		 expiry;	/* access token, Unix seconds */
+	int64_t		 created;
+	int64_t		 last_refresh;
+	int64_t		 last_use;
+	int64_t		 last_use_saved;
+	struct tk_flight *flight;
+	struct tk_reqlist deferred;	/* other passwords, after the flight */
+	uint8_t		 bad[TK_BADPW][TK_MACLEN];
+	int		 nbad, badnext;
+	int		 import_discarded;
+	char		*last_error;
+	struct event	 ahead_ev;
+	int		 ahead_armed;
+	unsigned int	 ahead_failures;
+};
+RB_HEAD(tk_accounts, tk_account);
+
+struct tk_stats {
+	uint64_t	 logins_ok;
+	uint64_t	 logins_bad_password;
+	uint64_t	 logins_unknown_account;
+	uint64_t	 logins_failed;
+	uint64_t	 token_refreshes;
+	uint64_t	 token_obtains;
+	uint64_t	 token_request_failures;
+	uint64_t	 imports;
+};
+
+struct tk_env {
+	const struct emailproxy_conf *conf;
+	struct store	 store;
+	struct tk_peer	 proxy;
+	struct tk_peer	 authd;
+	struct tk_accounts accounts;
+	uint8_t		 vkey[TK_KEYLEN];	/* verifier key, per process */
+	uint32_t	 next_id;
+	struct tk_stats	 stats;
+};
+extern struct tk_env	 tk;
+
+/* login.c: the engine's entry points. */
+int	 tokend_login_init(const struct emailproxy_conf *, const char *dir,
+	    const struct tk_peer *proxy, const struct tk_peer *authd);
+void	 tokend_login_reconf(const struct emailproxy_conf *);
+void	 tokend_login_shutdown(void);
+/* One message from the proxy; -1 if it is malformed. */
+int	 tokend_proxy_imsg(struct imsg *);
+void	 login_run(struct tk_req *);
+void	 login_rerun(struct tk_reqlist *);
+void	 req_free(struct tk_req *);
+int	 account_key(const char *username, char **key);
+
+/* reply.c */
+void	 reply_ok(struct tk_req *, const char *token);
+void	 reply_fail(struct tk_req *, enum token_fail, const char *fmt, ...)
+	    __attribute__((__format__ (printf, 3, 4)));
+void	 reply_fail_text(struct tk_req *, enum token_fail, const char *);
+char	*reply_clean(const char *);
+
+/* account.c */
+struct tk_account *acct_find(const char *);
+struct tk_account *acct_get(const char *);
+void	 acct_release(struct tk_account *);
+void	 acct_lock(struct tk_account *);
+void	 acct_unlock(struct tk_account *, const struct tk_keys *,
+	    struct record_secrets *, const struct record *);
+int	 acct_save(struct tk_account *);
+void	 acct_drop_access(struct tk_account *);
+void	 acct_set_error(struct tk_account *, const char *);
+int	 acct_bad_known(struct tk_account *, const uint8_t *);
+void	 acct_bad_add(struct tk_account *, const uint8_t *);
+void	 acct_free_all(void);
+void	 tk_verifier(const char *name, const char *password,
+	    uint8_t out[TK_MACLEN]);
+int	 tk_keys_new(struct tk_keys *, const char *name, const char *password,
+	    unsigned int iterations);
+int	 tk_keys_derive(struct tk_keys *, const char *name,
+	    const char *password, const struct record *);
+int	 tk_margin(const struct tk_account *);
+int	 tk_fresh(const struct tk_account *, int64_t now);
+int	 account_RB_cmp(struct tk_account *, struct tk_account *);
+RB_PROTOTYPE(tk_accounts, tk_account, entry, account_RB_cmp);
+
+/* flight.c */
+void	 flight_start(struct tk_account *, enum auth_op, struct tk_keys *,
+	    char *client_secret, struct tk_req *);
+void	 flight_join(struct tk_flight *, struct tk_req *);
+const uint8_t *flight_verifier(const struct tk_flight *);
+void	 flight_abort(struct tk_flight *, enum token_fail, const char *);
+int	 tokend_authd_imsg(struct imsg *);
+void	 flight_cancel_session(uint32_t sid);
+int	 flight_can_run_unattended(const struct account_view *,
+	    const struct tk_account *);
+
+/* ahead.c */
+void	 ahead_schedule(struct tk_account *);
+void	 ahead_stop(struct tk_account *);
+void	 ahead_result(struct tk_account *, int ok, enum auth_fail);
+
+/* import.c */
+int	 import_available(const struct account_view *);
+int	 import_python(const struct account_view *, const char *account,
+	    const char *password, struct record_secrets *, int64_t *expiry);
+int	 import_client_secret(const struct account_view *,
+	    const char *password, char **);
+int	 needs_config_secret(const struct account_view *,
+	    const struct record_secrets *);
+
+/* ctl.c */
+int	 tokend_ctl_imsg(const struct tk_peer *parent, struct imsg *);
+
+#endif /* TOKEND_H */
