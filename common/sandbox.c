@@ -111,6 +111,13 @@ sandbox_violation(int sig, siginfo_t *info, void *ctx)
 	    info->si_syscall);
 	len = snprintf(buf, sizeof(buf), "sandbox: syscall %s (%d) "
 	    "refused\n", name != NULL ? name : "?", info->si_syscall);
+#ifdef __x86_64__
+	/* Which file: the usual question when a filter lacks something. */
+	if (info->si_syscall == __NR_openat)
+		len = snprintf(buf, sizeof(buf), "sandbox: syscall openat "
+		    "%.80s refused\n", (const char *)((ucontext_t *)ctx)->
+		    uc_mcontext.gregs[REG_RSI]);
+#endif
 	if (len > 0)
 		(void)write(STDERR_FILENO, buf, len);
 #ifdef __x86_64__
@@ -134,6 +141,21 @@ sandbox_allow(scmp_filter_ctx ctx, const char **names)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) < 0)
 			fatalx("seccomp: cannot allow %s", *names);
 	}
+}
+
+/*
+ * open(2) in a process with no files: libraries probe paths such as
+ * /dev/urandom and cope when they are missing, which in the chroot they
+ * are.  Fail the call as the chroot would, rather than kill.
+ */
+static void
+sandbox_no_files(scmp_filter_ctx ctx)
+{
+	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOENT), SCMP_SYS(openat),
+	    0) < 0 ||
+	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOENT), SCMP_SYS(open),
+	    0) < 0)
+		fatalx("seccomp: open rule");
 }
 
 /* socket(2) only for IPv4/IPv6 (and AF_UNIX when asked). */
@@ -193,6 +215,9 @@ sandbox_load(const char *proc, const char **extra, int sockets)
 		sandbox_allow_socket(ctx, sockets > 1);
 #ifdef SANITIZE
 	sandbox_allow(ctx, sanitize_syscalls);
+#else
+	if (sockets)
+		sandbox_no_files(ctx);
 #endif
 	if (seccomp_load(ctx) < 0)
 		fatalx("seccomp_load for %s", proc);
