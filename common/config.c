@@ -267,6 +267,7 @@ server_equal(const struct server_conf *a, const struct server_conf *b)
 	    a->server_port == b->server_port &&
 	    a->server_starttls == b->server_starttls &&
 	    a->local_starttls == b->local_starttls &&
+	    a->require_tls_login == b->require_tls_login &&
 	    file_equal(&a->local_certificate, &b->local_certificate) &&
 	    file_equal(&a->local_key, &b->local_key) &&
 	    file_equal(&a->server_ca, &b->server_ca) &&

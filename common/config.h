@@ -61,6 +61,7 @@ struct server_conf {
 	uint16_t	 server_port;
 	int		 server_starttls;
 	int		 local_starttls;
+	int		 require_tls_login;	/* no login before TLS */
 	struct conf_file local_certificate;	/* local_certificate_path */
 	struct conf_file local_key;		/* local_key_path */
 	struct conf_file server_ca;		/* server_ca_file; else global */

@@ -306,6 +306,7 @@ build_server(struct emailproxy_conf *conf, struct check *c,
 {
 	struct server_conf	*s, *o;
 	const struct ini_kv	*kv, *local_starttls = NULL;
+	const struct ini_kv	*require_tls = NULL;
 	const char		*port, *errstr;
 	unsigned int		 u;
 	int			 have_server_starttls = 0, legacy = 0;
@@ -355,6 +356,9 @@ build_server(struct emailproxy_conf *conf, struct check *c,
 		} else if (strcmp(kv->key, "local_starttls") == 0) {
 			local_starttls = kv;
 			get_bool(c, kv, &s->local_starttls);
+		} else if (strcmp(kv->key, "require_tls_login") == 0) {
+			require_tls = kv;
+			get_bool(c, kv, &s->require_tls_login);
 		} else if (strcmp(kv->key, "max_connections") == 0)
 			get_uint(c, kv, 0, 1000000, &s->max_connections);
 		else if (strcmp(kv->key, "max_connections_per_address") == 0)
@@ -388,6 +392,11 @@ build_server(struct emailproxy_conf *conf, struct check *c,
 	    (s->local_key.path == NULL))
 		cerr(c, sec->line, "[%s]: local_certificate_path and "
 		    "local_key_path must be given together", sec->name);
+	/* A client that can never get TLS could never log in. */
+	if (s->require_tls_login && s->local_certificate.path == NULL)
+		cerr(c, require_tls->line, "require_tls_login: needs "
+		    "local_certificate_path and local_key_path (implicit "
+		    "TLS or local_starttls) in [%s]", sec->name);
 	TAILQ_FOREACH(o, &conf->servers, entry) {
 		if (o->local_port == s->local_port && s->local_port != 0) {
 			cerr(c, sec->line, "[%s]: local port %u is already "

@@ -32,7 +32,8 @@
  *     u32 kdf_iterations
  *   SERVER: str name, u32 line, u32 proto, u32 local_port,
  *     str local_address, str server_address, u32 server_port,
- *     u32 server_starttls, u32 local_starttls, file local_certificate,
+ *     u32 server_starttls, u32 local_starttls, u32 require_tls_login,
+ *     file local_certificate,
  *     file local_key, file server_ca, u32 max_connections,
  *     u32 max_connections_per_address, u32 idle_timeout
  *   ACCOUNT: str name, u32 line, str permission_url, str token_url,
@@ -179,6 +180,7 @@ enc_server(struct enc *e, const struct server_conf *s,
 	enc_u32(e, s->server_port);
 	enc_u32(e, s->server_starttls);
 	enc_u32(e, s->local_starttls);
+	enc_u32(e, s->require_tls_login);
 	enc_file(e, &s->local_certificate, m->server_files);
 	enc_file(e, &s->local_key, m->server_files);
 	enc_file(e, &s->server_ca, m->server_files);
@@ -405,6 +407,7 @@ recv_server(struct imsg *imsg, struct emailproxy_conf *conf)
 	sport = msg_get_u32(&r);
 	s->server_starttls = dec_bool(&r, &bad);
 	s->local_starttls = dec_bool(&r, &bad);
+	s->require_tls_login = dec_bool(&r, &bad);
 	dec_file(&r, &s->local_certificate, &bad);
 	dec_file(&r, &s->local_key, &bad);
 	dec_file(&r, &s->server_ca, &bad);

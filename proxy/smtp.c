@@ -1,0 +1,1181 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * SMTP before login (SPEC Part 2 §5.3, §5.4, Part 1 §6-§8, §13).
+ *
+ * Command state only: every client command is forwarded except EHLO
+ * (whose reply we rewrite to offer AUTH PLAIN LOGIN and our own
+ * STARTTLS), STARTTLS and AUTH, which we answer ourselves.  Replies are
+ * matched to the commands they answer through a queue (RFC 2920
+ * pipelining), so a local answer never overtakes a server reply.
+ * After DATA's 354 the message body up to the lone "." line, and the
+ * bytes of a BDAT chunk, pass untouched and unread.
+ *
+ * A login asks tokend for a token while "AUTH XOAUTH2" goes upstream;
+ * the response follows the server's 334.  A local failure cancels with
+ * "*" and the client may try again; a token the server refuses is
+ * replaced once (Part 1 §13).  After the server's 235 the session
+ * relays bytes.
+ *
+ * Upstream side (smtp->conn): with server_starttls the client's first
+ * EHLO is preceded by our EHLO and STARTTLS (its reply is dropped) and
+ * the TLS handshake; the client's EHLO then goes out over TLS.  A fresh
+ * connection for a retried login replays the client's EHLO (and
+ * STARTTLS) before AUTH.
+ */
+
+#include <sys/types.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "sasl.h"
+#include "session.h"
+#include "starttls.h"
+
+#define CENSOR		"[[ Credentials removed from proxy log ]]"
+#define SERVER_LINE_MAX	65536
+#define REASON_MAX	256
+#define RECONNECT_MAX	2	/* fresh upstream connections per login */
+#define EXP_MAX		128	/* pipelined commands awaiting replies */
+#define EHLO_LINES_MAX	64
+
+#define CRED_INVALID	"535 5.7.8  Authentication credentials invalid."
+#define CANCELLED	"501 5.7.0 Authentication cancelled\r\n"
+#define BAD_BASE64	"501 5.5.2 Cannot decode the response\r\n"
+#define TLS_REQUIRED	"530 5.7.0 Must issue a STARTTLS command first\r\n"
+#define EHLO_FIRST	"503 5.5.1 Send EHLO first\r\n"
+#define SYNTAX_AUTH	"501 5.5.4 Syntax: AUTH mechanism\r\n"
+#define NO_STARTTLS	"454 STARTTLS not available\r\n"
+#define PROMPT_USER	"334 VXNlcm5hbWU6\r\n"
+#define PROMPT_PASS	"334 UGFzc3dvcmQ6\r\n"
+
+enum smtp_state {
+	SMTP_IDLE,		/* command state */
+	SMTP_DATA_WAIT,		/* DATA forwarded, waiting for its reply */
+	SMTP_BODY,		/* message body up to CRLF.CRLF */
+	SMTP_BDAT,		/* the bytes of a BDAT chunk */
+	SMTP_PLAIN_CONT,	/* sent "334 ", waiting for PLAIN */
+	SMTP_LOGIN_USER,	/* sent the Username: prompt */
+	SMTP_LOGIN_PASS,	/* sent the Password: prompt */
+	SMTP_FWD_AUTH,		/* the client's own AUTH, forwarded */
+	SMTP_TLS_CLIENT,	/* answered STARTTLS, client handshake */
+	SMTP_AUTH,		/* AUTH XOAUTH2 sent and token asked */
+	SMTP_CANCEL,		/* sent "*" after a local failure */
+	SMTP_SENT,		/* the XOAUTH2 response went out */
+	SMTP_DONE		/* logged in: the session relays */
+};
+
+enum smtp_conn {
+	CONN_GREETING,		/* a new upstream connection */
+	CONN_EHLO,		/* our EHLO before STARTTLS */
+	CONN_STARTTLS,		/* STARTTLS sent */
+	CONN_HANDSHAKE,		/* TLS handshake with the server */
+	CONN_REPLAY,		/* the client's EHLO again, new connection */
+	CONN_READY
+};
+
+/* What the reply to a forwarded command needs. */
+enum expect {
+	EXP_FWD,		/* forward it */
+	EXP_EHLO,		/* rewrite it */
+	EXP_DATA		/* 354: the body follows */
+};
+
+/* Body scanner states: where the last byte left us. */
+enum body_state {
+	BODY_BOL,		/* start of a line */
+	BODY_DOT,		/* "." at the start of a line */
+	BODY_DOTCR,		/* ".\r" */
+	BODY_MID,		/* inside a line */
+	BODY_CR			/* "\r" inside a line */
+};
+
+struct smtp {
+	struct session	*s;
+	enum smtp_state	 state;
+	enum smtp_conn	 conn;
+	char		*ehlo;		/* the client's EHLO/HELO, no CRLF */
+	uint8_t		 exp[EXP_MAX];	/* ring of enum expect */
+	unsigned int	 ehead;
+	unsigned int	 ecount;
+	int		 midreply;	/* inside a multi-line reply */
+	char		*elines[EHLO_LINES_MAX]; /* EHLO reply texts */
+	size_t		 nelines;
+	int		 ehlo_auth;	/* an AUTH line was rewritten */
+	int		 ehlo_raw;	/* not a 250 reply: forward as is */
+	enum body_state	 bst;
+	uint64_t	 bdatleft;
+	char		*user;		/* credentials, until the answer */
+	char		*pass;
+	char		*token;		/* the access token sent upstream */
+	char		*b64;		/* XOAUTH2 response not yet sent */
+	char		*failmsg;	/* tokend's refusal, for the client */
+	char		*reason;	/* the server's decoded challenge */
+	int		 greeted;	/* the client has had the greeting */
+	int		 cont;		/* the server sent 334: our turn */
+	int		 tokwait;	/* a token request is out */
+	int		 retried;	/* the one retry of Part 1 §13 used */
+	int		 reconnects;
+	int		 replay;	/* new connection: replies are ours */
+};
+
+static void	 smtp_tls_server_done(void *, int, const char *);
+static void	 smtp_tls_client_done(void *, int, const char *);
+
+static void *
+smtp_init(struct session *s)
+{
+	struct smtp	*sm;
+
+	if ((sm = calloc(1, sizeof(*sm))) == NULL)
+		return NULL;
+	sm->s = s;
+	sm->state = SMTP_IDLE;
+	sm->conn = CONN_GREETING;
+	return sm;
+}
+
+static void
+strwipe(char **p)
+{
+	if (*p != NULL) {
+		freezero(*p, strlen(*p));
+		*p = NULL;
+	}
+}
+
+static void
+ehlo_clear(struct smtp *sm)
+{
+	size_t	i;
+
+	for (i = 0; i < sm->nelines; i++)
+		free(sm->elines[i]);
+	sm->nelines = 0;
+	sm->ehlo_auth = sm->ehlo_raw = 0;
+}
+
+/* Forget the login in progress, wiping every credential. */
+static void
+smtp_reset(struct smtp *sm)
+{
+	strwipe(&sm->user);
+	strwipe(&sm->pass);
+	strwipe(&sm->token);
+	strwipe(&sm->b64);
+	free(sm->failmsg);
+	sm->failmsg = NULL;
+	free(sm->reason);
+	sm->reason = NULL;
+	sm->cont = sm->tokwait = sm->retried = sm->reconnects = 0;
+	sm->state = SMTP_IDLE;
+}
+
+static void
+smtp_free(void *arg)
+{
+	struct smtp	*sm = arg;
+
+	if (sm == NULL)
+		return;
+	smtp_reset(sm);
+	ehlo_clear(sm);
+	free(sm->ehlo);
+	free(sm);
+}
+
+/* Offset of the CRLF ending the first line, or -1. */
+static ssize_t
+find_crlf(const uint8_t *buf, size_t len)
+{
+	const uint8_t	*q = buf;
+
+	while ((q = memchr(q, '\r', len - (q - buf))) != NULL) {
+		if ((size_t)(q - buf) + 1 < len && q[1] == '\n')
+			return q - buf;
+		q++;
+	}
+	return -1;
+}
+
+/* Is the line "word" or "word SP ..." (case-insensitive)? */
+static int
+verb_is(const uint8_t *line, size_t len, const char *word)
+{
+	size_t	wlen = strlen(word);
+
+	return len >= wlen && strncasecmp((const char *)line, word,
+	    wlen) == 0 && (len == wlen || line[wlen] == ' ');
+}
+
+/* The reply code of a line, or 0 if it has none. */
+static int
+reply_code(const uint8_t *line, size_t len)
+{
+	if (len < 3 || line[0] < '1' || line[0] > '5' ||
+	    line[1] < '0' || line[1] > '9' || line[2] < '0' || line[2] > '9')
+		return 0;
+	return (line[0] - '0') * 100 + (line[1] - '0') * 10 + line[2] - '0';
+}
+
+/* Does the line end its reply ("NNN text", "NNN"; not "NNN-text")? */
+static int
+reply_final(const uint8_t *line, size_t len)
+{
+	return len < 4 || line[3] != '-';
+}
+
+static void
+trace_censored(struct smtp *sm, const uint8_t *line, size_t keep)
+{
+	char	*t;
+
+	if (!session_tracing())
+		return;
+	if (asprintf(&t, "%.*s%s%s", (int)keep, line, keep ? " " : "",
+	    CENSOR) != -1) {
+		session_trace(sm->s, "C>", t, strlen(t));
+		free(t);
+	}
+}
+
+static void
+send_upstream(struct smtp *sm, const char *line)
+{
+	session_server_printf(sm->s, "%s\r\n", line);
+	session_trace(sm->s, ">S", line, strlen(line));
+}
+
+static void
+expect_push(struct smtp *sm, enum expect e)
+{
+	sm->exp[(sm->ehead + sm->ecount++) % EXP_MAX] = e;
+}
+
+static void
+expect_pop(struct smtp *sm)
+{
+	sm->ehead = (sm->ehead + 1) % EXP_MAX;
+	sm->ecount--;
+}
+
+static unsigned int
+flags(struct smtp *sm)
+{
+	return session_tls_flags(sm->s);
+}
+
+/* Logins only on a TLS client side, when the section says so. */
+static int
+login_refused(struct smtp *sm)
+{
+	unsigned int	f = flags(sm);
+
+	return (f & SESSION_REQUIRE_TLS_LOGIN) && !(f & SESSION_TLS_CLIENT);
+}
+
+/* Must the upstream connection still be upgraded? */
+static int
+need_server_tls(struct smtp *sm)
+{
+	unsigned int	f = flags(sm);
+
+	return (f & SESSION_SERVER_STARTTLS) && !(f & SESSION_TLS_SERVER);
+}
+
+/* A local failure: 535, the session stays usable. */
+static void
+smtp_fail(struct smtp *sm, const char *msg)
+{
+	if (msg != NULL)
+		session_client_printf(sm->s, CRED_INVALID " %s\r\n", msg);
+	else
+		session_client_printf(sm->s, CRED_INVALID "\r\n");
+	smtp_reset(sm);
+}
+
+/* EHLO client.example, even when the client said HELO. */
+static void
+send_pretls_ehlo(struct smtp *sm)
+{
+	char	*t;
+	size_t	 vlen = 4;
+
+	if (asprintf(&t, "EHLO%s", sm->ehlo + vlen) == -1) {
+		session_close(sm->s, "out of memory");
+		return;
+	}
+	send_upstream(sm, t);
+	free(t);
+	sm->conn = CONN_EHLO;
+}
+
+/* The client's EHLO/HELO goes to the (secured) server. */
+static void
+forward_ehlo(struct smtp *sm)
+{
+	send_upstream(sm, sm->ehlo);
+	expect_push(sm, verb_is((uint8_t *)sm->ehlo, strlen(sm->ehlo),
+	    "EHLO") ? EXP_EHLO : EXP_FWD);
+}
+
+static void
+send_auth_cmd(struct smtp *sm)
+{
+	sm->cont = 0;
+	if (sm->conn == CONN_READY)
+		send_upstream(sm, "AUTH XOAUTH2");
+	/* else the new connection sends it once it is ready */
+}
+
+/* Both the server's 334 and tokend's answer are in: respond. */
+static void
+try_respond(struct smtp *sm)
+{
+	if (!sm->cont)
+		return;
+	if (sm->b64 != NULL) {
+		if (need_server_tls(sm)) {
+			/* Never a token over a connection meant to be TLS. */
+			session_bye(sm->s, "Internal error: upstream not TLS");
+			return;
+		}
+		session_server_printf(sm->s, "%s\r\n", sm->b64);
+		session_trace(sm->s, ">S", CENSOR, strlen(CENSOR));
+		strwipe(&sm->b64);
+		sm->cont = 0;
+		sm->state = SMTP_SENT;
+	} else if (sm->failmsg != NULL) {
+		send_upstream(sm, "*");
+		sm->cont = 0;
+		sm->state = SMTP_CANCEL;
+	}
+}
+
+/* The credentials are in: ask tokend and start AUTH XOAUTH2. */
+static void
+smtp_login(struct smtp *sm)
+{
+	if (sm->user == NULL || sm->pass == NULL || *sm->user == '\0' ||
+	    *sm->pass == '\0') {
+		smtp_fail(sm, NULL);
+		return;
+	}
+	session_set_account(sm->s, sm->user);
+	sm->state = SMTP_AUTH;
+	sm->tokwait = 1;
+	if (session_token_get(sm->s, sm->user, sm->pass, NULL) == -1) {
+		sm->tokwait = 0;
+		smtp_fail(sm, "Email OAuth 2.0 Proxy: internal error, "
+		    "please retry");
+		return;
+	}
+	if (sm->state == SMTP_AUTH)
+		send_auth_cmd(sm);
+}
+
+static void
+plain_response(struct smtp *sm, const uint8_t *b64, size_t len)
+{
+	switch (sasl_plain_decode((const char *)b64, len, &sm->user,
+	    &sm->pass)) {
+	case SASL_PLAIN_OK:
+		smtp_login(sm);
+		break;
+	case SASL_PLAIN_BADBASE64:
+		session_client_printf(sm->s, BAD_BASE64);
+		smtp_reset(sm);
+		break;
+	case SASL_PLAIN_MALFORMED:
+		smtp_fail(sm, NULL);
+		break;
+	}
+}
+
+/* A LOGIN username or password; bad base64 or a NUL gives "". */
+static char *
+login_decode(const uint8_t *b64, size_t len)
+{
+	uint8_t	*d;
+	size_t	 dlen;
+
+	if (len == 1 && b64[0] == '=')
+		len = 0;
+	if ((d = base64_decode((const char *)b64, len, &dlen)) == NULL)
+		return strdup("");
+	if (memchr(d, '\0', dlen) != NULL) {
+		freezero(d, dlen + 1);
+		return strdup("");
+	}
+	return (char *)d;
+}
+
+/* AUTH <mechanism> [initial-response] */
+static ssize_t
+auth_command(struct smtp *sm, const uint8_t *line, size_t len,
+    size_t consumed)
+{
+	const uint8_t	*mech, *q, *end = line + len;
+	size_t		 mlen;
+
+	if (len <= 5) {
+		session_trace(sm->s, "C>", line, len);
+		session_client_printf(sm->s, SYNTAX_AUTH);
+		return consumed;
+	}
+	mech = line + 5;
+	for (q = mech; q < end && *q != ' '; q++)
+		;
+	mlen = q - mech;
+	if (q == end)
+		session_trace(sm->s, "C>", line, len);
+	else
+		trace_censored(sm, line, q - line);
+	if (login_refused(sm)) {
+		session_client_printf(sm->s, TLS_REQUIRED);
+		return consumed;
+	}
+	if (sm->ehlo == NULL) {
+		session_client_printf(sm->s, EHLO_FIRST);
+		return consumed;
+	}
+	if (mlen == 5 && strncasecmp((const char *)mech, "PLAIN", 5) == 0) {
+		if (q == end) {
+			sm->state = SMTP_PLAIN_CONT;
+			session_client_printf(sm->s, "334 \r\n");
+		} else
+			plain_response(sm, q + 1, end - q - 1);
+		return consumed;
+	}
+	if (mlen == 5 && strncasecmp((const char *)mech, "LOGIN", 5) == 0) {
+		if (q == end) {
+			sm->state = SMTP_LOGIN_USER;
+			session_client_printf(sm->s, PROMPT_USER);
+			return consumed;
+		}
+		if ((sm->user = login_decode(q + 1, end - q - 1)) == NULL) {
+			session_close(sm->s, "out of memory");
+			return -1;
+		}
+		sm->state = SMTP_LOGIN_PASS;
+		session_client_printf(sm->s, PROMPT_PASS);
+		return consumed;
+	}
+	/* Another mechanism is the server's business. */
+	session_server_write(sm->s, line, len + 2);
+	sm->state = SMTP_FWD_AUTH;
+	return consumed;
+}
+
+/* STARTTLS from the client: ours to answer (SPEC §5.4). */
+static ssize_t
+starttls_command(struct smtp *sm, size_t consumed, size_t avail)
+{
+	unsigned int	f = flags(sm);
+
+	if (!(f & SESSION_LOCAL_STARTTLS) || (f & SESSION_TLS_CLIENT)) {
+		log_warnx("session %u: client sent STARTTLS but local_starttls "
+		    "is not set (or TLS is already up): disable STARTTLS in "
+		    "the client or set local_starttls", session_id(sm->s));
+		session_client_printf(sm->s, NO_STARTTLS);
+		session_close(sm->s, "STARTTLS not available");
+		return -1;
+	}
+	if (avail > consumed) {
+		/* RFC 3207: nothing may follow STARTTLS in clear. */
+		session_close(sm->s, "client sent data after STARTTLS");
+		return -1;
+	}
+	session_client_printf(sm->s, "220 Ready to start TLS\r\n");
+	sm->state = SMTP_TLS_CLIENT;
+	if (session_starttls_client(sm->s, smtp_tls_client_done) == -1) {
+		session_close(sm->s, "cannot start TLS with the client");
+		return -1;
+	}
+	return consumed;
+}
+
+/* "BDAT <size> [LAST]": the size, or -1. */
+static int
+bdat_size(const uint8_t *line, size_t len, uint64_t *size)
+{
+	size_t		i = 5;
+	uint64_t	n = 0;
+
+	if (i >= len || line[i] < '0' || line[i] > '9')
+		return -1;
+	for (; i < len && line[i] >= '0' && line[i] <= '9'; i++) {
+		if (n > UINT64_MAX / 10 - 10)
+			return -1;
+		n = n * 10 + (line[i] - '0');
+	}
+	if (i < len && line[i] != ' ')
+		return -1;
+	*size = n;
+	return 0;
+}
+
+/* A command line in SMTP_IDLE. */
+static ssize_t
+client_command(struct smtp *sm, const uint8_t *line, size_t len,
+    size_t consumed, size_t avail)
+{
+	uint64_t	size;
+
+	if (sm->ecount == EXP_MAX)
+		return 0;
+	if (verb_is(line, len, "EHLO") || verb_is(line, len, "HELO")) {
+		/* The last command of a group (RFC 2920). */
+		if (sm->ecount > 0)
+			return 0;
+		session_trace(sm->s, "C>", line, len);
+		free(sm->ehlo);
+		if ((sm->ehlo = strndup((const char *)line, len)) == NULL) {
+			session_close(sm->s, "out of memory");
+			return -1;
+		}
+		if (need_server_tls(sm))
+			send_pretls_ehlo(sm);
+		else
+			forward_ehlo(sm);
+		return consumed;
+	}
+	if (verb_is(line, len, "STARTTLS")) {
+		if (sm->ecount > 0)
+			return 0;
+		session_trace(sm->s, "C>", line, len);
+		return starttls_command(sm, consumed, avail);
+	}
+	if (verb_is(line, len, "AUTH")) {
+		if (sm->ecount > 0)
+			return 0;
+		return auth_command(sm, line, len, consumed);
+	}
+	session_trace(sm->s, "C>", line, len);
+	if (need_server_tls(sm) && !verb_is(line, len, "QUIT") &&
+	    !verb_is(line, len, "NOOP") && !verb_is(line, len, "RSET")) {
+		/* Nothing goes upstream in clear before our STARTTLS. */
+		session_client_printf(sm->s, EHLO_FIRST);
+		return consumed;
+	}
+	session_server_write(sm->s, line, len + 2);
+	if (verb_is(line, len, "DATA")) {
+		expect_push(sm, EXP_DATA);
+		sm->state = SMTP_DATA_WAIT;
+	} else if (verb_is(line, len, "BDAT") &&
+	    bdat_size(line, len, &size) == 0) {
+		expect_push(sm, EXP_FWD);
+		if (size > 0) {
+			sm->bdatleft = size;
+			sm->state = SMTP_BDAT;
+		}
+	} else
+		expect_push(sm, EXP_FWD);
+	return consumed;
+}
+
+/* Message body: pass bytes until the line "." (RFC 5321 4.1.1.4). */
+static ssize_t
+body_input(struct smtp *sm, const uint8_t *buf, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		switch (sm->bst) {
+		case BODY_BOL:
+			sm->bst = buf[i] == '.' ? BODY_DOT :
+			    buf[i] == '\r' ? BODY_CR : BODY_MID;
+			break;
+		case BODY_DOT:
+			sm->bst = buf[i] == '\r' ? BODY_DOTCR : BODY_MID;
+			break;
+		case BODY_DOTCR:
+			if (buf[i] == '\n') {
+				session_server_write(sm->s, buf, i + 1);
+				expect_push(sm, EXP_FWD);
+				sm->state = SMTP_IDLE;
+				return i + 1;
+			}
+			sm->bst = buf[i] == '\r' ? BODY_CR : BODY_MID;
+			break;
+		case BODY_MID:
+			sm->bst = buf[i] == '\r' ? BODY_CR : BODY_MID;
+			break;
+		case BODY_CR:
+			sm->bst = buf[i] == '\n' ? BODY_BOL :
+			    buf[i] == '\r' ? BODY_CR : BODY_MID;
+			break;
+		}
+	}
+	session_server_write(sm->s, buf, len);
+	return len;
+}
+
+static void
+smtp_login_line(struct smtp *sm, const uint8_t *line, size_t len)
+{
+	char	**dst;
+
+	if (sm->state == SMTP_LOGIN_USER) {
+		session_trace(sm->s, "C>", line, len);
+		dst = &sm->user;
+	} else {
+		session_trace(sm->s, "C>", CENSOR, strlen(CENSOR));
+		dst = &sm->pass;
+	}
+	if (len == 1 && line[0] == '*') {
+		session_client_printf(sm->s, CANCELLED);
+		smtp_reset(sm);
+		return;
+	}
+	strwipe(dst);
+	if ((*dst = login_decode(line, len)) == NULL) {
+		session_close(sm->s, "out of memory");
+		return;
+	}
+	if (sm->state == SMTP_LOGIN_USER) {
+		sm->state = SMTP_LOGIN_PASS;
+		session_client_printf(sm->s, PROMPT_PASS);
+	} else
+		smtp_login(sm);
+}
+
+static ssize_t
+smtp_client_input(void *arg, const uint8_t *buf, size_t len)
+{
+	struct smtp	*sm = arg;
+	ssize_t		 eol;
+	size_t		 n;
+
+	if (sm->conn != CONN_READY)
+		return 0;
+	switch (sm->state) {
+	case SMTP_BODY:
+		return body_input(sm, buf, len);
+	case SMTP_BDAT:
+		n = len < sm->bdatleft ? len : sm->bdatleft;
+		session_server_write(sm->s, buf, n);
+		if ((sm->bdatleft -= n) == 0)
+			sm->state = SMTP_IDLE;
+		return n;
+	case SMTP_IDLE:
+	case SMTP_PLAIN_CONT:
+	case SMTP_LOGIN_USER:
+	case SMTP_LOGIN_PASS:
+	case SMTP_FWD_AUTH:
+		break;
+	default:
+		return 0;
+	}
+	if ((eol = find_crlf(buf, len)) == -1) {
+		if (len >= SESSION_LINE_MAX) {
+			session_bye(sm->s, "Line too long");
+			return -1;
+		}
+		return 0;
+	}
+	n = eol + 2;
+	if (n > SESSION_LINE_MAX) {
+		session_bye(sm->s, "Line too long");
+		return -1;
+	}
+
+	switch (sm->state) {
+	case SMTP_PLAIN_CONT:
+		session_trace(sm->s, "C>", CENSOR, strlen(CENSOR));
+		if (eol == 1 && buf[0] == '*') {
+			session_client_printf(sm->s, CANCELLED);
+			smtp_reset(sm);
+			return n;
+		}
+		plain_response(sm, buf, eol);
+		return n;
+	case SMTP_LOGIN_USER:
+	case SMTP_LOGIN_PASS:
+		smtp_login_line(sm, buf, eol);
+		return n;
+	case SMTP_FWD_AUTH:
+		/* The client's own SASL exchange: not ours to read. */
+		session_trace(sm->s, "C>", CENSOR, strlen(CENSOR));
+		session_server_write(sm->s, buf, n);
+		return n;
+	default:
+		return client_command(sm, buf, eol, n, len);
+	}
+}
+
+static void
+smtp_token_ok(void *arg, const char *user, const char *token)
+{
+	struct smtp	*sm = arg;
+
+	if (sm->state != SMTP_AUTH || !sm->tokwait)
+		return;
+	sm->tokwait = 0;
+	strwipe(&sm->token);
+	strwipe(&sm->b64);
+	if ((sm->token = strdup(token)) == NULL ||
+	    (sm->b64 = sasl_xoauth2(user, token)) == NULL) {
+		session_close(sm->s, "out of memory");
+		return;
+	}
+	try_respond(sm);
+}
+
+static void
+smtp_token_fail(void *arg, enum token_fail reason, const char *message)
+{
+	struct smtp	*sm = arg;
+
+	if (sm->state != SMTP_AUTH || !sm->tokwait)
+		return;
+	sm->tokwait = 0;
+	free(sm->failmsg);
+	if ((sm->failmsg = strdup(message)) == NULL) {
+		session_close(sm->s, "out of memory");
+		return;
+	}
+	strwipe(&sm->pass);
+	strwipe(&sm->token);
+	try_respond(sm);
+}
+
+/* Decode the server's XOAUTH2 error challenge into a printable line. */
+static void
+keep_reason(struct smtp *sm, const uint8_t *b64, size_t len)
+{
+	uint8_t	*d;
+	size_t	 dlen, i, o;
+
+	free(sm->reason);
+	sm->reason = NULL;
+	if ((d = base64_decode((const char *)b64, len, &dlen)) == NULL)
+		return;
+	for (i = o = 0; i < dlen && o < REASON_MAX; i++)
+		if (d[i] >= 0x20 && d[i] < 0x7f)
+			d[o++] = d[i];
+	d[o] = '\0';
+	if (o > 0)
+		sm->reason = (char *)d;
+	else
+		freezero(d, dlen + 1);
+}
+
+static void
+smtp_tls_server_done(void *arg, int ok, const char *error)
+{
+	struct smtp	*sm = arg;
+
+	if (!ok) {
+		log_warnx("session %u: TLS with the server failed: %s",
+		    session_id(sm->s), error ? error : "?");
+		session_bye(sm->s, "TLS negotiation with the server failed");
+		return;
+	}
+	log_debug("session %u: upstream STARTTLS done", session_id(sm->s));
+	if (sm->replay) {
+		/* A fresh connection: EHLO again, reply dropped. */
+		send_upstream(sm, sm->ehlo);
+		sm->conn = CONN_REPLAY;
+	} else {
+		sm->conn = CONN_READY;
+		forward_ehlo(sm);
+	}
+}
+
+static void
+smtp_tls_client_done(void *arg, int ok, const char *error)
+{
+	struct smtp	*sm = arg;
+
+	if (!ok) {
+		session_close(sm->s, error ? error :
+		    "TLS negotiation with the client failed");
+		return;
+	}
+	/* RFC 3207: forget what the client said before TLS. */
+	free(sm->ehlo);
+	sm->ehlo = NULL;
+	sm->state = SMTP_IDLE;
+}
+
+/* Greeting, STARTTLS and EHLO replay of an upstream connection. */
+static ssize_t
+conn_input(struct smtp *sm, const uint8_t *line, size_t len, size_t avail)
+{
+	int	final = reply_final(line, len), code = reply_code(line, len);
+
+	if (sm->conn == CONN_GREETING && !sm->greeted) {
+		session_client_write(sm->s, line, len + 2);
+		if (final) {
+			sm->greeted = 1;
+			sm->conn = CONN_READY;
+		}
+		return len + 2;
+	}
+	if (!final)
+		return len + 2;
+	switch (sm->conn) {
+	case CONN_GREETING:
+		if (code != 220) {
+			session_bye(sm->s, "Server unavailable");
+			return -1;
+		}
+		if (sm->ehlo == NULL) {
+			/* The client has not said EHLO yet: it will. */
+			sm->replay = 0;
+			sm->conn = CONN_READY;
+		} else if (need_server_tls(sm))
+			send_pretls_ehlo(sm);
+		else {
+			send_upstream(sm, sm->ehlo);
+			sm->conn = CONN_REPLAY;
+		}
+		break;
+	case CONN_EHLO:
+		if (code != 250) {
+			log_warnx("session %u: server refused EHLO before "
+			    "STARTTLS: %.*s", session_id(sm->s), (int)len,
+			    line);
+			session_bye(sm->s, "STARTTLS with the server failed");
+			return -1;
+		}
+		send_upstream(sm, "STARTTLS");
+		sm->conn = CONN_STARTTLS;
+		break;
+	case CONN_STARTTLS:
+		if (code != 220) {
+			log_warnx("session %u: server refused STARTTLS: %.*s",
+			    session_id(sm->s), (int)len, line);
+			session_bye(sm->s, "The server refused STARTTLS");
+			return -1;
+		}
+		if (avail > len + 2) {
+			session_bye(sm->s, "Protocol error after STARTTLS");
+			return -1;
+		}
+		sm->conn = CONN_HANDSHAKE;
+		if (session_starttls_server(sm->s,
+		    smtp_tls_server_done) == -1) {
+			session_bye(sm->s, "TLS negotiation with the server "
+			    "failed");
+			return -1;
+		}
+		break;
+	case CONN_REPLAY:
+		if (code != 250) {
+			session_bye(sm->s, "Server unavailable");
+			return -1;
+		}
+		sm->conn = CONN_READY;
+		sm->replay = 0;
+		if (sm->state == SMTP_AUTH)
+			send_auth_cmd(sm);
+		break;
+	default:
+		return 0;
+	}
+	return len + 2;
+}
+
+/* One line of a 250 reply to EHLO: keep, rewrite or drop it. */
+static int
+ehlo_add(struct smtp *sm, const char *text, size_t len)
+{
+	char	*t;
+
+	if (len == 8 && strncasecmp(text, "STARTTLS", 8) == 0)
+		return 0;
+	if (verb_is((const uint8_t *)text, len, "AUTH") ||
+	    (len > 5 && strncasecmp(text, "AUTH=", 5) == 0)) {
+		if (login_refused(sm))
+			return 0;	/* no AUTH before TLS */
+		if (len > 5 && text[4] == '=') {
+			/* Old style "AUTH=LOGIN PLAIN": kept (Part 2). */
+		} else if (sm->ehlo_auth)
+			return 0;
+		else {
+			text = "AUTH PLAIN LOGIN";
+			len = strlen(text);
+			sm->ehlo_auth = 1;
+		}
+	}
+	if (sm->nelines == EHLO_LINES_MAX)
+		return -1;
+	if ((t = strndup(text, len)) == NULL)
+		return -1;
+	sm->elines[sm->nelines++] = t;
+	return 0;
+}
+
+/* The whole rewritten EHLO reply, last line "250 " (Part 1 §6). */
+static int
+ehlo_emit(struct smtp *sm)
+{
+	unsigned int	 f = flags(sm);
+	size_t		 i;
+
+	if (!login_refused(sm) && !sm->ehlo_auth &&
+	    ehlo_add(sm, "AUTH", 4) == -1)
+		return -1;
+	if ((f & SESSION_LOCAL_STARTTLS) && !(f & SESSION_TLS_CLIENT)) {
+		if (sm->nelines == EHLO_LINES_MAX ||
+		    (sm->elines[sm->nelines] = strdup("STARTTLS")) == NULL)
+			return -1;
+		sm->nelines++;
+	}
+	for (i = 0; i < sm->nelines; i++)
+		session_client_printf(sm->s, "250%c%s\r\n",
+		    i + 1 == sm->nelines ? ' ' : '-', sm->elines[i]);
+	ehlo_clear(sm);
+	return 0;
+}
+
+/* A reply line for a forwarded command. */
+static ssize_t
+reply_line(struct smtp *sm, const uint8_t *line, size_t len)
+{
+	int	final = reply_final(line, len), code = reply_code(line, len);
+	int	first = !sm->midreply;
+
+	sm->midreply = !final;
+	if (sm->ecount == 0) {
+		/* Unasked (a 421 before closing): the client's news. */
+		session_client_write(sm->s, line, len + 2);
+		return len + 2;
+	}
+	switch (sm->exp[sm->ehead]) {
+	case EXP_EHLO:
+		if (first) {
+			ehlo_clear(sm);
+			sm->ehlo_raw = code != 250;
+		}
+		if (sm->ehlo_raw)
+			session_client_write(sm->s, line, len + 2);
+		else if (ehlo_add(sm, len > 4 ? (const char *)line + 4 : "",
+		    len > 4 ? len - 4 : 0) == -1 ||
+		    (final && ehlo_emit(sm) == -1)) {
+			session_close(sm->s, "EHLO reply too long");
+			return -1;
+		}
+		break;
+	case EXP_DATA:
+		session_client_write(sm->s, line, len + 2);
+		if (final) {
+			sm->bst = BODY_BOL;
+			sm->state = code == 354 ? SMTP_BODY : SMTP_IDLE;
+		}
+		break;
+	default:
+		session_client_write(sm->s, line, len + 2);
+		break;
+	}
+	if (final)
+		expect_pop(sm);
+	return len + 2;
+}
+
+/* The server's answer to our XOAUTH2 response. */
+static void
+auth_answer(struct smtp *sm, const uint8_t *line, size_t len)
+{
+	int	final = reply_final(line, len), code = reply_code(line, len);
+
+	if (code == 235) {
+		session_client_write(sm->s, line, len + 2);
+		if (!final)
+			return;
+		log_debug("session %u: upstream accepted the token",
+		    session_id(sm->s));
+		smtp_reset(sm);
+		sm->state = SMTP_DONE;
+		session_login_done(sm->s);
+		return;
+	}
+	if (code == 334 && final) {
+		/* Error challenge: answer it, the client never sees it. */
+		if (len > 4)
+			keep_reason(sm, line + 4, len - 4);
+		session_server_write(sm->s, "\r\n", 2);
+		session_trace(sm->s, ">S", "", 0);
+		return;
+	}
+	if (!sm->retried) {
+		if (!final)
+			return;
+		/* Part 1 §13: the token is stale; get a new one, retry. */
+		log_info("session %u: server rejected the token for %s%s%s, "
+		    "retrying with a new one", session_id(sm->s), sm->user,
+		    sm->reason ? ": " : "", sm->reason ? sm->reason : "");
+		sm->retried = 1;
+		sm->state = SMTP_AUTH;
+		sm->tokwait = 1;
+		if (session_token_get(sm->s, sm->user, sm->pass,
+		    sm->token) == -1) {
+			sm->tokwait = 0;
+			smtp_fail(sm, "Email OAuth 2.0 Proxy: internal error");
+			return;
+		}
+		if (sm->state == SMTP_AUTH)
+			send_auth_cmd(sm);
+		return;
+	}
+	if (!final) {
+		session_client_write(sm->s, line, len + 2);
+		return;
+	}
+	if (sm->reason != NULL)
+		session_client_printf(sm->s, "%.*s (server said: %s)\r\n",
+		    (int)len, line, sm->reason);
+	else
+		session_client_write(sm->s, line, len + 2);
+	log_info("session %u: server refused the login of %s: %.*s%s%s",
+	    session_id(sm->s), sm->user ? sm->user : "?", (int)len, line,
+	    sm->reason ? " " : "", sm->reason ? sm->reason : "");
+	smtp_reset(sm);
+}
+
+static ssize_t
+smtp_server_input(void *arg, const uint8_t *buf, size_t len)
+{
+	struct smtp	*sm = arg;
+	ssize_t		 eol;
+	size_t		 n;
+	int		 final, code;
+
+	if (sm->state == SMTP_DONE || sm->conn == CONN_HANDSHAKE)
+		return 0;
+	if ((eol = find_crlf(buf, len)) == -1) {
+		if (len >= SERVER_LINE_MAX) {
+			session_close(sm->s, "server line too long");
+			return -1;
+		}
+		return 0;
+	}
+	n = eol + 2;
+	session_trace(sm->s, "S>", buf, eol);
+	if (sm->conn != CONN_READY)
+		return conn_input(sm, buf, eol, len);
+
+	final = reply_final(buf, eol);
+	code = reply_code(buf, eol);
+	switch (sm->state) {
+	case SMTP_AUTH:
+		if (!final)
+			return n;
+		if (code == 334) {
+			sm->cont = 1;
+			try_respond(sm);
+			return n;
+		}
+		if (sm->failmsg != NULL) {
+			smtp_fail(sm, sm->failmsg);
+			return n;
+		}
+		/* The server will not do XOAUTH2: nothing to retry. */
+		session_client_write(sm->s, buf, n);
+		log_warnx("session %u: server refused AUTH XOAUTH2: %.*s",
+		    session_id(sm->s), (int)eol, buf);
+		session_close(sm->s, "server refused AUTH XOAUTH2");
+		return -1;
+	case SMTP_CANCEL:
+		/* Multi-line 5xx (O365): only the last line counts. */
+		if (!final)
+			return n;
+		if (code / 100 == 2) {
+			session_close(sm->s, "server accepted a cancelled "
+			    "login");
+			return -1;
+		}
+		smtp_fail(sm, sm->failmsg);
+		return n;
+	case SMTP_SENT:
+		auth_answer(sm, buf, eol);
+		return n;
+	case SMTP_FWD_AUTH:
+		session_client_write(sm->s, buf, n);
+		if (!final || code == 334)
+			return n;
+		if (code == 235) {
+			/* The client did its own OAuth: relay. */
+			sm->state = SMTP_DONE;
+			session_login_done(sm->s);
+		} else
+			sm->state = SMTP_IDLE;
+		return n;
+	default:
+		return reply_line(sm, buf, eol);
+	}
+}
+
+static int
+smtp_server_closed(void *arg)
+{
+	struct smtp	*sm = arg;
+
+	switch (sm->state) {
+	case SMTP_AUTH:
+		/* Gone while we waited: try a fresh connection. */
+		if (sm->reconnects >= RECONNECT_MAX)
+			return 0;
+		sm->reconnects++;
+		break;
+	case SMTP_SENT:
+		if (sm->retried)
+			return 0;
+		/* Gone before answering: this is the one retry. */
+		sm->retried = 1;
+		sm->state = SMTP_AUTH;
+		sm->tokwait = 1;
+		if (session_token_get(sm->s, sm->user, sm->pass,
+		    sm->token) == -1)
+			return 0;
+		break;
+	case SMTP_CANCEL:
+		/* The cancel was answered by a close: still a local fail. */
+		smtp_fail(sm, sm->failmsg);
+		break;
+	default:
+		return 0;
+	}
+	sm->cont = 0;
+	sm->ecount = sm->ehead = 0;
+	sm->midreply = 0;
+	ehlo_clear(sm);
+	sm->conn = CONN_GREETING;
+	sm->replay = 1;
+	session_reconnect(sm->s);
+	return 1;
+}
+
+const struct proto_ops smtp_ops = {
+	.proto = PROTO_SMTP,
+	.name = "SMTP",
+	.bye_fmt = "421 4.3.2 %s\r\n",
+	.init = smtp_init,
+	.free = smtp_free,
+	.client_input = smtp_client_input,
+	.server_input = smtp_server_input,
+	.token_ok = smtp_token_ok,
+	.token_fail = smtp_token_fail,
+	.server_closed = smtp_server_closed
+};
