@@ -367,9 +367,12 @@ main(int argc, char *argv[])
 			imsg_free(&imsg);
 		}
 	}
+	imsgbuf_clear(&ibuf);
 	close(fd);
-	if (failed)
+	if (failed) {
+		json_decref(list);
 		return (1);
+	}
 
 	if (type == IMSG_CTL_SHOW_STATS) {
 		obj = merge_stats(list);

@@ -142,6 +142,13 @@ POST /introspect  (RFC 7662)
     username for password, JWT sub for service account, ccg_user for
     client credentials, the original user for refresh).  GET works too.
 
+CONNECT host:port
+    The server is also an HTTP proxy for loopback targets (127.0.0.1,
+    localhost, ::1), so a test can check that a client honours
+    https_proxy: run a second instance without --cert and point the
+    client at http://127.0.0.1:<its port>.  Each CONNECT is recorded in
+    /admin/requests (method "CONNECT", path "host:port"); others get 403.
+
 Admin endpoints (GET, JSON answers)
     /admin/requests   list of every request received, oldest first:
                       {"method", "path", "query": {k: v}, "form": {k: v},
@@ -187,7 +194,9 @@ import hashlib
 import json
 import os
 import secrets
+import select
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -792,6 +801,45 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         self._dispatch()
+
+    def do_CONNECT(self):
+        """A tunnel to a loopback host:port (https_proxy tests)."""
+        srv = self.server_obj
+        host, _, port = self.path.rpartition(":")
+        host = host.strip("[]")
+        with srv.lock:
+            srv.log.append({"method": "CONNECT", "path": self.path,
+                            "query": {}, "form": {}, "form_keys": [],
+                            "headers": {k.lower(): v for k, v in
+                                        self.headers.items()},
+                            "time": time.time()})
+        if host not in ("127.0.0.1", "localhost", "::1") or \
+           not port.isdigit():
+            self.send_error(403, "loopback targets only")
+            return
+        try:
+            upstream = socket.create_connection((host, int(port)), 10)
+        except OSError:
+            self.send_error(502, "cannot connect")
+            return
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        conns = [self.connection, upstream]
+        try:
+            while not srv.stopping.is_set():
+                ready, _, _ = select.select(conns, [], [], 0.2)
+                for c in ready:
+                    data = c.recv(65536)
+                    if not data:
+                        return
+                    (upstream if c is self.connection
+                     else self.connection).sendall(data)
+        except OSError:
+            pass
+        finally:
+            upstream.close()
+            self.close_connection = True
 
     def _dispatch(self):
         srv = self.server_obj

@@ -1,0 +1,289 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+
+/*
+ * authd's two peers: the parent (configuration, verbosity, shutdown,
+ * redirect listeners, control requests) and tokend (token requests).
+ * Both are treated as untrusted input: every payload is read with
+ * msg_read_end's exact-size check.
+ */
+
+#include <sys/types.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event.h>
+
+#include "emailproxy.h"
+#include "config.h"
+#include "log.h"
+#include "proc.h"
+#include "authd.h"
+
+struct emailproxy_conf	*authd_conf;
+struct authd_stats	 authd_stats;
+
+static struct imsgev	 iev_parent_s;
+static struct imsgev	 iev_tokend_s;
+struct imsgev		*iev_parent = &iev_parent_s;
+struct imsgev		*iev_tokend = &iev_tokend_s;
+
+static struct emailproxy_conf *conf_pending;
+
+unsigned int
+authd_auth_timeout(void)
+{
+	return (authd_conf->auth_timeout ? authd_conf->auth_timeout : 600);
+}
+
+/*
+ * Set up both peers (http_init came first).  parent_fd -1: iev_parent's
+ * imsgbuf is already initialised (it carried the first configuration);
+ * finish it and handle whatever came in behind the configuration.
+ */
+void
+authd_start(int parent_fd, int tokend_fd)
+{
+	imsgev_init(iev_tokend, tokend_fd, "tokend", authd_dispatch_tokend,
+	    NULL, 0, 0);
+	if (parent_fd != -1) {
+		imsgev_init(iev_parent, parent_fd, "parent",
+		    authd_dispatch_parent, NULL, IMSG_MAXSIZE_PARENT, 1);
+		return;
+	}
+	iev_parent->handler = authd_dispatch_parent;
+	iev_parent->name = "parent";
+	iev_parent->events = EV_READ;
+	event_set(&iev_parent->ev, iev_parent->ibuf.fd, EV_READ,
+	    authd_dispatch_parent, iev_parent);
+	event_add(&iev_parent->ev, NULL);
+	/* The first configuration is in place. */
+	imsg_compose_event(iev_parent, IMSG_CONF_DONE, 0, 0, -1, NULL, 0);
+	authd_dispatch_parent(iev_parent->ibuf.fd, 0, iev_parent);
+}
+
+static void
+authd_shutdown(void)
+{
+	flight_shutdown();
+	imsgbuf_flush(&iev_tokend->ibuf);
+	http_shutdown();
+	redirect_listeners_clear();
+	log_info("exiting");
+	exit(0);
+}
+
+static void
+authd_conf_swap(void)
+{
+	struct emailproxy_conf	*old = authd_conf;
+
+	/* Flights hold copies: they finish with the settings they had. */
+	authd_conf = conf_pending;
+	conf_pending = NULL;
+	config_free(old);
+	if (authd_conf->ca_file.data == NULL)
+		log_warnx("no CA bundle: HTTPS to OAuth servers will fail");
+	log_debug("configuration in place");
+	imsg_compose_event(iev_parent, IMSG_CONF_DONE, 0, 0, -1, NULL, 0);
+}
+
+void
+authd_dispatch_parent(int fd, short event, void *arg)
+{
+	struct imsgev	*iev = arg;
+	struct imsg	 imsg;
+	struct msgr	 m;
+	const char	*s;
+	ssize_t		 n;
+	uint32_t	 v;
+	int		 r, lfd;
+
+	if (imsgev_io(iev, event) == -1)
+		authd_shutdown();	/* the parent is gone */
+	for (;;) {
+		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
+			fatal("imsg_get from parent");
+		if (n == 0)
+			break;
+		switch (imsg_get_type(&imsg)) {
+		case IMSG_CONF_START:
+		case IMSG_CONF_GLOBALS:
+		case IMSG_CONF_SERVER:
+		case IMSG_CONF_ACCOUNT:
+		case IMSG_CONF_END:
+			if ((r = config_recv(&imsg, &conf_pending)) == -1)
+				fatalx("malformed configuration from parent");
+			if (r == 1)
+				authd_conf_swap();
+			break;
+		case IMSG_CTL_VERBOSE:
+			msg_read_init(&m, &imsg);
+			v = msg_get_u32(&m);
+			if (msg_read_end(&m) == -1)
+				fatalx("malformed CTL_VERBOSE from parent");
+			log_setverbose(v);
+			break;
+		case IMSG_SHUTDOWN:
+			imsg_free(&imsg);
+			authd_shutdown();
+			break;
+		case IMSG_REDIRECT_LISTENER:
+			lfd = imsg_get_fd(&imsg);
+			msg_read_init(&m, &imsg);
+			s = msg_get_str(&m);
+			if (msg_read_end(&m) == -1 || s == NULL || lfd == -1) {
+				log_warnx("malformed REDIRECT_LISTENER from "
+				    "parent");
+				if (lfd != -1)
+					close(lfd);
+				break;
+			}
+			redirect_listener_add(lfd, s);
+			break;
+		case IMSG_CTL_AUTHORISE:
+		case IMSG_CTL_SHOW_STATS:
+			authd_ctl(iev, &imsg);
+			break;
+		default:
+			log_warnx("unexpected message %u from parent",
+			    imsg_get_type(&imsg));
+			break;
+		}
+		imsg_free(&imsg);
+	}
+}
+
+/* The payload holds a password or a refresh token: wipe it. */
+static void
+imsg_wipe(struct imsg *imsg)
+{
+	if (imsg->data != NULL)
+		explicit_bzero(imsg->data, imsg_get_len(imsg));
+}
+
+void
+authd_dispatch_tokend(int fd, short event, void *arg)
+{
+	struct imsgev	*iev = arg;
+	struct imsg	 imsg;
+	struct msgr	 m;
+	const char	*account, *refresh, *password, *secret;
+	ssize_t		 n;
+	uint32_t	 op, id;
+
+	if (imsgev_io(iev, event) == -1)
+		fatalx("lost the connection to tokend");
+	for (;;) {
+		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
+			fatal("imsg_get from tokend");
+		if (n == 0)
+			break;
+		id = imsg_get_id(&imsg);
+		switch (imsg_get_type(&imsg)) {
+		case IMSG_AUTH_REQUEST:
+			msg_read_init(&m, &imsg);
+			op = msg_get_u32(&m);
+			account = msg_get_str(&m);
+			refresh = msg_get_str(&m);
+			password = msg_get_str(&m);
+			secret = msg_get_str(&m);
+			if (msg_read_end(&m) == -1) {
+				log_warnx("malformed AUTH_REQUEST from tokend");
+				authd_send_fail(id, AUTH_FAIL_PERMANENT,
+				    MSG_PREFIX "Login failed - malformed "
+				    "token request");
+				break;
+			}
+			flight_request(id, op, account, refresh, password,
+			    secret);
+			break;
+		case IMSG_AUTH_CANCEL:
+			flight_cancel(id);
+			break;
+		default:
+			log_warnx("unexpected message %u from tokend",
+			    imsg_get_type(&imsg));
+			break;
+		}
+		imsg_wipe(&imsg);
+		imsg_free(&imsg);
+	}
+}
+
+void
+authd_send_tokens(uint32_t id, const char *access, uint64_t expiry,
+    const char *refresh)
+{
+	struct msgw	 w;
+
+	msg_begin(&w, &iev_tokend->ibuf, IMSG_AUTH_TOKENS, id, -1);
+	msg_put_str(&w, access);
+	msg_put_u64(&w, expiry);
+	msg_put_str(&w, refresh);
+	if (imsgev_msg_end(iev_tokend, &w) == -1)
+		fatal("AUTH_TOKENS to tokend");
+}
+
+void
+authd_send_fail(uint32_t id, enum auth_fail class, const char *fmt, ...)
+{
+	struct msgw	 w;
+	va_list		 ap;
+	char		*msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		fatal("%s", __func__);
+	va_end(ap);
+	msg_begin(&w, &iev_tokend->ibuf, IMSG_AUTH_FAIL, id, -1);
+	msg_put_u32(&w, class);
+	msg_put_str(&w, msg);
+	if (imsgev_msg_end(iev_tokend, &w) == -1)
+		fatal("AUTH_FAIL to tokend");
+	free(msg);
+}
+
+void
+authd_send_pending(const char *account, const char *url, const char *code,
+    uint64_t expiry)
+{
+	struct msgw	 w;
+
+	msg_begin(&w, &iev_parent->ibuf, IMSG_AUTH_PENDING, 0, -1);
+	msg_put_str(&w, account);
+	msg_put_str(&w, url);
+	msg_put_str(&w, code);
+	msg_put_u64(&w, expiry);
+	if (imsgev_msg_end(iev_parent, &w) == -1)
+		fatal("AUTH_PENDING to parent");
+}
+
+void
+authd_send_pending_done(const char *account)
+{
+	struct msgw	 w;
+
+	msg_begin(&w, &iev_parent->ibuf, IMSG_AUTH_PENDING_DONE, 0, -1);
+	msg_put_str(&w, account);
+	if (imsgev_msg_end(iev_parent, &w) == -1)
+		fatal("AUTH_PENDING_DONE to parent");
+}

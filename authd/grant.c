@@ -1,0 +1,233 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+
+/*
+ * What every grant shares: choosing the grant, client authentication
+ * (secret or Entra assertion), posting to a token endpoint and turning
+ * its answer into tokens or a classified failure.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "emailproxy.h"
+#include "log.h"
+#include "authd.h"
+
+void
+grant_start(struct flight *f)
+{
+	if (f->op == AUTH_OP_REFRESH && f->gc.flow != FLOW_SERVICE_ACCOUNT) {
+		grant_refresh(f);
+		return;
+	}
+	switch (f->gc.flow) {
+	case FLOW_AUTHORIZATION_CODE:
+		grant_code_start(f);
+		break;
+	case FLOW_DEVICE:
+		grant_device_start(f);
+		break;
+	case FLOW_CLIENT_CREDENTIALS:
+		grant_client_credentials(f);
+		break;
+	case FLOW_PASSWORD:
+		grant_password(f);
+		break;
+	case FLOW_SERVICE_ACCOUNT:
+		/* No refresh token: a new assertion each time. */
+		grant_service_account(f);
+		break;
+	case FLOW_UNSET:
+		flight_fail(f, AUTH_FAIL_PERMANENT, "Incomplete config file "
+		    "entry found for account %s - please make sure an "
+		    "`oauth2_flow` value is specified when using a method "
+		    "that does not require a `permission_url`",
+		    f->gc.account);
+		break;
+	}
+}
+
+/*
+ * Client authentication for a token request (§4.5-4.8): the client
+ * secret, else an Entra certificate assertion, else (client credentials
+ * only, when configured) the login password.  -1 when the flight failed.
+ */
+int
+grant_client_auth(struct flight *f, struct form *form, int allow_password)
+{
+	struct grant_conf	*gc = &f->gc;
+	char			*a;
+
+	if (gc->client_secret != NULL && *gc->client_secret != '\0') {
+		if (gc->jwt_configured)
+			log_debug("account %s: a client secret is set; the "
+			    "certificate credentials are not used",
+			    gc->account);
+		form_add(form, "client_secret", gc->client_secret);
+		return (0);
+	}
+	if (gc->jwt_configured) {
+		a = NULL;
+		if (gc->jwt_cert != NULL && gc->jwt_key != NULL)
+			a = jwt_entra_assertion(gc->jwt_cert, gc->jwt_key,
+			    gc->client_id, gc->token_url, time(NULL));
+		if (a == NULL) {
+			flight_fail(f, AUTH_FAIL_PERMANENT, "Unable to create "
+			    "credentials assertion for account %s - please "
+			    "check that the config file entry's "
+			    "`jwt_certificate_path` and `jwt_key_path` values "
+			    "are correct", gc->account);
+			return (-1);
+		}
+		form_add(form, "client_assertion_type", ASSERTION_TYPE);
+		form_add(form, "client_assertion", a);
+		strwipe(&a);
+		return (0);
+	}
+	if (allow_password && gc->login_password_secret &&
+	    gc->password != NULL)
+		form_add(form, "client_secret", gc->password);
+	return (0);
+}
+
+/* POST form to url; the answer goes to cb.  -1 when the flight failed. */
+int
+grant_post(struct flight *f, const char *what, const char *url,
+    struct form *form, http_cb cb)
+{
+	f->what = what;
+	authd_stats.http++;
+	if ((f->http = http_post(url, form, cb, f)) == NULL) {
+		flight_fail(f, AUTH_FAIL_TRANSIENT, "Login failed for account "
+		    "%s - out of memory", f->gc.account);
+		return (-1);
+	}
+	if (f->state != FL_DEVICE)
+		f->state = FL_HTTP;
+	return (0);
+}
+
+/* expires_in as a number or a string of digits (§4.9); else 3600. */
+static long long
+expires_in(json_t *v)
+{
+	const char	*s;
+	char		*end;
+	long long	 n;
+
+	if (json_is_integer(v))
+		n = json_integer_value(v);
+	else if (json_is_real(v))
+		n = (long long)json_real_value(v);
+	else if ((s = json_string_value(v)) != NULL) {
+		errno = 0;
+		n = strtoll(s, &end, 10);
+		if (errno != 0 || end == s || *end != '\0')
+			n = -1;
+	} else
+		n = -1;
+	if (n < 0 || n > 10 * 365 * 86400LL)
+		return (TOKEN_DEFAULT_LIFETIME);
+	return (n);
+}
+
+void
+grant_token_done(struct http_result *res, void *arg)
+{
+	struct flight	*f = arg;
+	json_t		*at, *rt;
+	const char	*access;
+
+	f->http = NULL;
+	if (res->status >= 200 && res->status < 300 && res->json != NULL &&
+	    (at = json_object_get(res->json, "access_token")) != NULL &&
+	    (access = json_string_value(at)) != NULL && *access != '\0') {
+		rt = json_object_get(res->json, "refresh_token");
+		flight_tokens(f, access, (uint64_t)time(NULL) +
+		    expires_in(json_object_get(res->json, "expires_in")),
+		    json_string_value(rt) != NULL &&
+		    *json_string_value(rt) != '\0' ? json_string_value(rt) :
+		    NULL);
+		return;
+	}
+	grant_http_fail(f, res, f->op == AUTH_OP_REFRESH);
+}
+
+/* "error; description" from the provider, or the HTTP status. */
+char *
+grant_reason(const struct http_result *res)
+{
+	char	*e, *d, *s;
+	int	 r;
+
+	e = clean_text(res->error, 100);
+	d = clean_text(res->error_description, 300);
+	if (e != NULL && d != NULL && *d != '\0')
+		r = asprintf(&s, "%s; %s", e, d);
+	else if (e != NULL)
+		r = asprintf(&s, "%s", e);
+	else
+		r = asprintf(&s, "HTTP %ld%s", res->status,
+		    res->json == NULL ? " (not JSON)" : "");
+	free(e);
+	free(d);
+	if (r == -1)
+		fatal("%s", __func__);
+	return (s);
+}
+
+/* A token endpoint answer that gave no tokens: say why, and classify. */
+void
+grant_http_fail(struct flight *f, struct http_result *res, int refresh)
+{
+	enum auth_fail	 class = http_classify(res, refresh);
+	const char	*acct = f->gc.account, *what = f->what;
+	char		*reason;
+
+	if (res->status == 0) {
+		log_warnx("account %s: %s request failed: %s", acct, what,
+		    res->errstr != NULL ? res->errstr : "unknown error");
+		flight_fail(f, class, "Login failed for account %s - please "
+		    "check your internet connection and retry", acct);
+		return;
+	}
+	reason = grant_reason(res);
+	if (res->status >= 200 && res->status < 300)
+		flight_fail(f, class, "Login failed for account %s: the "
+		    "OAuth 2.0 server sent an unusable answer (%s); please "
+		    "retry later", acct, reason);
+	else if (res->status == 429 && res->retry_after > 0)
+		flight_fail(f, class, "Login failed for account %s: the "
+		    "OAuth 2.0 server is busy (HTTP 429, %s); retry after %ld "
+		    "s", acct, reason, res->retry_after);
+	else if (class == AUTH_FAIL_TRANSIENT)
+		flight_fail(f, class, "Login failed for account %s: the "
+		    "OAuth 2.0 server failed (HTTP %ld, %s); please retry "
+		    "later", acct, res->status, reason);
+	else
+		flight_fail(f, class, "Login failed for account %s: %s "
+		    "request refused (HTTP %ld): %s", acct, what, res->status,
+		    reason);
+	free(reason);
+}

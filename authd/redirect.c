@@ -1,0 +1,443 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+
+/*
+ * The redirect listener: a tiny HTTP server on each socket the parent
+ * bound for a redirect_uri / redirect_listen_address.  It answers each
+ * request with one small page and closes; a response is matched to its
+ * flight by the random state, never by anything the browser could guess
+ * (Part 1 §11).  emailproxyctl authorise feeds pasted URLs to the same
+ * code.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "emailproxy.h"
+#include "log.h"
+#include "authd.h"
+
+#define REDIRECT_MAX_REQUEST	8192
+#define REDIRECT_MAX_CONNS	32
+#define REDIRECT_TIMEOUT	10
+
+struct redirect_listener {
+	TAILQ_ENTRY(redirect_listener)	 entry;
+	int				 fd;
+	char				*hostport;
+	struct event			 ev;
+};
+static TAILQ_HEAD(, redirect_listener) listeners =
+    TAILQ_HEAD_INITIALIZER(listeners);
+static int	 nconns;
+
+static const char page_head[] = "<html><head><title>%s</title>"
+    "<style type=\"text/css\">body{margin:20px auto;line-height:1.3;"
+    "font-family:sans-serif;font-size:16px;color:#444;padding:0 24px}"
+    "</style></head><body>";
+
+static void	redirect_accept(int, short, void *);
+
+static void
+listener_free(struct redirect_listener *l)
+{
+	event_del(&l->ev);
+	close(l->fd);
+	free(l->hostport);
+	free(l);
+}
+
+/* A socket from the parent (IMSG_REDIRECT_LISTENER); replaces its twin. */
+void
+redirect_listener_add(int fd, const char *hostport)
+{
+	struct redirect_listener	*l;
+	int				 flags;
+
+	TAILQ_FOREACH(l, &listeners, entry) {
+		if (strcmp(l->hostport, hostport) == 0) {
+			TAILQ_REMOVE(&listeners, l, entry);
+			listener_free(l);
+			break;
+		}
+	}
+	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
+		log_warn("redirect listener %s", hostport);
+		close(fd);
+		return;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->hostport = strdup(hostport)) == NULL)
+		fatal("%s", __func__);
+	l->fd = fd;
+	event_set(&l->ev, fd, EV_READ | EV_PERSIST, redirect_accept, l);
+	event_add(&l->ev, NULL);
+	TAILQ_INSERT_TAIL(&listeners, l, entry);
+	log_debug("redirect listener on %s", hostport);
+}
+
+void
+redirect_listeners_clear(void)
+{
+	struct redirect_listener	*l;
+
+	while ((l = TAILQ_FIRST(&listeners)) != NULL) {
+		TAILQ_REMOVE(&listeners, l, entry);
+		listener_free(l);
+	}
+}
+
+/* Split "scheme://authority/path?query#frag" (scheme optional). */
+static void
+url_split(const char *url, char **auth, char **path, char **query)
+{
+	const char	*p, *a, *q, *h;
+	size_t		 n;
+
+	*auth = *path = *query = NULL;
+	a = (p = strstr(url, "://")) != NULL ? p + 3 : NULL;
+	p = a != NULL ? a + strcspn(a, "/?#") : url;
+	if (a != NULL)
+		*auth = strndup(a, p - a);
+	n = strcspn(p, "?#");
+	*path = strndup(p, n);
+	q = p + n;
+	if (*q == '?') {
+		q++;
+		h = q + strcspn(q, "#");
+		*query = strndup(q, h - q);
+	}
+}
+
+static int
+path_eq(const char *a, const char *b)
+{
+	size_t	 la = strlen(a), lb = strlen(b);
+
+	while (la > 0 && a[la - 1] == '/')
+		la--;
+	while (lb > 0 && b[lb - 1] == '/')
+		lb--;
+	return (la == lb && strncmp(a, b, la) == 0);
+}
+
+/* The redirect matches redirect_uri: same path, same host:port if known. */
+static int
+redirect_matches(const char *redirect_uri, const char *auth,
+    const char *path)
+{
+	char	*rauth, *rpath, *rquery;
+	int	 ok;
+
+	url_split(redirect_uri, &rauth, &rpath, &rquery);
+	ok = rpath != NULL && path != NULL && path_eq(rpath, path) &&
+	    (auth == NULL || (rauth != NULL && strcasecmp(rauth, auth) == 0));
+	free(rauth);
+	free(rpath);
+	free(rquery);
+	return (ok);
+}
+
+/*
+ * One authorisation response.  account, if set, must be the flight's;
+ * auth is the URL's host:port (NULL from the listener, which only knows
+ * its own).  Fills a page for the browser and returns an HTTP status;
+ * *err says why it was refused.
+ */
+static char *
+xprintf(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) == -1)
+		fatal("%s", __func__);
+	va_end(ap);
+	return (s);
+}
+
+static int
+redirect_deliver(const char *account, const char *auth, const char *path,
+    const char *query, char **page, const char **err)
+{
+	struct flight	*f;
+	char		*state, *code, *error, *desc, *acct, *e, *d, *body;
+	int		 status;
+
+	*err = NULL;
+	state = query != NULL ? query_get(query, "state") : NULL;
+	f = state != NULL ? flight_by_state(state) : NULL;
+	strwipe(&state);
+	if (f == NULL || (account != NULL &&
+	    strcmp(account, f->gc.account) != 0)) {
+		if (query != NULL && *query != '\0')
+			log_warnx("authorisation response for %s with an "
+			    "unknown state: ignored (expired, used already, "
+			    "or not ours)", path);
+		*err = "this authorisation response does not match a pending "
+		    "request (wrong state, expired, or used already)";
+		body = xprintf("<p>emailproxy: %s.</p>", *err);
+		status = query != NULL && *query != '\0' ? 400 : 404;
+		goto page;
+	}
+	if ((acct = html_escape(f->gc.account)) == NULL)
+		fatal("%s", __func__);
+	if (!redirect_matches(f->gc.redirect_uri, auth, path)) {
+		*err = "the URL does not match the account's redirect_uri";
+		body = xprintf("<p>emailproxy: the authorisation response "
+		    "for account %s does not match its redirect_uri.</p>",
+		    acct);
+		status = 400;
+		flight_fail(f, AUTH_FAIL_PERMANENT, "Login failed for account "
+		    "%s: OAuth 2.0 authorisation response for account %s is "
+		    "missing or does not match`redirect_uri`", f->gc.account,
+		    f->gc.account);
+		free(acct);
+		goto page;
+	}
+	code = query_get(query, "code");
+	error = clean_text(e = query_get(query, "error"), 100);
+	free(e);
+	desc = clean_text(d = query_get(query, "error_description"), 300);
+	free(d);
+	status = 200;
+	if (error != NULL) {
+		*err = "the provider refused the authorisation";
+		e = html_escape(error);
+		d = html_escape(desc != NULL ? desc : "");
+		if (e == NULL || d == NULL)
+			fatal("%s", __func__);
+		body = xprintf("<p>emailproxy: authorisation for account %s "
+		    "failed: %s; %s</p>", acct, e, d);
+		free(e);
+		free(d);
+	} else if (code == NULL || *code == '\0') {
+		*err = "the response has neither code nor error";
+		body = xprintf("<p>emailproxy: the authorisation response for "
+		    "account %s has neither code nor error.</p>", acct);
+		status = 400;
+	} else
+		body = xprintf("<p>emailproxy received the authorisation for "
+		    "account %s.</p><p>You can close this window.</p>", acct);
+	/* f may be gone after this. */
+	grant_code_redirect(f, code, error, desc);
+	strwipe(&code);
+	free(error);
+	free(desc);
+	free(acct);
+ page:
+	e = xprintf(page_head, "emailproxy authorisation");
+	*page = xprintf("%s%s</body></html>\n", e, body);
+	free(e);
+	free(body);
+	return (status);
+}
+
+/* A URL pasted into emailproxyctl authorise [account]. */
+int
+redirect_paste(const char *account, const char *url, const char **err)
+{
+	char	*auth, *path, *query, *page = NULL;
+	int	 status;
+
+	url_split(url, &auth, &path, &query);
+	if (path == NULL) {
+		*err = "out of memory";
+		status = 500;
+	} else
+		status = redirect_deliver(account, auth, path, query, &page,
+		    err);
+	free(page);
+	free(auth);
+	free(path);
+	strwipe(&query);
+	return (*err == NULL && status == 200 ? 0 : -1);
+}
+
+int
+authd_redirect_url(const char *url)
+{
+	const char	*err;
+
+	if (redirect_paste(NULL, url, &err) == -1) {
+		log_warnx("authorisation URL refused: %s", err);
+		return (-1);
+	}
+	return (0);
+}
+
+struct redirect_conn {
+	struct bufferevent	*bev;
+	int			 done;
+};
+
+static void
+conn_free(struct redirect_conn *c)
+{
+	bufferevent_free(c->bev);
+	free(c);
+	nconns--;
+}
+
+static void
+conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	conn_free(arg);
+}
+
+static void
+conn_written(struct bufferevent *bev, void *arg)
+{
+	struct redirect_conn	*c = arg;
+
+	if (c->done && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		conn_free(c);
+}
+
+static void
+conn_respond(struct redirect_conn *c, int status, const char *page)
+{
+	const char	*text;
+
+	switch (status) {
+	case 200:
+		text = "OK";
+		break;
+	case 400:
+		text = "Bad Request";
+		break;
+	case 404:
+		text = "Not Found";
+		break;
+	default:
+		text = "Error";
+		break;
+	}
+	if (page == NULL)
+		page = "";
+	bufferevent_disable(c->bev, EV_READ);
+	evbuffer_add_printf(bufferevent_get_output(c->bev),
+	    "HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\n"
+	    "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+	    "Connection: close\r\n\r\n%s", status, text, strlen(page), page);
+	c->done = 1;
+	bufferevent_setcb(c->bev, NULL, conn_written, conn_event, c);
+	bufferevent_enable(c->bev, EV_WRITE);
+}
+
+static void
+conn_read(struct bufferevent *bev, void *arg)
+{
+	struct redirect_conn	*c = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_ptr	 end;
+	char			*line, *target, *sp, *path, *query, *page;
+	const char		*err;
+	size_t			 n;
+	int			 status;
+
+	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	if (end.pos == -1)
+		end = evbuffer_search(in, "\n\n", 2, NULL);
+	if (end.pos == -1) {
+		if (evbuffer_get_length(in) > REDIRECT_MAX_REQUEST)
+			conn_respond(c, 400, "request too large");
+		return;
+	}
+	if ((line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF)) == NULL) {
+		conn_respond(c, 400, "bad request");
+		return;
+	}
+	evbuffer_drain(in, evbuffer_get_length(in));
+	/* "GET /path?query HTTP/1.1" */
+	target = NULL;
+	if ((sp = strchr(line, ' ')) != NULL) {
+		target = sp + 1;
+		if ((sp = strchr(target, ' ')) != NULL)
+			*sp = '\0';
+	}
+	if (target == NULL || *target != '/') {
+		freezero(line, n);
+		conn_respond(c, 400, "bad request");
+		return;
+	}
+	n = strcspn(target, "?#");
+	if ((path = strndup(target, n)) == NULL)
+		fatal("%s", __func__);
+	query = NULL;
+	if (target[n] == '?' &&
+	    (query = strndup(target + n + 1, strcspn(target + n + 1, "#"))) ==
+	    NULL)
+		fatal("%s", __func__);
+	freezero(line, strlen(line) + 1);
+	log_debug("redirect listener: request for %s", path);
+	page = NULL;
+	status = redirect_deliver(NULL, NULL, path, query, &page, &err);
+	conn_respond(c, status, page);
+	free(page);
+	free(path);
+	strwipe(&query);
+}
+
+static void
+redirect_accept(int fd, short event, void *arg)
+{
+	struct redirect_listener	*l = arg;
+	struct redirect_conn		*c;
+	struct timeval			 tv = { REDIRECT_TIMEOUT, 0 };
+	int				 s;
+
+	if ((s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) ==
+	    -1) {
+		if (errno != EAGAIN && errno != EINTR &&
+		    errno != ECONNABORTED)
+			log_warn("redirect listener %s: accept", l->hostport);
+		return;
+	}
+	if (nconns >= REDIRECT_MAX_CONNS) {
+		close(s);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->bev = bufferevent_socket_new(event_get_base(&l->ev), s,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		log_warn("%s", __func__);
+		free(c);
+		close(s);
+		return;
+	}
+	nconns++;
+	bufferevent_setcb(c->bev, conn_read, NULL, conn_event, c);
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_enable(c->bev, EV_READ);
+}
