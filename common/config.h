@@ -33,6 +33,8 @@
 
 #include "emailproxy.h"
 
+struct cidr_list;
+
 enum oauth2_flow {
 	FLOW_UNSET,
 	FLOW_AUTHORIZATION_CODE,
@@ -68,6 +70,10 @@ struct server_conf {
 	unsigned int	 max_connections;	/* 0: unlimited */
 	unsigned int	 max_connections_per_address;	/* 0: unlimited */
 	unsigned int	 idle_timeout;		/* pre-login, seconds */
+	/* Multi-user hardening (common/cidr.h lists; NULL: anyone). */
+	struct cidr_list *allow_clients;	/* who may connect */
+	int		 proxy_protocol;	/* expect a PROXY v1/v2 header */
+	struct cidr_list *proxy_protocol_trusted; /* ... only from these */
 };
 TAILQ_HEAD(server_list, server_conf);
 
@@ -104,6 +110,9 @@ struct account_conf {
 	char		*access_token;
 	char		*access_token_expiry;
 	char		*refresh_token;
+	/* Multi-user hardening. */
+	char		*local_password;	/* crypt(3) hash, or NULL */
+	struct cidr_list *allow_clients;	/* who may log in, or NULL */
 };
 TAILQ_HEAD(account_list, account_conf);
 
@@ -133,6 +142,11 @@ struct emailproxy_conf {
 	unsigned int	 refresh_ahead;		/* 300 s before expiry */
 	unsigned int	 idle_timeout;		/* 60 s pre-login default */
 	unsigned int	 kdf_iterations;	/* 1200000 for new records */
+	/* Multi-user hardening. */
+	int		 require_local_password;	/* 0 */
+	unsigned int	 max_login_failures;	/* 5, per account/address */
+	unsigned int	 login_failure_window;	/* 300 s to count them */
+	unsigned int	 login_cooloff;		/* 300 s refused after */
 };
 
 /*
@@ -160,6 +174,8 @@ struct account_view {
 	const struct conf_file *jwt_certificate;
 	const struct conf_file *jwt_key;
 	const struct conf_file *service_account_key;
+	const char	*local_password;	/* with catch-all fallback */
+	const struct cidr_list *allow_clients;	/* with catch-all fallback */
 };
 
 /* config.c */

@@ -182,8 +182,21 @@ enum token_fail {
 	TOKEN_FAIL_CONFIG,		/* incomplete account entry */
 	TOKEN_FAIL_NEEDS_AUTH,		/* authorisation failed/expired */
 	TOKEN_FAIL_PROVIDER,		/* OAuth server error */
-	TOKEN_FAIL_INTERNAL		/* store or process error */
+	TOKEN_FAIL_INTERNAL,		/* store or process error */
+	TOKEN_FAIL_NOT_ALLOWED,		/* client address not allowed */
+	TOKEN_FAIL_THROTTLED		/* too many failures: cooling off */
 };
+
+/*
+ * The audit line, one per login attempt, logged by the proxy at info
+ * level when the attempt ends (etc/fail2ban matches it):
+ *   audit: result=R proto=P listener=L client=ADDR account=A
+ * R is one of ok, no-password, unknown-account, bad-password,
+ * config-error, needs-authorisation, provider-error, internal-error,
+ * not-allowed, throttled, upstream-rejected; ADDR is the client's
+ * address without port (after a PROXY header, the header's); A is the
+ * login name as sent, or "-", last because it may hold spaces.
+ */
 
 enum auth_op {
 	AUTH_OP_REFRESH,	/* refresh_token grant */

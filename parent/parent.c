@@ -21,6 +21,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -345,6 +346,39 @@ parent_prepare_dirs(const struct emailproxy_conf *conf)
 	return (0);
 }
 
+/*
+ * Each session takes two descriptors in the proxy: lift the soft limit
+ * to the hard one, and as root the hard one to what the kernel allows,
+ * before the children inherit it.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit	 rl;
+	FILE		*f;
+	unsigned long	 nr_open = 65536;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (geteuid() == 0) {
+		if ((f = fopen("/proc/sys/fs/nr_open", "r")) != NULL) {
+			if (fscanf(f, "%lu", &nr_open) != 1)
+				nr_open = 65536;
+			fclose(f);
+		}
+		if (nr_open > 1048576)
+			nr_open = 1048576;
+		if (rl.rlim_max < nr_open)
+			rl.rlim_max = nr_open;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("setrlimit RLIMIT_NOFILE");
+	else
+		log_debug("open files limit %llu",
+		    (unsigned long long)rl.rlim_cur);
+}
+
 void
 parent_run(const char *self, struct parent_opts *o,
     struct emailproxy_conf *conf)
@@ -360,6 +394,7 @@ parent_run(const char *self, struct parent_opts *o,
 
 	if (parent_prepare_dirs(conf) == -1)
 		exit(1);
+	raise_nofile();
 	if (listeners_prepare(conf, NULL) == -1) {
 		log_warnx("abandoning setup: a listener failed to start");
 		exit(1);

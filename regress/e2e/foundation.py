@@ -73,6 +73,12 @@ def title(pid):
         return f.read().replace(b"\0", b" ").decode(errors="replace")
 
 
+def role(pid):
+    """The process title is "emailproxy: <role>"."""
+    t = title(pid).strip()
+    return t.split(":", 1)[1].strip() if ":" in t else t
+
+
 def socket_inodes(pid):
     inodes = set()
     d = "/proc/%d/fd" % pid
@@ -200,10 +206,7 @@ def main():
               "children %s" % kids)
         roles = {}
         for k in kids:
-            t = title(k)
-            for r in ("proxy", "tokend", "authd"):
-                if r in t:
-                    roles[r] = k
+            roles[role(k)] = k
         check(sorted(roles) == ["authd", "proxy", "tokend"],
               "children are proxy, tokend and authd",
               str({k: title(k) for k in kids}))
@@ -233,10 +236,12 @@ def main():
         listen = listening_inodes(ports)
         check(len(listen) == 3, "three listening sockets exist",
               str(listen))
-        proxy_socks = socket_inodes(roles.get("proxy", parent))
+        # The sockets follow the configuration; give them a moment.
+        held = wait_for(lambda: all(
+            i in socket_inodes(roles.get("proxy", parent))
+            for i in listening_inodes(ports).values()), 5)
         parent_socks = socket_inodes(parent)
-        check(all(i in proxy_socks for i in listen.values()),
-              "the proxy child holds the listening sockets")
+        check(held, "the proxy child holds the listening sockets")
         check(not any(i in parent_socks for i in listen.values()),
               "the parent holds no listening socket")
         for p in ports:
@@ -291,7 +296,7 @@ def main():
                 continue
             parent = d.proc.pid
             kids = children_of(parent)
-            pid = [k for k in kids if victim in title(k)]
+            pid = [k for k in kids if role(k) == victim]
             if not pid:
                 check(False, "killing %s stops the daemon" % victim,
                       "no such child")
