@@ -1,0 +1,326 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * The servers of the configuration at run time: their TLS contexts
+ * (built from certificates and CA bundles that arrived in memory), the
+ * listening sockets the parent passed, and what a reload keeps.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <event.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tls.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "proxy.h"
+#include "session.h"
+#include "starttls.h"
+
+#define ACCEPT_BURST	64
+
+static struct pserver_list	 pservers = TAILQ_HEAD_INITIALIZER(pservers);
+/* The system CA bundle, read before the chroot when none is configured. */
+static uint8_t			*default_ca;
+static size_t			 default_ca_len;
+
+static void	server_accept(int, short, void *);
+
+void
+servers_init(void)
+{
+	const char	*path = tls_default_ca_cert_file();
+
+	if ((default_ca = tls_load_file(path, &default_ca_len, NULL)) == NULL)
+		log_warnx("%s: cannot read the system CA bundle", path);
+}
+
+static const struct proto_ops *
+proto_ops_for(enum proto proto)
+{
+	switch (proto) {
+	case PROTO_IMAP:
+		return &imap_ops;
+	case PROTO_POP:
+		return &pop_ops;
+	case PROTO_SMTP:
+		return &smtp_ops;
+	}
+	return NULL;
+}
+
+static struct tls_config *
+upstream_tls(struct server_conf *sc)
+{
+	struct tls_config	*cfg;
+	const struct conf_file	*ca = NULL;
+	const uint8_t		*data;
+	size_t			 len;
+
+	if (sc->server_ca.data != NULL)
+		ca = &sc->server_ca;
+	else if (proxy_conf->ca_file.data != NULL)
+		ca = &proxy_conf->ca_file;
+	data = ca ? (const uint8_t *)ca->data : default_ca;
+	len = ca ? ca->len : default_ca_len;
+	if ((cfg = tls_config_new()) == NULL)
+		return NULL;
+	/* Verification of chain and name stays on: never disabled. */
+	if (tls_config_set_protocols(cfg, TLS_PROTOCOL_TLSv1_2 |
+	    TLS_PROTOCOL_TLSv1_3) == -1 ||
+	    (data != NULL && tls_config_set_ca_mem(cfg, data, len) == -1)) {
+		log_warnx("%s: upstream TLS: %s", sc->name,
+		    tls_config_error(cfg));
+		tls_config_free(cfg);
+		return NULL;
+	}
+	if (data == NULL)
+		log_warnx("%s: no CA bundle: server certificates will not "
+		    "verify", sc->name);
+	return cfg;
+}
+
+static int
+local_tls(struct pserver *p, struct server_conf *sc)
+{
+	if (sc->local_certificate.data == NULL || sc->local_key.data == NULL)
+		return 0;
+	if ((p->local_cfg = tls_config_new()) == NULL ||
+	    (p->local_ctx = tls_server()) == NULL)
+		goto fail;
+	if (tls_config_set_protocols(p->local_cfg, TLS_PROTOCOL_TLSv1_2 |
+	    TLS_PROTOCOL_TLSv1_3) == -1 ||
+	    tls_config_set_keypair_mem(p->local_cfg,
+	    (const uint8_t *)sc->local_certificate.data,
+	    sc->local_certificate.len,
+	    (const uint8_t *)sc->local_key.data, sc->local_key.len) == -1) {
+		log_warnx("%s: local TLS: %s", sc->name,
+		    tls_config_error(p->local_cfg));
+		goto fail;
+	}
+	if (tls_configure(p->local_ctx, p->local_cfg) == -1) {
+		log_warnx("%s: local TLS: %s", sc->name,
+		    tls_error(p->local_ctx));
+		goto fail;
+	}
+	return 0;
+ fail:
+	tls_free(p->local_ctx);
+	tls_config_free(p->local_cfg);
+	p->local_ctx = NULL;
+	p->local_cfg = NULL;
+	return -1;
+}
+
+static struct pserver *
+server_find_run(const char *name)
+{
+	struct pserver	*p;
+
+	TAILQ_FOREACH(p, &pservers, entry)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+static void
+server_unlisten(struct pserver *p)
+{
+	if (p->lfd == -1)
+		return;
+	event_del(&p->lev);
+	evtimer_del(&p->lpause);
+	close(p->lfd);
+	p->lfd = -1;
+}
+
+static void
+server_free(struct pserver *p, const char *reason)
+{
+	server_unlisten(p);
+	sessions_detach(p, reason);
+	TAILQ_REMOVE(&pservers, p, entry);
+	tls_config_free(p->upstream_cfg);
+	tls_free(p->local_ctx);
+	tls_config_free(p->local_cfg);
+	free(p->name);
+	free(p);
+}
+
+static struct pserver *
+server_new(struct server_conf *sc)
+{
+	struct pserver	*p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->name = strdup(sc->name)) == NULL) {
+		free(p);
+		return NULL;
+	}
+	p->conf = sc;
+	p->lfd = -1;
+	TAILQ_INIT(&p->sessions);
+	if ((p->ops = proto_ops_for(sc->proto)) == NULL) {
+		log_warnx("%s: %s is not supported by this proxy yet",
+		    sc->name, proto_name(sc->proto));
+		free(p->name);
+		free(p);
+		return NULL;
+	}
+	if ((p->upstream_cfg = upstream_tls(sc)) == NULL ||
+	    local_tls(p, sc) == -1) {
+		tls_config_free(p->upstream_cfg);
+		free(p->name);
+		free(p);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&pservers, p, entry);
+	return p;
+}
+
+/*
+ * Called with the configuration that has just become proxy_conf (the
+ * old one is still allocated).  Servers whose section is unchanged keep
+ * their listener and sessions; the others say goodbye.
+ */
+int
+servers_configure(struct emailproxy_conf *conf)
+{
+	struct pserver		*p, *t;
+	struct server_conf	*sc;
+	struct tls_config	*cfg;
+	int			 errors = 0;
+
+	TAILQ_FOREACH_SAFE(p, &pservers, entry, t) {
+		sc = server_find(conf, p->name);
+		if (sc != NULL && server_equal(p->conf, sc)) {
+			p->conf = sc;
+			/* The global CA bundle may have changed. */
+			if ((cfg = upstream_tls(sc)) != NULL) {
+				tls_config_free(p->upstream_cfg);
+				p->upstream_cfg = cfg;
+			}
+			continue;
+		}
+		log_info("%s: %s, closing its sessions", p->name,
+		    sc ? "changed" : "removed");
+		server_free(p, "Server shutting down");
+	}
+	TAILQ_FOREACH(sc, &conf->servers, entry) {
+		if (server_find_run(sc->name) != NULL)
+			continue;
+		if (server_new(sc) == NULL) {
+			log_warnx("%s: cannot serve it", sc->name);
+			errors++;
+		}
+	}
+	return errors ? -1 : 0;
+}
+
+static void
+server_resume(int fd, short event, void *arg)
+{
+	struct pserver	*p = arg;
+
+	if (p->lfd != -1)
+		event_add(&p->lev, NULL);
+}
+
+static void
+server_accept(int fd, short event, void *arg)
+{
+	struct pserver		*p = arg;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	struct timeval		 tv = { 1, 0 };
+	int			 s, i, one = 1;
+
+	for (i = 0; i < ACCEPT_BURST; i++) {
+		len = sizeof(ss);
+		s = accept4(fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (s == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE) {
+				/* Out of fds: stop accepting for a second. */
+				log_warn("%s: accept", p->name);
+				event_del(&p->lev);
+				evtimer_add(&p->lpause, &tv);
+			} else if (errno != EAGAIN)
+				log_warn("%s: accept", p->name);
+			return;
+		}
+		/*
+		 * Mail dialogues are small request/answer exchanges: without
+		 * this, Nagle holds a greeting behind TLS tickets until the
+		 * client's delayed ACK (~40 ms per login).
+		 */
+		(void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
+		session_accept(p, s, (struct sockaddr *)&ss, len);
+	}
+}
+
+void
+server_listen(const char *name, int fd)
+{
+	struct pserver	*p;
+
+	if ((p = server_find_run(name)) == NULL) {
+		log_warnx("listener for unknown server %s", name);
+		close(fd);
+		return;
+	}
+	server_unlisten(p);
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)
+		log_warn("%s: listener", p->name);
+	p->lfd = fd;
+	event_set(&p->lev, fd, EV_READ | EV_PERSIST, server_accept, p);
+	evtimer_set(&p->lpause, server_resume, p);
+	event_add(&p->lev, NULL);
+	log_debug("%s: accepting connections", p->name);
+}
+
+void
+servers_close(void)
+{
+	struct pserver	*p;
+
+	while ((p = TAILQ_FIRST(&pservers)) != NULL)
+		server_free(p, "Server shutting down");
+}
+
+unsigned int
+servers_listening(void)
+{
+	struct pserver	*p;
+	unsigned int	 n = 0;
+
+	TAILQ_FOREACH(p, &pservers, entry)
+		if (p->lfd != -1)
+			n++;
+	return n;
+}
