@@ -26,6 +26,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "cidr.h"
 #include "config.h"
 #include "config_parse.h"
 
@@ -63,6 +64,10 @@ config_new(void)
 	conf->refresh_ahead = 300;
 	conf->idle_timeout = 60;
 	conf->kdf_iterations = 1200000;
+	conf->require_local_password = 0;
+	conf->max_login_failures = 5;
+	conf->login_failure_window = 300;
+	conf->login_cooloff = 300;
 	return (conf);
 }
 
@@ -132,6 +137,8 @@ server_free(struct server_conf *s)
 	conf_file_free(&s->local_certificate, 0);
 	conf_file_free(&s->local_key, 1);
 	conf_file_free(&s->server_ca, 0);
+	cidr_list_free(s->allow_clients);
+	cidr_list_free(s->proxy_protocol_trusted);
 	free(s);
 }
 
@@ -157,6 +164,8 @@ account_free(struct account_conf *a)
 	strfreezero(a->access_token);
 	strfreezero(a->access_token_expiry);
 	strfreezero(a->refresh_token);
+	strfreezero(a->local_password);
+	cidr_list_free(a->allow_clients);
 	free(a);
 }
 
@@ -274,7 +283,11 @@ server_equal(const struct server_conf *a, const struct server_conf *b)
 	    a->max_connections == b->max_connections &&
 	    a->max_connections_per_address ==
 	    b->max_connections_per_address &&
-	    a->idle_timeout == b->idle_timeout);
+	    a->idle_timeout == b->idle_timeout &&
+	    cidr_list_equal(a->allow_clients, b->allow_clients) &&
+	    a->proxy_protocol == b->proxy_protocol &&
+	    cidr_list_equal(a->proxy_protocol_trusted,
+	    b->proxy_protocol_trusted));
 }
 
 int
@@ -423,6 +436,8 @@ account_merge(const struct account_conf **chain, int n,
 	FIRST(client_secret_encrypted);
 	FIRST(token_salt);
 	FIRST(token_iterations);
+	FIRST(local_password);
+	FIRST(allow_clients);
 	FIRST_FILE(jwt_certificate);
 	FIRST_FILE(jwt_key);
 	/* A service-account key file goes with the secret that names it. */
@@ -510,6 +525,14 @@ config_print(const struct emailproxy_conf *conf, int verbose)
 	    conf->control_socket,
 	    conf->allow_catch_all_accounts ? "on" : "off",
 	    conf->ca_file.path != NULL ? conf->ca_file.path : "none");
+	printf("logins: local password %s, ", conf->require_local_password ?
+	    "required" : "optional");
+	if (conf->max_login_failures == 0)
+		printf("throttling off\n");
+	else
+		printf("throttled after %u failures in %u s for %u s\n",
+		    conf->max_login_failures, conf->login_failure_window,
+		    conf->login_cooloff);
 	TAILQ_FOREACH(s, &conf->servers, entry) {
 		if (s->local_starttls)
 			local = " (local STARTTLS)";
@@ -524,11 +547,22 @@ config_print(const struct emailproxy_conf *conf, int verbose)
 		    strchr(s->local_address, ':') != NULL ? "]" : "",
 		    s->local_port, local, s->server_address, s->server_port,
 		    remote);
+		if (s->allow_clients != NULL)
+			printf("%s: allow_clients %s\n", s->name,
+			    s->allow_clients->text);
+		if (s->proxy_protocol)
+			printf("%s: PROXY protocol from %s\n", s->name,
+			    s->proxy_protocol_trusted != NULL ?
+			    s->proxy_protocol_trusted->text : "nobody");
 	}
 	TAILQ_FOREACH(a, &conf->accounts, entry) {
-		printf("%s: %s%s%s\n", a->name, flow_name(a->flow),
+		/* The hash is not printed: it could be attacked offline. */
+		printf("%s: %s%s%s%s%s%s\n", a->name, flow_name(a->flow),
 		    account_is_catchall(a) ? " (catch-all)" : "",
 		    a->access_token != NULL || a->refresh_token != NULL ?
-		    ", cached tokens to import" : "");
+		    ", cached tokens to import" : "",
+		    a->local_password != NULL ? ", local password set" : "",
+		    a->allow_clients != NULL ? ", allow_clients " : "",
+		    a->allow_clients != NULL ? a->allow_clients->text : "");
 	}
 }

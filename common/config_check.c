@@ -24,6 +24,7 @@
 
 #include <sys/types.h>
 
+#include <crypt.h>
 #include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "cidr.h"
 #include "config.h"
 #include "config_parse.h"
 
@@ -59,6 +61,9 @@ static int	 get_uint(struct check *, const struct ini_kv *, long long,
 		    long long, unsigned int *);
 static int	 get_abspath(struct check *, const struct ini_kv *, char **);
 static int	 nonempty(struct check *, const struct ini_kv *);
+static void	 get_list(struct check *, const struct ini_kv *,
+		    struct cidr_list **);
+static void	 get_hash(struct check *, const struct ini_kv *, char **);
 static void	 build_globals(struct emailproxy_conf *, struct check *,
 		    const struct ini_section *);
 static int	 server_name(const char *, enum proto *, const char **);
@@ -192,6 +197,54 @@ get_abspath(struct check *c, const struct ini_kv *kv, char **dst)
 	return (0);
 }
 
+/* An address list (common/cidr.h); the reason names what is wrong. */
+static void
+get_list(struct check *c, const struct ini_kv *kv, struct cidr_list **dst)
+{
+	struct cidr_list	*l;
+	const char		*err;
+
+	if ((l = cidr_list_parse(kv->value, &err)) == NULL) {
+		cerr(c, kv->line, "%s: %s in \"%s\"", kv->key, err,
+		    kv->value);
+		return;
+	}
+	cidr_list_free(*dst);
+	*dst = l;
+}
+
+/*
+ * A crypt(3) hash as mkpasswd(1) or emailproxyctl hash-password write
+ * it.  The value is never logged: a hash can be attacked offline.
+ * crypt_checksalt() refuses unknown methods and those libxcrypt counts
+ * as legacy (DES, MD5, and SHA-256 on some systems).  A bare setting
+ * ("$6$salt") has no hash after its last '$' and could never match.
+ */
+static void
+get_hash(struct check *c, const struct ini_kv *kv, char **dst)
+{
+	const char	*last, *p;
+	int		 dollars = 0;
+
+	for (p = kv->value; *p != '\0'; p++)
+		dollars += *p == '$';
+	last = strrchr(kv->value, '$');
+	if (kv->value[0] != '$' || dollars < 3 ||
+	    crypt_checksalt(kv->value) != CRYPT_SALT_OK ||
+	    last[1] == '\0' || strspn(last + 1, "./0123456789"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") !=
+	    strlen(last + 1)) {
+		cerr(c, kv->line, "%s: not a complete crypt(3) hash of a "
+		    "current method (yescrypt $y$ or $gy$, bcrypt $2b$, "
+		    "SHA-512 $6$; make one with emailproxyctl "
+		    "hash-password)", kv->key);
+		return;
+	}
+	if (*dst != NULL)
+		freezero(*dst, strlen(*dst));
+	*dst = xstrdup(kv->value);
+}
+
 /* A group of the control socket: it must exist now. */
 static void
 get_group(struct check *c, const struct ini_kv *kv, char **dst)
@@ -265,6 +318,14 @@ build_globals(struct emailproxy_conf *conf, struct check *c,
 		else if (strcmp(kv->key, "kdf_iterations") == 0)
 			get_uint(c, kv, 100000, 100000000,
 			    &conf->kdf_iterations);
+		else if (strcmp(kv->key, "require_local_password") == 0)
+			get_bool(c, kv, &conf->require_local_password);
+		else if (strcmp(kv->key, "max_login_failures") == 0)
+			get_uint(c, kv, 0, 1000000, &conf->max_login_failures);
+		else if (strcmp(kv->key, "login_failure_window") == 0)
+			get_uint(c, kv, 1, 604800, &conf->login_failure_window);
+		else if (strcmp(kv->key, "login_cooloff") == 0)
+			get_uint(c, kv, 1, 604800, &conf->login_cooloff);
 		else if (strcmp(kv->key, "documentation") != 0)
 			cwarn(c, kv->line, "%s: unknown key, ignored",
 			    kv->key);
@@ -306,7 +367,8 @@ build_server(struct emailproxy_conf *conf, struct check *c,
 {
 	struct server_conf	*s, *o;
 	const struct ini_kv	*kv, *local_starttls = NULL;
-	const struct ini_kv	*require_tls = NULL;
+	const struct ini_kv	*require_tls = NULL, *proxy = NULL;
+	const struct ini_kv	*trusted = NULL;
 	const char		*port, *errstr;
 	unsigned int		 u;
 	int			 have_server_starttls = 0, legacy = 0;
@@ -366,7 +428,15 @@ build_server(struct emailproxy_conf *conf, struct check *c,
 			    &s->max_connections_per_address);
 		else if (strcmp(kv->key, "idle_timeout") == 0)
 			get_uint(c, kv, 1, 86400, &s->idle_timeout);
-		else if (strcmp(kv->key, "plugins") == 0)
+		else if (strcmp(kv->key, "allow_clients") == 0)
+			get_list(c, kv, &s->allow_clients);
+		else if (strcmp(kv->key, "proxy_protocol") == 0) {
+			proxy = kv;
+			get_bool(c, kv, &s->proxy_protocol);
+		} else if (strcmp(kv->key, "proxy_protocol_trusted") == 0) {
+			trusted = kv;
+			get_list(c, kv, &s->proxy_protocol_trusted);
+		} else if (strcmp(kv->key, "plugins") == 0)
 			cwarn(c, kv->line, "%s: plugins are not supported, "
 			    "ignored", kv->key);
 		else if (strcmp(kv->key, "documentation") != 0)
@@ -397,6 +467,15 @@ build_server(struct emailproxy_conf *conf, struct check *c,
 		cerr(c, require_tls->line, "require_tls_login: needs "
 		    "local_certificate_path and local_key_path (implicit "
 		    "TLS or local_starttls) in [%s]", sec->name);
+	/* Anyone could claim any address: trust must be explicit. */
+	if (s->proxy_protocol && s->proxy_protocol_trusted == NULL &&
+	    trusted == NULL)
+		cerr(c, proxy->line, "proxy_protocol: needs "
+		    "proxy_protocol_trusted (the load balancers' addresses) "
+		    "in [%s]", sec->name);
+	else if (!s->proxy_protocol && trusted != NULL)
+		cwarn(c, trusted->line, "proxy_protocol_trusted: ignored "
+		    "without proxy_protocol = true in [%s]", sec->name);
 	TAILQ_FOREACH(o, &conf->servers, entry) {
 		if (o->local_port == s->local_port && s->local_port != 0) {
 			cerr(c, sec->line, "[%s]: local port %u is already "
@@ -469,6 +548,10 @@ build_account(struct emailproxy_conf *conf, struct check *c,
 			set_file(&a->jwt_certificate, kv);
 		else if (strcmp(kv->key, "jwt_key_path") == 0)
 			set_file(&a->jwt_key, kv);
+		else if (strcmp(kv->key, "local_password") == 0)
+			get_hash(c, kv, &a->local_password);
+		else if (strcmp(kv->key, "allow_clients") == 0)
+			get_list(c, kv, &a->allow_clients);
 		else if ((cached = cached_field(a, kv->key)) != NULL)
 			set_str(cached, kv);
 		else if (strcmp(kv->key, "last_activity") == 0 ||
@@ -612,6 +695,11 @@ check_account(struct emailproxy_conf *conf, struct check *c,
 	if ((v.jwt_certificate == NULL) != (v.jwt_key == NULL))
 		cgap(c, a->line, "[%s]: jwt_certificate_path and jwt_key_path "
 		    "must be given together", a->name);
+	if (conf->require_local_password && v.local_password == NULL &&
+	    !sample)
+		cwarn(c, a->line, "[%s]: no local_password: every login to "
+		    "this account is refused (require_local_password)",
+		    a->name);
 }
 
 int

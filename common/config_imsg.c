@@ -18,10 +18,12 @@
  * A configuration over imsg, parent -> child: CONF_START, GLOBALS,
  * SERVER*, ACCOUNT*, CONF_END.  Each destination gets only what it
  * needs (DESIGN.md): the proxy no account at all, tokend no private key
- * and no certificate, authd no cached Python token and no server key.
+ * and no certificate, authd no cached Python token, no server key and
+ * no login rule (local password hash, account allowlist).
  *
  * Encoding (msg.h): a conf_file is str path, u32 line, u32 has data,
- * data; a boolean or enum is a u32.
+ * data; a boolean or enum is a u32; an address list (common/cidr.h) is
+ * its text as written (str, NULL: none), parsed again on receipt.
  *   GLOBALS: str path, u32 delete_account_token_on_password_error,
  *     u32 encrypt_client_secret_on_first_use,
  *     u32 use_login_password_as_client_credentials_secret,
@@ -29,13 +31,15 @@
  *     str empty_dir, str control_socket, str notify_command,
  *     file ca_file, u32 auth_timeout, u32 http_connect_timeout,
  *     u32 http_timeout, u32 refresh_ahead, u32 idle_timeout,
- *     u32 kdf_iterations
+ *     u32 kdf_iterations, u32 require_local_password,
+ *     u32 max_login_failures, u32 login_failure_window, u32 login_cooloff
  *   SERVER: str name, u32 line, u32 proto, u32 local_port,
  *     str local_address, str server_address, u32 server_port,
  *     u32 server_starttls, u32 local_starttls, u32 require_tls_login,
  *     file local_certificate,
  *     file local_key, file server_ca, u32 max_connections,
- *     u32 max_connections_per_address, u32 idle_timeout
+ *     u32 max_connections_per_address, u32 idle_timeout,
+ *     list allow_clients, u32 proxy_protocol, list proxy_protocol_trusted
  *   ACCOUNT: str name, u32 line, str permission_url, str token_url,
  *     str oauth2_scope, str oauth2_resource, str oauth2_flow_str,
  *     u32 flow, str redirect_uri, str redirect_listen_address,
@@ -43,7 +47,7 @@
  *     u32 use_pkce (0xffffffff: unset), file jwt_certificate,
  *     file jwt_key, file service_account_key, str token_salt,
  *     str token_iterations, str access_token, str access_token_expiry,
- *     str refresh_token
+ *     str refresh_token, str local_password, list allow_clients
  */
 
 #include <sys/types.h>
@@ -52,6 +56,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "cidr.h"
 #include "config.h"
 #include "msg.h"
 
@@ -63,6 +68,7 @@ struct conf_mask {
 	int	 client_secret;
 	int	 cached;	/* Python tokens, salt, encrypted secret */
 	int	 private_keys;	/* JWT certificate+key, service key */
+	int	 login_rules;	/* local password, account allowlist */
 };
 
 /* Counts bytes on the first pass, writes on the second. */
@@ -76,6 +82,7 @@ static int	 conf_mask(enum emailproxy_proc, struct conf_mask *);
 static void	 enc_u32(struct enc *, uint32_t);
 static void	 enc_str(struct enc *, const char *);
 static void	 enc_file(struct enc *, const struct conf_file *, int);
+static void	 enc_list(struct enc *, const struct cidr_list *);
 static void	 enc_globals(struct enc *, const struct emailproxy_conf *,
 		    const struct conf_mask *);
 static void	 enc_server(struct enc *, const struct server_conf *,
@@ -86,6 +93,7 @@ static int	 enc_size(const char *, size_t);
 static char	*dec_str(struct msgr *, int *);
 static void	 dec_file(struct msgr *, struct conf_file *, int *);
 static int	 dec_bool(struct msgr *, int *);
+static struct cidr_list *dec_list(struct msgr *, int *);
 static int	 recv_globals(struct imsg *, struct emailproxy_conf *);
 static int	 recv_server(struct imsg *, struct emailproxy_conf *);
 static int	 recv_account(struct imsg *, struct emailproxy_conf *);
@@ -103,6 +111,7 @@ conf_mask(enum emailproxy_proc dest, struct conf_mask *m)
 		m->accounts = 1;
 		m->client_secret = 1;
 		m->cached = 1;
+		m->login_rules = 1;
 		return (0);
 	case PROC_AUTHD:
 		m->ca_data = 1;
@@ -145,6 +154,12 @@ enc_file(struct enc *e, const struct conf_file *f, int with_data)
 }
 
 static void
+enc_list(struct enc *e, const struct cidr_list *l)
+{
+	enc_str(e, l != NULL ? l->text : NULL);
+}
+
+static void
 enc_globals(struct enc *e, const struct emailproxy_conf *conf,
     const struct conf_mask *m)
 {
@@ -165,6 +180,10 @@ enc_globals(struct enc *e, const struct emailproxy_conf *conf,
 	enc_u32(e, conf->refresh_ahead);
 	enc_u32(e, conf->idle_timeout);
 	enc_u32(e, conf->kdf_iterations);
+	enc_u32(e, conf->require_local_password);
+	enc_u32(e, conf->max_login_failures);
+	enc_u32(e, conf->login_failure_window);
+	enc_u32(e, conf->login_cooloff);
 }
 
 static void
@@ -187,6 +206,9 @@ enc_server(struct enc *e, const struct server_conf *s,
 	enc_u32(e, s->max_connections);
 	enc_u32(e, s->max_connections_per_address);
 	enc_u32(e, s->idle_timeout);
+	enc_list(e, s->allow_clients);
+	enc_u32(e, s->proxy_protocol);
+	enc_list(e, s->proxy_protocol_trusted);
 }
 
 static void
@@ -215,6 +237,8 @@ enc_account(struct enc *e, const struct account_conf *a,
 	enc_str(e, m->cached ? a->access_token : NULL);
 	enc_str(e, m->cached ? a->access_token_expiry : NULL);
 	enc_str(e, m->cached ? a->refresh_token : NULL);
+	enc_str(e, m->login_rules ? a->local_password : NULL);
+	enc_list(e, m->login_rules ? a->allow_clients : NULL);
 }
 
 static int
@@ -344,6 +368,20 @@ dec_bool(struct msgr *r, int *bad)
 	return (v != 0);
 }
 
+/* An address list from its text; NULL when none was sent. */
+static struct cidr_list *
+dec_list(struct msgr *r, int *bad)
+{
+	struct cidr_list	*l;
+	const char		*s, *err;
+
+	if ((s = msg_get_str(r)) == NULL)
+		return (NULL);
+	if ((l = cidr_list_parse(s, &err)) == NULL)
+		*bad = 1;
+	return (l);
+}
+
 static int
 recv_globals(struct imsg *imsg, struct emailproxy_conf *conf)
 {
@@ -378,6 +416,10 @@ recv_globals(struct imsg *imsg, struct emailproxy_conf *conf)
 	conf->refresh_ahead = msg_get_u32(&r);
 	conf->idle_timeout = msg_get_u32(&r);
 	conf->kdf_iterations = msg_get_u32(&r);
+	conf->require_local_password = dec_bool(&r, &bad);
+	conf->max_login_failures = msg_get_u32(&r);
+	conf->login_failure_window = msg_get_u32(&r);
+	conf->login_cooloff = msg_get_u32(&r);
 	if (msg_read_end(&r) == -1 || bad || conf->path == NULL ||
 	    conf->user == NULL || conf->store_dir == NULL ||
 	    conf->empty_dir == NULL || conf->control_socket == NULL)
@@ -414,6 +456,9 @@ recv_server(struct imsg *imsg, struct emailproxy_conf *conf)
 	s->max_connections = msg_get_u32(&r);
 	s->max_connections_per_address = msg_get_u32(&r);
 	s->idle_timeout = msg_get_u32(&r);
+	s->allow_clients = dec_list(&r, &bad);
+	s->proxy_protocol = dec_bool(&r, &bad);
+	s->proxy_protocol_trusted = dec_list(&r, &bad);
 	if (msg_read_end(&r) == -1 || bad || s->name == NULL ||
 	    s->local_address == NULL || s->server_address == NULL ||
 	    proto > PROTO_SMTP || lport == 0 || lport > 65535 ||
@@ -459,6 +504,8 @@ recv_account(struct imsg *imsg, struct emailproxy_conf *conf)
 	a->access_token = dec_str(&r, &bad);
 	a->access_token_expiry = dec_str(&r, &bad);
 	a->refresh_token = dec_str(&r, &bad);
+	a->local_password = dec_str(&r, &bad);
+	a->allow_clients = dec_list(&r, &bad);
 	if (msg_read_end(&r) == -1 || bad || a->name == NULL ||
 	    a->name[0] == '\0' || flow > FLOW_SERVICE_ACCOUNT ||
 	    (pkce > 1 && pkce != UINT32_MAX))

@@ -200,14 +200,29 @@ merge_stats(json_t *list)
 	return (all);
 }
 
+static int
+cmp_str(const void *a, const void *b)
+{
+	return (strcmp(*(const char * const *)a, *(const char * const *)b));
+}
+
+/* Sorted by name: the processes answer in any order. */
 static void
 print_stats(json_t *stats, enum output out)
 {
-	const char	*key;
-	json_t		*v;
-	size_t		 len;
+	const char	**keys, *key;
+	json_t		 *v;
+	size_t		  len, i, n = 0;
 
-	json_object_foreach(stats, key, v) {
+	if ((keys = calloc(json_object_size(stats) + 1, sizeof(*keys))) ==
+	    NULL)
+		err(1, NULL);
+	json_object_foreach(stats, key, v)
+		keys[n++] = key;
+	qsort(keys, n, sizeof(*keys), cmp_str);
+	for (i = 0; i < n; i++) {
+		key = keys[i];
+		v = json_object_get(stats, key);
 		if (out == OUT_TEXT) {
 			printf("%-40s %lld\n", key,
 			    (long long)json_integer_value(v));
@@ -225,6 +240,7 @@ print_stats(json_t *stats, enum output out)
 	}
 	if (out == OUT_METRICS)
 		printf("# EOF\n");
+	free(keys);
 }
 
 int
@@ -305,7 +321,8 @@ main(int argc, char *argv[])
 		out = OUT_JSON;
 
 	fd = connect_daemon(sock);
-	if (imsgbuf_init(&ibuf, fd) == -1)
+	if (imsgbuf_init(&ibuf, fd) == -1 ||
+	    imsgbuf_set_maxsize(&ibuf, IMSG_MAXSIZE_PARENT) == -1)
 		err(1, "imsgbuf_init");
 	msg_begin(&w, &ibuf, type, 0, -1);
 	switch (type) {
@@ -322,7 +339,9 @@ main(int argc, char *argv[])
 	}
 	if (msg_end(&w, &ibuf) == -1 || imsgbuf_flush(&ibuf) == -1)
 		err(1, "send request");
-	free(url);
+	/* The redirect URL carries an authorisation code. */
+	if (url != NULL)
+		freezero(url, strlen(url));
 
 	if ((list = json_array()) == NULL)
 		err(1, NULL);
@@ -354,7 +373,12 @@ main(int argc, char *argv[])
 				msgtext = msg_get_str(&r);
 				if (msg_read_end(&r) == -1 || msgtext == NULL)
 					errx(1, "malformed answer");
-				fprintf(stderr, "emailproxyctl: %s\n", msgtext);
+				if (type == IMSG_CTL_FORGET)
+					fprintf(stderr, "emailproxyctl: %s: "
+					    "%s\n", argv[1], msgtext);
+				else
+					fprintf(stderr, "emailproxyctl: %s\n",
+					    msgtext);
 				failed = done = 1;
 				break;
 			case IMSG_CTL_END:
@@ -377,7 +401,8 @@ main(int argc, char *argv[])
 	if (type == IMSG_CTL_SHOW_STATS) {
 		obj = merge_stats(list);
 		if (out == OUT_JSON)
-			json_dumpf(obj, stdout, JSON_INDENT(2));
+			json_dumpf(obj, stdout, JSON_INDENT(2) |
+			    JSON_SORT_KEYS);
 		else
 			print_stats(obj, out);
 		json_decref(obj);

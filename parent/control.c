@@ -28,13 +28,19 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event.h>
@@ -46,6 +52,12 @@
 #include "msg.h"
 #include "proc.h"
 #include "parent.h"
+
+/* Anyone in control_group may connect: bound what they hold. */
+#define CONTROL_MAX_CONNS	32
+/* A failed reload's reasons, as the log has them. */
+#define CONTROL_REASON_MAX	2048
+#define CONTROL_REASON_WAIT	5000	/* ms */
 
 struct ctl_conn {
 	TAILQ_ENTRY(ctl_conn)	 entry;
@@ -72,6 +84,7 @@ static struct event		 ev_control;
 static int			 control_fd = -1;
 static char			*control_path;
 static uint32_t			 next_id = 1;
+static int			 nconns;
 
 static void	control_dispatch(int, short, void *);
 
@@ -127,9 +140,10 @@ int
 control_init(const struct emailproxy_conf *conf)
 {
 	struct sockaddr_un	 sun;
-	gid_t			 gid = 0;
+	struct stat		 st;
+	gid_t			 gid = 0, egid = getegid();
 	mode_t			 old_umask;
-	int			 fd;
+	int			 fd, rc, root = geteuid() == 0;
 
 	if (conf->control_group != NULL &&
 	    group_gid(conf->control_group, &gid) == -1) {
@@ -151,6 +165,12 @@ control_init(const struct emailproxy_conf *conf)
 		    "already running?", conf->control_socket);
 		return (-1);
 	}
+	/* Only a stale socket may be replaced, never a file. */
+	if (lstat(conf->control_socket, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		log_warnx("control socket %s exists and is not a socket",
+		    conf->control_socket);
+		return (-1);
+	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1) {
 		log_warn("control socket");
@@ -161,16 +181,30 @@ control_init(const struct emailproxy_conf *conf)
 		close(fd);
 		return (-1);
 	}
-	/* 0660 from the start: no window where others may connect. */
-	old_umask = umask(S_IXUSR | S_IXGRP | S_IRWXO);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		log_warn("bind %s", conf->control_socket);
-		umask(old_umask);
+	/*
+	 * 0660 and the group from the start: no window where others may
+	 * connect, and no chown, which needs CAP_CHOWN (the service unit
+	 * keeps CAP_SETGID only).
+	 */
+	if (root && setegid(gid) == -1) {
+		log_warn("control socket: setegid %u", (unsigned)gid);
 		close(fd);
 		return (-1);
 	}
+	old_umask = umask(S_IXUSR | S_IXGRP | S_IRWXO);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old_umask);
-	if ((geteuid() == 0 && chown(conf->control_socket, 0, gid) == -1) ||
+	if (root && setegid(egid) == -1)
+		fatal("setegid %u", (unsigned)egid);
+	if (rc == -1) {
+		log_warn("bind %s", conf->control_socket);
+		close(fd);
+		return (-1);
+	}
+	/* A set-group-ID directory imposes its own group. */
+	if ((root && (stat(conf->control_socket, &st) == -1 ||
+	    (st.st_gid != gid &&
+	    chown(conf->control_socket, (uid_t)-1, gid) == -1))) ||
 	    chmod(conf->control_socket, 0660) == -1 ||
 	    listen(fd, 16) == -1) {
 		log_warn("control socket %s", conf->control_socket);
@@ -194,13 +228,20 @@ control_cleanup(void)
 	}
 }
 
-/* Root, or a member of control_admin_group. */
+/*
+ * Root, or a member of control_admin_group: by the peer's group, its
+ * process's supplementary groups where the kernel tells them (the same
+ * groups that let it open the socket), or the group database.
+ */
 static int
-peer_is_admin(uid_t uid, gid_t gid)
+peer_is_admin(int fd, uid_t uid, gid_t gid)
 {
 	struct passwd	*pw;
 	gid_t		 admin, groups[256];
 	int		 n = 256, i;
+#ifdef SO_PEERGROUPS
+	socklen_t	 len = sizeof(groups);
+#endif
 
 	if (uid == 0)
 		return (1);
@@ -209,6 +250,12 @@ peer_is_admin(uid_t uid, gid_t gid)
 		return (0);
 	if (gid == admin)
 		return (1);
+#ifdef SO_PEERGROUPS
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+		for (i = 0; i < (int)(len / sizeof(groups[0])); i++)
+			if (groups[i] == admin)
+				return (1);
+#endif
 	if ((pw = getpwuid(uid)) == NULL ||
 	    getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) == -1)
 		return (0);
@@ -238,13 +285,23 @@ control_accept(int listenfd, short event, void *arg)
 		close(fd);
 		return;
 	}
+	/* root is never locked out by others' connections. */
+	if (nconns >= CONTROL_MAX_CONNS && uid != 0) {
+		log_warnx("control: too many connections, refused uid %u",
+		    (unsigned)uid);
+		close(fd);
+		return;
+	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		fatal(NULL);
 	c->id = next_id++;
 	c->uid = uid;
-	c->admin = peer_is_admin(uid, gid);
-	imsgev_init(&c->iev, fd, "control", control_dispatch, c, 0, 0);
+	c->admin = peer_is_admin(fd, uid, gid);
+	/* Children's answers may be as large as their own messages. */
+	imsgev_init(&c->iev, fd, "control", control_dispatch, c,
+	    IMSG_MAXSIZE_PARENT, 0);
 	TAILQ_INSERT_TAIL(&conns, c, entry);
+	nconns++;
 	log_debug("control: connection %u from uid %u%s", c->id,
 	    (unsigned)uid, c->admin ? " (admin)" : "");
 }
@@ -257,6 +314,7 @@ control_close(struct ctl_conn *c)
 	imsgbuf_clear(&c->iev.ibuf);
 	close(c->iev.ibuf.fd);
 	free(c);
+	nconns--;
 }
 
 static struct ctl_conn *
@@ -350,6 +408,107 @@ control_show_pending(struct ctl_conn *c)
 	control_end(c);
 }
 
+/*
+ * A failed reload only logs why.  Tell the administrator too: load the
+ * file again in a short-lived child whose log goes to a pipe.  NULL if
+ * that finds nothing wrong (the listeners failed, say).
+ */
+static char *
+control_reload_reason(void)
+{
+	struct emailproxy_conf	*conf;
+	struct pollfd		 pfd;
+	struct timespec		 start, now;
+	char			 buf[CONTROL_REASON_MAX], *out, *line, *next;
+	const char		*prefix = "config: ";
+	size_t			 len = 0, plen = strlen(prefix);
+	ssize_t			 n;
+	pid_t			 pid;
+	int			 p[2], ms, status;
+
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		log_warn("%s: pipe", __func__);
+		return (NULL);
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("%s: fork", __func__);
+		close(p[0]);
+		close(p[1]);
+		return (NULL);
+	}
+	if (pid == 0) {
+		if (dup2(p[1], STDERR_FILENO) == -1)
+			_exit(2);
+		unsetenv("JOURNAL_STREAM");
+		log_init(1, LOG_DAEMON);
+		log_setverbose(0);
+		log_procinit("config");
+		conf = config_load(parent_conf->path, NULL);
+		_exit(conf == NULL || config_load_files(conf) == -1);
+	}
+	close(p[1]);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (len < sizeof(buf) - 1) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = CONTROL_REASON_WAIT - (int)((now.tv_sec - start.tv_sec) *
+		    1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+		pfd.fd = p[0];
+		pfd.events = POLLIN;
+		if (ms <= 0 || poll(&pfd, 1, ms) <= 0)
+			break;
+		if ((n = read(p[0], buf + len, sizeof(buf) - 1 - len)) <= 0)
+			break;
+		len += n;
+	}
+	buf[len] = '\0';
+	close(p[0]);
+	if (waitpid(pid, &status, WNOHANG) == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	if (len == 0)
+		return (NULL);
+
+	/* One indented line per message, without the process prefix. */
+	if ((out = calloc(1, len * 2 + 1)) == NULL)
+		fatal(NULL);
+	for (line = buf; line != NULL && *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if (strncmp(line, prefix, plen) == 0)
+			line += plen;
+		if (*line == '\0')
+			continue;
+		strlcat(out, "\n\t", len * 2 + 1);
+		strlcat(out, line, len * 2 + 1);
+	}
+	explicit_bzero(buf, sizeof(buf));
+	return (out);
+}
+
+static void
+control_reload(struct ctl_conn *c)
+{
+	char	*reason, *msg;
+
+	if (parent_reload() == 0) {
+		log_info("configuration reloaded by uid %u", (unsigned)c->uid);
+		control_end(c);
+		return;
+	}
+	if ((reason = control_reload_reason()) == NULL) {
+		control_fail(c, "reload failed, the running configuration "
+		    "stays; see the log");
+		return;
+	}
+	if (asprintf(&msg, "reload failed, the running configuration "
+	    "stays:%s", reason) == -1)
+		fatal(NULL);
+	control_fail(c, msg);
+	free(msg);
+	free(reason);
+}
+
 static void
 control_request(struct ctl_conn *c, struct imsg *imsg)
 {
@@ -394,11 +553,7 @@ control_request(struct ctl_conn *c, struct imsg *imsg)
 		control_show_pending(c);
 		break;
 	case IMSG_CTL_RELOAD:
-		if (parent_reload() == -1)
-			control_fail(c, "reload failed: the daemon keeps "
-			    "its running configuration; see the log");
-		else
-			control_end(c);
+		control_reload(c);
 		break;
 	case IMSG_CTL_LOG_VERBOSE:
 		msg_read_init(&r, imsg);
@@ -438,6 +593,10 @@ control_dispatch(int fd, short event, void *arg)
 		if (n == 0)
 			break;
 		control_request(c, &imsg);
+		/* A pasted redirect URL carries an authorisation code. */
+		if (imsg_get_type(&imsg) == IMSG_CTL_AUTHORISE &&
+		    imsg.data != NULL)
+			explicit_bzero(imsg.data, imsg_get_len(&imsg));
 		imsg_free(&imsg);
 	}
 }
@@ -455,12 +614,17 @@ control_child_reply(struct imsg *imsg)
 		fatalx("control: unexpected answer for connection %u", c->id);
 	switch (type) {
 	case IMSG_CTL_DATA:
-		if (control_forward(&c->iev, 0, imsg) == -1)
-			fatal("control answer");
+		if (!c->failed && control_forward(&c->iev, 0, imsg) == -1) {
+			log_warn("control: answer for connection %u", c->id);
+			control_close(c);
+		}
 		return;
 	case IMSG_CTL_FAIL:
-		if (!c->failed && control_forward(&c->iev, 0, imsg) == -1)
-			fatal("control answer");
+		if (!c->failed && control_forward(&c->iev, 0, imsg) == -1) {
+			log_warn("control: answer for connection %u", c->id);
+			control_close(c);
+			return;
+		}
 		c->failed = 1;
 		break;
 	}

@@ -29,6 +29,15 @@ int	 imap_cap_match(const char *, size_t);
  * line is not a capability line (or memory ran out).
  */
 char	*imap_cap_rewrite(const char *, size_t, size_t *);
+/*
+ * Adjust a (rewritten) capability line for STARTTLS: every STARTTLS
+ * token goes, and comes back once with IMAP_CAP_STARTTLS;
+ * IMAP_CAP_LOGINDISABLED drops every AUTH= and adds LOGINDISABLED.
+ * NULL when the line is not a capability line (or memory ran out).
+ */
+#define IMAP_CAP_STARTTLS	0x01
+#define IMAP_CAP_LOGINDISABLED	0x02
+char	*imap_cap_adjust(const char *, size_t, unsigned int, size_t *);
 /* Does the line list the capability (a whole token)? */
 int	 imap_cap_has(const char *, size_t, const char *);
 

@@ -212,3 +212,70 @@ imap_cap_has(const char *line, size_t len, const char *cap)
 	}
 	return 0;
 }
+
+/*
+ * Part 1 §8 on top of the Part 2 rewrite: the server's STARTTLS is the
+ * proxy's business, ours is offered while the client side is plain, and
+ * with require_tls_login a plain client sees no way to log in.  Works on
+ * whole space-separated tokens of the capability list, which ends at the
+ * end of the line or at the ']' of a response code.
+ */
+char *
+imap_cap_adjust(const char *line, size_t len, unsigned int flags,
+    size_t *outlen)
+{
+	const char	*p, *end, *tok, *lend = line + len;
+	char		*out, *o;
+	size_t		 tlen;
+	int		 starttls = 0, logindisabled = 0;
+
+	if (!imap_cap_match(line, len))
+		return NULL;
+	/* Room for the line and the tokens we may add. */
+	if ((out = malloc(len + sizeof(" STARTTLS LOGINDISABLED"))) == NULL)
+		return NULL;
+	p = line + 2;
+	if (prefix_ci(p, lend - p, "OK ["))
+		p += 4;
+	p += strlen("CAPABILITY");
+	for (end = p; end < lend && *end != ']'; end++)
+		;
+	memcpy(out, line, p - line);
+	o = out + (p - line);
+	while (p < end) {
+		while (p < end && *p == ' ')
+			p++;
+		for (tok = p; p < end && *p != ' '; p++)
+			;
+		if ((tlen = p - tok) == 0)
+			break;
+		if (tlen == 8 && strncasecmp(tok, "STARTTLS", 8) == 0) {
+			if (!(flags & IMAP_CAP_STARTTLS) || starttls)
+				continue;
+			starttls = 1;
+		} else if (tlen == 13 &&
+		    strncasecmp(tok, "LOGINDISABLED", 13) == 0) {
+			if (!(flags & IMAP_CAP_LOGINDISABLED) || logindisabled)
+				continue;
+			logindisabled = 1;
+		} else if ((flags & IMAP_CAP_LOGINDISABLED) && tlen >= 5 &&
+		    strncasecmp(tok, "AUTH=", 5) == 0)
+			continue;
+		*o++ = ' ';
+		memcpy(o, tok, tlen);
+		o += tlen;
+	}
+	if ((flags & IMAP_CAP_STARTTLS) && !starttls) {
+		memcpy(o, " STARTTLS", 9);
+		o += 9;
+	}
+	if ((flags & IMAP_CAP_LOGINDISABLED) && !logindisabled) {
+		memcpy(o, " LOGINDISABLED", 14);
+		o += 14;
+	}
+	memcpy(o, end, lend - end);
+	o += lend - end;
+	*o = '\0';
+	*outlen = o - out;
+	return out;
+}

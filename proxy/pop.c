@@ -737,6 +737,7 @@ auth_answer(struct pop *p, const uint8_t *line, size_t len)
 		    (int)len, line, p->reason);
 	else
 		session_client_write(p->s, line, len + 2);
+	session_login_rejected(p->s);
 	log_info("session %u: server refused the login of %s: %.*s%s%s",
 	    session_id(p->s), p->user ? p->user : "?", (int)len, line,
 	    p->reason ? " " : "", p->reason ? p->reason : "");
@@ -783,6 +784,7 @@ pop_server_input(void *arg, const uint8_t *buf, size_t len)
 		session_client_write(p->s, buf, n);
 		log_warnx("session %u: server refused AUTH XOAUTH2: %.*s",
 		    session_id(p->s), (int)eol, buf);
+		session_login_rejected(p->s);
 		session_close(p->s, "server refused AUTH XOAUTH2");
 		return -1;
 	case POP_CANCEL:

@@ -24,7 +24,14 @@
  * whatever it wants to either side, asks for a token, and finally calls
  * session_login_done(), after which the session relays bytes untouched.
  * The module never touches a socket, so a unit test can drive it with
- * its own versions of the session_* functions below.
+ * its own versions of the session_* functions below.  STARTTLS on either
+ * side (session_tls_flags, session_starttls_server/_client) is in
+ * starttls.h.
+ *
+ * Calling rules: everything here may be called from inside the module's
+ * own callbacks; session_bye/session_close end the session (the module
+ * is freed later, its credentials at once), after which the module
+ * returns -1 from an input callback and does nothing more.
  */
 
 #ifndef SESSION_H
@@ -90,6 +97,12 @@ int	 session_token_get(struct session *, const char *user,
 	    const char *password, const char *rejected);
 /* The account, for log lines (set once the client has said who). */
 void	 session_set_account(struct session *, const char *);
+/*
+ * The upstream refused the login even after the retry (or refused
+ * XOAUTH2 itself): the attempt's audit line says upstream-rejected.
+ * tokend's failures and session_login_done are audited by the session.
+ */
+void	 session_login_rejected(struct session *);
 /* The upstream accepted the login: relay from now on. */
 void	 session_login_done(struct session *);
 /* Send the bye line with reason, log it with the client address, close. */

@@ -1048,6 +1048,7 @@ auth_answer(struct smtp *sm, const uint8_t *line, size_t len)
 		    (int)len, line, sm->reason);
 	else
 		session_client_write(sm->s, line, len + 2);
+	session_login_rejected(sm->s);
 	log_info("session %u: server refused the login of %s: %.*s%s%s",
 	    session_id(sm->s), sm->user ? sm->user : "?", (int)len, line,
 	    sm->reason ? " " : "", sm->reason ? sm->reason : "");
@@ -1095,6 +1096,7 @@ smtp_server_input(void *arg, const uint8_t *buf, size_t len)
 		session_client_write(sm->s, buf, n);
 		log_warnx("session %u: server refused AUTH XOAUTH2: %.*s",
 		    session_id(sm->s), (int)eol, buf);
+		session_login_rejected(sm->s);
 		session_close(sm->s, "server refused AUTH XOAUTH2");
 		return -1;
 	case SMTP_CANCEL:

@@ -135,12 +135,34 @@ acct_release(struct tk_account *a)
 {
 	if (a->unlocked || a->flight != NULL || !TAILQ_EMPTY(&a->deferred) ||
 	    a->import_discarded || a->last_error != NULL || a->nbad > 0 ||
-	    a->ahead_armed)
+	    a->ahead_armed || a->lp_known || a->last_login != 0)
 		return;
 	RB_REMOVE(tk_accounts, &tk.accounts, a);
 	explicit_bzero(a->bad, sizeof(a->bad));
 	free(a->name);
 	free(a);
+}
+
+/* A login succeeded: for show accounts, and it ends the failure count. */
+void
+acct_note_login(struct tk_account *a, const char *client)
+{
+	a->last_login = time(NULL);
+	free(a->last_login_address);
+	if ((a->last_login_address = strdup(client != NULL ? client : ""))
+	    == NULL)
+		fatal(NULL);
+	throttle_success(a->name);
+}
+
+/* What the account remembers of its logins, before it is dropped. */
+void
+acct_forget_logins(struct tk_account *a)
+{
+	localpw_forget(a);
+	a->last_login = 0;
+	free(a->last_login_address);
+	a->last_login_address = NULL;
 }
 
 /* Take the secrets (moved, not copied) and the record's metadata. */
@@ -244,6 +266,7 @@ acct_free_all(void)
 		}
 		RB_REMOVE(tk_accounts, &tk.accounts, a);
 		explicit_bzero(a->bad, sizeof(a->bad));
+		acct_forget_logins(a);
 		free(a->last_error);
 		free(a->name);
 		free(a);

@@ -101,6 +101,13 @@ show_record(const struct record *r, void *arg)
 	set_int(o, "last_use", r->last_use);
 }
 
+/* An account only throttling knows (a catch-all name, say). */
+static void
+show_throttled(const char *name, void *arg)
+{
+	row(arg, name);
+}
+
 static void
 show_accounts(const struct tk_peer *p, uint32_t id)
 {
@@ -109,6 +116,7 @@ show_accounts(const struct tk_peer *p, uint32_t id)
 	json_t			*rows, *o;
 	const char		*name;
 	char			*key;
+	int64_t			 until;
 
 	if ((rows = json_object()) == NULL)
 		fatalx("json_object");
@@ -121,6 +129,7 @@ show_accounts(const struct tk_peer *p, uint32_t id)
 		free(key);
 	}
 	store_list(&tk.store, show_record, rows);
+	throttle_accounts(show_throttled, rows);
 	RB_FOREACH(a, tk_accounts, &tk.accounts) {
 		o = row(rows, a->name);
 		if (a->unlocked) {
@@ -138,9 +147,18 @@ show_accounts(const struct tk_peer *p, uint32_t id)
 		if (a->last_error != NULL)
 			json_object_set_new(o, "last_error",
 			    json_string(a->last_error));
+		if (a->last_login != 0) {
+			set_int(o, "last_login", a->last_login);
+			json_object_set_new(o, "last_login_address",
+			    json_string(a->last_login_address));
+		}
 	}
-	json_object_foreach(rows, name, o)
+	json_object_foreach(rows, name, o) {
+		set_int(o, "failures", throttle_failures(name, &until));
+		if (until != 0)
+			set_int(o, "throttled_until", until);
 		ctl_data(p, id, o);
+	}
 	json_decref(rows);
 	ctl_end(p, id, NULL);
 }
@@ -171,6 +189,7 @@ forget(const struct tk_peer *p, uint32_t id, const char *account)
 		acct_set_error(a, NULL);
 		explicit_bzero(a->bad, sizeof(a->bad));
 		a->nbad = a->badnext = 0;
+		acct_forget_logins(a);
 		if (a->flight != NULL)
 			flight_abort(a->flight, TOKEN_FAIL_NEEDS_AUTH, text);
 		else
@@ -199,7 +218,8 @@ show_stats(const struct tk_peer *p, uint32_t id)
 
 	RB_FOREACH(a, tk_accounts, &tk.accounts)
 		unlocked += a->unlocked;
-	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I, s:I}",
 	    "tokend_logins_ok_total", (json_int_t)tk.stats.logins_ok,
 	    "tokend_logins_bad_password_total",
 	    (json_int_t)tk.stats.logins_bad_password,
@@ -213,6 +233,11 @@ show_stats(const struct tk_peer *p, uint32_t id)
 	    (json_int_t)tk.stats.token_request_failures,
 	    "tokend_imports_total", (json_int_t)tk.stats.imports,
 	    "tokend_kdf_runs_total", (json_int_t)tk_kdf_runs,
+	    "tokend_crypt_checks_total", (json_int_t)tk.stats.crypt_checks,
+	    "tokend_logins_throttled_total",
+	    (json_int_t)tk.stats.logins_throttled,
+	    "tokend_logins_not_allowed_total",
+	    (json_int_t)tk.stats.logins_not_allowed,
 	    "tokend_accounts_unlocked", (json_int_t)unlocked);
 	if (o == NULL)
 		fatalx("json_pack");

@@ -16,9 +16,11 @@
 
 /*
  * The login decision (SPEC Part 2 §4.1 with Part 1 §1, §5, §13): for
- * each TOKEN_GET, find the account, prove the password (in-memory
- * verifier, else the record's key), and answer with a fresh token or
- * wait on the account's one authd request.
+ * each TOKEN_GET, find the account, apply the administrator's rules
+ * (require_local_password, the account's allow_clients, throttling,
+ * the local password), prove the password (in-memory verifier, else
+ * the record's key), and answer with a fresh token or wait on the
+ * account's one authd request.
  */
 
 #include <ctype.h>
@@ -27,6 +29,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "cidr.h"
 #include "msg.h"
 #include "tokend.h"
 
@@ -96,6 +99,7 @@ tokend_login_reconf(const struct emailproxy_conf *conf)
 		acct_set_error(a, NULL);
 		explicit_bzero(a->bad, sizeof(a->bad));
 		a->nbad = a->badnext = 0;
+		acct_forget_logins(a);
 		/* Aborting the flight releases the account. */
 		if (a->flight != NULL)
 			flight_abort(a->flight, TOKEN_FAIL_UNKNOWN_ACCOUNT,
@@ -117,6 +121,7 @@ tokend_login_shutdown(void)
 		if (a->flight != NULL)
 			flight_abort(a->flight, TOKEN_FAIL_PROVIDER, text);
 	}
+	throttle_shutdown();
 	acct_free_all();
 	store_close(&tk.store);
 	explicit_bzero(tk.vkey, sizeof(tk.vkey));
@@ -175,7 +180,8 @@ tokend_proxy_imsg(struct imsg *imsg)
 		req->proto = proto;
 		req->flags = flags;
 		req->server = dupstr(server);
-		req->client = dupstr(client);
+		/* Only for rules and logs: one printable word. */
+		req->client = reply_clean(client != NULL ? client : "");
 		req->username = dupstr(user);
 		req->logname = reply_clean(req->username);
 		req->password = dupstr(pass);
@@ -189,6 +195,7 @@ tokend_proxy_imsg(struct imsg *imsg)
 			return (-1);
 		}
 		flight_cancel_session(imsg_get_id(imsg));
+		throttle_cancel_session(imsg_get_id(imsg));
 		return (0);
 	default:
 		log_warnx("unexpected message %u from the proxy",
@@ -260,12 +267,79 @@ finish(struct tk_req *req, struct tk_account *a)
 		acct_release(a);
 }
 
+/*
+ * A wrong password.  The failure that starts a cool-off is answered
+ * late (throttle.c); nothing stored is touched.
+ */
+static void
+refuse_password(struct tk_account *a, struct tk_req *req,
+    unsigned int delay)
+{
+	char	*text;
+
+	if (asprintf(&text, "Login failed - the password for account %s is "
+	    "incorrect", req->logname) == -1)
+		fatal(NULL);
+	if (delay > 0) {
+		throttle_hold(req, delay, TOKEN_FAIL_BAD_PASSWORD, text);
+		if (a != NULL)
+			acct_release(a);
+	} else {
+		reply_fail_text(req, TOKEN_FAIL_BAD_PASSWORD, text);
+		finish(req, a);
+	}
+	free(text);
+}
+
 static void
 bad_password(struct tk_account *a, struct tk_req *req)
 {
-	reply_fail(req, TOKEN_FAIL_BAD_PASSWORD, "Login failed - the "
-	    "password for account %s is incorrect", req->logname);
-	finish(req, a);
+	refuse_password(a, req, throttle_fail(a->name, req->client));
+}
+
+/*
+ * The administrator's rules, before any password is looked at: no
+ * crypt and no KDF for a login they refuse.
+ */
+static int
+login_allowed(struct tk_req *req, const struct account_view *v,
+    const char *key)
+{
+	int64_t	 wait;
+	int	 by_address;
+
+	if (tk.conf->require_local_password && v->local_password == NULL) {
+		log_info("%s: no local password set by the administrator "
+		    "(require_local_password) - aborting login",
+		    req->logname);
+		reply_fail(req, TOKEN_FAIL_CONFIG, "account %s has no local "
+		    "password set by the administrator", req->logname);
+		return (0);
+	}
+	if (v->allow_clients != NULL &&
+	    !cidr_list_match_str(v->allow_clients, req->client)) {
+		log_info("%s: logins from %s are not allowed - aborting "
+		    "login", req->logname, req->client);
+		reply_fail(req, TOKEN_FAIL_NOT_ALLOWED, "logins to %s are not "
+		    "allowed from %s", req->logname, req->client);
+		return (0);
+	}
+	if (throttle_check(key, req->client, &wait, &by_address)) {
+		log_info("%s: too many failed logins %s %s; refused for %lld "
+		    "more s", req->logname, by_address ? "from" : "for",
+		    by_address ? req->client : "the account",
+		    (long long)wait);
+		if (by_address)
+			reply_fail(req, TOKEN_FAIL_THROTTLED, "too many failed "
+			    "logins from %s; try again in %lld s",
+			    req->client, (long long)wait);
+		else
+			reply_fail(req, TOKEN_FAIL_THROTTLED, "too many failed "
+			    "logins for %s; try again in %lld s",
+			    req->logname, (long long)wait);
+		return (0);
+	}
+	return (1);
 }
 
 void
@@ -300,16 +374,35 @@ login_run(struct tk_req *req)
 		finish(req, NULL);
 		return;
 	}
-	if (!login_complete(req, &v)) {
+	if (account_key(req->username, &key) == -1)
+		fatal(NULL);
+	if (!login_allowed(req, &v, key)) {
+		free(key);
 		finish(req, NULL);
 		return;
 	}
-	if (account_key(req->username, &key) == -1)
-		fatal(NULL);
 	a = acct_get(key);
 	free(key);
 	req->acct = a;
 	tk_verifier(a->name, req->password, req->verifier);
+
+	/*
+	 * The administrator's password comes first; with one there is no
+	 * trust on first use, and a wrong one destroys nothing.
+	 */
+	if (v.local_password != NULL) {
+		if (!localpw_check(a, req, v.local_password)) {
+			log_info("Login failed - the local password for "
+			    "account %s is incorrect", req->logname);
+			bad_password(a, req);
+			return;
+		}
+		req->local_ok = 1;
+	}
+	if (!login_complete(req, &v)) {
+		finish(req, a);
+		return;
+	}
 
 	/* One request at a time: the same password waits on it. */
 	if (a->flight != NULL) {
@@ -429,14 +522,42 @@ login_unlocked(struct tk_account *a, struct tk_req *req,
 	flight_start(a, AUTH_OP_OBTAIN, NULL, NULL, req);
 }
 
+/*
+ * The password does not open the tokens.  When it matched the local
+ * password, the tokens were sealed under an older one: new tokens are
+ * requested for it (the old record stays until they arrive).
+ */
+static int
+login_local_changed(struct tk_account *a, struct tk_req *req,
+    const struct account_view *v)
+{
+	if (!req->local_ok)
+		return (0);
+	log_notice("%s: the stored tokens were sealed with another password "
+	    "than the local password; requesting new ones", a->name);
+	login_new_password(a, req, v);
+	return (1);
+}
+
 static void
 login_wrong(struct tk_account *a, struct tk_req *req,
     const struct account_view *v)
 {
+	unsigned int	 delay;
+
+	if (login_local_changed(a, req, v))
+		return;
 	if (!delete_on_wrong_password(v)) {
 		log_info("Invalid password to decrypt credentials for account "
 		    "%s - aborting login", req->logname);
 		bad_password(a, req);
+		return;
+	}
+	/* A failure all the same: guessing must not mint tokens freely. */
+	if ((delay = throttle_fail(a->name, req->client)) > 0) {
+		log_info("Invalid password to decrypt credentials for account "
+		    "%s - too many failures, aborting login", req->logname);
+		refuse_password(a, req, delay);
 		return;
 	}
 	/*
@@ -456,7 +577,7 @@ login_import(struct tk_account *a, struct tk_req *req,
 	struct record_secrets	 s;
 	struct tk_keys		 k;
 	int64_t			 expiry, now = time(NULL);
-	unsigned int		 iter;
+	unsigned int		 iter, delay;
 
 	switch (import_python(v, a->name, req->password, &s, &expiry)) {
 	case -2:
@@ -466,10 +587,19 @@ login_import(struct tk_account *a, struct tk_req *req,
 		bad_password(a, req);
 		return;
 	case -1:
+		if (req->local_ok) {
+			a->import_discarded = 1;
+			login_local_changed(a, req, v);
+			return;
+		}
 		if (!delete_on_wrong_password(v)) {
 			log_info("Invalid password to decrypt credentials for "
 			    "account %s - aborting login", req->logname);
 			bad_password(a, req);
+			return;
+		}
+		if ((delay = throttle_fail(a->name, req->client)) > 0) {
+			refuse_password(a, req, delay);
 			return;
 		}
 		log_info("Retrying login due to exception while decrypting "

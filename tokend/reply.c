@@ -64,6 +64,8 @@ reply_ok(struct tk_req *req, const char *token)
 		fatalx("cannot queue TOKEN_OK");
 	kick(&tk.proxy);
 	tk.stats.logins_ok++;
+	if (req->acct != NULL)
+		acct_note_login(req->acct, req->client);
 }
 
 void
@@ -91,6 +93,12 @@ reply_fail_text(struct tk_req *req, enum token_fail reason, const char *text)
 		break;
 	case TOKEN_FAIL_UNKNOWN_ACCOUNT:
 		tk.stats.logins_unknown_account++;
+		break;
+	case TOKEN_FAIL_THROTTLED:
+		tk.stats.logins_throttled++;
+		break;
+	case TOKEN_FAIL_NOT_ALLOWED:
+		tk.stats.logins_not_allowed++;
 		break;
 	default:
 		tk.stats.logins_failed++;

@@ -20,7 +20,9 @@
  * asks authd for tokens with one request per account at a time
  * (flight.c), refreshes tokens ahead of expiry (ahead.c), imports the
  * Python proxy's cached tokens (import.c) and answers the control
- * socket (ctl.c).  tokend.c is the process around them.
+ * socket (ctl.c).  Multi-user hardening: the administrator's local
+ * passwords (localpw.c) and login throttling (throttle.c).  tokend.c
+ * is the process around them.
  *
  * The engine talks to its peers through struct tk_peer, so tests can
  * drive it over socketpairs without the event loop of tokend.c.
@@ -67,6 +69,7 @@ struct tk_req {
 	char		*logname;	/* the same, printable, for logs */
 	char		*password;
 	char		*rejected;	/* token the server refused */
+	int		 local_ok;	/* matched the local password */
 	uint8_t		 verifier[TK_MACLEN];
 	struct tk_account *acct;
 };
@@ -113,6 +116,12 @@ struct tk_account {
 	struct event	 ahead_ev;
 	int		 ahead_armed;
 	unsigned int	 ahead_failures;
+	/* The local password that matched (localpw.c). */
+	int		 lp_known;
+	uint8_t		 lp_verifier[TK_MACLEN];
+	uint8_t		 lp_tag[TK_MACLEN];	/* of the hash it matched */
+	int64_t		 last_login;	/* last successful login */
+	char		*last_login_address;
 };
 RB_HEAD(tk_accounts, tk_account);
 
@@ -125,6 +134,9 @@ struct tk_stats {
 	uint64_t	 token_obtains;
 	uint64_t	 token_request_failures;
 	uint64_t	 imports;
+	uint64_t	 crypt_checks;
+	uint64_t	 logins_throttled;
+	uint64_t	 logins_not_allowed;
 };
 
 struct tk_env {
@@ -162,6 +174,8 @@ char	*reply_clean(const char *);
 struct tk_account *acct_find(const char *);
 struct tk_account *acct_get(const char *);
 void	 acct_release(struct tk_account *);
+void	 acct_note_login(struct tk_account *, const char *client);
+void	 acct_forget_logins(struct tk_account *);
 void	 acct_lock(struct tk_account *);
 void	 acct_unlock(struct tk_account *, const struct tk_keys *,
 	    struct record_secrets *, const struct record *);
@@ -206,6 +220,23 @@ int	 import_client_secret(const struct account_view *,
 	    const char *password, char **);
 int	 needs_config_secret(const struct account_view *,
 	    const struct record_secrets *);
+
+/* localpw.c: 1 if the request's password matches the crypt(3) hash. */
+int	 localpw_check(struct tk_account *, const struct tk_req *,
+	    const char *hash);
+void	 localpw_forget(struct tk_account *);
+
+/* throttle.c */
+int	 throttle_check(const char *account, const char *client,
+	    int64_t *wait, int *by_address);
+unsigned int throttle_fail(const char *account, const char *client);
+void	 throttle_success(const char *account);
+unsigned int throttle_failures(const char *account, int64_t *until);
+void	 throttle_accounts(void (*)(const char *, void *), void *);
+void	 throttle_hold(struct tk_req *, unsigned int secs, enum token_fail,
+	    const char *text);
+void	 throttle_cancel_session(uint32_t sid);
+void	 throttle_shutdown(void);
 
 /* ctl.c */
 int	 tokend_ctl_imsg(const struct tk_peer *parent, struct imsg *);

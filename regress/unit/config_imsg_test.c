@@ -16,9 +16,10 @@
 
 /*
  * A configuration over imsg: round trip to each child, what each child
- * must not receive, the size limit, malformed messages.
+ * must not receive, the size limit, malformed messages, the multi-user
+ * hardening fields (lists travel as text and are parsed again).
  *
- * DEPS: common/config.c common/config_parse.c common/config_check.c common/config_files.c common/config_imsg.c common/msg.c common/imsg.c common/imsg_buffer.c common/log.c
+ * DEPS: common/config.c common/config_parse.c common/config_check.c common/config_files.c common/config_imsg.c common/msg.c common/cidr.c common/imsg.c common/imsg_buffer.c common/log.c
  */
 
 #include <sys/types.h>
@@ -35,6 +36,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "cidr.h"
 #include "config.h"
 #include "imsg.h"
 #include "msg.h"
@@ -388,6 +390,164 @@ test_malformed(void)
 	config_free(pending);
 }
 
+#define HASH_Y	"$y$j9T$fLiglGhe0DJMQi8.JapRC0$" \
+		"xpyIVt4sIPxcj9KpMSi0erMsUvR3Nsuv98n0lIP5Aa/"
+#define HASH_2B	"$2b$04$hah.SS56TPnkdUVQmJyvWO5YV5r4YESls8t2V96PWJ9eYo1Kn580i"
+
+static void
+test_hardening(void)
+{
+	struct emailproxy_conf	*conf, *got;
+	struct server_conf	*s, *gs;
+	struct account_conf	*a;
+	struct account_view	 v;
+	char			 path[512];
+	int			 ok;
+
+	tmpfile_with("hard.conf",
+	    "[IMAP-1993]\nserver_address = imap.example.com\n"
+	    "server_port = 993\n"
+	    "allow_clients = 127.0.0.1, ::1, 10.0.0.0/8\n"
+	    "proxy_protocol = true\nproxy_protocol_trusted = 192.0.2.0/24\n"
+	    "[POP-1995]\nserver_address = pop.example.com\n"
+	    "server_port = 995\n"
+	    "[emailproxy]\nallow_catch_all_accounts = yes\n"
+	    "require_local_password = yes\nmax_login_failures = 7\n"
+	    "login_failure_window = 120\nlogin_cooloff = 45\n"
+	    "[@example.com]\ntoken_url = https://t\noauth2_scope = s\n"
+	    "oauth2_flow = client_credentials\nclient_id = c\n"
+	    "local_password = " HASH_2B "\n"
+	    "allow_clients = ::ffff:127.0.0.0/104\n"
+	    "[user@example.com]\nlocal_password = " HASH_Y "\n"
+	    "allow_clients = 127.0.0.2\n");
+	snprintf(path, sizeof(path), "%s/hard.conf", tmpdir);
+	if ((conf = config_load(path, NULL)) == NULL) {
+		check(0, "hardening: config loads");
+		return;
+	}
+
+	got = transfer(conf, PROC_PROXY);
+	check(got != NULL, "hardening: proxy configuration received");
+	if (got != NULL) {
+		s = server_find(conf, "IMAP-1993");
+		gs = server_find(got, "IMAP-1993");
+		check(gs != NULL && server_equal(s, gs) &&
+		    gs->proxy_protocol == 1 && gs->allow_clients != NULL &&
+		    streq(gs->allow_clients->text,
+		    "127.0.0.1, ::1, 10.0.0.0/8") &&
+		    cidr_list_equal(gs->allow_clients, s->allow_clients) &&
+		    cidr_list_match_str(gs->proxy_protocol_trusted,
+		    "192.0.2.9"), "hardening: proxy gets the server's "
+		    "allow_clients, proxy_protocol and trusted peers");
+		gs = server_find(got, "POP-1995");
+		check(gs != NULL && gs->allow_clients == NULL &&
+		    gs->proxy_protocol_trusted == NULL && !gs->proxy_protocol,
+		    "hardening: a server without lists stays without");
+		check(got->require_local_password == 1 &&
+		    got->max_login_failures == 7 &&
+		    got->login_failure_window == 120 &&
+		    got->login_cooloff == 45, "hardening: globals to proxy");
+		config_free(got);
+	}
+
+	got = transfer(conf, PROC_TOKEND);
+	check(got != NULL, "hardening: tokend configuration received");
+	if (got != NULL) {
+		check(got->require_local_password == 1 &&
+		    got->max_login_failures == 7 &&
+		    got->login_failure_window == 120 &&
+		    got->login_cooloff == 45,
+		    "hardening: tokend gets require_local_password and the "
+		    "throttling globals");
+		a = account_named(got, "user@example.com");
+		check(a != NULL && streq(a->local_password, HASH_Y) &&
+		    a->allow_clients != NULL &&
+		    cidr_list_match_str(a->allow_clients, "127.0.0.2") &&
+		    !cidr_list_match_str(a->allow_clients, "127.0.0.1"),
+		    "hardening: tokend gets the account's local_password and "
+		    "allow_clients");
+		check(account_resolve(got, "other@example.com", &v) == 0 &&
+		    streq(v.local_password, HASH_2B) &&
+		    cidr_list_match_str(v.allow_clients, "127.0.0.1") &&
+		    !cidr_list_match_str(v.allow_clients, "10.0.0.1"),
+		    "hardening: tokend resolves the catch-all's hash and "
+		    "list (mapped prefix /104 = IPv4 /8)");
+		config_free(got);
+	}
+
+	got = transfer(conf, PROC_AUTHD);
+	check(got != NULL, "hardening: authd configuration received");
+	if (got != NULL) {
+		ok = 1;
+		TAILQ_FOREACH(a, &got->accounts, entry)
+			ok &= a->local_password == NULL &&
+			    a->allow_clients == NULL;
+		check(ok, "hardening: authd gets no local password hash "
+		    "and no account allowlist");
+		config_free(got);
+	}
+	config_free(conf);
+}
+
+/* A SERVER message with a list that does not parse is refused. */
+static void
+test_bad_list(void)
+{
+	struct emailproxy_conf	*pending = NULL;
+	struct imsgbuf		 w, r;
+	struct msgw		 mw;
+	struct imsg		 imsg;
+	int			 sv[2], rv = -2;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1 ||
+	    imsgbuf_init(&w, sv[0]) == -1 || imsgbuf_init(&r, sv[1]) == -1)
+		exit(1);
+	pending = config_new();
+	msg_begin(&mw, &w, IMSG_CONF_SERVER, 0, -1);
+	msg_put_str(&mw, "IMAP-1993");
+	msg_put_u32(&mw, 1);
+	msg_put_u32(&mw, PROTO_IMAP);
+	msg_put_u32(&mw, 1993);
+	msg_put_str(&mw, "::");
+	msg_put_str(&mw, "imap.example.com");
+	msg_put_u32(&mw, 993);
+	msg_put_u32(&mw, 0);
+	msg_put_u32(&mw, 0);
+	msg_put_u32(&mw, 0);
+	msg_put_str(&mw, NULL);			/* three empty files */
+	msg_put_u32(&mw, 0);
+	msg_put_u32(&mw, 0);
+	msg_put_data(&mw, NULL, 0);
+	msg_put_str(&mw, NULL);
+	msg_put_u32(&mw, 0);
+	msg_put_u32(&mw, 0);
+	msg_put_data(&mw, NULL, 0);
+	msg_put_str(&mw, NULL);
+	msg_put_u32(&mw, 0);
+	msg_put_u32(&mw, 0);
+	msg_put_data(&mw, NULL, 0);
+	msg_put_u32(&mw, 0);
+	msg_put_u32(&mw, 0);
+	msg_put_u32(&mw, 60);
+	msg_put_str(&mw, "127.0.0.1, not-an-address");
+	msg_put_u32(&mw, 0);
+	msg_put_str(&mw, NULL);
+	if (msg_end(&mw, &w) == -1 || imsgbuf_flush(&w) == -1 ||
+	    imsgbuf_read(&r) != 1 || imsg_get(&r, &imsg) <= 0)
+		check(0, "hardening: compose a SERVER message");
+	else {
+		rv = config_recv(&imsg, &pending);
+		imsg_free(&imsg);
+	}
+	check(rv == -1 && pending == NULL, "hardening: a SERVER message "
+	    "whose allow_clients does not parse is refused");
+	config_free(pending);
+	imsgbuf_clear(&w);
+	imsgbuf_clear(&r);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int
 main(void)
 {
@@ -403,5 +563,7 @@ main(void)
 	test_roundtrip();
 	test_limits();
 	test_malformed();
+	test_hardening();
+	test_bad_list();
 	return (failures != 0);
 }

@@ -17,9 +17,11 @@
 /*
  * The configuration parser and model: the Python proxy's sample file,
  * configparser semantics, the golden error files of regress/config/,
- * catch-all resolution, the --cache-store merge, file loading.
+ * catch-all resolution, the --cache-store merge, file loading, the
+ * multi-user hardening keys (allowlists, PROXY protocol, local
+ * passwords, throttling).
  *
- * DEPS: common/config.c common/config_parse.c common/config_check.c common/config_files.c common/log.c
+ * DEPS: common/config.c common/config_parse.c common/config_check.c common/config_files.c common/cidr.c common/log.c
  */
 
 #include <sys/types.h>
@@ -36,6 +38,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "cidr.h"
 #include "config.h"
 
 static int	 failures;
@@ -734,6 +737,233 @@ test_files(void)
 	config_free(conf);
 }
 
+/* crypt(3) hashes of "secret" (libxcrypt); the MD5 one is legacy. */
+#define HASH_Y	"$y$j9T$fLiglGhe0DJMQi8.JapRC0$" \
+		"xpyIVt4sIPxcj9KpMSi0erMsUvR3Nsuv98n0lIP5Aa/"
+#define HASH_2B	"$2b$04$hah.SS56TPnkdUVQmJyvWO5YV5r4YESls8t2V96PWJ9eYo1Kn580i"
+#define HASH_6	"$6$rounds=1000$Es6qZIzWa97ENlyd$73mVt/./9fXj/pTLHWavxhfPUXrM" \
+		"dbrzzNMyzggaMFlpOfJzZJfs3WFHgxVOFocipzSoEOCJiatMSdI4cC.Ra1"
+#define HASH_MD5 "$1$DZnANA.5$mueNU.vPVrhgonNSYqX0M."
+
+static const char hardening_conf[] =
+    "[IMAP-1993]\n"
+    "server_address = imap.example.com\n"
+    "server_port = 993\n"
+    "allow_clients = 127.0.0.1, ::1 10.0.0.0/8\n"
+    "proxy_protocol = yes\n"
+    "proxy_protocol_trusted = 192.0.2.1\n"
+    "[POP-1995]\n"
+    "server_address = pop.example.com\n"
+    "server_port = 995\n"
+    "[emailproxy]\n"
+    "allow_catch_all_accounts = yes\n"
+    "require_local_password = yes\n"
+    "max_login_failures = 3\n"
+    "login_failure_window = 60\n"
+    "login_cooloff = 3\n"
+    "[@example.com]\n"
+    "token_url = https://auth.example.com/token\n"
+    "oauth2_flow = client_credentials\n"
+    "oauth2_scope = mail\n"
+    "client_id = cid\n"
+    "local_password = " HASH_2B "\n"
+    "allow_clients = 10.1.0.0/16\n"
+    "[user@example.com]\n"
+    "local_password = " HASH_Y "\n"
+    "allow_clients = 127.0.0.2, ::ffff:192.0.2.0/120\n"
+    "[sha@example.com]\n"
+    "local_password = " HASH_6 "\n"
+    "[open@example.org]\n"
+    "token_url = https://auth.example.org/token\n"
+    "oauth2_flow = client_credentials\n"
+    "oauth2_scope = mail\n"
+    "client_id = cid\n";
+
+static void
+test_hardening(void)
+{
+	struct emailproxy_conf	*conf, *conf2;
+	struct server_conf	*s, *s2;
+	struct account_view	 v;
+	const char		*p;
+	char			 buf[4096];
+
+	conf = config_new();
+	check(conf != NULL && conf->require_local_password == 0 &&
+	    conf->max_login_failures == 5 &&
+	    conf->login_failure_window == 300 && conf->login_cooloff == 300,
+	    "hardening: defaults (local password optional, 5 failures in "
+	    "300 s, 300 s cool-off)");
+	config_free(conf);
+
+	p = tmpfile_with("hardening.conf", hardening_conf);
+	conf = load(p, NULL);
+	check(conf != NULL, "hardening: file with every new key loads");
+	if (conf == NULL)
+		return;
+	check(conf->require_local_password == 1 &&
+	    conf->max_login_failures == 3 &&
+	    conf->login_failure_window == 60 && conf->login_cooloff == 3,
+	    "hardening: [emailproxy] require_local_password and throttling");
+	check(strstr(captured, "[open@example.org]: no local_password: every "
+	    "login to this account is refused") != NULL &&
+	    strstr(captured, "[user@example.com]: no local_password") ==
+	    NULL, "hardening: an account without a hash is warned about "
+	    "under require_local_password");
+	s = server_find(conf, "IMAP-1993");
+	check(s != NULL && s->allow_clients != NULL &&
+	    s->allow_clients->n == 3 &&
+	    streq(s->allow_clients->text, "127.0.0.1, ::1 10.0.0.0/8") &&
+	    cidr_list_match_str(s->allow_clients, "10.9.8.7") &&
+	    cidr_list_match_str(s->allow_clients, "::ffff:127.0.0.1") &&
+	    !cidr_list_match_str(s->allow_clients, "127.0.0.2"),
+	    "hardening: server allow_clients parsed (commas and spaces)");
+	check(s != NULL && s->proxy_protocol == 1 &&
+	    s->proxy_protocol_trusted != NULL &&
+	    cidr_list_match_str(s->proxy_protocol_trusted, "192.0.2.1"),
+	    "hardening: proxy_protocol with proxy_protocol_trusted");
+	s = server_find(conf, "POP-1995");
+	check(s != NULL && s->allow_clients == NULL && !s->proxy_protocol &&
+	    s->proxy_protocol_trusted == NULL,
+	    "hardening: a server without the keys allows everyone");
+
+	check(account_resolve(conf, "user@example.com", &v) == 0 &&
+	    streq(v.local_password, HASH_Y) && v.allow_clients != NULL &&
+	    cidr_list_match_str(v.allow_clients, "127.0.0.2") &&
+	    cidr_list_match_str(v.allow_clients, "192.0.2.77") &&
+	    !cidr_list_match_str(v.allow_clients, "10.1.2.3"),
+	    "hardening: [X]'s local_password and allow_clients win over "
+	    "the catch-all's");
+	check(account_resolve(conf, "sha@example.com", &v) == 0 &&
+	    streq(v.local_password, HASH_6) && v.allow_clients != NULL &&
+	    cidr_list_match_str(v.allow_clients, "10.1.2.3"),
+	    "hardening: allow_clients falls back to [@domain]");
+	check(account_resolve(conf, "anyone@example.com", &v) == 0 &&
+	    v.section == NULL && streq(v.local_password, HASH_2B),
+	    "hardening: a catch-all login gets [@domain]'s local_password");
+	check(account_resolve(conf, "open@example.org", &v) == 0 &&
+	    v.local_password == NULL && v.allow_clients == NULL,
+	    "hardening: no hash, no list: both NULL");
+
+	capture_start(1);
+	config_print(conf, 1);
+	capture_end();
+	check(strstr(captured, "user@example.com: client_credentials, local "
+	    "password set, allow_clients 127.0.0.2, ::ffff:192.0.2.0/120\n")
+	    != NULL,
+	    "hardening: config_print shows \"local password set\" and the "
+	    "account list");
+	check(strstr(captured, "IMAP-1993: allow_clients 127.0.0.1, ::1 "
+	    "10.0.0.0/8\n") != NULL && strstr(captured, "IMAP-1993: PROXY "
+	    "protocol from 192.0.2.1\n") != NULL && strstr(captured,
+	    "logins: local password required, throttled after 3 failures "
+	    "in 60 s for 3 s\n") != NULL,
+	    "hardening: config_print shows the server lists and the rules");
+	check(strstr(captured, "$y$") == NULL && strstr(captured, "$2b$") ==
+	    NULL && strstr(captured, "$6$") == NULL,
+	    "hardening: config_print never shows a hash");
+
+	conf2 = load(p, NULL);
+	s = server_find(conf, "IMAP-1993");
+	s2 = conf2 != NULL ? server_find(conf2, "IMAP-1993") : NULL;
+	check(s != NULL && s2 != NULL && server_equal(s, s2),
+	    "server_equal: same lists, same server");
+	if (s != NULL && s2 != NULL) {
+		s2->allow_clients->v[0].addr[3] ^= 1;
+		check(!server_equal(s, s2),
+		    "server_equal: allow_clients differs");
+		s2->allow_clients->v[0].addr[3] ^= 1;
+		s2->proxy_protocol = 0;
+		check(!server_equal(s, s2),
+		    "server_equal: proxy_protocol differs");
+		s2->proxy_protocol = 1;
+		cidr_list_free(s2->proxy_protocol_trusted);
+		s2->proxy_protocol_trusted = NULL;
+		check(!server_equal(s, s2),
+		    "server_equal: proxy_protocol_trusted differs");
+	}
+	config_free(conf2);
+	config_free(conf);
+
+	/* Every error at once, each naming file:line: key. */
+	p = tmpfile_with("hardening-bad.conf",
+	    "[IMAP-1993]\n"
+	    "server_address = a\n"
+	    "server_port = 993\n"
+	    "allow_clients = 127.0.0.1, bogus\n"
+	    "proxy_protocol = yes\n"
+	    "[IMAP-1994]\n"
+	    "server_address = a\n"
+	    "server_port = 993\n"
+	    "allow_clients = 10.0.0.0/33\n"
+	    "proxy_protocol_trusted =\n"
+	    "[emailproxy]\n"
+	    "require_local_password = maybe\n"
+	    "max_login_failures = -1\n"
+	    "login_failure_window = 0\n"
+	    "login_cooloff = forever\n"
+	    "[a@example.com]\n"
+	    "local_password = " HASH_MD5 "\n"
+	    "allow_clients = 300.1.1.1\n"
+	    "[b@example.com]\n"
+	    "local_password = plain text password\n"
+	    "[c@example.com]\n"
+	    "local_password = $6$saltonly\n"
+	    "[d@example.com]\n"
+	    "local_password = $y$j9T$fLiglGhe0DJMQi8.JapRC0$\n");
+	conf = load(p, NULL);
+	check(conf == NULL, "hardening: a file with bad values is refused");
+	check(strstr(captured, "hardening-bad.conf:4: allow_clients: not an "
+	    "address or address/prefix in \"127.0.0.1, bogus\"") != NULL,
+	    "hardening: server allow_clients error names file:line:key and "
+	    "the reason");
+	check(strstr(captured, "hardening-bad.conf:5: proxy_protocol: needs "
+	    "proxy_protocol_trusted") != NULL,
+	    "hardening: proxy_protocol without proxy_protocol_trusted");
+	check(strstr(captured, "hardening-bad.conf:9: allow_clients: not an "
+	    "address") != NULL, "hardening: a prefix too long is refused");
+	check(strstr(captured, "hardening-bad.conf:10: "
+	    "proxy_protocol_trusted: empty address list") != NULL,
+	    "hardening: an empty proxy_protocol_trusted is refused");
+	check(strstr(captured, "hardening-bad.conf:12: "
+	    "require_local_password: invalid boolean") != NULL &&
+	    strstr(captured, "hardening-bad.conf:13: max_login_failures:")
+	    != NULL && strstr(captured, "hardening-bad.conf:14: "
+	    "login_failure_window: value \"0\" is too small") != NULL &&
+	    strstr(captured, "hardening-bad.conf:15: login_cooloff:") != NULL,
+	    "hardening: bad global values refused with file:line:key");
+	check(strstr(captured, "hardening-bad.conf:17: local_password: not a "
+	    "complete crypt(3) hash") != NULL,
+	    "hardening: an MD5 hash is refused (crypt_checksalt legacy)");
+	check(strstr(captured, "hardening-bad.conf:18: allow_clients:") !=
+	    NULL, "hardening: account allow_clients checked");
+	check(strstr(captured, "hardening-bad.conf:20: local_password:") !=
+	    NULL && strstr(captured, "hardening-bad.conf:22: "
+	    "local_password:") != NULL && strstr(captured,
+	    "hardening-bad.conf:24: local_password:") != NULL,
+	    "hardening: plain text, a bare setting and a hash without its "
+	    "hash part are refused");
+	check(strstr(captured, "mueNU") == NULL &&
+	    strstr(captured, "plain text password") == NULL &&
+	    strstr(captured, "saltonly") == NULL &&
+	    strstr(captured, "fLiglGhe") == NULL,
+	    "hardening: a refused local_password is never printed");
+	config_free(conf);
+
+	snprintf(buf, sizeof(buf), "[IMAP-1993]\nserver_address = a\n"
+	    "server_port = 993\nproxy_protocol = off\n"
+	    "proxy_protocol_trusted = 127.0.0.1\n"
+	    "[emailproxy]\nmax_login_failures = 0\n");
+	p = tmpfile_with("hardening-warn.conf", buf);
+	conf = load(p, NULL);
+	check(conf != NULL && conf->max_login_failures == 0 &&
+	    strstr(captured, "hardening-warn.conf:5: proxy_protocol_trusted: "
+	    "ignored without proxy_protocol") != NULL,
+	    "hardening: max_login_failures = 0 (no throttling); trusted "
+	    "peers without proxy_protocol only warned about");
+	config_free(conf);
+}
+
 int
 main(void)
 {
@@ -754,6 +984,7 @@ main(void)
 	test_catchall();
 	test_cache();
 	test_files();
+	test_hardening();
 
 	return (failures != 0);
 }

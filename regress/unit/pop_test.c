@@ -163,6 +163,14 @@ session_set_account(struct session *s, const char *a)
 {
 }
 
+static int	 nrejected;
+
+void
+session_login_rejected(struct session *s)
+{
+	nrejected++;
+}
+
 void
 session_login_done(struct session *s)
 {
@@ -602,6 +610,8 @@ test_challenge(void)
 	    "second refusal: -ERR with the server's decoded reason");
 	check(ntokget == 2 && !closed && !done,
 	    "only one retry; the session stays open");
+	check(nrejected == 1, "the refusal after the retry is audited as "
+	    "upstream-rejected, once");
 
 	/* the server closes after the refusal: a fresh connection */
 	greeted(SESSION_TLS_SERVER);

@@ -166,6 +166,14 @@ session_set_account(struct session *s, const char *a)
 {
 }
 
+static int	 nrejected;
+
+void
+session_login_rejected(struct session *s)
+{
+	nrejected++;
+}
+
 void
 session_login_done(struct session *s)
 {
@@ -621,6 +629,8 @@ test_challenge(void)
 	    "\"schemes\":\"Bearer\"})\r\n",
 	    "second refusal: the server's reply with its decoded reason");
 	check(ntokget == 2 && !closed && !done, "only one retry");
+	check(nrejected == 1, "the refusal after the retry is audited as "
+	    "upstream-rejected, once");
 
 	/* the server closes: fresh connection, EHLO replayed */
 	ehloed(SESSION_TLS_SERVER);

@@ -25,18 +25,22 @@
  * encrypt_client_secret_on_first_use, import of a Python-proxy cache
  * and a pre-encrypted catch-all client secret made now by Python's
  * cryptography package, reload, refresh ahead,
- * TOKEN_CANCEL, malformed messages and the control answers.
+ * TOKEN_CANCEL, malformed messages and the control answers; the
+ * multi-user rules: the administrator's local password (crypt(3)
+ * hashes), require_local_password, account allowlists and throttling.
  *
  * DEPS: tokend/login.c tokend/account.c tokend/flight.c tokend/ahead.c
  * DEPS: tokend/import.c tokend/reply.c tokend/ctl.c tokend/store.c
+ * DEPS: tokend/throttle.c tokend/localpw.c
  * DEPS: tokend/record.c tokend/crypto.c tokend/fernet.c common/config.c
- * DEPS: common/config_parse.c common/config_check.c common/config_files.c
+ * DEPS: common/config_parse.c common/config_check.c common/config_files.c common/cidr.c
  * DEPS: common/msg.c common/imsg.c common/imsg_buffer.c common/log.c
  */
 
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -221,6 +225,8 @@ pump(void)
 	}
 }
 
+static const char	*client_addr = "127.0.0.1";
+
 static void
 get(uint32_t sid, const char *user, const char *pass, uint32_t flags,
     const char *rejected)
@@ -230,7 +236,7 @@ get(uint32_t sid, const char *user, const char *pass, uint32_t flags,
 	msg_begin(&w, &t_proxy, IMSG_TOKEN_GET, sid, -1);
 	msg_put_str(&w, "IMAP-1993");
 	msg_put_u32(&w, PROTO_IMAP);
-	msg_put_str(&w, "127.0.0.1");
+	msg_put_str(&w, client_addr);
 	msg_put_str(&w, user);
 	msg_put_str(&w, pass);
 	msg_put_u32(&w, flags);
@@ -1239,6 +1245,553 @@ test_malformed(void)
 	    "tokens for an unknown request are ignored", "rv %d", last_rv);
 }
 
+/* ------------------------------------------------------------------ */
+/* Multi-user hardening. */
+
+static char	*hash_lp, *hash_ccg, *hash_th, *hash_new;
+
+/* A crypt(3) hash of pw with the method of prefix (cheap costs). */
+static char *
+make_hash(const char *prefix, const char *pw)
+{
+	struct crypt_data	*cd;
+	char			 setting[CRYPT_GENSALT_OUTPUT_SIZE];
+	const char		*h;
+	char			*out = NULL;
+
+	if ((cd = calloc(1, sizeof(*cd))) == NULL)
+		abort();
+	if (crypt_gensalt_rn(prefix, strcmp(prefix, "$2b$") == 0 ? 4 : 0,
+	    NULL, 0, setting, sizeof(setting)) != NULL &&
+	    (h = crypt_r(pw, setting, cd)) != NULL && h[0] != '*')
+		out = strdup(h);
+	free(cd);
+	return (out);
+}
+
+/* One login from another client address. */
+static struct got *
+login_from(uint32_t sid, const char *user, const char *pass,
+    const char *addr)
+{
+	struct got	*g;
+
+	client_addr = addr;
+	g = login(sid, user, pass);
+	client_addr = "127.0.0.1";
+	return (g);
+}
+
+static void
+tick(int fd, short ev, void *arg)
+{
+}
+
+/* Run the event loop for about ms milliseconds, moving messages. */
+static void
+run_for(int ms)
+{
+	struct event	ev;
+	struct timeval	tv;
+	int		i;
+
+	for (i = 0; i < ms / 50; i++) {
+		evtimer_set(&ev, tick, NULL);
+		timerclear(&tv);
+		tv.tv_usec = 50000;
+		evtimer_add(&ev, &tv);
+		event_loop(EVLOOP_ONCE);
+		evtimer_del(&ev);
+		pump();
+	}
+}
+
+static struct got *
+answer_for(uint32_t sid)
+{
+	int	i;
+
+	for (i = 0; i < ngot; i++)
+		if ((got[i].type == IMSG_TOKEN_OK ||
+		    got[i].type == IMSG_TOKEN_FAIL) && got[i].id == sid)
+			return (&got[i]);
+	return (NULL);
+}
+
+/* The access token the record holds when pass opens it, or NULL. */
+static char *
+stored_token(const char *account, const char *pass)
+{
+	struct record_secrets	 s;
+	char			*t;
+
+	if (rewrite(account, pass, -1, 0, &s) == -1)
+		return (NULL);
+	t = s.access_token != NULL ? strdup(s.access_token) : NULL;
+	record_secrets_clear(&s);
+	return (t);
+}
+
+/* First login for account: its tokens, "A-"account. */
+static int
+first_tokens(uint32_t sid, const char *account, const char *pw,
+    const char *token)
+{
+	struct got	*rq, *g;
+
+	got_clear();
+	get(sid, account, pw, 0, NULL);
+	pump();
+	if ((rq = find(IMSG_AUTH_REQUEST, 0)) == NULL)
+		return (0);
+	tokens(rq->id, token, time(NULL) + 3600, "R");
+	got_clear();
+	pump();
+	g = find(IMSG_TOKEN_OK, 0);
+	return (g != NULL && g->id == sid && strcmp(g->s[1], token) == 0);
+}
+
+static void
+test_local_password(void)
+{
+	struct account_conf	*ac;
+	struct got		*g, *rq;
+	unsigned long		 runs;
+	uint64_t		 crypts;
+	char			*t;
+
+	if (hash_lp == NULL || hash_ccg == NULL || hash_new == NULL) {
+		check(0, "local password: hashes made", "crypt failed");
+		return;
+	}
+	conf->delete_account_token_on_password_error = 1;
+
+	/* Trust on first use is off: a wrong first password gets nothing. */
+	runs = tk_kdf_runs;
+	crypts = tk.stats.crypt_checks;
+	g = login_from(1000, "lp@example.com", "guess", "10.9.0.1");
+	check(is_fail(g, TOKEN_FAIL_BAD_PASSWORD, "emailproxy: Login failed - "
+	    "the password for account lp@example.com is incorrect") &&
+	    count(IMSG_AUTH_REQUEST) == 0 && tk_kdf_runs == runs &&
+	    tk.stats.crypt_checks == crypts + 1 &&
+	    !record_exists("lp@example.com.json"),
+	    "local password: a wrong first password is refused after one "
+	    "crypt, no KDF, no authorisation, no record (no trust on first "
+	    "use)", "%s, %lu KDF, %llu crypt", show(g), tk_kdf_runs - runs,
+	    (unsigned long long)(tk.stats.crypt_checks - crypts));
+
+	crypts = tk.stats.crypt_checks;
+	check(first_tokens(1001, "lp@example.com", "right pw", "L1") &&
+	    tk.stats.crypt_checks == crypts + 1,
+	    "local password: the right password ($y$) gets the first tokens",
+	    "crypt %llu", (unsigned long long)(tk.stats.crypt_checks -
+	    crypts));
+	runs = tk_kdf_runs;
+	crypts = tk.stats.crypt_checks;
+	g = login(1002, "lp@example.com", "right pw");
+	check(is_ok(g, "L1") && tk_kdf_runs == runs &&
+	    tk.stats.crypt_checks == crypts,
+	    "local password: a warm login costs no crypt and no KDF",
+	    "%s, %lu KDF, %llu crypt", show(g), tk_kdf_runs - runs,
+	    (unsigned long long)(tk.stats.crypt_checks - crypts));
+
+	runs = tk_kdf_runs;
+	g = login_from(1003, "lp@example.com", "wrong pw", "10.9.0.1");
+	runs = tk_kdf_runs - runs;
+	t = stored_token("lp@example.com", "right pw");
+	check(is_fail(g, TOKEN_FAIL_BAD_PASSWORD, NULL) &&
+	    count(IMSG_AUTH_REQUEST) == 0 && runs == 0 &&
+	    t != NULL && strcmp(t, "L1") == 0,
+	    "local password: a wrong password with "
+	    "delete_account_token_on_password_error on is refused, the "
+	    "stored tokens untouched, no new authorisation", "%s, token %s",
+	    show(g), t != NULL ? t : "gone");
+	free(t);
+	g = login(1004, "lp@example.com", "right pw");
+	check(is_ok(g, "L1") && count(IMSG_AUTH_REQUEST) == 0,
+	    "local password: the right password still gets the same token",
+	    "%s", show(g));
+
+	/* After a restart the hash is checked again, then the record. */
+	engine_restart();
+	runs = tk_kdf_runs;
+	crypts = tk.stats.crypt_checks;
+	g = login(1005, "lp@example.com", "right pw");
+	check(is_ok(g, "L1") && tk_kdf_runs == runs + 1 &&
+	    tk.stats.crypt_checks == crypts + 1,
+	    "local password: after a restart one crypt and one KDF", "%s",
+	    show(g));
+
+	/* The administrator changes the hash: the old password is out. */
+	TAILQ_FOREACH(ac, &conf->accounts, entry)
+		if (strcmp(ac->name, "lp@example.com") == 0) {
+			free(ac->local_password);
+			ac->local_password = strdup(hash_new);
+		}
+	g = login_from(1006, "lp@example.com", "right pw", "10.9.0.2");
+	check(is_fail(g, TOKEN_FAIL_BAD_PASSWORD, NULL),
+	    "local password: a changed hash refuses the old password even "
+	    "though it unlocked the tokens", "%s", show(g));
+	got_clear();
+	get(1007, "lp@example.com", "new pw", 0, NULL);
+	pump();
+	rq = find(IMSG_AUTH_REQUEST, 0);
+	t = stored_token("lp@example.com", "right pw");
+	check(rq != NULL && rq->u == AUTH_OP_OBTAIN && t != NULL &&
+	    strcmp(t, "L1") == 0,
+	    "local password: the new password asks for new tokens; the old "
+	    "record stays until they arrive", "%s", show(rq));
+	free(t);
+	if (rq != NULL) {
+		tokens(rq->id, "L2", time(NULL) + 3600, "R2");
+		got_clear();
+		pump();
+		g = find(IMSG_TOKEN_OK, 0);
+		t = stored_token("lp@example.com", "new pw");
+		check(g != NULL && g->id == 1007 && t != NULL &&
+		    strcmp(t, "L2") == 0, "local password: the new tokens "
+		    "are sealed with the new password", "%s", show(g));
+		free(t);
+	}
+
+	/* A client-credentials account: nobody else borrows it. */
+	got_clear();
+	g = login_from(1010, "lpccg@example.com", "not the one", "10.9.0.3");
+	check(is_fail(g, TOKEN_FAIL_BAD_PASSWORD, NULL) &&
+	    count(IMSG_AUTH_REQUEST) == 0,
+	    "local password: a client-credentials account refuses another "
+	    "password, no token requested", "%s", show(g));
+	check(first_tokens(1011, "lpccg@example.com", "service pw", "S1"),
+	    "local password: the client-credentials account works with its "
+	    "local password ($2b$)", "no token");
+	g = login_from(1012, "lpccg@example.com", "other", "10.9.0.3");
+	check(is_fail(g, TOKEN_FAIL_BAD_PASSWORD, NULL),
+	    "local password: ... and still refuses another password once it "
+	    "has tokens", "%s", show(g));
+	conf->delete_account_token_on_password_error = 0;
+}
+
+static void
+test_require_local_password(void)
+{
+	struct got	*g;
+	unsigned long	 runs;
+
+	conf->require_local_password = 1;
+	runs = tk_kdf_runs;
+	g = login(1100, "open@example.com", "pw");
+	check(is_fail(g, TOKEN_FAIL_CONFIG, "emailproxy: account "
+	    "open@example.com has no local password set by the "
+	    "administrator") && tk_kdf_runs == runs &&
+	    count(IMSG_AUTH_REQUEST) == 0,
+	    "require_local_password: an account without a hash is refused "
+	    "with TOKEN_FAIL_CONFIG and a clear message, no KDF", "%s",
+	    show(g));
+	g = login(1101, "lpccg@example.com", "service pw");
+	check(is_ok(g, "S1"), "require_local_password: an account with a "
+	    "hash logs in", "%s", show(g));
+	conf->require_local_password = 0;
+	got_clear();
+	get(1102, "open@example.com", "pw", 0, NULL);
+	pump();
+	check(find(IMSG_AUTH_REQUEST, 0) != NULL,
+	    "require_local_password off: trust on first use as before",
+	    "no request");
+	cancel(1102);
+	pump();
+}
+
+static void
+test_allowlist(void)
+{
+	struct got	*g;
+	unsigned long	 runs;
+	uint64_t	 crypts, denied;
+	static const struct {
+		const char	*addr;
+		int		 ok;
+	} cases[] = {
+		{ "127.0.0.1", 0 },
+		{ "::ffff:127.0.0.1", 0 },
+		{ "127.0.0.2", 1 },
+		{ "::ffff:127.0.0.2", 1 },
+		{ "::1", 1 },
+		{ "::2", 0 },
+		{ "", 0 },
+		{ "not an address", 0 }
+	};
+	size_t		 i;
+	char		 want[200];
+
+	runs = tk_kdf_runs;
+	crypts = tk.stats.crypt_checks;
+	denied = tk.stats.logins_not_allowed;
+	g = login_from(1200, "allow@example.com", "apw", "127.0.0.1");
+	check(is_fail(g, TOKEN_FAIL_NOT_ALLOWED, "emailproxy: logins to "
+	    "allow@example.com are not allowed from 127.0.0.1") &&
+	    tk_kdf_runs == runs && tk.stats.crypt_checks == crypts &&
+	    tk.stats.logins_not_allowed == denied + 1,
+	    "allowlist: a login from outside allow_clients is refused with "
+	    "TOKEN_FAIL_NOT_ALLOWED, no KDF, no crypt, counted", "%s",
+	    show(g));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		g = login_from(1201 + i, "allow@example.com", "apw",
+		    cases[i].addr);
+		snprintf(want, sizeof(want), "allowlist (127.0.0.2, ::1): "
+		    "client \"%s\" %s", cases[i].addr, cases[i].ok ?
+		    "allowed" : "refused");
+		if (cases[i].ok)
+			check(g == NULL || g->type == IMSG_TOKEN_OK ||
+			    g->u != TOKEN_FAIL_NOT_ALLOWED, want, "%s",
+			    show(g));
+		else
+			check(is_fail(g, TOKEN_FAIL_NOT_ALLOWED, NULL), want,
+			    "%s", show(g));
+		cancel(1201 + i);
+		pump();
+	}
+	g = login_from(1220, "lpallow@lp.example", "right pw", "10.1.2.3");
+	check(is_fail(g, TOKEN_FAIL_NOT_ALLOWED, NULL),
+	    "allowlist: inherited from the catch-all section", "%s", show(g));
+}
+
+static void
+test_throttle(void)
+{
+	struct got	*g;
+	unsigned long	 runs;
+	uint64_t	 crypts, throttled;
+	int		 i, ok, quick;
+	char		 pw[32], *t;
+	time_t		 start;
+
+	conf->max_login_failures = 3;
+	conf->login_failure_window = 60;
+	conf->login_cooloff = 2;
+	/* Records, so that a wrong password is wrong (no first use). */
+	if (!first_tokens(1300, "th@example.com", "tpw", "T1") ||
+	    !first_tokens(1390, "th2@example.com", "tpw", "T2") ||
+	    !first_tokens(1391, "th3@example.com", "tpw", "T3") ||
+	    !first_tokens(1392, "th4@example.com", "tpw", "T4") ||
+	    !first_tokens(1393, "th5@example.com", "tpw", "T5")) {
+		check(0, "throttle setup", "no token");
+		return;
+	}
+	runs = tk_kdf_runs;
+	throttled = tk.stats.logins_throttled;
+	g = login_from(1301, "th@example.com", "w1", "10.0.0.1");
+	ok = is_fail(g, TOKEN_FAIL_BAD_PASSWORD, NULL);
+	g = login_from(1302, "th@example.com", "w2", "10.0.0.1");
+	ok &= is_fail(g, TOKEN_FAIL_BAD_PASSWORD, NULL);
+	check(ok && tk_kdf_runs == runs + 2, "throttle: failures below "
+	    "max_login_failures answered at once", "%lu KDF",
+	    tk_kdf_runs - runs);
+	g = login_from(1303, "th@example.com", "w3", "10.0.0.1");
+	check(g == NULL && tk_kdf_runs == runs + 3,
+	    "throttle: the failure that reaches the limit is not answered "
+	    "at once", "%s", show(g));
+	start = time(NULL);
+	for (i = 0; i < 40 && answer_for(1303) == NULL; i++)
+		run_for(100);
+	g = answer_for(1303);
+	check(is_fail(g, TOKEN_FAIL_BAD_PASSWORD, NULL) &&
+	    time(NULL) - start <= 2, "throttle: ... it is answered about a "
+	    "second later", "%s after %lld s", show(g),
+	    (long long)(time(NULL) - start));
+
+	ok = 1;
+	quick = 1;
+	for (i = 4; i <= 20; i++) {
+		snprintf(pw, sizeof(pw), "w%d", i);
+		g = login_from(1300 + i, "th@example.com", pw, "10.0.0.1");
+		ok &= is_fail(g, TOKEN_FAIL_THROTTLED, NULL) && g->s[0] &&
+		    strncmp(g->s[0], "emailproxy: too many failed logins for "
+		    "th@example.com; try again in ", 58) == 0;
+		quick &= g != NULL;
+	}
+	check(ok && quick, "throttle: 17 more wrong passwords refused at "
+	    "once with TOKEN_FAIL_THROTTLED and the wait", "%s", show(g));
+	check(tk_kdf_runs == runs + 3, "throttle: 20 wrong passwords ran "
+	    "the KDF max_login_failures (3) times",
+	    "%lu KDF", tk_kdf_runs - runs);
+	check(tk.stats.logins_throttled == throttled + 17,
+	    "throttle: tokend_logins_throttled_total counts them", "%llu",
+	    (unsigned long long)(tk.stats.logins_throttled - throttled));
+	g = login_from(1321, "th@example.com", "tpw", "10.0.0.9");
+	check(is_fail(g, TOKEN_FAIL_THROTTLED, NULL) &&
+	    tk_kdf_runs == runs + 3, "throttle: during the cool-off even the "
+	    "right password is refused (no oracle)", "%s", show(g));
+	g = login_from(1322, "th2@example.com", "x", "10.0.0.1");
+	check(is_fail(g, TOKEN_FAIL_THROTTLED, NULL) && g->s[0] &&
+	    strstr(g->s[0], "too many failed logins from 10.0.0.1") != NULL,
+	    "throttle: the client address is throttled for other accounts "
+	    "too", "%s", show(g));
+	g = login_from(1323, "th2@example.com", "x", "::ffff:10.0.0.1");
+	check(is_fail(g, TOKEN_FAIL_THROTTLED, NULL),
+	    "throttle: ::ffff:10.0.0.1 is the same client", "%s", show(g));
+	t = stored_token("th@example.com", "tpw");
+	check(t != NULL && strcmp(t, "T1") == 0,
+	    "throttle: nothing stored was deleted", "token %s",
+	    t != NULL ? t : "gone");
+	free(t);
+
+	/* After the cool-off the right password works and resets. */
+	run_for(2200);
+	g = login_from(1330, "th@example.com", "tpw", "10.0.0.9");
+	check(is_ok(g, "T1"), "throttle: after login_cooloff the right "
+	    "password logs in", "%s", show(g));
+	g = login_from(1331, "th@example.com", "w", "10.0.0.9");
+	check(is_fail(g, TOKEN_FAIL_BAD_PASSWORD, NULL),
+	    "throttle: a success resets the account's count", "%s",
+	    show(g));
+
+	/* Still in the window: one more failure from 10.0.0.1 re-arms. */
+	runs = tk_kdf_runs;
+	g = login_from(1332, "th2@example.com", "y", "10.0.0.1");
+	check(g == NULL, "throttle: after a cool-off one failure in the same "
+	    "window starts the next, answered late", "%s", show(g));
+	start = time(NULL);
+	for (i = 0; i < 50 && answer_for(1332) == NULL; i++)
+		run_for(100);
+	g = answer_for(1332);
+	check(g != NULL && time(NULL) - start >= 1, "throttle: ... the "
+	    "second time after about 2 s", "%s after %lld s", show(g),
+	    (long long)(time(NULL) - start));
+	g = login_from(1333, "th2@example.com", "z", "10.0.0.1");
+	check(is_fail(g, TOKEN_FAIL_THROTTLED, NULL),
+	    "throttle: and the address is refused again", "%s", show(g));
+
+	/* A held answer whose session ends is dropped. */
+	conf->login_failure_window = 60;
+	got_clear();
+	for (i = 0; i < 3; i++) {
+		client_addr = "10.0.0.20";
+		snprintf(pw, sizeof(pw), "c%d", i);
+		get(1340 + i, "th3@example.com", pw, 0, NULL);
+		client_addr = "127.0.0.1";
+		pump();
+	}
+	cancel(1342);
+	pump();
+	run_for(1500);
+	check(answer_for(1340) != NULL && answer_for(1341) != NULL &&
+	    answer_for(1342) == NULL, "throttle: TOKEN_CANCEL drops a held "
+	    "answer", "%d answers", count(IMSG_TOKEN_FAIL));
+
+	/* With a local password the bound is on crypt(3). */
+	crypts = tk.stats.crypt_checks;
+	runs = tk_kdf_runs;
+	for (i = 0; i < 10; i++) {
+		snprintf(pw, sizeof(pw), "g%d", i);
+		g = login_from(1350 + i, "thlp@example.com", pw,
+		    i % 2 ? "10.0.1.1" : "10.0.1.2");
+	}
+	check(tk.stats.crypt_checks == crypts + 3 && tk_kdf_runs == runs,
+	    "throttle: 10 wrong local passwords from two addresses ran crypt "
+	    "3 times and the KDF never", "%llu crypt, %lu KDF",
+	    (unsigned long long)(tk.stats.crypt_checks - crypts),
+	    tk_kdf_runs - runs);
+	run_for(1500);
+
+	/* max_login_failures = 0: no throttling at all. */
+	conf->max_login_failures = 0;
+	ok = 1;
+	for (i = 0; i < 8; i++) {
+		snprintf(pw, sizeof(pw), "n%d", i);
+		g = login_from(1370 + i, "th4@example.com", pw, "10.0.2.1");
+		ok &= is_fail(g, TOKEN_FAIL_BAD_PASSWORD, NULL);
+	}
+	check(ok, "throttle: max_login_failures = 0 turns it off", "%s",
+	    show(g));
+	conf->max_login_failures = 3;
+}
+
+/* show accounts and stats carry the login and throttling fields. */
+static void
+test_hardening_ctl(void)
+{
+	struct tk_peer	 parent;
+	struct imsgbuf	 k_parent, t_parent;
+	struct imsg	 imsg;
+	struct msgw	 w;
+	json_t		*o;
+	json_error_t	 err;
+	int		 sp[2], i, seen = 0;
+	const char	*addr;
+
+	conf->login_cooloff = 30;
+	login_from(1400, "th5@example.com", "a", "10.0.3.1");
+	login_from(1401, "th5@example.com", "b", "10.0.3.1");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) == -1)
+		return;
+	imsgbuf_init(&k_parent, sp[0]);
+	imsgbuf_init(&t_parent, sp[1]);
+	memset(&parent, 0, sizeof(parent));
+	parent.ibuf = &k_parent;
+	msg_begin(&w, &t_parent, IMSG_CTL_SHOW_ACCOUNTS, 9, -1);
+	msg_end(&w, &t_parent);
+	msg_begin(&w, &t_parent, IMSG_CTL_SHOW_STATS, 10, -1);
+	msg_end(&w, &t_parent);
+	imsgbuf_flush(&t_parent);
+	imsgbuf_read(&k_parent);
+	while (imsg_get(&k_parent, &imsg) > 0) {
+		tokend_ctl_imsg(&parent, &imsg);
+		imsg_free(&imsg);
+	}
+	imsgbuf_flush(&k_parent);
+	got_clear();
+	collect(&t_parent);
+	for (i = 0; i < ngot; i++) {
+		if (got[i].type != IMSG_CTL_DATA || got[i].s[0] == NULL ||
+		    (o = json_loads(got[i].s[0], 0, &err)) == NULL)
+			continue;
+		addr = json_string_value(json_object_get(o,
+		    "last_login_address"));
+		if (got[i].id == 9 && json_is_string(json_object_get(o,
+		    "account")) && strcmp(json_string_value(json_object_get(o,
+		    "account")), "th@example.com") == 0 &&
+		    json_integer_value(json_object_get(o, "last_login")) > 0 &&
+		    addr != NULL && strcmp(addr, "10.0.0.9") == 0)
+			seen |= 1;
+		if (got[i].id == 9 && json_is_string(json_object_get(o,
+		    "account")) && strcmp(json_string_value(json_object_get(o,
+		    "account")), "th5@example.com") == 0 &&
+		    json_integer_value(json_object_get(o, "failures")) == 2)
+			seen |= 2;
+		if (got[i].id == 10 &&
+		    json_is_integer(json_object_get(o,
+		    "tokend_crypt_checks_total")) &&
+		    json_integer_value(json_object_get(o,
+		    "tokend_logins_throttled_total")) > 0 &&
+		    json_integer_value(json_object_get(o,
+		    "tokend_logins_not_allowed_total")) > 0 &&
+		    json_is_integer(json_object_get(o,
+		    "tokend_kdf_runs_total")))
+			seen |= 4;
+		if (strstr(got[i].s[0], "$y$") != NULL ||
+		    strstr(got[i].s[0], "$2b$") != NULL)
+			seen |= 8;
+		json_decref(o);
+	}
+	for (i = 0; seen != 7 && i < ngot; i++)
+		printf("    ctl %u: %s\n", got[i].type,
+		    got[i].s[0] ? got[i].s[0] : "");
+	check((seen & 1) != 0, "show accounts: last_login and "
+	    "last_login_address", "%d", seen);
+	check((seen & 2) != 0, "show accounts: failures is the current "
+	    "count", "%d", seen);
+	check((seen & 4) != 0, "show stats: tokend_crypt_checks_total, "
+	    "tokend_logins_throttled_total, tokend_logins_not_allowed_total",
+	    "%d", seen);
+	check((seen & 8) == 0, "control answers never show a hash", "%d",
+	    seen);
+	imsgbuf_clear(&k_parent);
+	imsgbuf_clear(&t_parent);
+	close(sp[0]);
+	close(sp[1]);
+	conf->login_cooloff = 2;
+}
+
 static const char conf_text[] =
 "[emailproxy]\n"
 "allow_catch_all_accounts = True\n"
@@ -1315,6 +1868,33 @@ main(void)
 		free(pycache);
 		pycache = NULL;
 	}
+	hash_lp = make_hash("$y$", "right pw");
+	hash_ccg = make_hash("$2b$", "service pw");
+	hash_th = make_hash("$2b$", "thlp pw");
+	hash_new = make_hash("$6$", "new pw");
+	if (hash_lp != NULL && hash_ccg != NULL && hash_th != NULL)
+		fprintf(fp, "[lp@example.com]\n" ACCT_CODE
+		    "local_password = %s\n\n"
+		    "[lpccg@example.com]\n"
+		    "token_url = https://127.0.0.1/token\n"
+		    "oauth2_scope = mail\n"
+		    "oauth2_flow = client_credentials\n"
+		    "client_id = id\nclient_secret = secret\n"
+		    "local_password = %s\n\n"
+		    "[open@example.com]\n" ACCT_CODE
+		    "[allow@example.com]\n" ACCT_CODE
+		    "allow_clients = 127.0.0.2, ::1\n\n"
+		    "[@lp.example]\n" ACCT_CODE
+		    "local_password = %s\nallow_clients = 10.0.0.0/8\n\n"
+		    "[lpallow@lp.example]\nallow_clients = 192.0.2.1\n\n"
+		    "[th@example.com]\n" ACCT_CODE
+		    "[th2@example.com]\n" ACCT_CODE
+		    "[th3@example.com]\n" ACCT_CODE
+		    "[th4@example.com]\n" ACCT_CODE
+		    "[th5@example.com]\n" ACCT_CODE
+		    "[thlp@example.com]\n" ACCT_CODE
+		    "local_password = %s\n\n", hash_lp, hash_ccg, hash_lp,
+		    hash_th);
 	if (precache != NULL)
 		fprintf(fp, "[@pre.example]\n"
 		    "permission_url = https://127.0.0.1/auth\n"
@@ -1329,6 +1909,8 @@ main(void)
 	}
 	conf->kdf_iterations = KDF_ITER;
 	conf->delete_account_token_on_password_error = 0;
+	/* The older tests count on no throttling; test_throttle sets it. */
+	conf->max_login_failures = 0;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) == -1 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sa) == -1)
@@ -1352,6 +1934,11 @@ main(void)
 	test_ahead();
 	test_ctl();
 	test_malformed();
+	test_local_password();
+	test_require_local_password();
+	test_allowlist();
+	test_throttle();
+	test_hardening_ctl();
 	test_reload();
 
 	tokend_login_shutdown();
@@ -1360,6 +1947,10 @@ main(void)
 	free(pycache);
 	free(pycache_old);
 	free(precache);
+	free(hash_lp);
+	free(hash_ccg);
+	free(hash_th);
+	free(hash_new);
 	imsgbuf_clear(&t_proxy);
 	imsgbuf_clear(&k_proxy);
 	imsgbuf_clear(&t_authd);

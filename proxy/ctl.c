@@ -1,0 +1,120 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * Control requests the parent relays to the proxy (peerid = the control
+ * connection): show sessions and show stats.  Each answer is CTL_DATA*
+ * then CTL_END, with the same peerid.
+ */
+
+#include <sys/types.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "emailproxy.h"
+#include "log.h"
+#include "proc.h"
+#include "proxy.h"
+
+static void
+ctl_data(struct imsgev *iev, uint32_t id, json_t *obj)
+{
+	struct msgw	 w;
+	char		*s;
+
+	if (obj == NULL || (s = json_dumps(obj, JSON_COMPACT)) == NULL)
+		fatalx("%s: json", __func__);
+	msg_begin(&w, &iev->ibuf, IMSG_CTL_DATA, id, -1);
+	msg_put_str(&w, s);
+	if (imsgev_msg_end(iev, &w) == -1)
+		fatal("CTL_DATA to parent");
+	free(s);
+	json_decref(obj);
+}
+
+static void
+ctl_end(struct imsgev *iev, uint32_t id)
+{
+	if (imsg_compose_event(iev, IMSG_CTL_END, id, 0, -1, NULL, 0) == -1)
+		fatal("CTL_END to parent");
+}
+
+struct ctl_walk {
+	struct imsgev	*iev;
+	uint32_t	 id;
+};
+
+static void
+ctl_session(const struct session_info *si, void *arg)
+{
+	struct ctl_walk	*w = arg;
+
+	ctl_data(w->iev, w->id, json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, "
+	    "s:I, s:I}",
+	    "id", (json_int_t)si->id,
+	    "protocol", si->protocol,
+	    "listener", si->listener,
+	    "client", si->client,
+	    "account", si->account != NULL ? si->account : "-",
+	    "age", (json_int_t)si->age,
+	    "bytes_in", (json_int_t)si->bytes_in,
+	    "bytes_out", (json_int_t)si->bytes_out));
+}
+
+static void
+ctl_stats(struct imsgev *iev, uint32_t id)
+{
+	struct proxy_stats	st;
+	json_t			*o;
+
+	proxy_stats_get(&st);
+	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "proxy_sessions_open", (json_int_t)st.sessions_open,
+	    "proxy_sessions_total", (json_int_t)st.sessions_total,
+	    "proxy_connections_refused_total",
+	    (json_int_t)st.connections_refused,
+	    "proxy_logins_ok_total", (json_int_t)st.logins_ok,
+	    "proxy_logins_failed_total", (json_int_t)st.logins_failed,
+	    "proxy_logins_upstream_rejected_total",
+	    (json_int_t)st.logins_upstream_rejected,
+	    "proxy_bytes_from_clients_total", (json_int_t)st.bytes_from_clients,
+	    "proxy_bytes_to_clients_total", (json_int_t)st.bytes_to_clients,
+	    "proxy_listeners", (json_int_t)st.listeners);
+	ctl_data(iev, id, o);
+	ctl_end(iev, id);
+}
+
+void
+proxy_ctl(struct imsgev *iev, struct imsg *imsg)
+{
+	struct ctl_walk	 w;
+	uint32_t	 id = imsg_get_id(imsg);
+
+	switch (imsg_get_type(imsg)) {
+	case IMSG_CTL_SHOW_SESSIONS:
+		w.iev = iev;
+		w.id = id;
+		sessions_walk(ctl_session, &w);
+		ctl_end(iev, id);
+		break;
+	case IMSG_CTL_SHOW_STATS:
+		ctl_stats(iev, id);
+		break;
+	}
+}

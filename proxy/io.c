@@ -1,0 +1,460 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * One event per connection.  Whatever fires, the dispatcher tries to
+ * write what is queued and to read, and re-arms for what each side then
+ * waits for: with TLS a read may wait for writability and a write for
+ * readability (TLS_WANT_POLLOUT / TLS_WANT_POLLIN).  libtls may hold
+ * decrypted bytes the kernel no longer signals, so whenever reading
+ * restarts the dispatcher is run once without waiting (the kick event).
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tls.h>
+#include <unistd.h>
+
+#include "io.h"
+
+#define IO_F_PAUSE	0x01	/* the owner stopped reading */
+#define IO_F_SHUTDOWN	0x02	/* flush, then close */
+#define IO_F_EOF	0x04	/* the peer closed */
+#define IO_F_LOWAT	0x08	/* report IO_LOWAT */
+
+static void	 io_dispatch(int, short, void *);
+static void	 io_update(struct io *);
+
+static void
+io_seterror(struct io *io, const char *what, const char *why)
+{
+	snprintf(io->error, sizeof(io->error), "%s: %s", what,
+	    why ? why : "unknown error");
+}
+
+static void
+io_kick(struct io *io)
+{
+	struct timeval	tv = { 0, 0 };
+
+	evtimer_add(&io->kick, &tv);
+}
+
+void
+io_init(struct io *io, int fd, void (*cb)(struct io *, enum io_event, void *),
+    void *arg)
+{
+	memset(io, 0, sizeof(*io));
+	io->fd = fd;
+	io->cb = cb;
+	io->arg = arg;
+	io->state = IO_S_UP;
+	io->rwait = EV_READ;
+	event_set(&io->ev, fd, 0, io_dispatch, io);
+	evtimer_set(&io->kick, io_dispatch, io);
+	io_update(io);
+}
+
+/* The context is set up (no I/O yet): flush plaintext, then shake. */
+static void
+io_tls_begin(struct io *io, short first)
+{
+	struct iobuf	tmp;
+
+	if (iobuf_len(&io->out) > 0) {
+		tmp = io->pre;
+		io->pre = io->out;
+		io->out = tmp;
+		io->state = IO_S_PRETLS;
+	} else
+		io->state = IO_S_HANDSHAKE;
+	io->hwait = first;
+	io->rwait = EV_READ;
+	io->wwait = 0;
+	io_kick(io);
+}
+
+int
+io_start_tls_client(struct io *io, struct tls_config *cfg,
+    const char *servername)
+{
+	if (io->state != IO_S_UP || io->tls != NULL) {
+		io_seterror(io, "TLS", "connection not ready for TLS");
+		return -1;
+	}
+	if ((io->tls = tls_client()) == NULL) {
+		io_seterror(io, "tls_client", "out of memory");
+		return -1;
+	}
+	if (tls_configure(io->tls, cfg) == -1 ||
+	    tls_connect_socket(io->tls, io->fd, servername) == -1) {
+		io_seterror(io, "tls", tls_error(io->tls));
+		tls_free(io->tls);
+		io->tls = NULL;
+		return -1;
+	}
+	io_tls_begin(io, EV_WRITE);
+	return 0;
+}
+
+int
+io_start_tls_server(struct io *io, struct tls *ctx)
+{
+	if (io->state != IO_S_UP || io->tls != NULL) {
+		io_seterror(io, "TLS", "connection not ready for TLS");
+		return -1;
+	}
+	if (tls_accept_socket(ctx, &io->tls, io->fd) == -1) {
+		io_seterror(io, "tls_accept_socket", tls_error(ctx));
+		io->tls = NULL;
+		return -1;
+	}
+	io_tls_begin(io, EV_READ);
+	return 0;
+}
+
+int
+io_write(struct io *io, const void *data, size_t len)
+{
+	if (io->state == IO_S_CLOSED || io->state == IO_S_IDLE)
+		return -1;
+	if (iobuf_add(&io->out, data, len) == -1)
+		return -1;
+	io_update(io);
+	return 0;
+}
+
+static int
+io_reading(struct io *io)
+{
+	return io->state == IO_S_UP &&
+	    (io->flags & (IO_F_PAUSE | IO_F_SHUTDOWN | IO_F_EOF)) == 0 &&
+	    iobuf_len(&io->in) < IO_IN_MAX;
+}
+
+void
+io_drain(struct io *io, size_t n)
+{
+	int	was = io_reading(io);
+
+	iobuf_drain(&io->in, n);
+	if (!was && io_reading(io))
+		io_kick(io);
+}
+
+void
+io_pause(struct io *io)
+{
+	io->flags |= IO_F_PAUSE;
+	io_update(io);
+}
+
+void
+io_resume(struct io *io)
+{
+	if ((io->flags & IO_F_PAUSE) == 0)
+		return;
+	io->flags &= ~IO_F_PAUSE;
+	if (io_reading(io))
+		io_kick(io);
+}
+
+void
+io_want_lowat(struct io *io)
+{
+	io->flags |= IO_F_LOWAT;
+}
+
+void
+io_shutdown(struct io *io)
+{
+	if (io->state == IO_S_CLOSED || io->state == IO_S_IDLE)
+		return;
+	io->flags |= IO_F_SHUTDOWN;
+	io_kick(io);
+}
+
+void
+io_close(struct io *io)
+{
+	if (io->state == IO_S_IDLE)
+		return;
+	event_del(&io->ev);
+	evtimer_del(&io->kick);
+	io->armed = 0;
+	if (io->tls != NULL) {
+		/* Best effort close_notify; we do not wait for the peer. */
+		if (io->state == IO_S_UP)
+			(void)tls_close(io->tls);
+		tls_free(io->tls);
+		io->tls = NULL;
+	}
+	if (io->fd != -1) {
+		close(io->fd);
+		io->fd = -1;
+	}
+	iobuf_clear(&io->in);
+	iobuf_clear(&io->out);
+	iobuf_clear(&io->pre);
+	io->state = IO_S_CLOSED;
+}
+
+const char *
+io_error(struct io *io)
+{
+	return io->error[0] ? io->error : "connection error";
+}
+
+int
+io_is_tls(struct io *io)
+{
+	return io->tls != NULL;
+}
+
+size_t
+io_queued(struct io *io)
+{
+	return iobuf_len(&io->out);
+}
+
+static void
+io_update(struct io *io)
+{
+	short	want = 0;
+
+	switch (io->state) {
+	case IO_S_PRETLS:
+		want = EV_WRITE;
+		break;
+	case IO_S_HANDSHAKE:
+		want = io->hwait;
+		break;
+	case IO_S_UP:
+		if (io_reading(io))
+			want |= io->rwait;
+		if (iobuf_len(&io->out) > 0)
+			want |= io->wwait ? io->wwait : EV_WRITE;
+		break;
+	default:
+		return;
+	}
+	if (want == io->armed)
+		return;
+	event_del(&io->ev);
+	io->armed = 0;
+	if (want == 0)
+		return;
+	event_set(&io->ev, io->fd, want, io_dispatch, io);
+	if (event_add(&io->ev, NULL) == 0)
+		io->armed = want;
+}
+
+/* Write what is queued: 0, or -1 on error. */
+static int
+io_flush(struct io *io)
+{
+	ssize_t	n;
+	size_t	len;
+
+	io->wwait = 0;
+	while ((len = iobuf_len(&io->out)) > 0) {
+		if (io->tls != NULL) {
+			n = tls_write(io->tls, iobuf_data(&io->out), len);
+			if (n == TLS_WANT_POLLIN) {
+				io->wwait = EV_READ;
+				break;
+			}
+			if (n == TLS_WANT_POLLOUT) {
+				io->wwait = EV_WRITE;
+				break;
+			}
+			if (n == -1) {
+				io_seterror(io, "tls_write",
+				    tls_error(io->tls));
+				return -1;
+			}
+		} else {
+			n = write(io->fd, iobuf_data(&io->out), len);
+			if (n == -1) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN) {
+					io->wwait = EV_WRITE;
+					break;
+				}
+				io_seterror(io, "write", strerror(errno));
+				return -1;
+			}
+		}
+		iobuf_drain(&io->out, n);
+		io->nwritten += n;
+	}
+	return 0;
+}
+
+/*
+ * Read what is there: bytes read, or -1 on error (EOF sets the flag).
+ * Reads go through one shared buffer so an idle connection holds only
+ * what it was sent, not a whole read chunk.
+ */
+static ssize_t
+io_fill(struct io *io)
+{
+	static uint8_t	 rbuf[IO_READ_CHUNK];
+	ssize_t		 n, total = 0;
+
+	io->rwait = EV_READ;
+	while (iobuf_len(&io->in) < IO_IN_MAX) {
+		if (io->tls != NULL) {
+			n = tls_read(io->tls, rbuf, sizeof(rbuf));
+			if (n == TLS_WANT_POLLIN)
+				break;
+			if (n == TLS_WANT_POLLOUT) {
+				io->rwait = EV_WRITE;
+				break;
+			}
+			if (n == -1) {
+				io_seterror(io, "tls_read",
+				    tls_error(io->tls));
+				return -1;
+			}
+		} else {
+			n = read(io->fd, rbuf, sizeof(rbuf));
+			if (n == -1) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN)
+					break;
+				io_seterror(io, "read", strerror(errno));
+				return -1;
+			}
+		}
+		if (n == 0) {
+			io->flags |= IO_F_EOF;
+			break;
+		}
+		if (iobuf_add(&io->in, rbuf, n) == -1) {
+			explicit_bzero(rbuf, n);
+			io_seterror(io, "read", "out of memory");
+			return -1;
+		}
+		explicit_bzero(rbuf, n);
+		io->nread += n;
+		total += n;
+	}
+	return total;
+}
+
+/* Plaintext queued before STARTTLS: 1 when all out, 0 later, -1 error. */
+static int
+io_flush_pre(struct io *io)
+{
+	ssize_t	n;
+
+	while (iobuf_len(&io->pre) > 0) {
+		n = write(io->fd, iobuf_data(&io->pre), iobuf_len(&io->pre));
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			io_seterror(io, "write", strerror(errno));
+			return -1;
+		}
+		iobuf_drain(&io->pre, n);
+		io->nwritten += n;
+	}
+	return 1;
+}
+
+static void
+io_dispatch(int fd, short event, void *arg)
+{
+	struct io	*io = arg;
+	ssize_t		 n;
+	int		 r;
+
+	io->armed = 0;
+	if (io->state == IO_S_PRETLS) {
+		if ((r = io_flush_pre(io)) == -1) {
+			io->cb(io, IO_ERROR, io->arg);
+			return;
+		}
+		if (r == 0) {
+			io_update(io);
+			return;
+		}
+		io->state = IO_S_HANDSHAKE;
+	}
+	if (io->state == IO_S_HANDSHAKE) {
+		if ((r = tls_handshake(io->tls)) == TLS_WANT_POLLIN ||
+		    r == TLS_WANT_POLLOUT) {
+			io->hwait = r == TLS_WANT_POLLIN ? EV_READ : EV_WRITE;
+			io_update(io);
+			return;
+		}
+		if (r == -1) {
+			io_seterror(io, "TLS handshake", tls_error(io->tls));
+			io->cb(io, IO_ERROR, io->arg);
+			return;
+		}
+		io->state = IO_S_UP;
+		io->cb(io, IO_TLSREADY, io->arg);
+		if (io->state != IO_S_UP)
+			return;
+	}
+	if (io->state != IO_S_UP)
+		return;
+
+	if (iobuf_len(&io->out) > 0 && io_flush(io) == -1) {
+		io->cb(io, IO_ERROR, io->arg);
+		return;
+	}
+	if ((io->flags & IO_F_LOWAT) && iobuf_len(&io->out) < IO_LOWAT_BYTES) {
+		io->flags &= ~IO_F_LOWAT;
+		io->cb(io, IO_LOWAT, io->arg);
+		if (io->state != IO_S_UP)
+			return;
+	}
+	if ((io->flags & IO_F_SHUTDOWN) && iobuf_len(&io->out) == 0) {
+		io_close(io);
+		io->cb(io, IO_CLOSED, io->arg);
+		return;
+	}
+	if (io_reading(io)) {
+		if ((n = io_fill(io)) == -1) {
+			io->cb(io, IO_ERROR, io->arg);
+			return;
+		}
+		if (n > 0) {
+			io->cb(io, IO_DATAIN, io->arg);
+			if (io->state != IO_S_UP)
+				return;
+		}
+		if (io->flags & IO_F_EOF) {
+			io->cb(io, IO_EOF, io->arg);
+			if (io->state != IO_S_UP)
+				return;
+		}
+	}
+	io_update(io);
+}

@@ -1,0 +1,290 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * The proxy process: the network-facing child.  It holds listeners,
+ * client sessions and access tokens in flight, never a refresh token or
+ * the store.  Everything it needs from the filesystem (resolv.conf,
+ * hosts, the CA bundle) is read before the chroot.
+ */
+
+#include <sys/types.h>
+
+#include <event.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "proc.h"
+#include "proxy.h"
+#include "upstream.h"
+
+#define SHUTDOWN_WAIT	3	/* seconds to flush bye lines */
+
+struct emailproxy_conf	*proxy_conf;
+
+static struct imsgev	 iev_parent;
+static struct imsgev	 iev_tokend;
+static struct emailproxy_conf *pending_conf;
+static struct event	 ev_shutdown;
+static int		 stopping;
+
+static void	 proxy_dispatch_parent(int, short, void *);
+static void	 proxy_dispatch_tokend(int, short, void *);
+static void	 proxy_shutdown(void);
+
+__dead void
+proxy_main(int debug, int verbose)
+{
+	struct event_base	*base;
+
+	log_init(debug, LOG_DAEMON);
+	log_setverbose(verbose);
+	log_procinit("proxy");
+
+	base = event_init();
+	imsgev_init(&iev_parent, PARENT_SOCK_FILENO, "parent",
+	    proxy_dispatch_parent, NULL, IMSG_MAXSIZE_PARENT, 1);
+	proxy_conf = proc_wait_config(&iev_parent.ibuf);
+
+	/* What needs the filesystem, before the chroot. */
+	if (upstream_dns_init(base) == -1)
+		fatalx("cannot set up the resolver");
+	servers_init();
+	if (servers_configure(proxy_conf) == -1)
+		log_warnx("some servers cannot be served");
+
+	proc_privdrop(proxy_conf->user, proxy_conf->empty_dir, "proxy");
+	sandbox_proxy();
+
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+
+	imsgev_init(&iev_tokend, PEER1_SOCK_FILENO, "tokend",
+	    proxy_dispatch_tokend, NULL, 0, 0);
+	if (imsg_compose_event(&iev_parent, IMSG_CONF_DONE, 0, 0, -1,
+	    NULL, 0) == -1)
+		fatal("compose CONF_DONE");
+	/* Messages that came with the configuration are already read. */
+	proxy_dispatch_parent(PARENT_SOCK_FILENO, 0, &iev_parent);
+
+	event_dispatch();
+	fatalx("event loop ended");
+}
+
+static void
+proxy_reload(struct emailproxy_conf *conf)
+{
+	struct emailproxy_conf	*old = proxy_conf;
+
+	proxy_conf = conf;
+	if (servers_configure(conf) == -1)
+		log_warnx("some servers cannot be served");
+	config_free(old);
+	log_info("configuration reloaded");
+}
+
+static void
+proxy_dispatch_parent(int fd, short event, void *arg)
+{
+	struct imsgev	*iev = arg;
+	struct imsg	 imsg;
+	struct msgr	 r;
+	const char	*name;
+	ssize_t		 n;
+	uint32_t	 v;
+	int		 lfd, ret;
+
+	if (imsgev_io(iev, event) == -1) {
+		/* The parent is gone: nobody to serve for. */
+		proxy_shutdown();
+		return;
+	}
+	for (;;) {
+		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
+			fatal("imsg_get from parent");
+		if (n == 0)
+			break;
+		switch (imsg_get_type(&imsg)) {
+		case IMSG_CONF_START:
+		case IMSG_CONF_GLOBALS:
+		case IMSG_CONF_SERVER:
+		case IMSG_CONF_ACCOUNT:
+		case IMSG_CONF_END:
+			if ((ret = config_recv(&imsg, &pending_conf)) == -1)
+				fatalx("malformed configuration from parent");
+			if (ret == 1) {
+				proxy_reload(pending_conf);
+				pending_conf = NULL;
+				imsg_compose_event(iev, IMSG_CONF_DONE, 0, 0,
+				    -1, NULL, 0);
+			}
+			break;
+		case IMSG_LISTENER:
+			lfd = imsg_get_fd(&imsg);
+			msg_read_init(&r, &imsg);
+			name = msg_get_str(&r);
+			if (msg_read_end(&r) == -1 || name == NULL ||
+			    lfd == -1)
+				fatalx("malformed LISTENER from parent");
+			server_listen(name, lfd);
+			break;
+		case IMSG_CTL_VERBOSE:
+			msg_read_init(&r, &imsg);
+			v = msg_get_u32(&r);
+			if (msg_read_end(&r) == -1)
+				fatalx("malformed CTL_VERBOSE from parent");
+			log_setverbose(v);
+			break;
+		case IMSG_CTL_SHOW_SESSIONS:
+		case IMSG_CTL_SHOW_STATS:
+			proxy_ctl(iev, &imsg);
+			break;
+		case IMSG_SHUTDOWN:
+			imsg_free(&imsg);
+			proxy_shutdown();
+			return;
+		default:
+			fatalx("unexpected message %u from parent",
+			    imsg_get_type(&imsg));
+		}
+		imsg_free(&imsg);
+	}
+}
+
+static void
+proxy_dispatch_tokend(int fd, short event, void *arg)
+{
+	struct imsgev	*iev = arg;
+	struct imsg	 imsg;
+	struct msgr	 r;
+	const char	*user, *token, *msg;
+	uint32_t	 reason;
+	ssize_t		 n;
+
+	if (imsgev_io(iev, event) == -1) {
+		if (stopping)
+			return;
+		fatalx("tokend went away");
+	}
+	for (;;) {
+		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
+			fatal("imsg_get from tokend");
+		if (n == 0)
+			break;
+		msg_read_init(&r, &imsg);
+		switch (imsg_get_type(&imsg)) {
+		case IMSG_TOKEN_OK:
+			user = msg_get_str(&r);
+			token = msg_get_str(&r);
+			if (msg_read_end(&r) == -1 || user == NULL ||
+			    token == NULL)
+				fatalx("malformed TOKEN_OK from tokend");
+			session_token_ok(imsg_get_id(&imsg), user, token);
+			break;
+		case IMSG_TOKEN_FAIL:
+			reason = msg_get_u32(&r);
+			msg = msg_get_str(&r);
+			if (msg_read_end(&r) == -1 || msg == NULL)
+				fatalx("malformed TOKEN_FAIL from tokend");
+			session_token_fail(imsg_get_id(&imsg), reason, msg);
+			break;
+		default:
+			fatalx("unexpected message %u from tokend",
+			    imsg_get_type(&imsg));
+		}
+		/* imsg_free wipes the buffer, token included. */
+		imsg_free(&imsg);
+	}
+}
+
+int
+proxy_token_get(uint32_t id, const char *server, enum proto proto,
+    const char *addr, const char *user, const char *password,
+    uint32_t flags, const char *rejected)
+{
+	struct msgw	w;
+
+	msg_begin(&w, &iev_tokend.ibuf, IMSG_TOKEN_GET, id, -1);
+	msg_put_str(&w, server);
+	msg_put_u32(&w, proto);
+	msg_put_str(&w, addr);
+	msg_put_str(&w, user);
+	msg_put_str(&w, password);
+	msg_put_u32(&w, flags);
+	msg_put_str(&w, rejected);
+	if (imsgev_msg_end(&iev_tokend, &w) == -1) {
+		log_warnx("session %u: cannot ask tokend", id);
+		return -1;
+	}
+	return 0;
+}
+
+void
+proxy_token_cancel(uint32_t id)
+{
+	if (stopping)
+		return;
+	if (imsg_compose_event(&iev_tokend, IMSG_TOKEN_CANCEL, id, 0, -1,
+	    NULL, 0) == -1)
+		log_warnx("session %u: cannot cancel its token request", id);
+}
+
+static void
+proxy_exit(void)
+{
+	servers_close();
+	upstream_dns_free();
+	if (proxy_conf != NULL)
+		config_free(proxy_conf);
+	if (pending_conf != NULL)
+		config_free(pending_conf);
+	exit(0);
+}
+
+static void
+proxy_shutdown_check(int fd, short event, void *arg)
+{
+	struct timeval	tv = { 0, 100000 };
+	static int	ticks;
+
+	/* Leave once every bye line is out, or after SHUTDOWN_WAIT. */
+	if (sessions_open() == 0 || ++ticks > SHUTDOWN_WAIT * 10)
+		proxy_exit();
+	evtimer_add(&ev_shutdown, &tv);
+}
+
+static void
+proxy_shutdown(void)
+{
+	struct timeval	tv = { 0, 0 };
+
+	if (stopping)
+		return;
+	stopping = 1;
+	log_debug("shutting down, %u sessions", sessions_open());
+	event_del(&iev_parent.ev);
+	/* No new clients; every session says goodbye. */
+	servers_close();
+	sessions_shutdown("Server shutting down");
+	evtimer_set(&ev_shutdown, proxy_shutdown_check, NULL);
+	evtimer_add(&ev_shutdown, &tv);
+}
