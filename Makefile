@@ -92,10 +92,13 @@ UNITDIR ?=	$(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?=	$(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?=	$(PREFIX)/lib/tmpfiles.d
 
-$(OBJDIR)/emailproxy.service: etc/emailproxy.service.in
+# Always rebuilt: PREFIX or SYSCONFDIR may differ from the last install.
+$(OBJDIR)/emailproxy.service: etc/emailproxy.service.in FORCE
 	@mkdir -p $(OBJDIR)
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	    etc/emailproxy.service.in > $@
+
+FORCE:
 
 install: all $(OBJDIR)/emailproxy.service
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
@@ -125,4 +128,4 @@ endif
 clean:
 	rm -rf obj obj-san emailproxy emailproxyctl regress/tmp
 
-.PHONY: all unit check bench lint install clean
+.PHONY: all unit check bench lint install clean FORCE

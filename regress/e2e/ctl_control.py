@@ -60,7 +60,7 @@ ROPC_PASSWORD = "ropc-upstream-pw"
 AUTH_PASSWORD = "auth-login-pw"
 TRACE = r"session \d+: (C>|S>|>S) "
 
-# The control groups must exist before the daemon starts.
+# The control group must exist before the daemon starts.
 if subprocess.run(["getent", "group", GROUP], stdout=subprocess.DEVNULL,
                   stderr=subprocess.DEVNULL).returncode != 0:
     subprocess.run(["groupadd", "--system", GROUP], check=True)
