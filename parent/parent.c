@@ -91,6 +91,14 @@ parent_set_verbose(int v)
  * SIGHUP: a configuration that does not load, or whose listeners cannot
  * be opened, changes nothing; the daemon keeps running on the old one.
  */
+static int
+same_str(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a == b);
+	return (strcmp(a, b) == 0);
+}
+
 int
 parent_reload(void)
 {
@@ -117,6 +125,10 @@ parent_reload(void)
 	    strcmp(newconf->empty_dir, parent_conf->empty_dir) != 0)
 		log_warnx("user, store_dir and empty_dir changes take effect "
 		    "at the next start");
+	if (strcmp(newconf->control_socket, parent_conf->control_socket) != 0 ||
+	    !same_str(newconf->control_group, parent_conf->control_group))
+		log_warnx("control_socket and control_group changes take "
+		    "effect at the next start");
 	for (i = PROC_PROXY; i < PROC_MAX; i++)
 		send_config(&children[i], newconf);
 	listeners_send(&children[PROC_PROXY].iev);
