@@ -91,6 +91,7 @@ lint:
 UNITDIR ?=	$(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?=	$(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?=	$(PREFIX)/lib/tmpfiles.d
+EXAMPLESDIR ?=	$(PREFIX)/share/examples/emailproxy
 
 # Always rebuilt: PREFIX or SYSCONFDIR may differ from the last install.
 $(OBJDIR)/emailproxy.service: etc/emailproxy.service.in FORCE
@@ -106,6 +107,12 @@ install: all $(OBJDIR)/emailproxy.service
 	install -m 0555 $(PROGS) $(DESTDIR)$(SBINDIR)/
 	install -m 0444 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
 	install -m 0444 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -d $(DESTDIR)$(EXAMPLESDIR)/fail2ban/filter.d \
+	    $(DESTDIR)$(EXAMPLESDIR)/fail2ban/jail.d
+	install -m 0444 etc/fail2ban/filter.d/emailproxy.conf \
+	    $(DESTDIR)$(EXAMPLESDIR)/fail2ban/filter.d/
+	install -m 0444 etc/fail2ban/jail.d/emailproxy.local \
+	    $(DESTDIR)$(EXAMPLESDIR)/fail2ban/jail.d/
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/emailproxy.conf ]; then \
 		echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/emailproxy.conf"; \
 	else \

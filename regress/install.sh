@@ -45,6 +45,8 @@ usr/lib/sysusers.d/emailproxy.conf
 usr/lib/tmpfiles.d/emailproxy.conf
 usr/sbin/emailproxy
 usr/sbin/emailproxyctl
+usr/share/examples/emailproxy/fail2ban/filter.d/emailproxy.conf
+usr/share/examples/emailproxy/fail2ban/jail.d/emailproxy.local
 usr/share/man/man5/emailproxy.conf.5
 usr/share/man/man8/emailproxy.8
 usr/share/man/man8/emailproxyctl.8"
