@@ -24,6 +24,9 @@
   malformed header, or one that never ends: the connection is closed
   without a word, with a log line.  A header before implicit TLS: the
   handshake still works (the header is read without taking more).
+- The client address tokend gets is the header's: an account allowlist
+  lets 192.0.2.7 in and refuses 192.0.2.9 and 127.0.0.1, each attempt
+  with its audit line (result=not-allowed).
 """
 
 import base64
@@ -100,8 +103,13 @@ server_address = 127.0.0.1
 server_port = %(imaps)d
 allow_clients = ::1
 """ % dict(P, imaps=dv["imaps"])
-h.start_emailproxy(h.standard_config(imap=False, pop=False, smtp=False,
-                                     extra=sections))
+config = h.standard_config(imap=False, pop=False, smtp=False,
+                           extra=sections)
+acct = "[%s]\noauth2_flow = client_credentials\n" % USER
+assert acct in config
+config = config.replace(acct, acct + "allow_clients = 192.0.2.7, 192.0.2.8, "
+                        "2001:db8::/32\n")
+h.start_emailproxy(config)
 
 
 def connect_from(port, src, dst="127.0.0.1"):
@@ -193,7 +201,7 @@ def imap_login(c, tag=b"a"):
 for name, hdr, addr in (
         ("v1", b"PROXY TCP4 192.0.2.7 127.0.0.1 56324 993\r\n",
          "192.0.2.7"),
-        ("v2", v2_header("192.0.2.9", 40000), "192.0.2.9"),
+        ("v2", v2_header("192.0.2.8", 40000), "192.0.2.8"),
         ("v2 IPv6", v2_header("2001:db8::5", 40001, "2001:db8::1"),
          "2001:db8::5")):
     mark = h.log_mark()
@@ -212,6 +220,26 @@ for name, hdr, addr in (
                        % (P["pp"], re.escape(addr), re.escape(USER)),
                        since=mark) is not None,
             "PROXY %s: the audit line has client=%s" % (name, addr))
+    c.close()
+
+# The header's address is what tokend checks against the account's list.
+for what, port, hdr, addr in (
+        ("PROXY from 192.0.2.9", P["pp"],
+         b"PROXY TCP4 192.0.2.9 127.0.0.1 5000 993\r\n", "192.0.2.9"),
+        ("direct from 127.0.0.1", P["imap"], b"", "127.0.0.1")):
+    mark = h.log_mark()
+    c = connect_from(port, "127.0.0.1")
+    c.send(hdr)
+    first_line(c)
+    r = imap_login(c)
+    h.check(r[-1].startswith(b"a NO"),
+            "account allowlist: %s refused" % what, r)
+    h.check(h.wait_log(r"audit: result=not-allowed proto=IMAP "
+                       r"listener=IMAP-%d client=%s account=%s$"
+                       % (port, re.escape(addr), re.escape(USER)),
+                       since=mark) is not None,
+            "account allowlist: audit line result=not-allowed client=%s"
+            % addr)
     c.close()
 
 # The header's address is what the allowlist checks.

@@ -150,7 +150,8 @@ main(void)
 	    "PROXY UNKNOWN ffff:f...f:ffff ffff:f...f:ffff 65535 65535\r\n",
 	    "-");
 	V1BAD("v1 double space", "PROXY TCP4  192.0.2.7 127.0.0.1 1 2\r\n");
-	V1BAD("v1 leading zero port", "PROXY TCP4 192.0.2.7 127.0.0.1 01 2\r\n");
+	V1BAD("v1 leading zero port",
+	    "PROXY TCP4 192.0.2.7 127.0.0.1 01 2\r\n");
 	V1BAD("v1 port too big", "PROXY TCP4 192.0.2.7 127.0.0.1 65536 2\r\n");
 	V1BAD("v1 v6 address in TCP4", "PROXY TCP4 ::1 127.0.0.1 1 2\r\n");
 	V1BAD("v1 bad address", "PROXY TCP4 192.0.2.300 127.0.0.1 1 2\r\n");
