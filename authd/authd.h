@@ -35,7 +35,6 @@
 #include "config.h"
 
 #define AUTHD_ANNOUNCE_SECS	60	/* re-log a pending authorisation */
-#define AUTHD_PARK_SECS		600	/* keep tokens nobody waited for */
 #define DEVICE_INTERVAL		5	/* RFC 8628 default polling interval */
 #define DEVICE_SLOW_DOWN	5	/* RFC 8628 slow_down increment */
 #define DEVICE_EXPIRES_IN	600	/* if the device endpoint gives none */
@@ -78,7 +77,7 @@ struct grant_conf {
 
 struct waiter {
 	TAILQ_ENTRY(waiter)	 entry;
-	uint32_t		 id;	/* tokend's request id */
+	uint32_t		 id;	/* tokend's request id, or control's */
 };
 TAILQ_HEAD(waiter_list, waiter);
 
@@ -96,6 +95,12 @@ struct flight {
 	enum flight_state	 state;
 	struct grant_conf	 gc;
 	struct waiter_list	 waiters;
+	/*
+	 * emailproxyctl authorise requests (parent peerids): answered once,
+	 * when the authorisation becomes pending (its details), or when the
+	 * flight gets tokens or fails.
+	 */
+	struct waiter_list	 ctl_waiters;
 	struct http_req		*http;
 	const char		*what;		/* the request, for logs */
 
@@ -121,6 +126,7 @@ struct flight {
 	char			*park_access;
 	char			*park_refresh;
 	uint64_t		 park_expiry;
+	time_t			 park_until;	/* dropped then */
 };
 TAILQ_HEAD(flight_list, flight);
 
@@ -160,6 +166,9 @@ extern struct authd_stats authd_stats;
 
 /* ctl.c */
 void		 authd_ctl(struct imsgev *, struct imsg *);
+void		 ctl_flight_pending(struct flight *);
+void		 ctl_flight_authorised(struct flight *, int);
+void		 ctl_flight_fail(struct flight *, const char *);
 
 extern struct imsgev	*iev_parent;
 extern struct imsgev	*iev_tokend;
@@ -179,6 +188,9 @@ unsigned int	 authd_auth_timeout(void);
 void		 flight_request(uint32_t, enum auth_op, const char *,
 		    const char *, const char *, const char *);
 void		 flight_cancel(uint32_t);
+int		 flight_authorise(uint32_t, const char *, char **);
+struct flight	*flight_interactive(const char *);
+void		 flight_ctl_wait(struct flight *, uint32_t);
 void		 flight_tokens(struct flight *, const char *, uint64_t,
 		    const char *);
 void		 flight_fail(struct flight *, enum auth_fail, const char *,
@@ -224,7 +236,8 @@ void		 pending_announce(int, short, void *);
 void		 redirect_listener_add(int, const char *);
 void		 redirect_listeners_clear(void);
 int		 authd_redirect_url(const char *);
-int		 redirect_paste(const char *, const char *, const char **);
+int		 redirect_paste(const char *, const char *, const uint32_t *,
+		    const char **);
 
 /* http.c */
 int		 http_init(struct evdns_base *);

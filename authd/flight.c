@@ -101,30 +101,34 @@ grant_conf_clear(struct grant_conf *gc)
 	memset(gc, 0, sizeof(*gc));
 }
 
-/* Copy the account's settings; -1 (after answering id) if unusable. */
+/* Copy the account's settings; -1 and *why (to free) if unusable. */
 static int
-grant_conf_fill(struct grant_conf *gc, uint32_t id, const char *account,
-    const char *secret)
+grant_conf_fill(struct grant_conf *gc, const char *account,
+    const char *secret, char **why)
 {
 	struct account_view	 v;
+	int			 r;
 
 	if (account_resolve(authd_conf, account, &v) == -1) {
 		log_warnx("account %s: no configuration section", account);
-		authd_send_fail(id, AUTH_FAIL_PERMANENT, MSG_PREFIX
-		    "No config file entry found for account %s - please add "
-		    "a new section with values for permission_url, token_url, "
-		    "oauth2_scope, redirect_uri, client_id and client_secret",
-		    account);
+		r = asprintf(why, "No config file entry found for account %s "
+		    "- please add a new section with values for "
+		    "permission_url, token_url, oauth2_scope, redirect_uri, "
+		    "client_id and client_secret", account);
+		if (r == -1)
+			fatal("%s", __func__);
 		return (-1);
 	}
 	if (v.token_url == NULL || v.oauth2_scope == NULL ||
 	    v.client_id == NULL) {
 		log_warnx("account %s: incomplete configuration section",
 		    account);
-		authd_send_fail(id, AUTH_FAIL_PERMANENT, MSG_PREFIX
-		    "Incomplete config file entry found for account %s - "
-		    "please make sure all required fields are added (at least "
-		    "token_url, oauth2_scope and client_id)", account);
+		r = asprintf(why, "Incomplete config file entry found for "
+		    "account %s - please make sure all required fields are "
+		    "added (at least token_url, oauth2_scope and client_id)",
+		    account);
+		if (r == -1)
+			fatal("%s", __func__);
 		return (-1);
 	}
 	gc->account = dupnull(account);
@@ -155,14 +159,41 @@ grant_conf_fill(struct grant_conf *gc, uint32_t id, const char *account,
 }
 
 static void
-waiter_add(struct flight *f, uint32_t id)
+waiter_add(struct waiter_list *list, uint32_t id)
 {
 	struct waiter	*w;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		fatal("%s", __func__);
 	w->id = id;
-	TAILQ_INSERT_TAIL(&f->waiters, w, entry);
+	TAILQ_INSERT_TAIL(list, w, entry);
+}
+
+/* A flight in the list, not started yet; NULL and *why if unusable. */
+static struct flight *
+flight_new(enum auth_op op, const char *account, const char *refresh,
+    const char *password, const char *secret, char **why)
+{
+	struct flight	*f;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		fatal("%s", __func__);
+	if (grant_conf_fill(&f->gc, account, secret, why) == -1) {
+		grant_conf_clear(&f->gc);
+		free(f);
+		return (NULL);
+	}
+	f->op = op;
+	f->state = FL_START;
+	f->gc.refresh_token = dupnull(refresh);
+	f->gc.password = dupnull(password);
+	TAILQ_INIT(&f->waiters);
+	TAILQ_INIT(&f->ctl_waiters);
+	evtimer_set(&f->poll_ev, grant_device_poll, f);
+	evtimer_set(&f->announce_ev, pending_announce, f);
+	evtimer_set(&f->expire_ev, flight_expire, f);
+	TAILQ_INSERT_TAIL(&flights, f, entry);
+	return (f);
 }
 
 void
@@ -170,6 +201,7 @@ flight_request(uint32_t id, enum auth_op op, const char *account,
     const char *refresh, const char *password, const char *secret)
 {
 	struct flight	*f;
+	char		*why;
 
 	authd_stats.requests++;
 	if (account == NULL || *account == '\0' ||
@@ -198,33 +230,54 @@ flight_request(uint32_t id, enum auth_op op, const char *account,
 			log_debug("account %s: request %u joins the running "
 			    "one", account, id);
 			authd_stats.joined++;
-			waiter_add(f, id);
+			waiter_add(&f->waiters, id);
 			return;
 		}
 	}
 
-	if ((f = calloc(1, sizeof(*f))) == NULL)
-		fatal("%s", __func__);
-	if (grant_conf_fill(&f->gc, id, account, secret) == -1) {
-		grant_conf_clear(&f->gc);
-		free(f);
+	if ((f = flight_new(op, account, refresh, password, secret,
+	    &why)) == NULL) {
+		authd_send_fail(id, AUTH_FAIL_PERMANENT, "%s%s", MSG_PREFIX,
+		    why);
+		free(why);
 		return;
 	}
-	f->op = op;
-	f->state = FL_START;
-	f->gc.refresh_token = dupnull(refresh);
-	f->gc.password = dupnull(password);
-	TAILQ_INIT(&f->waiters);
-	evtimer_set(&f->poll_ev, grant_device_poll, f);
-	evtimer_set(&f->announce_ev, pending_announce, f);
-	evtimer_set(&f->expire_ev, flight_expire, f);
-	waiter_add(f, id);
-	TAILQ_INSERT_TAIL(&flights, f, entry);
+	waiter_add(&f->waiters, id);
 	log_debug("account %s: request %u starts a %s (%s)", account, id,
 	    op == AUTH_OP_REFRESH ? "refresh" : "grant",
 	    flow_name(f->gc.flow));
 	/* f may be gone when this returns. */
 	grant_start(f);
+}
+
+/*
+ * emailproxyctl authorise ACCOUNT with nothing running: start the
+ * account's interactive grant with nobody waiting.  Control request id
+ * gets the pending authorisation's details, or the failure; the tokens
+ * are kept for the account's next login (flight_tokens).  -1 and *why
+ * (to free) when the account's section is unusable.
+ */
+int
+flight_authorise(uint32_t id, const char *account, char **why)
+{
+	struct flight	*f;
+
+	if ((f = flight_new(AUTH_OP_OBTAIN, account, NULL, NULL, NULL,
+	    why)) == NULL)
+		return (-1);
+	waiter_add(&f->ctl_waiters, id);
+	log_info("account %s: emailproxyctl starts an authorisation (%s)",
+	    account, flow_name(f->gc.flow));
+	/* f may be gone when this returns. */
+	grant_start(f);
+	return (0);
+}
+
+/* Control request id waits for the flight (see ctl_waiters). */
+void
+flight_ctl_wait(struct flight *f, uint32_t id)
+{
+	waiter_add(&f->ctl_waiters, id);
 }
 
 void
@@ -255,6 +308,7 @@ flight_tokens(struct flight *f, const char *access, uint64_t expiry,
     const char *refresh)
 {
 	struct waiter	*w;
+	int		 n = 0;
 
 	authd_stats.tokens++;
 	log_info("account %s: %s succeeded; the access token expires in "
@@ -263,7 +317,7 @@ flight_tokens(struct flight *f, const char *access, uint64_t expiry,
 	    refresh != NULL ? ", new refresh token" : "");
 	pending_stop(f);
 	if (TAILQ_EMPTY(&f->waiters)) {
-		struct timeval	 tv = { AUTHD_PARK_SECS, 0 };
+		struct timeval	 tv = { authd_auth_timeout(), 0 };
 
 		/* A person authorised it: keep it for the next login. */
 		if (!interactive(f)) {
@@ -277,13 +331,18 @@ flight_tokens(struct flight *f, const char *access, uint64_t expiry,
 		f->park_access = dupnull(access);
 		f->park_refresh = dupnull(refresh);
 		f->park_expiry = expiry;
+		f->park_until = time(NULL) + tv.tv_sec;
 		evtimer_add(&f->expire_ev, &tv);
 		log_info("account %s: no login waits; the tokens are kept "
-		    "for %d s", f->gc.account, AUTHD_PARK_SECS);
+		    "for %lld s", f->gc.account, (long long)tv.tv_sec);
+		ctl_flight_authorised(f, 0);
 		return;
 	}
-	TAILQ_FOREACH(w, &f->waiters, entry)
+	TAILQ_FOREACH(w, &f->waiters, entry) {
 		authd_send_tokens(w->id, access, expiry, refresh);
+		n++;
+	}
+	ctl_flight_authorised(f, n);
 	flight_free(f);
 }
 
@@ -324,6 +383,7 @@ flight_fail(struct flight *f, enum auth_fail class, const char *fmt, ...)
 	log_warnx("%s (%s failure)", line, fail_name(class));
 	TAILQ_FOREACH(w, &f->waiters, entry)
 		authd_send_fail(w->id, class, "%s%s", MSG_PREFIX, line);
+	ctl_flight_fail(f, line);
 	free(line);
 	flight_free(f);
 }
@@ -371,6 +431,18 @@ flight_by_state(const char *state)
 	return (NULL);
 }
 
+/* The account's person-driven grant: running, pending or parked. */
+struct flight *
+flight_interactive(const char *account)
+{
+	struct flight	*f;
+
+	TAILQ_FOREACH(f, &flights, entry)
+		if (interactive(f) && strcmp(f->gc.account, account) == 0)
+			return (f);
+	return (NULL);
+}
+
 struct flight *
 flight_pending(const char *account)
 {
@@ -399,6 +471,8 @@ flight_free(struct flight *f)
 {
 	struct waiter	*w;
 
+	/* Every control request gets its one answer. */
+	ctl_flight_fail(f, "the authorisation ended");
 	TAILQ_REMOVE(&flights, f, entry);
 	http_cancel(f->http);
 	f->http = NULL;

@@ -70,6 +70,8 @@ pending_start(struct flight *f, const char *url, const char *code,
 	f->pending = 1;
 	announce(f, "");
 	authd_send_pending(f->gc.account, url, code, (uint64_t)expiry);
+	/* emailproxyctl authorise waits for these details. */
+	ctl_flight_pending(f);
 	announce_schedule(f);
 	tv.tv_sec = expiry > now ? expiry - now : 0;
 	tv.tv_usec = 0;

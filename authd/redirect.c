@@ -167,12 +167,6 @@ redirect_matches(const char *redirect_uri, const char *auth,
 	return (ok);
 }
 
-/*
- * One authorisation response.  account, if set, must be the flight's;
- * auth is the URL's host:port (NULL from the listener, which only knows
- * its own).  Fills a page for the browser and returns an HTTP status;
- * *err says why it was refused.
- */
 static char *
 xprintf(const char *fmt, ...)
 {
@@ -186,15 +180,25 @@ xprintf(const char *fmt, ...)
 	return (s);
 }
 
+/*
+ * One authorisation response.  account, if set, must be the flight's;
+ * auth is the URL's host:port (NULL from the listener, which only knows
+ * its own).  Fills a page for the browser and returns an HTTP status;
+ * *err says why it was refused.  *taken is set when the response went to
+ * a flight, which then answers control request *ctl_id (if not NULL)
+ * once it has tokens or has failed.
+ */
 static int
 redirect_deliver(const char *account, const char *auth, const char *path,
-    const char *query, char **page, const char **err)
+    const char *query, const uint32_t *ctl_id, char **page,
+    const char **err, int *taken)
 {
 	struct flight	*f;
 	char		*state, *code, *error, *desc, *acct, *e, *d, *body;
 	int		 status;
 
 	*err = NULL;
+	*taken = 0;
 	state = query != NULL ? query_get(query, "state") : NULL;
 	f = state != NULL ? flight_by_state(state) : NULL;
 	strwipe(&state);
@@ -210,6 +214,10 @@ redirect_deliver(const char *account, const char *auth, const char *path,
 		status = query != NULL && *query != '\0' ? 400 : 404;
 		goto page;
 	}
+	/* From here on the flight ends or exchanges the code. */
+	*taken = 1;
+	if (ctl_id != NULL)
+		flight_ctl_wait(f, *ctl_id);
 	if ((acct = html_escape(f->gc.account)) == NULL)
 		fatal("%s", __func__);
 	if (!redirect_matches(f->gc.redirect_uri, auth, path)) {
@@ -263,25 +271,29 @@ redirect_deliver(const char *account, const char *auth, const char *path,
 	return (status);
 }
 
-/* A URL pasted into emailproxyctl authorise [account]. */
+/*
+ * A URL pasted into emailproxyctl authorise account.  1 if a flight took
+ * it (see redirect_deliver), else 0; *err says why it was refused, NULL
+ * if it was accepted.
+ */
 int
-redirect_paste(const char *account, const char *url, const char **err)
+redirect_paste(const char *account, const char *url, const uint32_t *ctl_id,
+    const char **err)
 {
 	char	*auth, *path, *query, *page = NULL;
-	int	 status;
+	int	 taken = 0;
 
 	url_split(url, &auth, &path, &query);
-	if (path == NULL) {
+	if (path == NULL)
 		*err = "out of memory";
-		status = 500;
-	} else
-		status = redirect_deliver(account, auth, path, query, &page,
-		    err);
+	else
+		(void)redirect_deliver(account, auth, path, query, ctl_id,
+		    &page, err, &taken);
 	free(page);
 	free(auth);
 	free(path);
 	strwipe(&query);
-	return (*err == NULL && status == 200 ? 0 : -1);
+	return (taken);
 }
 
 int
@@ -289,7 +301,8 @@ authd_redirect_url(const char *url)
 {
 	const char	*err;
 
-	if (redirect_paste(NULL, url, &err) == -1) {
+	(void)redirect_paste(NULL, url, NULL, &err);
+	if (err != NULL) {
 		log_warnx("authorisation URL refused: %s", err);
 		return (-1);
 	}
@@ -364,7 +377,7 @@ conn_read(struct bufferevent *bev, void *arg)
 	char			*line, *target, *sp, *path, *query, *page;
 	const char		*err;
 	size_t			 n;
-	int			 status;
+	int			 status, taken;
 
 	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
 	if (end.pos == -1)
@@ -402,7 +415,8 @@ conn_read(struct bufferevent *bev, void *arg)
 	freezero(line, strlen(line) + 1);
 	log_debug("redirect listener: request for %s", path);
 	page = NULL;
-	status = redirect_deliver(NULL, NULL, path, query, &page, &err);
+	status = redirect_deliver(NULL, NULL, path, query, NULL, &page, &err,
+	    &taken);
 	conn_respond(c, status, page);
 	free(page);
 	free(path);

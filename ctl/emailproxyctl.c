@@ -160,20 +160,52 @@ print_sessions(json_t *list)
 }
 
 static void
+print_pending_one(json_t *o)
+{
+	char	 t[32];
+
+	printf("%s: authorisation waits until %s\n", str(o, "account"),
+	    fmt_time(json_object_get(o, "expires"), t, sizeof(t)));
+	if (json_is_string(json_object_get(o, "user_code")))
+		printf("  visit %s and enter the code %s\n", str(o, "url"),
+		    str(o, "user_code"));
+	else
+		printf("  visit %s\n", str(o, "url"));
+}
+
+static void
 print_pending(json_t *list)
 {
 	json_t	*o;
 	size_t	 i;
-	char	 t[32];
+
+	json_array_foreach(list, i, o)
+		print_pending_one(o);
+}
+
+/* authorise: the pending request's details, or that it is authorised. */
+static void
+print_authorise(json_t *list)
+{
+	json_t		*o;
+	size_t		 i;
+	long long	 n;
+	char		 t[32];
 
 	json_array_foreach(list, i, o) {
-		printf("%s: authorisation waits until %s\n", str(o, "account"),
-		    fmt_time(json_object_get(o, "expires"), t, sizeof(t)));
-		if (json_is_string(json_object_get(o, "user_code")))
-			printf("  visit %s and enter the code %s\n",
-			    str(o, "url"), str(o, "user_code"));
+		if (!json_is_true(json_object_get(o, "authorised"))) {
+			print_pending_one(o);
+			continue;
+		}
+		n = json_integer_value(json_object_get(o, "logins"));
+		if (n > 0)
+			printf("%s: authorised; %lld waiting login%s got the "
+			    "token\n", str(o, "account"), n, n == 1 ? "" : "s");
 		else
-			printf("  visit %s\n", str(o, "url"));
+			printf("%s: authorised; the account's next login takes "
+			    "the token (kept until %s)\n", str(o, "account"),
+			    fmt_time(json_object_get(o, "kept_until"), t,
+			    sizeof(t)));
 	}
 }
 
@@ -348,7 +380,9 @@ main(int argc, char *argv[])
 	while (!done) {
 		pfd.fd = fd;
 		pfd.events = POLLIN;
-		if (poll(&pfd, 1, 60 * 1000) <= 0)
+		/* authorise may wait for a code exchange (http_timeout). */
+		if (poll(&pfd, 1, (type == IMSG_CTL_AUTHORISE ? 300 : 60) *
+		    1000) <= 0)
 			errx(1, "no answer from emailproxy");
 		switch (imsgbuf_read(&ibuf)) {
 		case -1:
@@ -415,7 +449,7 @@ main(int argc, char *argv[])
 	else if (type == IMSG_CTL_SHOW_PENDING)
 		print_pending(list);
 	else if (type == IMSG_CTL_AUTHORISE)
-		print_pending(list);
+		print_authorise(list);
 	if (out == OUT_JSON)
 		printf(json_array_size(list) > 0 || type == IMSG_CTL_SHOW_STATS ?
 		    "\n" : "[]\n");

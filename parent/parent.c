@@ -150,23 +150,51 @@ log_lost(const struct child *c, int status)
 		    c->name, WEXITSTATUS(status));
 }
 
+/*
+ * Reap every child that has gone, waiting up to wait_ms for `want` (if
+ * not NULL), and name them, those killed by a signal first: when one
+ * child dies its peers exit cleanly after it, and the log must name the
+ * cause, not the first to be noticed.  Returns how many were lost.
+ */
+static int
+parent_collect(struct child *want, int wait_ms)
+{
+	struct timespec	 pause = { 0, 10 * 1000 * 1000 };
+	struct child	*c;
+	pid_t		 pid;
+	int		 status[PROC_MAX], gone[PROC_MAX] = { 0 };
+	int		 i, pass, lost = 0, waited = 0;
+
+	for (;;) {
+		while ((pid = waitpid(-1, &status[0], WNOHANG)) > 0) {
+			if ((c = child_by_pid(pid)) == NULL)
+				continue;	/* a notify_command */
+			c->pid = 0;
+			gone[c->proc] = 1;
+			status[c->proc] = status[0];
+		}
+		if (want == NULL || want->pid == 0 || waited >= wait_ms)
+			break;
+		nanosleep(&pause, NULL);
+		waited += 10;
+	}
+	if (stopping)
+		return (0);
+	for (pass = 0; pass < 2; pass++)
+		for (i = PROC_PROXY; i < PROC_MAX; i++) {
+			if (!gone[i] ||
+			    (pass == 0) != WIFSIGNALED(status[i]))
+				continue;
+			log_lost(&children[i], status[i]);
+			lost++;
+		}
+	return (lost);
+}
+
 static void
 parent_reap(void)
 {
-	struct child	*c;
-	pid_t		 pid;
-	int		 status, lost = 0;
-
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if ((c = child_by_pid(pid)) == NULL)
-			continue;	/* a notify_command */
-		c->pid = 0;
-		if (stopping)
-			continue;
-		log_lost(c, status);
-		lost = 1;
-	}
-	if (lost)
+	if (parent_collect(NULL, 0) > 0)
 		parent_shutdown(1);
 }
 
@@ -174,18 +202,8 @@ parent_reap(void)
 static __dead void
 parent_child_gone(struct child *c)
 {
-	struct timespec	 pause = { 0, 10 * 1000 * 1000 };
-	int		 status, tries;
-
-	for (tries = 0; tries < 50 && c->pid > 0; tries++) {
-		if (waitpid(c->pid, &status, WNOHANG) == c->pid) {
-			c->pid = 0;
-			log_lost(c, status);
-			parent_shutdown(1);
-		}
-		nanosleep(&pause, NULL);
-	}
-	log_warnx("lost child: %s closed its socket", c->name);
+	if (parent_collect(c, 500) == 0)
+		log_warnx("lost child: %s closed its socket", c->name);
 	parent_shutdown(1);
 }
 

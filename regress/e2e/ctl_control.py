@@ -12,24 +12,28 @@
 # WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
 # ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
 # OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
-"""emailproxyctl against the running daemon (Dovecot upstream, the
-regress OAuth server), over the control socket of the harness config.
+"""emailproxyctl against the running daemon (Dovecot upstream, the regress
+OAuth server), over the control socket of the harness config.
 
 Checks: show accounts in text and JSON (no token -> pending -> unlocked;
 locked after a restart); show pending and authorise without a URL give
 the URL of a waiting auth-code login, and the user code of a device
 login; authorise with the redirect URL (argument, then standard input)
 completes it and the waiting login succeeds; a wrong state, or a URL for
-a device account, is refused; forget makes the next login obtain new
-tokens; reload takes effect (a new listener) and a broken config fails
-with its reasons; log brief/verbose switch the protocol traces; the
-socket is 0660 root:control_group; a peer in control_group may look but
-not change anything until its group is control_admin_group; a peer
-outside the group cannot connect; a peer holds at most 32 connections;
-unknown account and daemon not running give exit 1 with a clear
-message; show sessions (a session appears with its fields and
-disappears after LOGOUT), show stats (sorted) and show metrics
-(OpenMetrics ending in # EOF).
+a device account, is refused; a bogus code fails with the provider's
+error once exchanged; authorise with nothing pending starts the
+authorisation (URL, or device code) and the next login takes its tokens
+without a new one; unknown and non-interactive accounts are refused; a
+tool killed during the exchange harms nothing; forget makes the next
+login obtain new tokens; reload takes effect (a new listener) and a
+broken config fails with its reasons; log brief/verbose switch the
+protocol traces; the socket is 0660 root:control_group; a peer in
+control_group may look but not change anything until its group is
+control_admin_group; a peer outside the group cannot connect; a peer
+holds at most 32 connections; unknown account and daemon not running
+give exit 1 with a clear message; show sessions (a session appears with
+its fields and disappears after LOGOUT), show stats (sorted) and show
+metrics (OpenMetrics ending in # EOF).
 """
 
 import grp
@@ -268,6 +272,9 @@ r = bg.wait()
 h.check(rc == 0 and r.startswith("a OK"),
         "authorise ACCOUNT URL completes the grant and the waiting login "
         "succeeds", "%d %r %r" % (rc, err, r))
+h.check(out.strip() == "%s: authorised; 1 waiting login got the token"
+        % AUTH, "authorise ACCOUNT URL answers once the code is exchanged: "
+        "authorised, 1 waiting login", repr(out))
 h.check(grants("authorization_code") == codes + 1,
         "one code exchange at the OAuth server", str(oauth.stats()))
 rc, rows, err = ctl_json("show", "pending")
@@ -275,10 +282,10 @@ h.check(rc == 0 and rows == [], "show pending is empty afterwards",
         repr(rows))
 h.check(accounts().get(AUTH, {}).get("state") == "unlocked",
         "the authorised account is unlocked", repr(accounts().get(AUTH)))
-rc, out, err = ctl("authorise", AUTH)
-h.check(rc == 1 and "no authorisation is pending" in err,
-        "authorise without a pending request: exit 1, clear message",
-        "%d %r" % (rc, err))
+rc, out, err = ctl("authorise", AUTH, redirect)
+h.check(rc == 1 and "no authorisation is pending for %s" % AUTH in err,
+        "authorise ACCOUNT URL without a pending request: exit 1, clear "
+        "message", "%d %r" % (rc, err))
 
 # A device-grant account: the code to enter, no URL to paste.
 bg = Background(DEVICE, AUTH_PASSWORD)
@@ -342,6 +349,147 @@ h.check(rc == 1 and err.startswith("emailproxyctl: ") and
         "no stored tokens" in err,
         "forget an unknown account: exit 1, clear message",
         "%d %r" % (rc, err))
+
+# -- authorise: the code exchange decides; authorising ahead of a login --
+
+
+def with_code(url, code):
+    """url with its code parameter replaced."""
+    p = urllib.parse.urlsplit(url)
+    q = [(k, code if k == "code" else v)
+         for k, v in urllib.parse.parse_qsl(p.query)]
+    return urllib.parse.urlunsplit(p._replace(
+        query=urllib.parse.urlencode(q)))
+
+
+def token_requests():
+    return sum(1 for r in oauth.requests() if r.get("path") == "/token")
+
+
+pasted = []
+rc, out, err = ctl("forget", AUTH)
+bg = Background(AUTH, AUTH_PASSWORD)
+pend = wait_pending(AUTH)
+browser_get((pend or {}).get("url", ""))
+redirect = oauth.approve(login_hint=AUTH)
+pasted.append(urllib.parse.parse_qs(
+    urllib.parse.urlsplit(redirect).query)["code"][0])
+codes = grants("authorization_code")
+rc, out, err = ctl("authorise", AUTH, with_code(redirect, "bogus-code-42"))
+r = bg.wait()
+h.check(rc == 1 and out == "" and
+        err.startswith("emailproxyctl: account %s: " % AUTH) and
+        "invalid_grant; unknown code" in err and
+        grants("authorization_code") == codes + 1,
+        "authorise with a bogus code: exit 1 after the exchange, with the "
+        "provider's error", "%d %r %r" % (rc, out, err))
+h.info("bogus code: %s" % err.strip())
+h.check(r.startswith("a NO"), "the login that waited gets NO", r)
+
+rc, out, err = ctl("authorise", "nobody-here@example.org")
+h.check(rc == 1 and err.strip() == "emailproxyctl: unknown account "
+        "nobody-here@example.org",
+        "authorise an unknown account: exit 1, \"unknown account\"",
+        "%d %r" % (rc, err))
+for acct, grant in ((ROPC, "password"), ("ccg@example.com",
+                                         "client_credentials")):
+    rc, out, err = ctl("authorise", acct)
+    h.check(rc == 1 and err.strip() == "emailproxyctl: %s uses the %s "
+            "grant: nothing to authorise, a login obtains its token"
+            % (acct, grant),
+            "authorise a %s-grant account: exit 1, nothing to authorise"
+            % grant, "%d %r" % (rc, err))
+
+# Nobody waits: authorise starts it, the next login takes the tokens.
+mark = h.log_mark()
+rc, out, err = ctl("authorise", AUTH)
+pend = wait_pending(AUTH, timeout=2)
+url = (pend or {}).get("url", "")
+h.check(rc == 0 and url.startswith(oauth.authorize_url + "?") and
+        "%s: authorisation waits until " % AUTH in out and
+        "visit %s\n" % url in out,
+        "authorise ACCOUNT with nothing pending starts the authorisation "
+        "and prints its URL", "%d %r %r %r" % (rc, out, err, pend))
+h.check(h.wait_log(r"account %s needs authorisation: visit %s"
+                   % (re.escape(AUTH), re.escape(url)), timeout=5,
+                   since=mark) is not None,
+        "the URL is logged at notice level", "")
+rc, out2, err = ctl("authorise", AUTH)
+h.check(rc == 0 and out2 == out, "authorise again joins it (same answer)",
+        "%d %r" % (rc, out2))
+browser_get(url)
+redirect = oauth.approve(login_hint=AUTH)
+pasted.append(urllib.parse.parse_qs(
+    urllib.parse.urlsplit(redirect).query)["code"][0])
+codes = grants("authorization_code")
+rc, out, err = ctl("authorise", AUTH, redirect)
+h.check(rc == 0 and out.startswith("%s: authorised; the account's next "
+                                   "login takes the token (kept until "
+                                   % AUTH) and
+        grants("authorization_code") == codes + 1 and
+        wait_pending(AUTH, timeout=0.5) is None,
+        "authorise ACCOUNT URL with nobody waiting: exit 0 after one code "
+        "exchange; the tokens are kept", "%d %r %r" % (rc, out, err))
+tokens = token_requests()
+r = imap(AUTH, AUTH_PASSWORD)
+h.check(r.startswith("a OK") and token_requests() == tokens and
+        grants("authorization_code") == codes + 1,
+        "the first IMAP login takes those tokens: no new authorisation, "
+        "no token request", "%r %s" % (r, oauth.stats()))
+r = imap(AUTH, AUTH_PASSWORD)
+row = accounts().get(AUTH, {})
+h.check(r.startswith("a OK") and row.get("state") == "unlocked" and
+        token_requests() == tokens,
+        "that login's password now unlocks the account's stored tokens",
+        "%r %r" % (r, row))
+
+# The tool goes away during the code exchange: the login still succeeds.
+rc, out, err = ctl("forget", AUTH)
+bg = Background(AUTH, AUTH_PASSWORD)
+pend = wait_pending(AUTH)
+browser_get((pend or {}).get("url", ""))
+redirect = oauth.approve(login_hint=AUTH)
+pasted.append(urllib.parse.parse_qs(
+    urllib.parse.urlsplit(redirect).query)["code"][0])
+codes = grants("authorization_code")
+oauth.set(token_delay=2)
+tool = subprocess.Popen([h.emailproxyctl_bin, "-s", sock, "authorise", AUTH,
+                         redirect], stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL)
+deadline = time.monotonic() + 10
+while grants("authorization_code") == codes and \
+        time.monotonic() < deadline:
+    time.sleep(0.05)
+tool.kill()
+tool.wait()
+r = bg.wait()
+oauth.set(token_delay=0)
+rc, out, err = ctl("show", "accounts")
+h.check(r.startswith("a OK") and rc == 0 and h.proxy.alive() and
+        re.search(r"\bunlocked\b", text_row(out, AUTH)),
+        "emailproxyctl killed during the code exchange: the login still "
+        "gets its tokens, the daemon answers on", "%r %d %r" % (r, rc, err))
+
+# A device-grant account: authorise prints the code to enter.
+rc, out, err = ctl("forget", DEVICE)
+devicecodes = oauth.stats().get("devicecode", 0)
+rc, out, err = ctl("authorise", DEVICE)
+m = re.search(r"visit (https://\S+) and enter the code (\S+)\n", out)
+h.check(rc == 0 and m and oauth.stats().get("devicecode", 0) ==
+        devicecodes + 1,
+        "authorise a device-grant account with nothing pending prints the "
+        "verification URI and user code", "%d %r %r" % (rc, out, err))
+if m:
+    oauth.approve_device(user_code=m.group(2))
+r = imap(DEVICE, AUTH_PASSWORD)
+h.check(r.startswith("a OK") and
+        oauth.stats().get("devicecode", 0) == devicecodes + 1 and
+        wait_pending(DEVICE, timeout=0.5) is None,
+        "the device account's next login uses that authorisation",
+        "%r %s" % (r, oauth.stats()))
+log = h.log_text()
+h.check(all(c not in log for c in pasted) and "bogus-code-42" not in log,
+        "no authorisation code reaches the log", "")
 
 # -- log verbose / brief ---------------------------------------------------
 rc, out, err = ctl("log", "brief")

@@ -1522,8 +1522,15 @@ test_park_and_ctl(void)
 		errx(1, "msg_end");
 	flush(&parent.ibuf);
 	end = await(&parent, IMSG_CTL_END, 77, 0, 5);
-	check(end != NULL, "ctl: a pasted redirect URL is accepted "
-	    "(CTL_END)");
+	r = find(&parent, IMSG_CTL_DATA, 77, 0);
+	j = r != NULL ? json_loads(r->s[0], 0, NULL) : NULL;
+	check(end != NULL && json_is_true(json_object_get(j, "authorised")) &&
+	    json_integer_value(json_object_get(j, "logins")) == 0,
+	    "ctl: a pasted redirect URL is answered once the code is "
+	    "exchanged (CTL_DATA authorised, no login waiting; CTL_END)");
+	json_decref(j);
+	if (r != NULL)
+		rec_free(r);
 	if (end != NULL)
 		rec_free(end);
 	free(redirect);
@@ -1576,6 +1583,289 @@ test_park_and_ctl(void)
 		rec_free(r);
 	if (end != NULL)
 		rec_free(end);
+}
+
+/* ---- emailproxyctl authorise ---------------------------------------- */
+
+struct ctl_answer {
+	json_t		*data;		/* the last CTL_DATA object */
+	int		 ndata;
+	int		 end;
+	char		*fail;
+};
+
+static void
+ctl_send(uint32_t id, const char *account, const char *url)
+{
+	struct msgw	 w;
+
+	msg_begin(&w, &parent.ibuf, IMSG_CTL_AUTHORISE, id, -1);
+	msg_put_str(&w, account);
+	msg_put_str(&w, url);
+	if (msg_end(&w, &parent.ibuf) == -1)
+		errx(1, "msg_end");
+	flush(&parent.ibuf);
+}
+
+/* Wait for the answer to control request id: DATA*, then END or FAIL. */
+static void
+ctl_wait(uint32_t id, double secs, struct ctl_answer *a)
+{
+	struct rec	*r;
+	double		 end = now() + secs;
+
+	memset(a, 0, sizeof(*a));
+	for (;;) {
+		if ((r = find(&parent, IMSG_CTL_END, id, 0)) != NULL) {
+			a->end = 1;
+			rec_free(r);
+			break;
+		}
+		if ((r = find(&parent, IMSG_CTL_FAIL, id, 0)) != NULL) {
+			a->fail = r->s[0];
+			r->s[0] = NULL;
+			rec_free(r);
+			break;
+		}
+		if (now() >= end)
+			break;
+		pump(0);
+	}
+	while ((r = find(&parent, IMSG_CTL_DATA, id, 0)) != NULL) {
+		a->ndata++;
+		json_decref(a->data);
+		a->data = r->s[0] != NULL ? json_loads(r->s[0], 0, NULL) :
+		    NULL;
+		rec_free(r);
+	}
+	/* Exactly one answer: nothing more may follow. */
+	pump(0.1);
+	if (find(&parent, IMSG_CTL_END, id, 0) != NULL ||
+	    find(&parent, IMSG_CTL_FAIL, id, 0) != NULL ||
+	    find(&parent, IMSG_CTL_DATA, id, 0) != NULL)
+		check(0, "ctl: control request %u is answered once", id);
+}
+
+static void
+ctl_clear(struct ctl_answer *a)
+{
+	json_decref(a->data);
+	free(a->fail);
+	memset(a, 0, sizeof(*a));
+}
+
+static const char *
+jstr(json_t *o, const char *key)
+{
+	return (json_string_value(json_object_get(o, key)));
+}
+
+static void
+drain_pending_done(void)
+{
+	struct rec	*r;
+
+	while ((r = find(&parent, IMSG_AUTH_PENDING_DONE, 0, 1)) != NULL)
+		rec_free(r);
+}
+
+static void
+test_ctl_authorise(void)
+{
+	struct ctl_answer	 a;
+	struct rec		*pend, *r;
+	char			*state, *bogus, *redirect, *c;
+	int			 codes;
+	long long		 until;
+	uint32_t		 id;
+
+	ctl_send(100, "nobody@example.org", NULL);
+	ctl_wait(100, 3, &a);
+	check(a.fail != NULL && !a.end && a.ndata == 0 &&
+	    streq(a.fail, "unknown account nobody@example.org"),
+	    "ctl authorise: an unknown account -> CTL_FAIL \"%s\"",
+	    a.fail ? a.fail : "");
+	ctl_clear(&a);
+	ctl_send(101, "ropc@example.com", NULL);
+	ctl_wait(101, 3, &a);
+	check(streq(a.fail, "ropc@example.com uses the password grant: "
+	    "nothing to authorise, a login obtains its token") && !a.end,
+	    "ctl authorise: a password-grant account -> CTL_FAIL \"%s\"",
+	    a.fail ? a.fail : "");
+	ctl_clear(&a);
+	ctl_send(102, "ccg@example.com", NULL);
+	ctl_wait(102, 3, &a);
+	check(a.fail != NULL && strstr(a.fail, "uses the client_credentials "
+	    "grant: nothing to authorise") != NULL,
+	    "ctl authorise: a client-credentials account -> CTL_FAIL");
+	ctl_clear(&a);
+	ctl_send(103, "sa@example.com", NULL);
+	ctl_wait(103, 3, &a);
+	check(a.fail != NULL && strstr(a.fail, "uses the service_account "
+	    "grant: nothing to authorise") != NULL,
+	    "ctl authorise: a service-account account -> CTL_FAIL");
+	ctl_clear(&a);
+
+	/* Nothing pending: authorise starts the grant, nobody waiting. */
+	server_reset();
+	drain_pending_done();
+	ctl_send(110, "code@example.com", NULL);
+	ctl_wait(110, 5, &a);
+	pend = await(&parent, IMSG_AUTH_PENDING, 0, 1, 1);
+	check(pend != NULL && streq(pend->s[0], "code@example.com") &&
+	    a.end && a.ndata == 1 && streq(jstr(a.data, "url"), pend->s[1]) &&
+	    streq(jstr(a.data, "account"), "code@example.com") &&
+	    json_integer_value(json_object_get(a.data, "expires")) >
+	    (json_int_t)time(NULL) + 500,
+	    "ctl authorise: with nothing pending it starts the code grant "
+	    "(AUTH_PENDING) and answers its URL and expiry");
+	ctl_clear(&a);
+	if (pend == NULL)
+		return;
+	ctl_send(111, "code@example.com", NULL);
+	ctl_wait(111, 3, &a);
+	r = find(&parent, IMSG_AUTH_PENDING, 0, 1);
+	check(r == NULL && a.end && streq(jstr(a.data, "url"), pend->s[1]),
+	    "ctl authorise: a second authorise joins the pending one "
+	    "(same URL, no new AUTH_PENDING)");
+	if (r != NULL)
+		rec_free(r);
+	ctl_clear(&a);
+
+	/* A pasted redirect whose code the provider refuses. */
+	state = query_value(pend->s[1], "state");
+	if (asprintf(&bogus, "http://127.0.0.1:%d/callback?code=bogus-code-"
+	    "0123&state=%s", listen_port, state) == -1)
+		err(1, NULL);
+	free(state);
+	ctl_send(112, "code@example.com", bogus);
+	free(bogus);
+	ctl_wait(112, 10, &a);
+	check(a.fail != NULL && !a.end && a.ndata == 0 &&
+	    streq(a.fail, "account code@example.com: authorization code "
+	    "request refused (HTTP 400): invalid_grant; unknown code") &&
+	    count_requests("/token") == 1,
+	    "ctl authorise: a bogus code is answered only after the "
+	    "exchange, with the provider's error: \"%s\"",
+	    a.fail ? a.fail : "");
+	ctl_clear(&a);
+	rec_free(pend);
+	drain_pending_done();
+
+	/* Again; this time the person approves: tokens for the next login. */
+	ctl_send(113, "code@example.com", NULL);
+	ctl_wait(113, 5, &a);
+	pend = await(&parent, IMSG_AUTH_PENDING, 0, 1, 1);
+	ctl_clear(&a);
+	redirect = pend ? approve(pend->s[1], "code%40example.com", NULL) :
+	    NULL;
+	check(redirect != NULL, "ctl authorise: the server approved the "
+	    "authorisation started by emailproxyctl");
+	if (redirect == NULL)
+		return;
+	secret(c = query_value(redirect, "code"));
+	free(c);
+	ctl_send(114, "code@example.com", redirect);
+	free(redirect);
+	ctl_wait(114, 10, &a);
+	until = json_integer_value(json_object_get(a.data, "kept_until"));
+	check(a.end && a.ndata == 1 &&
+	    json_is_true(json_object_get(a.data, "authorised")) &&
+	    json_integer_value(json_object_get(a.data, "logins")) == 0 &&
+	    until >= (long long)time(NULL) + 590 &&
+	    until <= (long long)time(NULL) + 600,
+	    "ctl authorise URL: authorised, nobody waits, the tokens are "
+	    "kept for auth_timeout (600 s)");
+	ctl_clear(&a);
+	ctl_send(115, "code@example.com", NULL);
+	ctl_wait(115, 3, &a);
+	check(a.end && json_is_true(json_object_get(a.data, "authorised")),
+	    "ctl authorise: while the tokens wait, authorise says it is "
+	    "authorised");
+	ctl_clear(&a);
+	codes = count_requests("/token");
+	id = request(AUTH_OP_OBTAIN, "code@example.com", NULL, NULL, NULL);
+	r = await(&tokend, 0, id, 0, 3);
+	check(r != NULL && r->type == IMSG_AUTH_TOKENS && r->s[1] != NULL &&
+	    find(&parent, IMSG_AUTH_PENDING, 0, 1) == NULL &&
+	    count_requests("/token") == codes,
+	    "ctl authorise: the next login takes those tokens (no new "
+	    "authorisation, no token request)");
+	if (r != NULL) {
+		secret(r->s[0]);
+		secret(r->s[1]);
+		rec_free(r);
+	}
+	rec_free(pend);
+	drain_pending_done();
+
+	/* A login that waits gets the tokens; ctl hears "1 login". */
+	id = request(AUTH_OP_OBTAIN, "code@example.com", NULL, NULL, NULL);
+	pend = await(&parent, IMSG_AUTH_PENDING, 0, 1, 5);
+	redirect = pend ? approve(pend->s[1], "code%40example.com", NULL) :
+	    NULL;
+	if (redirect != NULL) {
+		secret(c = query_value(redirect, "code"));
+		free(c);
+		ctl_send(116, "code@example.com", redirect);
+		free(redirect);
+	}
+	ctl_wait(116, 10, &a);
+	r = await(&tokend, 0, id, 0, 3);
+	check(a.end && json_integer_value(json_object_get(a.data, "logins"))
+	    == 1 && json_object_get(a.data, "kept_until") == NULL &&
+	    r != NULL && r->type == IMSG_AUTH_TOKENS,
+	    "ctl authorise URL with a login waiting: the login gets the "
+	    "tokens, ctl hears authorised for 1 login");
+	ctl_clear(&a);
+	if (r != NULL) {
+		secret(r->s[0]);
+		secret(r->s[1]);
+		rec_free(r);
+	}
+	if (pend != NULL)
+		rec_free(pend);
+	drain_pending_done();
+
+	/* The device grant: the code to enter; a login joins it. */
+	server_reset();
+	ctl_send(120, "device@example.com", NULL);
+	ctl_wait(120, 5, &a);
+	pend = await(&parent, IMSG_AUTH_PENDING, 0, 1, 1);
+	check(pend != NULL && a.end && a.ndata == 1 && jstr(a.data,
+	    "user_code") != NULL && streq(jstr(a.data, "user_code"),
+	    pend->s[2]) && strstr(jstr(a.data, "url"), "/device") != NULL,
+	    "ctl authorise: a device-grant account answers the "
+	    "verification URI and the user code");
+	ctl_clear(&a);
+	ctl_send(121, "device@example.com", "http://127.0.0.1/?code=x&"
+	    "state=y");
+	ctl_wait(121, 3, &a);
+	check(a.fail != NULL && strstr(a.fail, "device grant") != NULL,
+	    "ctl authorise: a URL for a device-grant account is refused");
+	ctl_clear(&a);
+	id = request(AUTH_OP_OBTAIN, "device@example.com", NULL, NULL, NULL);
+	pump(0.3);
+	r = find(&parent, IMSG_AUTH_PENDING, 0, 1);
+	check(r == NULL && count_requests("/devicecode") == 1,
+	    "ctl authorise: a login joins the device authorisation started "
+	    "by emailproxyctl");
+	if (r != NULL)
+		rec_free(r);
+	if (pend != NULL) {
+		json_decref(admin("/admin/approve_device?user_code=%s",
+		    pend->s[2]));
+		rec_free(pend);
+	}
+	r = await(&tokend, 0, id, 0, 10);
+	check(r != NULL && r->type == IMSG_AUTH_TOKENS,
+	    "ctl authorise: the joined login gets the device tokens");
+	if (r != NULL) {
+		secret(r->s[0]);
+		secret(r->s[1]);
+		rec_free(r);
+	}
+	drain_pending_done();
 }
 
 static void
@@ -1825,6 +2115,7 @@ main(void)
 	test_failures();
 	test_concurrency();
 	test_park_and_ctl();
+	test_ctl_authorise();
 	test_proxy();
 	test_reload_shutdown();
 	while ((r = find(&parent, IMSG_AUTH_PENDING, 0, 1)) != NULL)
