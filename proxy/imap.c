@@ -43,13 +43,11 @@
 
 #include "log.h"
 #include "imap.h"
+#include "proto.h"
 #include "sasl.h"
 #include "session.h"
 #include "starttls.h"
 
-#define CENSOR		"[[ Credentials removed from proxy log ]]"
-#define SERVER_LINE_MAX	65536
-#define REASON_MAX	256
 /* Our own commands to the server, before the client's are let through. */
 #define TAG_CAPA	"epx1"
 #define TAG_STARTTLS	"epx2"
@@ -93,17 +91,12 @@ struct imap {
 	size_t		 litlen;	/* LOGIN literal expected */
 	size_t		 fwdleft;	/* client literal bytes to forward */
 	size_t		 srvleft;	/* server literal bytes to forward */
-	char		*user;		/* credentials, until the answer */
-	char		*pass;
-	char		*token;		/* the access token sent upstream */
-	char		*b64;		/* XOAUTH2 response not yet sent */
-	char		*reason;	/* the server's decoded challenge */
+	struct proto_login lg;		/* credentials, token, retry */
 	char		*fwd_auth_tag;	/* forwarded AUTHENTICATE <other> */
 	int		 sasl_ir;	/* the server takes an initial resp. */
 	int		 upstream_ready; /* greeting of this connection seen */
 	int		 greeted;	/* the client has had a greeting */
 	int		 sent;		/* the XOAUTH2 response went out */
-	int		 retried;	/* the one retry of Part 1 §13 used */
 	enum imap_conn	 conn;
 	int		 srv_starttls;	/* the server offers STARTTLS */
 	char		*greeting;	/* its text, until the client gets it */
@@ -119,19 +112,10 @@ imap_init(struct session *s)
 
 	if ((im = calloc(1, sizeof(*im))) == NULL)
 		return NULL;
-	im->s = s;
+	im->s = im->lg.s = s;
 	im->state = IMAP_GREETING;
 	im->conn = CONN_GREETING;
 	return im;
-}
-
-static void
-strwipe(char **p)
-{
-	if (*p != NULL) {
-		freezero(*p, strlen(*p));
-		*p = NULL;
-	}
 }
 
 /* Forget the login in progress, wiping every credential. */
@@ -141,18 +125,13 @@ imap_reset(struct imap *im)
 	size_t	i;
 
 	for (i = 0; i < im->nargs; i++)
-		strwipe(&im->args[i]);
+		proto_wipe(&im->args[i]);
 	im->nargs = 0;
 	im->litlen = 0;
-	strwipe(&im->user);
-	strwipe(&im->pass);
-	strwipe(&im->token);
-	strwipe(&im->b64);
-	free(im->reason);
-	im->reason = NULL;
+	proto_login_clear(&im->lg);
 	free(im->tag);
 	im->tag = NULL;
-	im->sent = im->retried = 0;
+	im->sent = 0;
 	im->state = IMAP_IDLE;
 }
 
@@ -191,20 +170,6 @@ static int
 astringchar(unsigned char c)
 {
 	return atomchar(c) || c == ']';
-}
-
-/* Offset of the CRLF ending the first line, or -1. */
-static ssize_t
-find_crlf(const uint8_t *buf, size_t len)
-{
-	const uint8_t	*p = buf;
-
-	while ((p = memchr(p, '\r', len - (p - buf))) != NULL) {
-		if ((size_t)(p - buf) + 1 < len && p[1] == '\n')
-			return p - buf;
-		p++;
-	}
-	return -1;
 }
 
 /*
@@ -251,11 +216,11 @@ trace_client(struct imap *im, const uint8_t *line, size_t len, int censor)
 		return;
 	}
 	if (censor == 2 || im->tag == NULL) {
-		session_trace(im->s, "C>", CENSOR, strlen(CENSOR));
+		session_trace(im->s, "C>", PROTO_CENSOR, strlen(PROTO_CENSOR));
 		return;
 	}
 	if (asprintf(&t, "%s %s %s", im->tag, im->verb == VERB_LOGIN ?
-	    "LOGIN" : "AUTHENTICATE", CENSOR) != -1) {
+	    "LOGIN" : "AUTHENTICATE", PROTO_CENSOR) != -1) {
 		session_trace(im->s, "C>", t, strlen(t));
 		free(t);
 	}
@@ -272,11 +237,11 @@ imap_fail(struct imap *im, const char *fmt, const char *msg)
 static void
 imap_ask_token(struct imap *im)
 {
-	session_set_account(im->s, im->user);
+	session_set_account(im->s, im->lg.user);
 	im->state = IMAP_TOKEN;
-	if (session_token_get(im->s, im->user, im->pass, NULL) == -1)
+	if (session_token_get(im->s, im->lg.user, im->lg.pass, NULL) == -1)
 		imap_fail(im, "%s NO [UNAVAILABLE] %s\r\n",
-		    "Email OAuth 2.0 Proxy: internal error, please retry");
+		    PROTO_INTERNAL_RETRY);
 }
 
 /*
@@ -345,8 +310,8 @@ parse_login_args(struct imap *im, const uint8_t *p, const uint8_t *end,
 static void
 login_complete(struct imap *im)
 {
-	im->user = im->args[0];
-	im->pass = im->args[1];
+	im->lg.user = im->args[0];
+	im->lg.pass = im->args[1];
 	im->args[0] = im->args[1] = NULL;
 	im->nargs = 0;
 	imap_ask_token(im);
@@ -381,8 +346,8 @@ login_args(struct imap *im, const uint8_t *p, const uint8_t *end,
 static void
 plain_response(struct imap *im, const uint8_t *b64, size_t len)
 {
-	switch (sasl_plain_decode((const char *)b64, len, &im->user,
-	    &im->pass)) {
+	switch (sasl_plain_decode((const char *)b64, len, &im->lg.user,
+	    &im->lg.pass)) {
 	case SASL_PLAIN_OK:
 		imap_ask_token(im);
 		break;
@@ -397,31 +362,13 @@ plain_response(struct imap *im, const uint8_t *b64, size_t len)
 	}
 }
 
-static int
-word_is(const uint8_t *p, size_t len, const char *w)
-{
-	return len == strlen(w) && strncasecmp((const char *)p, w, len) == 0;
-}
-
-/* Logins only on a TLS client side, when the section says so. */
-static int
-login_refused(struct imap *im)
-{
-	unsigned int	f = session_tls_flags(im->s);
-
-	return (f & SESSION_REQUIRE_TLS_LOGIN) && !(f & SESSION_TLS_CLIENT);
-}
-
 static void
 imap_tls_client_done(void *arg, int ok, const char *error)
 {
 	struct imap	*im = arg;
 
-	if (!ok) {
-		session_close(im->s, error ? error :
-		    "TLS negotiation with the client failed");
+	if (proto_client_tls_done(im->s, ok, error) == -1)
 		return;
-	}
 	log_debug("session %u: client STARTTLS done", session_id(im->s));
 	im->state = IMAP_IDLE;
 }
@@ -455,10 +402,8 @@ client_starttls(struct imap *im, const uint8_t *line, size_t taglen,
 	    (int)taglen, line);
 	im->state = IMAP_TLS_CLIENT;
 	/* This drops the line we were given: do not touch it after. */
-	if (session_starttls_client(im->s, imap_tls_client_done) == -1) {
-		session_close(im->s, "cannot start TLS with the client");
+	if (proto_client_starttls(im->s, imap_tls_client_done) == -1)
 		return -1;
-	}
 	return consumed;
 }
 
@@ -497,16 +442,17 @@ client_command(struct imap *im, const uint8_t *line, size_t len,
 	verb = ++p;
 	while (p < end && *p != ' ')
 		p++;
-	if (word_is(verb, p - verb, "STARTTLS") &&
+	if (proto_word_is(verb, p - verb, "STARTTLS") &&
 	    (r = client_starttls(im, line, verb - 1 - line, p == end,
 	    consumed, avail)) != 0)
 		return r;
 	if (p == end)
 		goto forward;
-	if ((word_is(verb, p - verb, "LOGIN") ||
-	    word_is(verb, p - verb, "AUTHENTICATE")) && login_refused(im))
+	if ((proto_word_is(verb, p - verb, "LOGIN") ||
+	    proto_word_is(verb, p - verb, "AUTHENTICATE")) &&
+	    proto_require_tls(im->s))
 		return refuse_login(im, line, len, verb - 1 - line, consumed);
-	if (word_is(verb, p - verb, "LOGIN")) {
+	if (proto_word_is(verb, p - verb, "LOGIN")) {
 		if ((im->tag = strndup((const char *)line,
 		    verb - 1 - line)) == NULL)
 			return -1;
@@ -514,19 +460,20 @@ client_command(struct imap *im, const uint8_t *line, size_t len,
 		trace_client(im, line, len, 1);
 		return login_args(im, p, end, consumed);
 	}
-	if (!word_is(verb, p - verb, "AUTHENTICATE"))
+	if (!proto_word_is(verb, p - verb, "AUTHENTICATE"))
 		goto forward;
 	mech = ++p;
 	while (p < end && *p != ' ')
 		p++;
-	if (!word_is(mech, p - mech, "PLAIN")) {
+	if (!proto_word_is(mech, p - mech, "PLAIN")) {
 		/* Another mechanism is the server's business. */
 		free(im->fwd_auth_tag);
 		im->fwd_auth_tag = strndup((const char *)line,
 		    verb - 1 - line);
 		if (session_tracing()) {
 			session_trace(im->s, "C>", line, p - line);
-			session_trace(im->s, "C>", CENSOR, strlen(CENSOR));
+			session_trace(im->s, "C>", PROTO_CENSOR,
+			    strlen(PROTO_CENSOR));
 		}
 		session_server_write(im->s, line, len + 2);
 		return consumed;
@@ -561,8 +508,8 @@ static ssize_t
 imap_client_input(void *arg, const uint8_t *buf, size_t len)
 {
 	struct imap	*im = arg;
-	ssize_t		 eol;
-	size_t		 n;
+	ssize_t		 n;
+	size_t		 eol;
 	char		*lit;
 
 	switch (im->state) {
@@ -599,17 +546,9 @@ imap_client_input(void *arg, const uint8_t *buf, size_t len)
 	}
 
 	/* A line: IDLE, LOGIN_CONT or PLAIN_CONT. */
-	if ((eol = find_crlf(buf, len)) == -1) {
-		if (len >= SESSION_LINE_MAX) {
-			session_bye(im->s, "Line too long");
-			return -1;
-		}
-		return 0;
-	}
-	if ((size_t)eol + 2 > SESSION_LINE_MAX) {
-		session_bye(im->s, "Line too long");
-		return -1;
-	}
+	if ((n = proto_client_line(im->s, buf, len)) <= 0)
+		return n;
+	eol = n - 2;
 
 	switch (im->state) {
 	case IMAP_LOGIN_CONT:
@@ -633,13 +572,11 @@ imap_client_input(void *arg, const uint8_t *buf, size_t len)
 static void
 send_auth(struct imap *im)
 {
-	unsigned int	f = session_tls_flags(im->s);
-
-	if (im->b64 == NULL) {
+	if (im->lg.b64 == NULL) {
 		session_close(im->s, "out of memory");
 		return;
 	}
-	if ((f & SESSION_SERVER_STARTTLS) && !(f & SESSION_TLS_SERVER)) {
+	if (proto_server_tls_due(im->s)) {
 		/* Never a token over a connection meant to be TLS. */
 		session_bye(im->s, "Internal error: upstream not TLS");
 		return;
@@ -648,7 +585,7 @@ send_auth(struct imap *im)
 	im->sent = 0;
 	if (im->sasl_ir) {
 		session_server_printf(im->s, "%s AUTHENTICATE XOAUTH2 %s\r\n",
-		    im->tag, im->b64);
+		    im->tag, im->lg.b64);
 		im->sent = 1;
 	} else
 		session_server_printf(im->s, "%s AUTHENTICATE XOAUTH2\r\n",
@@ -657,7 +594,7 @@ send_auth(struct imap *im)
 		char	*t;
 
 		if (asprintf(&t, "%s AUTHENTICATE XOAUTH2%s", im->tag,
-		    im->sent ? " " CENSOR : "") != -1) {
+		    im->sent ? " " PROTO_CENSOR : "") != -1) {
 			session_trace(im->s, ">S", t, strlen(t));
 			free(t);
 		}
@@ -671,10 +608,7 @@ imap_token_ok(void *arg, const char *user, const char *token)
 
 	if (im->state != IMAP_TOKEN)
 		return;
-	strwipe(&im->token);
-	strwipe(&im->b64);
-	if ((im->token = strdup(token)) == NULL ||
-	    (im->b64 = sasl_xoauth2(user, token)) == NULL) {
+	if (proto_login_keep_token(&im->lg, user, token) == -1) {
 		session_close(im->s, "out of memory");
 		return;
 	}
@@ -693,27 +627,6 @@ imap_token_fail(void *arg, enum token_fail reason, const char *message)
 	imap_fail(im, "%s NO [AUTHENTICATIONFAILED] %s\r\n", message);
 }
 
-/* Decode the server's XOAUTH2 error challenge into a printable line. */
-static void
-keep_reason(struct imap *im, const uint8_t *b64, size_t len)
-{
-	uint8_t	*d;
-	size_t	 dlen, i, o;
-
-	free(im->reason);
-	im->reason = NULL;
-	if ((d = base64_decode((const char *)b64, len, &dlen)) == NULL)
-		return;
-	for (i = o = 0; i < dlen && o < REASON_MAX; i++)
-		if (d[i] >= 0x20 && d[i] < 0x7f)
-			d[o++] = d[i];
-	d[o] = '\0';
-	if (o > 0)
-		im->reason = (char *)d;
-	else
-		free(d);
-}
-
 /* The tagged answer to our XOAUTH2 command. */
 static void
 auth_answer(struct imap *im, const uint8_t *line, size_t len,
@@ -723,40 +636,30 @@ auth_answer(struct imap *im, const uint8_t *line, size_t len,
 
 	if (slen >= 2 && strncasecmp((const char *)status, "OK", 2) == 0 &&
 	    (slen == 2 || status[2] == ' ')) {
-		session_client_write(im->s, line, len + 2);
-		log_debug("session %u: upstream accepted the token",
-		    session_id(im->s));
 		imap_reset(im);
 		im->state = IMAP_DONE;
-		session_login_done(im->s);
+		proto_accepted(im->s, line, len);
 		return;
 	}
 	if (slen >= 2 && strncasecmp((const char *)status, "NO", 2) == 0 &&
-	    !im->retried) {
+	    !im->lg.retried) {
 		/* Part 1 §13: the token is stale; get a new one, retry. */
-		log_info("session %u: server rejected the token for %s%s%s, "
-		    "retrying with a new one", session_id(im->s), im->user,
-		    im->reason ? ": " : "", im->reason ? im->reason : "");
-		im->retried = 1;
+		proto_log_retry(im->s, im->lg.user, im->lg.reason);
+		im->lg.retried = 1;
 		im->state = IMAP_TOKEN;
-		strwipe(&im->b64);
-		if (session_token_get(im->s, im->user, im->pass,
-		    im->token) == -1)
+		proto_wipe(&im->lg.b64);
+		if (session_token_get(im->s, im->lg.user, im->lg.pass,
+		    im->lg.token) == -1)
 			imap_fail(im, "%s NO [UNAVAILABLE] %s\r\n",
-			    "Email OAuth 2.0 Proxy: internal error");
+			    PROTO_INTERNAL_ERROR);
 		return;
 	}
 	/* The retry failed too, or BAD: the client sees the answer. */
-	if (im->reason != NULL && slen >= 2 &&
-	    strncasecmp((const char *)status, "NO", 2) == 0)
-		session_client_printf(im->s, "%.*s (server said: %s)\r\n",
-		    (int)len, line, im->reason);
-	else
-		session_client_write(im->s, line, len + 2);
+	proto_reply_refused(im->s, line, len, slen >= 2 &&
+	    strncasecmp((const char *)status, "NO", 2) == 0 ?
+	    im->lg.reason : NULL);
 	session_login_rejected(im->s);
-	log_info("session %u: server refused the login of %s: %.*s%s%s",
-	    session_id(im->s), im->user ? im->user : "?", (int)slen, status,
-	    im->reason ? " " : "", im->reason ? im->reason : "");
+	proto_log_refused(im->s, im->lg.user, status, slen, im->lg.reason);
 	imap_reset(im);
 }
 
@@ -898,7 +801,7 @@ conn_ready(struct imap *im)
 	im->conn = CONN_READY;
 	im->upstream_ready = 1;
 	if (im->greeted) {
-		if (im->state == IMAP_TOKEN && im->b64 != NULL)
+		if (im->state == IMAP_TOKEN && im->lg.b64 != NULL)
 			send_auth(im);
 		return;
 	}
@@ -1045,27 +948,22 @@ imap_server_input(void *arg, const uint8_t *buf, size_t len)
 {
 	struct imap	*im = arg;
 	const uint8_t	*status;
-	ssize_t		 eol;
-	size_t		 n;
+	ssize_t		 n;
+	size_t		 eol, chunk;
 	long long	 lit;
 	int		 sync;
 
 	if (im->state == IMAP_DONE)
 		return 0;
 	if (im->srvleft > 0) {
-		n = len < im->srvleft ? len : im->srvleft;
-		session_client_write(im->s, buf, n);
-		im->srvleft -= n;
+		chunk = len < im->srvleft ? len : im->srvleft;
+		session_client_write(im->s, buf, chunk);
+		im->srvleft -= chunk;
+		return chunk;
+	}
+	if ((n = proto_server_line(im->s, buf, len)) <= 0)
 		return n;
-	}
-	if ((eol = find_crlf(buf, len)) == -1) {
-		if (len >= SERVER_LINE_MAX) {
-			session_close(im->s, "server line too long");
-			return -1;
-		}
-		return 0;
-	}
-	session_trace(im->s, "S>", buf, eol);
+	eol = n - 2;
 
 	if (im->conn != CONN_READY && (session_tls_flags(im->s) &
 	    SESSION_SERVER_STARTTLS))
@@ -1081,7 +979,7 @@ imap_server_input(void *arg, const uint8_t *buf, size_t len)
 			forward_server_line(im, buf, eol);
 			if (im->state == IMAP_GREETING)
 				im->state = IMAP_IDLE;
-		} else if (im->state == IMAP_TOKEN && im->b64 != NULL)
+		} else if (im->state == IMAP_TOKEN && im->lg.b64 != NULL)
 			send_auth(im);
 		return eol + 2;
 	}
@@ -1090,14 +988,15 @@ imap_server_input(void *arg, const uint8_t *buf, size_t len)
 		if (buf[0] == '+' && (eol == 1 || buf[1] == ' ')) {
 			if (!im->sent) {
 				session_server_printf(im->s, "%s\r\n",
-				    im->b64);
-				session_trace(im->s, ">S", CENSOR,
-				    strlen(CENSOR));
+				    im->lg.b64);
+				session_trace(im->s, ">S", PROTO_CENSOR,
+				    strlen(PROTO_CENSOR));
 				im->sent = 1;
 			} else {
 				/* Error challenge: the client never sees it. */
 				if (eol > 2)
-					keep_reason(im, buf + 2, eol - 2);
+					proto_login_keep_reason(&im->lg,
+					    buf + 2, eol - 2);
 				session_server_write(im->s, "\r\n", 2);
 			}
 			return eol + 2;
@@ -1144,10 +1043,10 @@ imap_server_closed(void *arg)
 	if (im->state != IMAP_TOKEN && im->state != IMAP_UPSTREAM)
 		return 0;
 	if (im->state == IMAP_UPSTREAM) {
-		if (im->retried)
+		if (im->lg.retried)
 			return 0;
 		/* Gone before answering: this is the one retry. */
-		im->retried = 1;
+		im->lg.retried = 1;
 		im->state = IMAP_TOKEN;
 	}
 	im->upstream_ready = 0;

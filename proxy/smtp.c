@@ -47,14 +47,11 @@
 #include <strings.h>
 
 #include "log.h"
+#include "proto.h"
 #include "sasl.h"
 #include "session.h"
 #include "starttls.h"
 
-#define CENSOR		"[[ Credentials removed from proxy log ]]"
-#define SERVER_LINE_MAX	65536
-#define REASON_MAX	256
-#define RECONNECT_MAX	2	/* fresh upstream connections per login */
 #define EXP_MAX		128	/* pipelined commands awaiting replies */
 #define EHLO_LINES_MAX	64
 
@@ -78,9 +75,7 @@ enum smtp_state {
 	SMTP_LOGIN_PASS,	/* sent the Password: prompt */
 	SMTP_FWD_AUTH,		/* the client's own AUTH, forwarded */
 	SMTP_TLS_CLIENT,	/* answered STARTTLS, client handshake */
-	SMTP_AUTH,		/* AUTH XOAUTH2 sent and token asked */
-	SMTP_CANCEL,		/* sent "*" after a local failure */
-	SMTP_SENT,		/* the XOAUTH2 response went out */
+	SMTP_XOAUTH2,		/* our AUTH XOAUTH2 exchange: see lg.xo */
 	SMTP_DONE		/* logged in: the session relays */
 };
 
@@ -124,17 +119,8 @@ struct smtp {
 	int		 ehlo_raw;	/* not a 250 reply: forward as is */
 	enum body_state	 bst;
 	uint64_t	 bdatleft;
-	char		*user;		/* credentials, until the answer */
-	char		*pass;
-	char		*token;		/* the access token sent upstream */
-	char		*b64;		/* XOAUTH2 response not yet sent */
-	char		*failmsg;	/* tokend's refusal, for the client */
-	char		*reason;	/* the server's decoded challenge */
+	struct proto_login lg;		/* credentials, XOAUTH2 exchange */
 	int		 greeted;	/* the client has had the greeting */
-	int		 cont;		/* the server sent 334: our turn */
-	int		 tokwait;	/* a token request is out */
-	int		 retried;	/* the one retry of Part 1 §13 used */
-	int		 reconnects;
 	int		 replay;	/* new connection: replies are ours */
 };
 
@@ -148,19 +134,10 @@ smtp_init(struct session *s)
 
 	if ((sm = calloc(1, sizeof(*sm))) == NULL)
 		return NULL;
-	sm->s = s;
+	sm->s = sm->lg.s = s;
 	sm->state = SMTP_IDLE;
 	sm->conn = CONN_GREETING;
 	return sm;
-}
-
-static void
-strwipe(char **p)
-{
-	if (*p != NULL) {
-		freezero(*p, strlen(*p));
-		*p = NULL;
-	}
 }
 
 static void
@@ -178,15 +155,7 @@ ehlo_clear(struct smtp *sm)
 static void
 smtp_reset(struct smtp *sm)
 {
-	strwipe(&sm->user);
-	strwipe(&sm->pass);
-	strwipe(&sm->token);
-	strwipe(&sm->b64);
-	free(sm->failmsg);
-	sm->failmsg = NULL;
-	free(sm->reason);
-	sm->reason = NULL;
-	sm->cont = sm->tokwait = sm->retried = sm->reconnects = 0;
+	proto_login_clear(&sm->lg);
 	sm->state = SMTP_IDLE;
 }
 
@@ -201,30 +170,6 @@ smtp_free(void *arg)
 	ehlo_clear(sm);
 	free(sm->ehlo);
 	free(sm);
-}
-
-/* Offset of the CRLF ending the first line, or -1. */
-static ssize_t
-find_crlf(const uint8_t *buf, size_t len)
-{
-	const uint8_t	*q = buf;
-
-	while ((q = memchr(q, '\r', len - (q - buf))) != NULL) {
-		if ((size_t)(q - buf) + 1 < len && q[1] == '\n')
-			return q - buf;
-		q++;
-	}
-	return -1;
-}
-
-/* Is the line "word" or "word SP ..." (case-insensitive)? */
-static int
-verb_is(const uint8_t *line, size_t len, const char *word)
-{
-	size_t	wlen = strlen(word);
-
-	return len >= wlen && strncasecmp((const char *)line, word,
-	    wlen) == 0 && (len == wlen || line[wlen] == ' ');
 }
 
 /* The reply code of a line, or 0 if it has none. */
@@ -242,27 +187,6 @@ static int
 reply_final(const uint8_t *line, size_t len)
 {
 	return len < 4 || line[3] != '-';
-}
-
-static void
-trace_censored(struct smtp *sm, const uint8_t *line, size_t keep)
-{
-	char	*t;
-
-	if (!session_tracing())
-		return;
-	if (asprintf(&t, "%.*s%s%s", (int)keep, line, keep ? " " : "",
-	    CENSOR) != -1) {
-		session_trace(sm->s, "C>", t, strlen(t));
-		free(t);
-	}
-}
-
-static void
-send_upstream(struct smtp *sm, const char *line)
-{
-	session_server_printf(sm->s, "%s\r\n", line);
-	session_trace(sm->s, ">S", line, strlen(line));
 }
 
 static void
@@ -284,32 +208,11 @@ flags(struct smtp *sm)
 	return session_tls_flags(sm->s);
 }
 
-/* Logins only on a TLS client side, when the section says so. */
-static int
-login_refused(struct smtp *sm)
-{
-	unsigned int	f = flags(sm);
-
-	return (f & SESSION_REQUIRE_TLS_LOGIN) && !(f & SESSION_TLS_CLIENT);
-}
-
-/* Must the upstream connection still be upgraded? */
-static int
-need_server_tls(struct smtp *sm)
-{
-	unsigned int	f = flags(sm);
-
-	return (f & SESSION_SERVER_STARTTLS) && !(f & SESSION_TLS_SERVER);
-}
-
 /* A local failure: 535, the session stays usable. */
 static void
 smtp_fail(struct smtp *sm, const char *msg)
 {
-	if (msg != NULL)
-		session_client_printf(sm->s, CRED_INVALID " %s\r\n", msg);
-	else
-		session_client_printf(sm->s, CRED_INVALID "\r\n");
+	proto_fail_reply(sm->s, CRED_INVALID, msg);
 	smtp_reset(sm);
 }
 
@@ -324,7 +227,7 @@ send_pretls_ehlo(struct smtp *sm)
 		session_close(sm->s, "out of memory");
 		return;
 	}
-	send_upstream(sm, t);
+	proto_send_line(sm->s, t);
 	free(t);
 	sm->conn = CONN_EHLO;
 }
@@ -333,71 +236,28 @@ send_pretls_ehlo(struct smtp *sm)
 static void
 forward_ehlo(struct smtp *sm)
 {
-	send_upstream(sm, sm->ehlo);
-	expect_push(sm, verb_is((uint8_t *)sm->ehlo, strlen(sm->ehlo),
+	proto_send_line(sm->s, sm->ehlo);
+	expect_push(sm, proto_verb_is((uint8_t *)sm->ehlo, strlen(sm->ehlo),
 	    "EHLO") ? EXP_EHLO : EXP_FWD);
-}
-
-static void
-send_auth_cmd(struct smtp *sm)
-{
-	sm->cont = 0;
-	if (sm->conn == CONN_READY)
-		send_upstream(sm, "AUTH XOAUTH2");
-	/* else the new connection sends it once it is ready */
-}
-
-/* Both the server's 334 and tokend's answer are in: respond. */
-static void
-try_respond(struct smtp *sm)
-{
-	if (!sm->cont)
-		return;
-	if (sm->b64 != NULL) {
-		if (need_server_tls(sm)) {
-			/* Never a token over a connection meant to be TLS. */
-			session_bye(sm->s, "Internal error: upstream not TLS");
-			return;
-		}
-		session_server_printf(sm->s, "%s\r\n", sm->b64);
-		session_trace(sm->s, ">S", CENSOR, strlen(CENSOR));
-		strwipe(&sm->b64);
-		sm->cont = 0;
-		sm->state = SMTP_SENT;
-	} else if (sm->failmsg != NULL) {
-		send_upstream(sm, "*");
-		sm->cont = 0;
-		sm->state = SMTP_CANCEL;
-	}
 }
 
 /* The credentials are in: ask tokend and start AUTH XOAUTH2. */
 static void
 smtp_login(struct smtp *sm)
 {
-	if (sm->user == NULL || sm->pass == NULL || *sm->user == '\0' ||
-	    *sm->pass == '\0') {
-		smtp_fail(sm, NULL);
-		return;
-	}
-	session_set_account(sm->s, sm->user);
-	sm->state = SMTP_AUTH;
-	sm->tokwait = 1;
-	if (session_token_get(sm->s, sm->user, sm->pass, NULL) == -1) {
-		sm->tokwait = 0;
-		smtp_fail(sm, "Email OAuth 2.0 Proxy: internal error, "
-		    "please retry");
-		return;
-	}
-	if (sm->state == SMTP_AUTH)
-		send_auth_cmd(sm);
+	const char	*why;
+
+	sm->state = SMTP_XOAUTH2;
+	/* On a new connection AUTH goes after the EHLO replay. */
+	if (proto_login_start(&sm->lg, sm->conn == CONN_READY, &why) == -1)
+		smtp_fail(sm, why);
 }
 
 static void
 plain_response(struct smtp *sm, const uint8_t *b64, size_t len)
 {
-	switch (sasl_plain_decode((const char *)b64, len, &sm->user,
-	    &sm->pass)) {
+	switch (sasl_plain_decode((const char *)b64, len, &sm->lg.user,
+	    &sm->lg.pass)) {
 	case SASL_PLAIN_OK:
 		smtp_login(sm);
 		break;
@@ -449,8 +309,8 @@ auth_command(struct smtp *sm, const uint8_t *line, size_t len,
 	if (q == end)
 		session_trace(sm->s, "C>", line, len);
 	else
-		trace_censored(sm, line, q - line);
-	if (login_refused(sm)) {
+		proto_trace_censored(sm->s, "C>", line, q - line);
+	if (proto_require_tls(sm->s)) {
 		session_client_printf(sm->s, TLS_REQUIRED);
 		return consumed;
 	}
@@ -472,7 +332,8 @@ auth_command(struct smtp *sm, const uint8_t *line, size_t len,
 			session_client_printf(sm->s, PROMPT_USER);
 			return consumed;
 		}
-		if ((sm->user = login_decode(q + 1, end - q - 1)) == NULL) {
+		if ((sm->lg.user = login_decode(q + 1, end - q - 1)) ==
+		    NULL) {
 			session_close(sm->s, "out of memory");
 			return -1;
 		}
@@ -507,10 +368,8 @@ starttls_command(struct smtp *sm, size_t consumed, size_t avail)
 	}
 	session_client_printf(sm->s, "220 Ready to start TLS\r\n");
 	sm->state = SMTP_TLS_CLIENT;
-	if (session_starttls_client(sm->s, smtp_tls_client_done) == -1) {
-		session_close(sm->s, "cannot start TLS with the client");
+	if (proto_client_starttls(sm->s, smtp_tls_client_done) == -1)
 		return -1;
-	}
 	return consumed;
 }
 
@@ -543,7 +402,8 @@ client_command(struct smtp *sm, const uint8_t *line, size_t len,
 
 	if (sm->ecount == EXP_MAX)
 		return 0;
-	if (verb_is(line, len, "EHLO") || verb_is(line, len, "HELO")) {
+	if (proto_verb_is(line, len, "EHLO") ||
+	    proto_verb_is(line, len, "HELO")) {
 		/* The last command of a group (RFC 2920). */
 		if (sm->ecount > 0)
 			return 0;
@@ -553,35 +413,37 @@ client_command(struct smtp *sm, const uint8_t *line, size_t len,
 			session_close(sm->s, "out of memory");
 			return -1;
 		}
-		if (need_server_tls(sm))
+		if (proto_server_tls_due(sm->s))
 			send_pretls_ehlo(sm);
 		else
 			forward_ehlo(sm);
 		return consumed;
 	}
-	if (verb_is(line, len, "STARTTLS")) {
+	if (proto_verb_is(line, len, "STARTTLS")) {
 		if (sm->ecount > 0)
 			return 0;
 		session_trace(sm->s, "C>", line, len);
 		return starttls_command(sm, consumed, avail);
 	}
-	if (verb_is(line, len, "AUTH")) {
+	if (proto_verb_is(line, len, "AUTH")) {
 		if (sm->ecount > 0)
 			return 0;
 		return auth_command(sm, line, len, consumed);
 	}
 	session_trace(sm->s, "C>", line, len);
-	if (need_server_tls(sm) && !verb_is(line, len, "QUIT") &&
-	    !verb_is(line, len, "NOOP") && !verb_is(line, len, "RSET")) {
+	if (proto_server_tls_due(sm->s) &&
+	    !proto_verb_is(line, len, "QUIT") &&
+	    !proto_verb_is(line, len, "NOOP") &&
+	    !proto_verb_is(line, len, "RSET")) {
 		/* Nothing goes upstream in clear before our STARTTLS. */
 		session_client_printf(sm->s, EHLO_FIRST);
 		return consumed;
 	}
 	session_server_write(sm->s, line, len + 2);
-	if (verb_is(line, len, "DATA")) {
+	if (proto_verb_is(line, len, "DATA")) {
 		expect_push(sm, EXP_DATA);
 		sm->state = SMTP_DATA_WAIT;
-	} else if (verb_is(line, len, "BDAT") &&
+	} else if (proto_verb_is(line, len, "BDAT") &&
 	    bdat_size(line, len, &size) == 0) {
 		expect_push(sm, EXP_FWD);
 		if (size > 0) {
@@ -637,17 +499,17 @@ smtp_login_line(struct smtp *sm, const uint8_t *line, size_t len)
 
 	if (sm->state == SMTP_LOGIN_USER) {
 		session_trace(sm->s, "C>", line, len);
-		dst = &sm->user;
+		dst = &sm->lg.user;
 	} else {
-		session_trace(sm->s, "C>", CENSOR, strlen(CENSOR));
-		dst = &sm->pass;
+		session_trace(sm->s, "C>", PROTO_CENSOR, strlen(PROTO_CENSOR));
+		dst = &sm->lg.pass;
 	}
 	if (len == 1 && line[0] == '*') {
 		session_client_printf(sm->s, CANCELLED);
 		smtp_reset(sm);
 		return;
 	}
-	strwipe(dst);
+	proto_wipe(dst);
 	if ((*dst = login_decode(line, len)) == NULL) {
 		session_close(sm->s, "out of memory");
 		return;
@@ -663,8 +525,8 @@ static ssize_t
 smtp_client_input(void *arg, const uint8_t *buf, size_t len)
 {
 	struct smtp	*sm = arg;
-	ssize_t		 eol;
-	size_t		 n;
+	ssize_t		 n;
+	size_t		 eol, chunk;
 
 	if (sm->conn != CONN_READY)
 		return 0;
@@ -672,11 +534,11 @@ smtp_client_input(void *arg, const uint8_t *buf, size_t len)
 	case SMTP_BODY:
 		return body_input(sm, buf, len);
 	case SMTP_BDAT:
-		n = len < sm->bdatleft ? len : sm->bdatleft;
-		session_server_write(sm->s, buf, n);
-		if ((sm->bdatleft -= n) == 0)
+		chunk = len < sm->bdatleft ? len : sm->bdatleft;
+		session_server_write(sm->s, buf, chunk);
+		if ((sm->bdatleft -= chunk) == 0)
 			sm->state = SMTP_IDLE;
-		return n;
+		return chunk;
 	case SMTP_IDLE:
 	case SMTP_PLAIN_CONT:
 	case SMTP_LOGIN_USER:
@@ -686,22 +548,13 @@ smtp_client_input(void *arg, const uint8_t *buf, size_t len)
 	default:
 		return 0;
 	}
-	if ((eol = find_crlf(buf, len)) == -1) {
-		if (len >= SESSION_LINE_MAX) {
-			session_bye(sm->s, "Line too long");
-			return -1;
-		}
-		return 0;
-	}
-	n = eol + 2;
-	if (n > SESSION_LINE_MAX) {
-		session_bye(sm->s, "Line too long");
-		return -1;
-	}
+	if ((n = proto_client_line(sm->s, buf, len)) <= 0)
+		return n;
+	eol = n - 2;
 
 	switch (sm->state) {
 	case SMTP_PLAIN_CONT:
-		session_trace(sm->s, "C>", CENSOR, strlen(CENSOR));
+		session_trace(sm->s, "C>", PROTO_CENSOR, strlen(PROTO_CENSOR));
 		if (eol == 1 && buf[0] == '*') {
 			session_client_printf(sm->s, CANCELLED);
 			smtp_reset(sm);
@@ -714,9 +567,7 @@ smtp_client_input(void *arg, const uint8_t *buf, size_t len)
 		smtp_login_line(sm, buf, eol);
 		return n;
 	case SMTP_FWD_AUTH:
-		/* The client's own SASL exchange: not ours to read. */
-		session_trace(sm->s, "C>", CENSOR, strlen(CENSOR));
-		session_server_write(sm->s, buf, n);
+		proto_forward_secret(sm->s, buf, n);
 		return n;
 	default:
 		return client_command(sm, buf, eol, n, len);
@@ -728,17 +579,7 @@ smtp_token_ok(void *arg, const char *user, const char *token)
 {
 	struct smtp	*sm = arg;
 
-	if (sm->state != SMTP_AUTH || !sm->tokwait)
-		return;
-	sm->tokwait = 0;
-	strwipe(&sm->token);
-	strwipe(&sm->b64);
-	if ((sm->token = strdup(token)) == NULL ||
-	    (sm->b64 = sasl_xoauth2(user, token)) == NULL) {
-		session_close(sm->s, "out of memory");
-		return;
-	}
-	try_respond(sm);
+	proto_login_token(&sm->lg, user, token);
 }
 
 static void
@@ -746,38 +587,7 @@ smtp_token_fail(void *arg, enum token_fail reason, const char *message)
 {
 	struct smtp	*sm = arg;
 
-	if (sm->state != SMTP_AUTH || !sm->tokwait)
-		return;
-	sm->tokwait = 0;
-	free(sm->failmsg);
-	if ((sm->failmsg = strdup(message)) == NULL) {
-		session_close(sm->s, "out of memory");
-		return;
-	}
-	strwipe(&sm->pass);
-	strwipe(&sm->token);
-	try_respond(sm);
-}
-
-/* Decode the server's XOAUTH2 error challenge into a printable line. */
-static void
-keep_reason(struct smtp *sm, const uint8_t *b64, size_t len)
-{
-	uint8_t	*d;
-	size_t	 dlen, i, o;
-
-	free(sm->reason);
-	sm->reason = NULL;
-	if ((d = base64_decode((const char *)b64, len, &dlen)) == NULL)
-		return;
-	for (i = o = 0; i < dlen && o < REASON_MAX; i++)
-		if (d[i] >= 0x20 && d[i] < 0x7f)
-			d[o++] = d[i];
-	d[o] = '\0';
-	if (o > 0)
-		sm->reason = (char *)d;
-	else
-		freezero(d, dlen + 1);
+	proto_login_token_fail(&sm->lg, message);
 }
 
 static void
@@ -785,16 +595,12 @@ smtp_tls_server_done(void *arg, int ok, const char *error)
 {
 	struct smtp	*sm = arg;
 
-	if (!ok) {
-		log_warnx("session %u: TLS with the server failed: %s",
-		    session_id(sm->s), error ? error : "?");
-		session_bye(sm->s, "TLS negotiation with the server failed");
+	if (proto_server_tls_done(sm->s, ok, error) == -1)
 		return;
-	}
 	log_debug("session %u: upstream STARTTLS done", session_id(sm->s));
 	if (sm->replay) {
 		/* A fresh connection: EHLO again, reply dropped. */
-		send_upstream(sm, sm->ehlo);
+		proto_send_line(sm->s, sm->ehlo);
 		sm->conn = CONN_REPLAY;
 	} else {
 		sm->conn = CONN_READY;
@@ -807,11 +613,8 @@ smtp_tls_client_done(void *arg, int ok, const char *error)
 {
 	struct smtp	*sm = arg;
 
-	if (!ok) {
-		session_close(sm->s, error ? error :
-		    "TLS negotiation with the client failed");
+	if (proto_client_tls_done(sm->s, ok, error) == -1)
 		return;
-	}
 	/* RFC 3207: forget what the client said before TLS. */
 	free(sm->ehlo);
 	sm->ehlo = NULL;
@@ -844,10 +647,10 @@ conn_input(struct smtp *sm, const uint8_t *line, size_t len, size_t avail)
 			/* The client has not said EHLO yet: it will. */
 			sm->replay = 0;
 			sm->conn = CONN_READY;
-		} else if (need_server_tls(sm))
+		} else if (proto_server_tls_due(sm->s))
 			send_pretls_ehlo(sm);
 		else {
-			send_upstream(sm, sm->ehlo);
+			proto_send_line(sm->s, sm->ehlo);
 			sm->conn = CONN_REPLAY;
 		}
 		break;
@@ -859,7 +662,7 @@ conn_input(struct smtp *sm, const uint8_t *line, size_t len, size_t avail)
 			session_bye(sm->s, "STARTTLS with the server failed");
 			return -1;
 		}
-		send_upstream(sm, "STARTTLS");
+		proto_send_line(sm->s, "STARTTLS");
 		sm->conn = CONN_STARTTLS;
 		break;
 	case CONN_STARTTLS:
@@ -888,8 +691,8 @@ conn_input(struct smtp *sm, const uint8_t *line, size_t len, size_t avail)
 		}
 		sm->conn = CONN_READY;
 		sm->replay = 0;
-		if (sm->state == SMTP_AUTH)
-			send_auth_cmd(sm);
+		if (sm->lg.xo == PROTO_XO_AUTH)
+			proto_login_send_auth(&sm->lg, 1);
 		break;
 	default:
 		return 0;
@@ -905,9 +708,9 @@ ehlo_add(struct smtp *sm, const char *text, size_t len)
 
 	if (len == 8 && strncasecmp(text, "STARTTLS", 8) == 0)
 		return 0;
-	if (verb_is((const uint8_t *)text, len, "AUTH") ||
+	if (proto_verb_is((const uint8_t *)text, len, "AUTH") ||
 	    (len > 5 && strncasecmp(text, "AUTH=", 5) == 0)) {
-		if (login_refused(sm))
+		if (proto_require_tls(sm->s))
 			return 0;	/* no AUTH before TLS */
 		if (len > 5 && text[4] == '=') {
 			/* Old style "AUTH=LOGIN PLAIN": kept (Part 2). */
@@ -934,7 +737,7 @@ ehlo_emit(struct smtp *sm)
 	unsigned int	 f = flags(sm);
 	size_t		 i;
 
-	if (!login_refused(sm) && !sm->ehlo_auth &&
+	if (!proto_require_tls(sm->s) && !sm->ehlo_auth &&
 	    ehlo_add(sm, "AUTH", 4) == -1)
 		return -1;
 	if ((f & SESSION_LOCAL_STARTTLS) && !(f & SESSION_TLS_CLIENT)) {
@@ -1001,118 +804,90 @@ auth_answer(struct smtp *sm, const uint8_t *line, size_t len)
 	int	final = reply_final(line, len), code = reply_code(line, len);
 
 	if (code == 235) {
-		session_client_write(sm->s, line, len + 2);
-		if (!final)
+		if (!final) {
+			session_client_write(sm->s, line, len + 2);
 			return;
-		log_debug("session %u: upstream accepted the token",
-		    session_id(sm->s));
+		}
 		smtp_reset(sm);
 		sm->state = SMTP_DONE;
-		session_login_done(sm->s);
+		proto_accepted(sm->s, line, len);
 		return;
 	}
 	if (code == 334 && final) {
 		/* Error challenge: answer it, the client never sees it. */
-		if (len > 4)
-			keep_reason(sm, line + 4, len - 4);
-		session_server_write(sm->s, "\r\n", 2);
-		session_trace(sm->s, ">S", "", 0);
+		proto_login_challenge(&sm->lg, line + 4, len > 4 ? len - 4 : 0);
 		return;
 	}
-	if (!sm->retried) {
-		if (!final)
-			return;
-		/* Part 1 §13: the token is stale; get a new one, retry. */
-		log_info("session %u: server rejected the token for %s%s%s, "
-		    "retrying with a new one", session_id(sm->s), sm->user,
-		    sm->reason ? ": " : "", sm->reason ? sm->reason : "");
-		sm->retried = 1;
-		sm->state = SMTP_AUTH;
-		sm->tokwait = 1;
-		if (session_token_get(sm->s, sm->user, sm->pass,
-		    sm->token) == -1) {
-			sm->tokwait = 0;
-			smtp_fail(sm, "Email OAuth 2.0 Proxy: internal error");
-			return;
-		}
-		if (sm->state == SMTP_AUTH)
-			send_auth_cmd(sm);
+	if (!sm->lg.retried) {
+		if (final && proto_login_retry(&sm->lg,
+		    sm->conn == CONN_READY) == -1)
+			smtp_fail(sm, PROTO_INTERNAL_ERROR);
 		return;
 	}
 	if (!final) {
 		session_client_write(sm->s, line, len + 2);
 		return;
 	}
-	if (sm->reason != NULL)
-		session_client_printf(sm->s, "%.*s (server said: %s)\r\n",
-		    (int)len, line, sm->reason);
-	else
-		session_client_write(sm->s, line, len + 2);
-	session_login_rejected(sm->s);
-	log_info("session %u: server refused the login of %s: %.*s%s%s",
-	    session_id(sm->s), sm->user ? sm->user : "?", (int)len, line,
-	    sm->reason ? " " : "", sm->reason ? sm->reason : "");
+	proto_login_rejected(&sm->lg, line, len);
 	smtp_reset(sm);
+}
+
+/* A final server reply while our XOAUTH2 exchange runs. */
+static ssize_t
+xoauth2_reply(struct smtp *sm, const uint8_t *line, size_t len, int code)
+{
+	switch (sm->lg.xo) {
+	case PROTO_XO_AUTH:
+		if (code == 334)
+			proto_login_cont(&sm->lg);
+		else if (sm->lg.failmsg != NULL)
+			smtp_fail(sm, sm->lg.failmsg);
+		else {
+			/* The server will not do XOAUTH2: nothing to retry. */
+			proto_no_xoauth2(sm->s, line, len);
+			return -1;
+		}
+		break;
+	case PROTO_XO_CANCEL:
+		if (code / 100 == 2) {
+			session_close(sm->s, "server accepted a cancelled "
+			    "login");
+			return -1;
+		}
+		smtp_fail(sm, sm->lg.failmsg);
+		break;
+	default:
+		break;
+	}
+	return len + 2;
 }
 
 static ssize_t
 smtp_server_input(void *arg, const uint8_t *buf, size_t len)
 {
 	struct smtp	*sm = arg;
-	ssize_t		 eol;
-	size_t		 n;
+	ssize_t		 n;
+	size_t		 eol;
 	int		 final, code;
 
 	if (sm->state == SMTP_DONE || sm->conn == CONN_HANDSHAKE)
 		return 0;
-	if ((eol = find_crlf(buf, len)) == -1) {
-		if (len >= SERVER_LINE_MAX) {
-			session_close(sm->s, "server line too long");
-			return -1;
-		}
-		return 0;
-	}
-	n = eol + 2;
-	session_trace(sm->s, "S>", buf, eol);
+	if ((n = proto_server_line(sm->s, buf, len)) <= 0)
+		return n;
+	eol = n - 2;
 	if (sm->conn != CONN_READY)
 		return conn_input(sm, buf, eol, len);
 
 	final = reply_final(buf, eol);
 	code = reply_code(buf, eol);
 	switch (sm->state) {
-	case SMTP_AUTH:
-		if (!final)
-			return n;
-		if (code == 334) {
-			sm->cont = 1;
-			try_respond(sm);
+	case SMTP_XOAUTH2:
+		if (sm->lg.xo == PROTO_XO_SENT) {
+			auth_answer(sm, buf, eol);
 			return n;
 		}
-		if (sm->failmsg != NULL) {
-			smtp_fail(sm, sm->failmsg);
-			return n;
-		}
-		/* The server will not do XOAUTH2: nothing to retry. */
-		session_client_write(sm->s, buf, n);
-		log_warnx("session %u: server refused AUTH XOAUTH2: %.*s",
-		    session_id(sm->s), (int)eol, buf);
-		session_login_rejected(sm->s);
-		session_close(sm->s, "server refused AUTH XOAUTH2");
-		return -1;
-	case SMTP_CANCEL:
 		/* Multi-line 5xx (O365): only the last line counts. */
-		if (!final)
-			return n;
-		if (code / 100 == 2) {
-			session_close(sm->s, "server accepted a cancelled "
-			    "login");
-			return -1;
-		}
-		smtp_fail(sm, sm->failmsg);
-		return n;
-	case SMTP_SENT:
-		auth_answer(sm, buf, eol);
-		return n;
+		return final ? xoauth2_reply(sm, buf, eol, code) : n;
 	case SMTP_FWD_AUTH:
 		session_client_write(sm->s, buf, n);
 		if (!final || code == 334)
@@ -1133,33 +908,12 @@ static int
 smtp_server_closed(void *arg)
 {
 	struct smtp	*sm = arg;
+	int		 r;
 
-	switch (sm->state) {
-	case SMTP_AUTH:
-		/* Gone while we waited: try a fresh connection. */
-		if (sm->reconnects >= RECONNECT_MAX)
-			return 0;
-		sm->reconnects++;
-		break;
-	case SMTP_SENT:
-		if (sm->retried)
-			return 0;
-		/* Gone before answering: this is the one retry. */
-		sm->retried = 1;
-		sm->state = SMTP_AUTH;
-		sm->tokwait = 1;
-		if (session_token_get(sm->s, sm->user, sm->pass,
-		    sm->token) == -1)
-			return 0;
-		break;
-	case SMTP_CANCEL:
-		/* The cancel was answered by a close: still a local fail. */
-		smtp_fail(sm, sm->failmsg);
-		break;
-	default:
+	if ((r = proto_login_closed(&sm->lg)) == PROTO_CLOSED_END)
 		return 0;
-	}
-	sm->cont = 0;
+	if (r == PROTO_CLOSED_FAIL)
+		smtp_fail(sm, sm->lg.failmsg);	/* the cancel met a close */
 	sm->ecount = sm->ehead = 0;
 	sm->midreply = 0;
 	ehlo_clear(sm);
