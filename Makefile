@@ -70,6 +70,9 @@ $(BINDIR)/emailproxy: $(COMMON_OBJS) $(DAEMON_OBJS)
 $(BINDIR)/emailproxyctl: $(COMMON_OBJS) $(CTL_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Objects only tests link (a shared mock) are kept, not rebuilt each time.
+.SECONDARY:
+
 .SECONDEXPANSION:
 $(OBJDIR)/regress/%: regress/unit/%.c $$(call unit_deps,regress/unit/$$*.c)
 	@mkdir -p $(dir $@)
