@@ -41,6 +41,8 @@
 #define IO_F_EOF	0x04	/* the peer closed */
 #define IO_F_LOWAT	0x08	/* report IO_LOWAT */
 
+#define IO_READ_MIN	16384	/* a TLS record's plaintext */
+
 static void	 io_dispatch(int, short, void *);
 static void	 io_update(struct io *);
 
@@ -159,6 +161,30 @@ io_drain(struct io *io, size_t n)
 	iobuf_drain(&io->in, n);
 	if (!was && io_reading(io))
 		io_kick(io);
+}
+
+int
+io_relay(struct io *from, struct io *to)
+{
+	int	was = io_reading(from);
+
+	if (iobuf_len(&from->in) == 0)
+		return 0;
+	if (to->state == IO_S_CLOSED || to->state == IO_S_IDLE ||
+	    iobuf_move(&to->out, &from->in) == -1)
+		return -1;
+	io_update(to);
+	if (!was && io_reading(from))
+		io_kick(from);
+	return 0;
+}
+
+void
+io_nowipe(struct io *io)
+{
+	iobuf_nowipe(&io->in);
+	iobuf_nowipe(&io->out);
+	iobuf_nowipe(&io->pre);
 }
 
 void
@@ -313,19 +339,37 @@ io_flush(struct io *io)
 
 /*
  * Read what is there: bytes read, or -1 on error (EOF sets the flag).
- * Reads go through one shared buffer so an idle connection holds only
- * what it was sent, not a whole read chunk.
+ * Credentials are read through one shared buffer, wiped after use, so
+ * that an idle connection holds only what it was sent, not a whole read
+ * chunk; mail (after io_nowipe) straight into the input buffer.
  */
 static ssize_t
 io_fill(struct io *io)
 {
 	static uint8_t	 rbuf[IO_READ_CHUNK];
+	uint8_t		*p;
+	size_t		 room;
 	ssize_t		 n, total = 0;
 
 	io->rwait = EV_READ;
 	while (iobuf_len(&io->in) < IO_IN_MAX) {
+		p = rbuf;
+		room = sizeof(rbuf);
+		if (io->in.nowipe) {
+			/* Room for a whole TLS record at least. */
+			room = io->in.size - io->in.wpos;
+			if (room < IO_READ_MIN && (p = iobuf_reserve(&io->in,
+			    IO_READ_CHUNK)) == NULL) {
+				io_seterror(io, "read", "out of memory");
+				return -1;
+			}
+			p = io->in.buf + io->in.wpos;
+			room = io->in.size - io->in.wpos;
+			if (room > IO_READ_CHUNK)
+				room = IO_READ_CHUNK;
+		}
 		if (io->tls != NULL) {
-			n = tls_read(io->tls, rbuf, sizeof(rbuf));
+			n = tls_read(io->tls, p, room);
 			if (n == TLS_WANT_POLLIN)
 				break;
 			if (n == TLS_WANT_POLLOUT) {
@@ -338,7 +382,7 @@ io_fill(struct io *io)
 				return -1;
 			}
 		} else {
-			n = read(io->fd, rbuf, sizeof(rbuf));
+			n = read(io->fd, p, room);
 			if (n == -1) {
 				if (errno == EINTR)
 					continue;
@@ -352,15 +396,20 @@ io_fill(struct io *io)
 			io->flags |= IO_F_EOF;
 			break;
 		}
-		if (iobuf_add(&io->in, rbuf, n) == -1) {
+		if (p != rbuf)
+			iobuf_commit(&io->in, n);
+		else if (iobuf_add(&io->in, rbuf, n) == -1) {
 			explicit_bzero(rbuf, n);
 			io_seterror(io, "read", "out of memory");
 			return -1;
-		}
-		explicit_bzero(rbuf, n);
+		} else
+			explicit_bzero(rbuf, n);
 		io->nread += n;
 		total += n;
 	}
+	/* Nothing read into a reserved buffer: give it back. */
+	if (iobuf_len(&io->in) == 0)
+		iobuf_clear(&io->in);
 	return total;
 }
 

@@ -39,6 +39,7 @@ struct iobuf {
 	size_t		 size;
 	size_t		 rpos;		/* first unread byte */
 	size_t		 wpos;		/* end of the data */
+	int		 nowipe;	/* mail, not credentials */
 };
 
 size_t	 iobuf_len(const struct iobuf *);
@@ -47,9 +48,18 @@ int	 iobuf_add(struct iobuf *, const void *, size_t);
 /* Room for at least n more bytes at the end; NULL on failure. */
 uint8_t	*iobuf_reserve(struct iobuf *, size_t);
 void	 iobuf_commit(struct iobuf *, size_t);
-/* Drop n bytes from the front; they are wiped (they may be secrets). */
+/*
+ * Drop n bytes from the front; they are wiped (they may be secrets)
+ * unless iobuf_nowipe was called.  An emptied buffer is given back.
+ */
 void	 iobuf_drain(struct iobuf *, size_t);
 void	 iobuf_clear(struct iobuf *);
+/* From now on the bytes are mail, not credentials: do not wipe them. */
+void	 iobuf_nowipe(struct iobuf *);
+/* Append all of from to to, handing the buffer over when to is empty. */
+int	 iobuf_move(struct iobuf *to, struct iobuf *from);
+/* Free the pool of large emptied buffers (when no session is open). */
+void	 iobuf_pool_flush(void);
 
 enum io_event {
 	IO_TLSREADY,		/* the TLS handshake finished */
@@ -104,6 +114,13 @@ int	 io_start_tls_server(struct io *, struct tls *);
 int	 io_write(struct io *, const void *, size_t);
 /* Consume n bytes of io->in (and read again if reading had stopped). */
 void	 io_drain(struct io *, size_t);
+/*
+ * Move all of from's input to to's output (io_write then io_drain, but
+ * without copying when to's output is empty).  0, or -1 on failure.
+ */
+int	 io_relay(struct io *from, struct io *to);
+/* After login: what passes is mail and is no longer wiped (iobuf.c). */
+void	 io_nowipe(struct io *);
 void	 io_pause(struct io *);
 void	 io_resume(struct io *);
 /* Report IO_LOWAT once when the output drains below IO_LOWAT_BYTES. */

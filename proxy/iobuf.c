@@ -15,9 +15,13 @@
  */
 
 /*
- * A byte buffer for one direction of a connection.  Bytes that leave it
- * are wiped, since a client's login line (password included) passes
- * through; an empty buffer that grew large is given back.
+ * A byte buffer for one direction of a connection.  Before login a
+ * client's login line (password included) passes through, so bytes that
+ * leave the buffer are wiped; after login it carries mail, which is not
+ * worth the CPU (iobuf_nowipe).  An emptied buffer is given back at
+ * once, so that an idle connection holds none; large ones go to a small
+ * pool shared by all connections, so that a relay moving a stream of
+ * bursts does not fault fresh pages in for each burst.
  */
 
 #include <stdint.h>
@@ -26,7 +30,84 @@
 
 #include "io.h"
 
-#define IOBUF_KEEP	(2 * IO_READ_CHUNK)
+#define IOBUF_MIN		4096
+#define IOBUF_POOL_MIN		IO_READ_CHUNK	/* pooled from this size */
+#define IOBUF_POOL_SLOTS	16
+#define IOBUF_POOL_BYTES	(4 * 1024 * 1024)
+
+struct pooled {
+	uint8_t	*buf;
+	size_t	 size;
+};
+
+static struct pooled	 pool[IOBUF_POOL_SLOTS];
+static size_t		 npool, pool_bytes;
+
+/* A buffer of at least want bytes: the smallest pooled one that fits. */
+static uint8_t *
+buf_get(size_t want, size_t *size)
+{
+	size_t	 i, best = npool, nsize;
+	uint8_t	*buf;
+
+	if (want >= IOBUF_POOL_MIN / 2) {
+		for (i = 0; i < npool; i++)
+			if (pool[i].size >= want && (best == npool ||
+			    pool[i].size < pool[best].size))
+				best = i;
+		if (best < npool) {
+			buf = pool[best].buf;
+			*size = pool[best].size;
+			pool_bytes -= *size;
+			pool[best] = pool[--npool];
+			return buf;
+		}
+	}
+	nsize = IOBUF_MIN;
+	while (nsize < want) {
+		if (nsize > SIZE_MAX / 2)
+			return NULL;
+		nsize *= 2;
+	}
+	if ((buf = malloc(nsize)) == NULL)
+		return NULL;
+	*size = nsize;
+	return buf;
+}
+
+/* Its bytes were wiped already if they had to be. */
+static void
+buf_put(uint8_t *buf, size_t size)
+{
+	if (buf == NULL)
+		return;
+	if (size >= IOBUF_POOL_MIN && npool < IOBUF_POOL_SLOTS &&
+	    pool_bytes + size <= IOBUF_POOL_BYTES) {
+		pool[npool].buf = buf;
+		pool[npool].size = size;
+		npool++;
+		pool_bytes += size;
+		return;
+	}
+	free(buf);
+}
+
+void
+iobuf_pool_flush(void)
+{
+	while (npool > 0) {
+		npool--;
+		free(pool[npool].buf);
+		pool[npool].buf = NULL;
+	}
+	pool_bytes = 0;
+}
+
+void
+iobuf_nowipe(struct iobuf *b)
+{
+	b->nowipe = 1;
+}
 
 size_t
 iobuf_len(const struct iobuf *b)
@@ -51,21 +132,22 @@ iobuf_reserve(struct iobuf *b, size_t n)
 	if (b->rpos > 0 && b->size - len >= n) {
 		/* Move the data to the front and wipe what it leaves. */
 		memmove(b->buf, b->buf + b->rpos, len);
-		explicit_bzero(b->buf + len, b->wpos - len);
+		if (!b->nowipe)
+			explicit_bzero(b->buf + len, b->wpos - len);
 		b->rpos = 0;
 		b->wpos = len;
 		return b->buf + b->wpos;
 	}
 	if (len > SIZE_MAX / 2 - n)
 		return NULL;
-	nsize = b->size ? b->size : 4096;
-	while (nsize < len + n)
-		nsize *= 2;
-	if ((nbuf = malloc(nsize)) == NULL)
+	if ((nbuf = buf_get(len + n, &nsize)) == NULL)
 		return NULL;
-	if (len > 0)
+	if (len > 0) {
 		memcpy(nbuf, b->buf + b->rpos, len);
-	freezero(b->buf, b->size);
+		if (!b->nowipe)
+			explicit_bzero(b->buf + b->rpos, len);
+	}
+	buf_put(b->buf, b->size);
 	b->buf = nbuf;
 	b->size = nsize;
 	b->rpos = 0;
@@ -98,22 +180,47 @@ iobuf_drain(struct iobuf *b, size_t n)
 {
 	if (n > iobuf_len(b))
 		n = iobuf_len(b);
-	explicit_bzero(b->buf + b->rpos, n);
+	if (!b->nowipe && n > 0)
+		explicit_bzero(b->buf + b->rpos, n);
 	b->rpos += n;
 	if (b->rpos == b->wpos) {
-		b->rpos = b->wpos = 0;
-		if (b->size > IOBUF_KEEP) {
-			free(b->buf);
-			b->buf = NULL;
-			b->size = 0;
-		}
+		/* Empty: an idle connection keeps no buffer. */
+		buf_put(b->buf, b->size);
+		b->buf = NULL;
+		b->size = b->rpos = b->wpos = 0;
 	}
+}
+
+int
+iobuf_move(struct iobuf *to, struct iobuf *from)
+{
+	size_t	len = iobuf_len(from);
+
+	if (len == 0)
+		return 0;
+	if (iobuf_len(to) == 0 && to->nowipe == from->nowipe) {
+		/* Hand the buffer over instead of copying its bytes. */
+		buf_put(to->buf, to->size);
+		to->buf = from->buf;
+		to->size = from->size;
+		to->rpos = from->rpos;
+		to->wpos = from->wpos;
+		from->buf = NULL;
+		from->size = from->rpos = from->wpos = 0;
+		return 0;
+	}
+	if (iobuf_add(to, iobuf_data(from), len) == -1)
+		return -1;
+	iobuf_drain(from, len);
+	return 0;
 }
 
 void
 iobuf_clear(struct iobuf *b)
 {
-	freezero(b->buf, b->size);
+	if (!b->nowipe && iobuf_len(b) > 0)
+		explicit_bzero(b->buf + b->rpos, iobuf_len(b));
+	buf_put(b->buf, b->size);
 	b->buf = NULL;
 	b->size = b->rpos = b->wpos = 0;
 }

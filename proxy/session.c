@@ -153,7 +153,9 @@ proto_enter(struct session *s)
 static void
 proto_leave(struct session *s)
 {
-	if (--s->in_proto == 0 && s->state == S_CLOSING && s->proto != NULL) {
+	/* After login the module has nothing more to do: free it too. */
+	if (--s->in_proto == 0 && s->state != S_PRELOGIN &&
+	    s->proto != NULL) {
 		s->ops->free(s->proto);
 		s->proto = NULL;
 	}
@@ -779,6 +781,13 @@ session_login_done(struct session *s)
 		return;
 	s->state = S_RELAY;
 	evtimer_del(&s->timer);
+	/* What passes from now on is mail: not worth wiping. */
+	io_nowipe(&s->client);
+	io_nowipe(&s->server);
+	if (s->in_proto == 0 && s->proto != NULL) {
+		s->ops->free(s->proto);
+		s->proto = NULL;
+	}
 	session_audit(s, "ok");
 	log_info("session %u: %s logged in as %s on %s", s->id, s->peer,
 	    s->account ? s->account : "?", s->srvname);
@@ -861,31 +870,29 @@ session_trace(struct session *s, const char *dir, const void *data,
 	explicit_bzero(buf, sizeof(buf));
 }
 
-/* Relay: move what each side sent to the other, with back-pressure. */
+/*
+ * Relay: move what each side sent to the other, with back-pressure.
+ * The bytes are handed over (no copy when the other side's output is
+ * empty).
+ */
 static void
 session_relay(struct session *s)
 {
-	size_t	len;
-
-	if ((len = iobuf_len(&s->client.in)) > 0 && s->server_up) {
-		if (io_write(&s->server, iobuf_data(&s->client.in), len) ==
-		    -1) {
+	if (iobuf_len(&s->client.in) > 0 && s->server_up) {
+		if (io_relay(&s->client, &s->server) == -1) {
 			session_close(s, "server write failed");
 			return;
 		}
-		io_drain(&s->client, len);
 		if (io_queued(&s->server) >= IO_HIWAT_BYTES) {
 			io_pause(&s->client);
 			io_want_lowat(&s->server);
 		}
 	}
-	if ((len = iobuf_len(&s->server.in)) > 0) {
-		if (io_write(&s->client, iobuf_data(&s->server.in), len) ==
-		    -1) {
+	if (iobuf_len(&s->server.in) > 0) {
+		if (io_relay(&s->server, &s->client) == -1) {
 			session_close(s, "client write failed");
 			return;
 		}
-		io_drain(&s->server, len);
 		if (io_queued(&s->client) >= IO_HIWAT_BYTES) {
 			io_pause(&s->server);
 			io_want_lowat(&s->client);
@@ -1124,11 +1131,13 @@ session_free(struct session *s)
 	free(s->srvname);
 	free(s->server_address);
 	free(s);
-#ifdef __GLIBC__
 	/* After a burst, give the freed buffers back to the system. */
-	if (nopen == 0)
+	if (nopen == 0) {
+		iobuf_pool_flush();
+#ifdef __GLIBC__
 		malloc_trim(0);
 #endif
+	}
 }
 
 void

@@ -18,8 +18,11 @@
  * The proxy's buffered connection over a socketpair: drained bytes are
  * wiped, writes arrive in order, reading stops at IO_IN_MAX and restarts
  * after a drain, pause/resume, IO_LOWAT, EOF, shutdown after flushing,
- * and STARTTLS ordering (bytes queued before the upgrade go out in
- * clear, then the TLS handshake starts).
+ * STARTTLS ordering (bytes queued before the upgrade go out in clear,
+ * then the TLS handshake starts), and the relay phase: emptied buffers
+ * given back (large ones reused from the pool), no wiping after
+ * io_nowipe, buffers handed over by iobuf_move/io_relay, and a 1 MiB
+ * stream relayed intact from one connection to another.
  *
  * DEPS: proxy/io.c proxy/iobuf.c
  */
@@ -125,6 +128,50 @@ main(void)
 	    "iobuf_drain wipes what it drops, keeps the rest");
 	iobuf_clear(&b);
 
+	/* An emptied buffer is given back; a large one is pooled. */
+	memset(&b, 0, sizeof(b));
+	iobuf_add(&b, "abc", 3);
+	iobuf_drain(&b, 3);
+	check(b.buf == NULL && b.size == 0,
+	    "an emptied buffer is given back (an idle connection holds none)");
+	p = iobuf_reserve(&b, IO_READ_CHUNK);
+	iobuf_commit(&b, IO_READ_CHUNK);
+	iobuf_drain(&b, IO_READ_CHUNK);
+	check(iobuf_reserve(&b, IO_READ_CHUNK) == p,
+	    "a large emptied buffer is reused from the pool");
+	iobuf_clear(&b);
+	iobuf_pool_flush();
+
+	/* Relay data (after login) is not wiped. */
+	iobuf_nowipe(&b);
+	iobuf_add(&b, "mailbody", 8);
+	p = b.buf;
+	iobuf_drain(&b, 4);
+	check(memcmp(p, "mailbody", 8) == 0 && iobuf_len(&b) == 4,
+	    "after iobuf_nowipe drained bytes are left as they were");
+	iobuf_clear(&b);
+
+	/* iobuf_move: hand over to an empty target, append otherwise. */
+	{
+		struct iobuf	 t;
+
+		memset(&t, 0, sizeof(t));
+		memset(&b, 0, sizeof(b));
+		iobuf_add(&b, "one", 3);
+		p = b.buf;
+		check(iobuf_move(&t, &b) == 0 && t.buf == p &&
+		    b.buf == NULL && iobuf_len(&b) == 0 &&
+		    iobuf_len(&t) == 3 && memcmp(iobuf_data(&t), "one", 3) == 0,
+		    "iobuf_move hands the buffer to an empty target");
+		iobuf_add(&b, "two", 3);
+		check(iobuf_move(&t, &b) == 0 && iobuf_len(&b) == 0 &&
+		    iobuf_len(&t) == 6 &&
+		    memcmp(iobuf_data(&t), "onetwo", 6) == 0,
+		    "iobuf_move appends to a target that has data");
+		iobuf_clear(&t);
+		iobuf_clear(&b);
+	}
+
 	big = malloc(bigsz);
 	got = malloc(bigsz);
 	for (i = 0; i < bigsz; i++)
@@ -171,6 +218,39 @@ main(void)
 			break;
 	}
 	check(i == bigsz, "after drains all %zu bytes arrive intact", i);
+
+	/* io_relay: 1 MiB from one connection to another, intact. */
+	{
+		struct io	 a, o;
+		int		 sa[2], so[2], k;
+
+		pair(sa);
+		pair(so);
+		io_init(&a, sa[0], cb, NULL);
+		io_init(&o, so[0], cb, NULL);
+		io_nowipe(&a);
+		io_nowipe(&o);
+		n = i = 0;
+		for (k = 0; k < 3000 && i < bigsz; k++) {
+			if (n < bigsz &&
+			    (w = write(sa[1], big + n, bigsz - n)) > 0)
+				n += w;
+			spin(10);
+			if (io_relay(&a, &o) == -1)
+				break;
+			while (i < bigsz &&
+			    (w = read(so[1], got + i, bigsz - i)) > 0)
+				i += w;
+		}
+		check(i == bigsz && memcmp(got, big, bigsz) == 0 &&
+		    a.nread == bigsz && o.nwritten == bigsz,
+		    "io_relay moves a 1 MiB stream intact (%zu bytes)", i);
+		io_close(&a);
+		io_close(&o);
+		close(sa[1]);
+		close(so[1]);
+		iobuf_pool_flush();
+	}
 
 	/* Pause and resume. */
 	io_pause(&io);
