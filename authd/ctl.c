@@ -34,39 +34,29 @@
 #include "emailproxy.h"
 #include "log.h"
 #include "proc.h"
+#include "ctl_answer.h"
 #include "authd.h"
 
 static void
 ctl_data(struct imsgev *iev, uint32_t id, json_t *obj)
 {
-	struct msgw	 w;
-	char		*s;
-
-	if (obj == NULL || (s = json_dumps(obj, JSON_COMPACT)) == NULL)
-		fatalx("%s: json", __func__);
-	msg_begin(&w, &iev->ibuf, IMSG_CTL_DATA, id, -1);
-	msg_put_str(&w, s);
-	if (imsgev_msg_end(iev, &w) == -1)
-		fatal("CTL_DATA to parent");
-	free(s);
+	ctl_answer_data(&iev->ibuf, id, obj);
+	imsg_event_add(iev);
 	json_decref(obj);
 }
 
 static void
 ctl_fail(struct imsgev *iev, uint32_t id, const char *why)
 {
-	struct msgw	 w;
-
-	msg_begin(&w, &iev->ibuf, IMSG_CTL_FAIL, id, -1);
-	msg_put_str(&w, why);
-	if (imsgev_msg_end(iev, &w) == -1)
-		fatal("CTL_FAIL to parent");
+	ctl_answer_end(&iev->ibuf, id, why);
+	imsg_event_add(iev);
 }
 
 static void
 ctl_end(struct imsgev *iev, uint32_t id)
 {
-	imsg_compose_event(iev, IMSG_CTL_END, id, 0, -1, NULL, 0);
+	ctl_answer_end(&iev->ibuf, id, NULL);
+	imsg_event_add(iev);
 }
 
 static void

@@ -26,6 +26,7 @@
 
 #include <jansson.h>
 
+#include "ctl_answer.h"
 #include "log.h"
 #include "msg.h"
 #include "tokend.h"
@@ -40,33 +41,13 @@ kick(const struct tk_peer *p)
 static void
 ctl_data(const struct tk_peer *p, uint32_t id, json_t *obj)
 {
-	struct msgw	 w;
-	json_free_t	 fn;
-	char		*s;
-
-	if ((s = json_dumps(obj, JSON_COMPACT)) == NULL)
-		fatalx("json_dumps");
-	msg_begin(&w, p->ibuf, IMSG_CTL_DATA, id, -1);
-	msg_put_str(&w, s);
-	if (msg_end(&w, p->ibuf) == -1)
-		fatalx("cannot queue CTL_DATA");
-	json_get_alloc_funcs(NULL, &fn);
-	fn(s);
+	ctl_answer_data(p->ibuf, id, obj);
 }
 
 static void
 ctl_end(const struct tk_peer *p, uint32_t id, const char *fail)
 {
-	struct msgw	w;
-
-	if (fail != NULL) {
-		msg_begin(&w, p->ibuf, IMSG_CTL_FAIL, id, -1);
-		msg_put_str(&w, fail);
-		if (msg_end(&w, p->ibuf) == -1)
-			fatalx("cannot queue CTL_FAIL");
-	} else if (imsg_compose(p->ibuf, IMSG_CTL_END, id, 0, -1, NULL,
-	    0) == -1)
-		fatalx("cannot queue CTL_END");
+	ctl_answer_end(p->ibuf, id, fail);
 	kick(p);
 }
 

@@ -31,7 +31,7 @@
  *
  * DEPS: tokend/login.c tokend/account.c tokend/flight.c tokend/ahead.c
  * DEPS: tokend/import.c tokend/reply.c tokend/ctl.c tokend/store.c
- * DEPS: tokend/throttle.c tokend/localpw.c
+ * DEPS: tokend/throttle.c tokend/localpw.c common/ctl_answer.c
  * DEPS: tokend/record.c tokend/crypto.c tokend/fernet.c common/config.c
  * DEPS: common/config_parse.c common/config_check.c common/config_files.c common/cidr.c
  * DEPS: common/msg.c common/imsg.c common/imsg_buffer.c common/log.c
