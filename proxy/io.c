@@ -26,6 +26,8 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include <openssl/x509.h>
+
 #include <errno.h>
 #include <event.h>
 #include <stdio.h>
@@ -35,6 +37,7 @@
 #include <unistd.h>
 
 #include "io.h"
+#include "tlsverify.h"
 
 #define IO_F_PAUSE	0x01	/* the owner stopped reading */
 #define IO_F_SHUTDOWN	0x02	/* flush, then close */
@@ -97,7 +100,7 @@ io_tls_begin(struct io *io, short first)
 
 int
 io_start_tls_client(struct io *io, struct tls_config *cfg,
-    const char *servername)
+    const char *servername, X509_STORE *store)
 {
 	if (io->state != IO_S_UP || io->tls != NULL) {
 		io_seterror(io, "TLS", "connection not ready for TLS");
@@ -110,6 +113,15 @@ io_start_tls_client(struct io *io, struct tls_config *cfg,
 	if (tls_configure(io->tls, cfg) == -1 ||
 	    tls_connect_socket(io->tls, io->fd, servername) == -1) {
 		io_seterror(io, "tls", tls_error(io->tls));
+		tls_free(io->tls);
+		io->tls = NULL;
+		return -1;
+	}
+	/* Held until verified: a reload may replace the server's store. */
+	if (store != NULL && X509_STORE_up_ref(store) == 1)
+		io->verify = store;
+	else if (store != NULL) {
+		io_seterror(io, "TLS", "out of memory");
 		tls_free(io->tls);
 		io->tls = NULL;
 		return -1;
@@ -238,6 +250,8 @@ io_close(struct io *io)
 		close(io->fd);
 		io->fd = -1;
 	}
+	X509_STORE_free(io->verify);
+	io->verify = NULL;
 	iobuf_clear(&io->in);
 	iobuf_clear(&io->out);
 	iobuf_clear(&io->pre);
@@ -439,6 +453,7 @@ static void
 io_dispatch(int fd, short event, void *arg)
 {
 	struct io	*io = arg;
+	char		 why[200];
 	ssize_t		 n;
 	int		 r;
 
@@ -465,6 +480,18 @@ io_dispatch(int fd, short event, void *arg)
 			io_seterror(io, "TLS handshake", tls_error(io->tls));
 			io->cb(io, IO_ERROR, io->arg);
 			return;
+		}
+		/* Before anything is sent or read over the connection. */
+		if (io->verify != NULL) {
+			r = tlsverify_peer(io->tls, io->verify, why,
+			    sizeof(why));
+			X509_STORE_free(io->verify);
+			io->verify = NULL;
+			if (r == -1) {
+				io_seterror(io, "TLS handshake", why);
+				io->cb(io, IO_ERROR, io->arg);
+				return;
+			}
 		}
 		io->state = IO_S_UP;
 		io->cb(io, IO_TLSREADY, io->arg);

@@ -34,6 +34,8 @@
 #define IO_HIWAT_BYTES	(256 * 1024)	/* a relay pauses its source above */
 #define IO_LOWAT_BYTES	(64 * 1024)	/* ... and resumes below this */
 
+struct x509_store_st;
+
 struct iobuf {
 	uint8_t		*buf;
 	size_t		 size;
@@ -81,6 +83,7 @@ enum io_state {
 struct io {
 	int		 fd;
 	struct tls	*tls;
+	struct x509_store_st *verify;	/* checked after the handshake */
 	enum io_state	 state;
 	int		 flags;
 	short		 rwait;		/* what reading waits for */
@@ -107,9 +110,12 @@ void	 io_init(struct io *, int fd,
  * queued before the call goes out in clear first, what is queued after
  * it goes out encrypted; nothing is read until the handshake is done.
  * 0, or -1 with io_error set.  IO_TLSREADY (or IO_ERROR) when done.
+ * With a store (the config then has libtls's chain check off), the
+ * server's chain is verified against it (tlsverify.c) before
+ * IO_TLSREADY; a failure is an IO_ERROR like libtls's own.
  */
 int	 io_start_tls_client(struct io *, struct tls_config *,
-	    const char *servername);
+	    const char *servername, struct x509_store_st *);
 int	 io_start_tls_server(struct io *, struct tls *);
 int	 io_write(struct io *, const void *, size_t);
 /* Consume n bytes of io->in (and read again if reading had stopped). */

@@ -35,6 +35,7 @@ struct session;
 struct proto_ops;
 struct imsgev;
 struct imsg;
+struct x509_store_st;
 
 /* One [IMAP-1993]-style section at run time. */
 struct pserver {
@@ -42,7 +43,8 @@ struct pserver {
 	char			*name;
 	struct server_conf	*conf;		/* in proxy_conf */
 	const struct proto_ops	*ops;
-	struct tls_config	*upstream_cfg;
+	struct tls_config	*upstream_cfg;	/* chain check off ... */
+	struct x509_store_st	*upstream_store; /* ... done with this */
 	struct tls_config	*local_cfg;	/* implicit local TLS */
 	struct tls		*local_ctx;
 	int			 lfd;

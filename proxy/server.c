@@ -25,6 +25,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <openssl/x509.h>
+
 #include <errno.h>
 #include <event.h>
 #include <fcntl.h>
@@ -38,13 +40,18 @@
 #include "proxy.h"
 #include "session.h"
 #include "starttls.h"
+#include "tlsverify.h"
 
 #define ACCEPT_BURST	64
 
 static struct pserver_list	 pservers = TAILQ_HEAD_INITIALIZER(pservers);
-/* The system CA bundle, read before the chroot when none is configured. */
-static uint8_t			*default_ca;
-static size_t			 default_ca_len;
+/*
+ * Upstream chains are checked against one store per CA source, shared by
+ * reference: the system bundle's (read before the chroot, used when no
+ * ca_file is set), the global ca_file's, and each server_ca_file's.
+ */
+static X509_STORE		*default_store;
+static X509_STORE		*global_store;
 
 static void	server_accept(int, short, void *);
 
@@ -52,9 +59,56 @@ void
 servers_init(void)
 {
 	const char	*path = tls_default_ca_cert_file();
+	uint8_t		*data;
+	size_t		 len;
 
-	if ((default_ca = tls_load_file(path, &default_ca_len, NULL)) == NULL)
+	if ((data = tls_load_file(path, &len, NULL)) == NULL)
 		log_warnx("%s: cannot read the system CA bundle", path);
+	else {
+		default_store = tlsverify_store(data, len, path);
+		tls_unload_file(data, len);
+	}
+}
+
+/*
+ * The store for the global CA source of a (new) configuration, built
+ * from the bundle that came with it: no file access after the chroot.
+ * Empty (trusting nothing) when there is no bundle at all.
+ */
+static int
+global_store_set(struct emailproxy_conf *conf)
+{
+	X509_STORE	*store;
+
+	if (conf->ca_file.data != NULL)
+		store = tlsverify_store((const uint8_t *)conf->ca_file.data,
+		    conf->ca_file.len, conf->ca_file.path ?
+		    conf->ca_file.path : "ca_file");
+	else if (default_store != NULL)
+		store = X509_STORE_up_ref(default_store) == 1 ?
+		    default_store : NULL;
+	else {
+		log_warnx("no CA bundle: server certificates will not "
+		    "verify");
+		store = tlsverify_store(NULL, 0, "none");
+	}
+	if (store == NULL)
+		return -1;
+	X509_STORE_free(global_store);
+	global_store = store;
+	return 0;
+}
+
+/* This server's store: its own for server_ca_file, else the global. */
+static X509_STORE *
+server_store(struct server_conf *sc)
+{
+	if (sc->server_ca.data != NULL)
+		return tlsverify_store((const uint8_t *)sc->server_ca.data,
+		    sc->server_ca.len, sc->name);
+	if (global_store == NULL || X509_STORE_up_ref(global_store) != 1)
+		return NULL;
+	return global_store;
 }
 
 static const struct proto_ops *
@@ -75,30 +129,21 @@ static struct tls_config *
 upstream_tls(struct server_conf *sc)
 {
 	struct tls_config	*cfg;
-	const struct conf_file	*ca = NULL;
-	const uint8_t		*data;
-	size_t			 len;
 
-	if (sc->server_ca.data != NULL)
-		ca = &sc->server_ca;
-	else if (proxy_conf->ca_file.data != NULL)
-		ca = &proxy_conf->ca_file;
-	data = ca ? (const uint8_t *)ca->data : default_ca;
-	len = ca ? ca->len : default_ca_len;
 	if ((cfg = tls_config_new()) == NULL)
 		return NULL;
-	/* Verification of chain and name stays on: never disabled. */
 	if (tls_config_set_protocols(cfg, TLS_PROTOCOL_TLSv1_2 |
-	    TLS_PROTOCOL_TLSv1_3) == -1 ||
-	    (data != NULL && tls_config_set_ca_mem(cfg, data, len) == -1)) {
+	    TLS_PROTOCOL_TLSv1_3) == -1) {
 		log_warnx("%s: upstream TLS: %s", sc->name,
 		    tls_config_error(cfg));
 		tls_config_free(cfg);
 		return NULL;
 	}
-	if (data == NULL)
-		log_warnx("%s: no CA bundle: server certificates will not "
-		    "verify", sc->name);
+	/*
+	 * The chain is verified by io.c against upstream_store (see
+	 * tlsverify.c), never skipped; libtls keeps SNI and the name check.
+	 */
+	tls_config_insecure_noverifycert(cfg);
 	return cfg;
 }
 
@@ -163,6 +208,7 @@ server_free(struct pserver *p, const char *reason)
 	sessions_detach(p, reason);
 	TAILQ_REMOVE(&pservers, p, entry);
 	tls_config_free(p->upstream_cfg);
+	X509_STORE_free(p->upstream_store);
 	tls_free(p->local_ctx);
 	tls_config_free(p->local_cfg);
 	free(p->name);
@@ -190,8 +236,10 @@ server_new(struct server_conf *sc)
 		return NULL;
 	}
 	if ((p->upstream_cfg = upstream_tls(sc)) == NULL ||
+	    (p->upstream_store = server_store(sc)) == NULL ||
 	    local_tls(p, sc) == -1) {
 		tls_config_free(p->upstream_cfg);
+		X509_STORE_free(p->upstream_store);
 		free(p->name);
 		free(p);
 		return NULL;
@@ -210,17 +258,26 @@ servers_configure(struct emailproxy_conf *conf)
 {
 	struct pserver		*p, *t;
 	struct server_conf	*sc;
-	struct tls_config	*cfg;
+	X509_STORE		*store;
 	int			 errors = 0;
 
+	/* On failure the old global store stays in use. */
+	if (global_store_set(conf) == -1) {
+		log_warnx("cannot use the CA bundle");
+		errors++;
+	}
 	TAILQ_FOREACH_SAFE(p, &pservers, entry, t) {
 		sc = server_find(conf, p->name);
 		if (sc != NULL && server_equal(p->conf, sc)) {
 			p->conf = sc;
-			/* The global CA bundle may have changed. */
-			if ((cfg = upstream_tls(sc)) != NULL) {
-				tls_config_free(p->upstream_cfg);
-				p->upstream_cfg = cfg;
+			/*
+			 * The global CA bundle may have changed; a server's
+			 * own is unchanged (server_equal) and kept.
+			 */
+			if (sc->server_ca.data == NULL &&
+			    (store = server_store(sc)) != NULL) {
+				X509_STORE_free(p->upstream_store);
+				p->upstream_store = store;
 			}
 			continue;
 		}
@@ -311,6 +368,10 @@ servers_close(void)
 
 	while ((p = TAILQ_FIRST(&pservers)) != NULL)
 		server_free(p, "Server shutting down");
+	X509_STORE_free(global_store);
+	global_store = NULL;
+	X509_STORE_free(default_store);
+	default_store = NULL;
 }
 
 unsigned int

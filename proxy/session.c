@@ -491,7 +491,8 @@ session_upstream(int fd, const char *error, void *arg)
 		return;
 	}
 	if (s->srv == NULL || io_start_tls_client(&s->server,
-	    s->srv->upstream_cfg, s->server_address) == -1) {
+	    s->srv->upstream_cfg, s->server_address,
+	    s->srv->upstream_store) == -1) {
 		log_warnx("session %u: %s: %s", s->id, s->server_address,
 		    io_error(&s->server));
 		io_close(&s->server);
@@ -515,7 +516,7 @@ session_starttls_server(struct session *s,
 	/* Nothing the server sent in clear survives (CVE-2011-0411). */
 	io_drain(&s->server, iobuf_len(&s->server.in));
 	if (io_start_tls_client(&s->server, s->srv->upstream_cfg,
-	    s->server_address) == -1) {
+	    s->server_address, s->srv->upstream_store) == -1) {
 		log_warnx("session %u: %s: %s", s->id, s->server_address,
 		    io_error(&s->server));
 		return -1;

@@ -24,7 +24,7 @@
  * io_nowipe, buffers handed over by iobuf_move/io_relay, and a 1 MiB
  * stream relayed intact from one connection to another.
  *
- * DEPS: proxy/io.c proxy/iobuf.c
+ * DEPS: proxy/io.c proxy/iobuf.c proxy/tlsverify.c common/log.c
  */
 
 #include <sys/types.h>
@@ -301,7 +301,7 @@ main(void)
 	cfg = tls_config_new();
 	tls_config_insecure_noverifycert(cfg);
 	io_write(&io, "a STARTTLS\r\n", 12);
-	check(io_start_tls_client(&io, cfg, "localhost") == 0,
+	check(io_start_tls_client(&io, cfg, "localhost", NULL) == 0,
 	    "STARTTLS on a connection in use");
 	io_write(&io, "secret\r\n", 8);
 	n = peer_read(sv[1], got, 12 + 6, 300);
@@ -310,7 +310,7 @@ main(void)
 	    "handshake record");
 	check(memmem(got, n, "secret", 6) == NULL,
 	    "bytes queued after the upgrade never go out in clear");
-	check(io_start_tls_client(&io, cfg, "localhost") == -1,
+	check(io_start_tls_client(&io, cfg, "localhost", NULL) == -1,
 	    "a second upgrade is refused");
 	close(sv[1]);
 	spin(50);
