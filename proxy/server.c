@@ -229,8 +229,8 @@ server_new(struct server_conf *sc)
 	p->lfd = -1;
 	TAILQ_INIT(&p->sessions);
 	if ((p->ops = proto_ops_for(sc->proto)) == NULL) {
-		log_warnx("%s: %s is not supported by this proxy yet",
-		    sc->name, proto_name(sc->proto));
+		/* Only a malformed configuration message gets here. */
+		log_warnx("%s: unknown protocol %d", sc->name, (int)sc->proto);
 		free(p->name);
 		free(p);
 		return NULL;
