@@ -92,30 +92,29 @@ authd_shutdown(void)
 }
 
 static void
-authd_conf_swap(void)
+authd_conf_swap(struct emailproxy_conf *newconf)
 {
 	struct emailproxy_conf	*old = authd_conf;
 
 	/* Flights hold copies: they finish with the settings they had. */
-	authd_conf = conf_pending;
-	conf_pending = NULL;
+	authd_conf = newconf;
 	config_free(old);
 	if (authd_conf->ca_file.data == NULL)
 		log_warnx("no CA bundle: HTTPS to OAuth servers will fail");
 	log_debug("configuration in place");
-	imsg_compose_event(iev_parent, IMSG_CONF_DONE, 0, 0, -1, NULL, 0);
+	proc_config_done(iev_parent);
 }
 
 void
 authd_dispatch_parent(int fd, short event, void *arg)
 {
-	struct imsgev	*iev = arg;
-	struct imsg	 imsg;
-	struct msgr	 m;
-	const char	*s;
-	ssize_t		 n;
-	uint32_t	 v;
-	int		 r, lfd;
+	struct imsgev		*iev = arg;
+	struct imsg		 imsg;
+	struct msgr		 m;
+	struct emailproxy_conf	*newconf;
+	const char		*s;
+	ssize_t			 n;
+	int			 lfd;
 
 	if (imsgev_io(iev, event) == -1)
 		authd_shutdown();	/* the parent is gone */
@@ -130,17 +129,12 @@ authd_dispatch_parent(int fd, short event, void *arg)
 		case IMSG_CONF_SERVER:
 		case IMSG_CONF_ACCOUNT:
 		case IMSG_CONF_END:
-			if ((r = config_recv(&imsg, &conf_pending)) == -1)
-				fatalx("malformed configuration from parent");
-			if (r == 1)
-				authd_conf_swap();
+			if ((newconf = proc_config_part(&imsg,
+			    &conf_pending)) != NULL)
+				authd_conf_swap(newconf);
 			break;
 		case IMSG_CTL_VERBOSE:
-			msg_read_init(&m, &imsg);
-			v = msg_get_u32(&m);
-			if (msg_read_end(&m) == -1)
-				fatalx("malformed CTL_VERBOSE from parent");
-			log_setverbose(v);
+			proc_verbose(&imsg);
 			break;
 		case IMSG_SHUTDOWN:
 			imsg_free(&imsg);

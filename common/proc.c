@@ -111,11 +111,10 @@ imsgev_io(struct imsgev *iev, short event)
 struct emailproxy_conf *
 proc_wait_config(struct imsgbuf *ibuf)
 {
-	struct emailproxy_conf	*pending = NULL;
+	struct emailproxy_conf	*pending = NULL, *conf;
 	struct imsg		 imsg;
 	struct pollfd		 pfd;
 	ssize_t			 n;
-	int			 r;
 
 	for (;;) {
 		pfd.fd = ibuf->fd;
@@ -143,13 +142,10 @@ proc_wait_config(struct imsgbuf *ibuf)
 			case IMSG_CONF_SERVER:
 			case IMSG_CONF_ACCOUNT:
 			case IMSG_CONF_END:
-				r = config_recv(&imsg, &pending);
+				conf = proc_config_part(&imsg, &pending);
 				imsg_free(&imsg);
-				if (r == -1)
-					fatalx("malformed configuration from "
-					    "parent");
-				if (r == 1)
-					return (pending);
+				if (conf != NULL)
+					return (conf);
 				break;
 			case IMSG_CTL_VERBOSE:
 				/* The parent may tune verbosity early. */
@@ -162,6 +158,43 @@ proc_wait_config(struct imsgbuf *ibuf)
 			}
 		}
 	}
+}
+
+struct emailproxy_conf *
+proc_config_part(struct imsg *imsg, struct emailproxy_conf **pending)
+{
+	struct emailproxy_conf	*conf;
+
+	switch (config_recv(imsg, pending)) {
+	case -1:
+		fatalx("malformed configuration from the parent");
+	case 1:
+		conf = *pending;
+		*pending = NULL;
+		return (conf);
+	}
+	return (NULL);
+}
+
+void
+proc_config_done(struct imsgev *parent)
+{
+	if (imsg_compose_event(parent, IMSG_CONF_DONE, 0, 0, -1, NULL,
+	    0) == -1)
+		fatal("cannot queue CONF_DONE");
+}
+
+void
+proc_verbose(struct imsg *imsg)
+{
+	struct msgr	r;
+	uint32_t	level;
+
+	msg_read_init(&r, imsg);
+	level = msg_get_u32(&r);
+	if (msg_read_end(&r) == -1)
+		fatalx("malformed CTL_VERBOSE from the parent");
+	log_setverbose(level);
 }
 
 void

@@ -70,6 +70,18 @@ int	 imsgev_io(struct imsgev *, short event);
 struct emailproxy_conf *proc_wait_config(struct imsgbuf *);
 
 /*
+ * The parent's messages every child handles alike.  proc_config_part
+ * feeds one IMSG_CONF_* message into *pending and returns the
+ * configuration once complete (NULL until then; fatal if malformed);
+ * the child swaps it in and answers with proc_config_done.
+ * proc_verbose applies an IMSG_CTL_VERBOSE.
+ */
+struct emailproxy_conf *proc_config_part(struct imsg *,
+	    struct emailproxy_conf **pending);
+void	 proc_config_done(struct imsgev *parent);
+void	 proc_verbose(struct imsg *);
+
+/*
  * chroot(dir), chdir("/"), setproctitle(title), then drop to user's
  * uid/gid (setgroups, setresgid, setresuid) and PR_SET_DUMPABLE 0.
  * When not started as root only the title is set (log_warnx once).

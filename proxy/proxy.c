@@ -105,13 +105,13 @@ proxy_reload(struct emailproxy_conf *conf)
 static void
 proxy_dispatch_parent(int fd, short event, void *arg)
 {
-	struct imsgev	*iev = arg;
-	struct imsg	 imsg;
-	struct msgr	 r;
-	const char	*name;
-	ssize_t		 n;
-	uint32_t	 v;
-	int		 lfd, ret;
+	struct imsgev		*iev = arg;
+	struct imsg		 imsg;
+	struct msgr		 r;
+	struct emailproxy_conf	*newconf;
+	const char		*name;
+	ssize_t			 n;
+	int			 lfd;
 
 	if (imsgev_io(iev, event) == -1) {
 		/* The parent is gone: nobody to serve for. */
@@ -129,13 +129,10 @@ proxy_dispatch_parent(int fd, short event, void *arg)
 		case IMSG_CONF_SERVER:
 		case IMSG_CONF_ACCOUNT:
 		case IMSG_CONF_END:
-			if ((ret = config_recv(&imsg, &pending_conf)) == -1)
-				fatalx("malformed configuration from parent");
-			if (ret == 1) {
-				proxy_reload(pending_conf);
-				pending_conf = NULL;
-				imsg_compose_event(iev, IMSG_CONF_DONE, 0, 0,
-				    -1, NULL, 0);
+			if ((newconf = proc_config_part(&imsg,
+			    &pending_conf)) != NULL) {
+				proxy_reload(newconf);
+				proc_config_done(iev);
 			}
 			break;
 		case IMSG_LISTENER:
@@ -148,11 +145,7 @@ proxy_dispatch_parent(int fd, short event, void *arg)
 			server_listen(name, lfd);
 			break;
 		case IMSG_CTL_VERBOSE:
-			msg_read_init(&r, &imsg);
-			v = msg_get_u32(&r);
-			if (msg_read_end(&r) == -1)
-				fatalx("malformed CTL_VERBOSE from parent");
-			log_setverbose(v);
+			proc_verbose(&imsg);
 			break;
 		case IMSG_CTL_SHOW_SESSIONS:
 		case IMSG_CTL_SHOW_STATS:

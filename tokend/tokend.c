@@ -132,9 +132,7 @@ tokend_main(int debug, int verbose)
 static void
 tokend_parent_imsg(struct imsg *imsg)
 {
-	struct msgr	r;
-	uint32_t	level;
-	int		rv;
+	struct emailproxy_conf	*newconf;
 
 	switch (imsg_get_type(imsg)) {
 	case IMSG_CONF_START:
@@ -142,27 +140,18 @@ tokend_parent_imsg(struct imsg *imsg)
 	case IMSG_CONF_SERVER:
 	case IMSG_CONF_ACCOUNT:
 	case IMSG_CONF_END:
-		if ((rv = config_recv(imsg, &pending)) == -1)
-			fatalx("malformed configuration from the parent");
-		if (rv == 1) {
-			if (strcmp(pending->store_dir, conf->store_dir) != 0)
+		if ((newconf = proc_config_part(imsg, &pending)) != NULL) {
+			if (strcmp(newconf->store_dir, conf->store_dir) != 0)
 				log_warnx("store_dir changes need a restart; "
 				    "tokens stay in %s", conf->store_dir);
-			tokend_login_reconf(pending);
+			tokend_login_reconf(newconf);
 			config_free(conf);
-			conf = pending;
-			pending = NULL;
-			if (imsg_compose_event(&iev_parent, IMSG_CONF_DONE, 0,
-			    0, -1, NULL, 0) == -1)
-				fatal("cannot queue CONF_DONE");
+			conf = newconf;
+			proc_config_done(&iev_parent);
 		}
 		break;
 	case IMSG_CTL_VERBOSE:
-		msg_read_init(&r, imsg);
-		level = msg_get_u32(&r);
-		if (msg_read_end(&r) == -1)
-			fatalx("malformed CTL_VERBOSE from the parent");
-		log_setverbose(level);
+		proc_verbose(imsg);
 		break;
 	case IMSG_SHUTDOWN:
 		tokend_shutdown();
