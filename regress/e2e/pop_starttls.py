@@ -28,64 +28,14 @@ import os
 import re
 import socket
 import sys
-import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 from harness import Harness  # noqa: E402
+from scripted import ScriptedServer as Fake  # noqa: E402
 
 USER = "ccg@example.com"
 PW = "Pop-Tls-Secret"
-
-
-class Fake:
-    """A one-line-at-a-time upstream that records every byte it gets.
-    script(line) returns the reply bytes, or None to close."""
-
-    def __init__(self, h, greeting, script):
-        self.greeting = greeting
-        self.script = script
-        self.got = b""
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.port = h.free_port()
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(5)
-        self.sock.settimeout(30)
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            c.settimeout(10)
-            try:
-                self.session(c)
-            except OSError:
-                pass
-            finally:
-                c.close()
-
-    def session(self, c):
-        c.sendall(self.greeting)
-        buf = b""
-        while True:
-            d = c.recv(4096)
-            if not d:
-                return
-            self.got += d
-            buf += d
-            while b"\r\n" in buf:
-                line, buf = buf.split(b"\r\n", 1)
-                r = self.script(line)
-                if r is None:
-                    return
-                c.sendall(r)
-
-    def close(self):
-        self.sock.close()
 
 
 h = Harness("pop_starttls")
