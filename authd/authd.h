@@ -24,6 +24,8 @@
 #ifndef AUTHD_H
 #define AUTHD_H
 
+#include "secret.h"
+
 #include <sys/queue.h>
 
 #include <stdint.h>
@@ -254,7 +256,6 @@ void		 form_clear(struct form *);
 char		*query_get(const char *, const char *);
 char		*clean_text(const char *, size_t);
 char		*html_escape(const char *);
-void		 strwipe(char **);
 
 /* jwt.c */
 char		*random_b64url(size_t);

@@ -92,12 +92,12 @@ grant_conf_clear(struct grant_conf *gc)
 	free(gc->redirect_uri);
 	free(gc->client_id);
 	free(gc->sa_key_path);
-	strwipe(&gc->client_secret);
-	strwipe(&gc->password);
-	strwipe(&gc->refresh_token);
-	strwipe(&gc->jwt_cert);
-	strwipe(&gc->jwt_key);
-	strwipe(&gc->sa_key);
+	str_wipe(&gc->client_secret);
+	str_wipe(&gc->password);
+	str_wipe(&gc->refresh_token);
+	str_wipe(&gc->jwt_cert);
+	str_wipe(&gc->jwt_key);
+	str_wipe(&gc->sa_key);
 	memset(gc, 0, sizeof(*gc));
 }
 
@@ -485,10 +485,10 @@ flight_free(struct flight *f)
 		free(w);
 	}
 	grant_conf_clear(&f->gc);
-	strwipe(&f->oauth_state);
-	strwipe(&f->verifier);
-	strwipe(&f->device_code);
-	strwipe(&f->park_access);
-	strwipe(&f->park_refresh);
+	str_wipe(&f->oauth_state);
+	str_wipe(&f->verifier);
+	str_wipe(&f->device_code);
+	str_wipe(&f->park_access);
+	str_wipe(&f->park_refresh);
 	free(f);
 }

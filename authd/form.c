@@ -230,12 +230,3 @@ html_escape(const char *s)
 	return (out);
 }
 
-/* Wipe and free a secret string, and forget it. */
-void
-strwipe(char **sp)
-{
-	if (*sp != NULL) {
-		freezero(*sp, strlen(*sp) + 1);
-		*sp = NULL;
-	}
-}

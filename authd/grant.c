@@ -102,7 +102,7 @@ grant_client_auth(struct flight *f, struct form *form, int allow_password)
 		}
 		form_add(form, "client_assertion_type", ASSERTION_TYPE);
 		form_add(form, "client_assertion", a);
-		strwipe(&a);
+		str_wipe(&a);
 		return (0);
 	}
 	if (allow_password && gc->login_password_secret &&

@@ -131,7 +131,7 @@ grant_service_account(struct flight *f)
 	form_init(&form);
 	form_add(&form, "grant_type", JWT_BEARER);
 	form_add(&form, "assertion", jwt);
-	strwipe(&jwt);
+	str_wipe(&jwt);
 	grant_post(f, "service account", uri != NULL ? uri : GOOGLE_TOKEN_URI,
 	    &form, grant_token_done);
 	json_decref(key);

@@ -201,7 +201,7 @@ redirect_deliver(const char *account, const char *auth, const char *path,
 	*taken = 0;
 	state = query != NULL ? query_get(query, "state") : NULL;
 	f = state != NULL ? flight_by_state(state) : NULL;
-	strwipe(&state);
+	str_wipe(&state);
 	if (f == NULL || (account != NULL &&
 	    strcmp(account, f->gc.account) != 0)) {
 		if (query != NULL && *query != '\0')
@@ -259,7 +259,7 @@ redirect_deliver(const char *account, const char *auth, const char *path,
 		    "account %s.</p><p>You can close this window.</p>", acct);
 	/* f may be gone after this. */
 	grant_code_redirect(f, code, error, desc);
-	strwipe(&code);
+	str_wipe(&code);
 	free(error);
 	free(desc);
 	free(acct);
@@ -292,7 +292,7 @@ redirect_paste(const char *account, const char *url, const uint32_t *ctl_id,
 	free(page);
 	free(auth);
 	free(path);
-	strwipe(&query);
+	str_wipe(&query);
 	return (taken);
 }
 
@@ -420,7 +420,7 @@ conn_read(struct bufferevent *bev, void *arg)
 	conn_respond(c, status, page);
 	free(page);
 	free(path);
-	strwipe(&query);
+	str_wipe(&query);
 }
 
 static void

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "cidr.h"
 #include "config.h"
+#include "secret.h"
 #include "config_parse.h"
 
 static void	 conf_file_free(struct conf_file *, int);
@@ -121,12 +122,6 @@ conf_file_free(struct conf_file *f, int secret)
 	memset(f, 0, sizeof(*f));
 }
 
-static void
-strfreezero(char *s)
-{
-	if (s != NULL)
-		freezero(s, strlen(s));
-}
 
 static void
 server_free(struct server_conf *s)
@@ -154,17 +149,17 @@ account_free(struct account_conf *a)
 	free(a->redirect_uri);
 	free(a->redirect_listen_address);
 	free(a->client_id);
-	strfreezero(a->client_secret);
-	strfreezero(a->client_secret_encrypted);
+	str_freezero(a->client_secret);
+	str_freezero(a->client_secret_encrypted);
 	conf_file_free(&a->jwt_certificate, 0);
 	conf_file_free(&a->jwt_key, 1);
 	conf_file_free(&a->service_account_key, 1);
-	strfreezero(a->token_salt);
-	strfreezero(a->token_iterations);
-	strfreezero(a->access_token);
-	strfreezero(a->access_token_expiry);
-	strfreezero(a->refresh_token);
-	strfreezero(a->local_password);
+	str_freezero(a->token_salt);
+	str_freezero(a->token_iterations);
+	str_freezero(a->access_token);
+	str_freezero(a->access_token_expiry);
+	str_freezero(a->refresh_token);
+	str_freezero(a->local_password);
 	cidr_list_free(a->allow_clients);
 	free(a);
 }

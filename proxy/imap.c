@@ -125,7 +125,7 @@ imap_reset(struct imap *im)
 	size_t	i;
 
 	for (i = 0; i < im->nargs; i++)
-		proto_wipe(&im->args[i]);
+		str_wipe(&im->args[i]);
 	im->nargs = 0;
 	im->litlen = 0;
 	proto_login_clear(&im->lg);
@@ -647,7 +647,7 @@ auth_answer(struct imap *im, const uint8_t *line, size_t len,
 		proto_log_retry(im->s, im->lg.user, im->lg.reason);
 		im->lg.retried = 1;
 		im->state = IMAP_TOKEN;
-		proto_wipe(&im->lg.b64);
+		str_wipe(&im->lg.b64);
 		if (session_token_get(im->s, im->lg.user, im->lg.pass,
 		    im->lg.token) == -1)
 			imap_fail(im, "%s NO [UNAVAILABLE] %s\r\n",

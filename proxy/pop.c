@@ -241,7 +241,7 @@ client_command(struct pop *p, const uint8_t *line, size_t len,
 			session_client_printf(p->s, TLS_REQUIRED);
 			return consumed;
 		}
-		proto_wipe(&p->lg.user);
+		str_wipe(&p->lg.user);
 		if ((p->lg.user = rest_of(line, len, 4)) == NULL) {
 			session_close(p->s, "out of memory");
 			return -1;

@@ -37,15 +37,6 @@
 #define REASON_MAX	256
 #define RECONNECT_MAX	2	/* fresh upstream connections per login */
 
-/* Free a string that may hold a secret, and forget it. */
-void
-proto_wipe(char **p)
-{
-	if (*p != NULL) {
-		freezero(*p, strlen(*p));
-		*p = NULL;
-	}
-}
 
 /* Offset of the CRLF ending the first line, or -1. */
 static ssize_t
@@ -266,10 +257,10 @@ proto_server_tls_done(struct session *s, int ok, const char *error)
 void
 proto_login_clear(struct proto_login *lg)
 {
-	proto_wipe(&lg->user);
-	proto_wipe(&lg->pass);
-	proto_wipe(&lg->token);
-	proto_wipe(&lg->b64);
+	str_wipe(&lg->user);
+	str_wipe(&lg->pass);
+	str_wipe(&lg->token);
+	str_wipe(&lg->b64);
 	free(lg->failmsg);
 	lg->failmsg = NULL;
 	free(lg->reason);
@@ -283,8 +274,8 @@ int
 proto_login_keep_token(struct proto_login *lg, const char *user,
     const char *token)
 {
-	proto_wipe(&lg->token);
-	proto_wipe(&lg->b64);
+	str_wipe(&lg->token);
+	str_wipe(&lg->b64);
 	if ((lg->token = strdup(token)) == NULL ||
 	    (lg->b64 = sasl_xoauth2(user, token)) == NULL)
 		return -1;
@@ -391,7 +382,7 @@ login_respond(struct proto_login *lg)
 		}
 		session_server_printf(lg->s, "%s\r\n", lg->b64);
 		session_trace(lg->s, ">S", PROTO_CENSOR, strlen(PROTO_CENSOR));
-		proto_wipe(&lg->b64);
+		str_wipe(&lg->b64);
 		lg->cont = 0;
 		lg->xo = PROTO_XO_SENT;
 	} else if (lg->failmsg != NULL) {
@@ -437,8 +428,8 @@ proto_login_token_fail(struct proto_login *lg, const char *message)
 		session_close(lg->s, "out of memory");
 		return;
 	}
-	proto_wipe(&lg->pass);
-	proto_wipe(&lg->token);
+	str_wipe(&lg->pass);
+	str_wipe(&lg->token);
 	login_respond(lg);
 }
 

@@ -25,6 +25,8 @@
 #ifndef PROTO_H
 #define PROTO_H
 
+#include "secret.h"
+
 #include <sys/types.h>
 
 #include <stddef.h>
@@ -72,7 +74,6 @@ struct proto_login {
 };
 
 /* Lines, words and replies (proto_*_line: what an input callback returns). */
-void	 proto_wipe(char **);
 ssize_t	 proto_client_line(struct session *, const uint8_t *, size_t);
 ssize_t	 proto_server_line(struct session *, const uint8_t *, size_t);
 int	 proto_verb_is(const uint8_t *, size_t, const char *);

@@ -509,7 +509,7 @@ smtp_login_line(struct smtp *sm, const uint8_t *line, size_t len)
 		smtp_reset(sm);
 		return;
 	}
-	proto_wipe(dst);
+	str_wipe(dst);
 	if ((*dst = login_decode(line, len)) == NULL) {
 		session_close(sm->s, "out of memory");
 		return;

@@ -221,7 +221,7 @@ acct_save(struct tk_account *a)
 void
 acct_drop_access(struct tk_account *a)
 {
-	tk_strfree(a->secrets.access_token);
+	str_freezero(a->secrets.access_token);
 	a->secrets.access_token = NULL;
 	a->expiry = 0;
 }

@@ -153,12 +153,6 @@ tk_random(void *buf, size_t len)
 	arc4random_buf(buf, len);
 }
 
-void
-tk_strfree(char *s)
-{
-	if (s != NULL)
-		freezero(s, strlen(s));
-}
 
 static const char b64_std[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

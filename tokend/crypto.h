@@ -23,6 +23,8 @@
 #ifndef TOKEND_CRYPTO_H
 #define TOKEND_CRYPTO_H
 
+#include "secret.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,7 +74,6 @@ char	*tk_b64_encode(const void *, size_t, int flags);
 uint8_t	*tk_b64_decode(const char *, size_t *outlen, int flags);
 
 /* Wipe and free a string (NULL is fine). */
-void	 tk_strfree(char *);
 
 /*
  * Fernet (SPEC Part 2 §3.1): key is the 32-byte PBKDF2 output (signing

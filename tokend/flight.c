@@ -204,7 +204,7 @@ flight_end(struct tk_flight *f)
 	f->acct->flight = NULL;
 	if (f->newkeys != NULL)
 		freezero(f->newkeys, sizeof(*f->newkeys));
-	tk_strfree(f->client_secret);
+	str_freezero(f->client_secret);
 	free(f);
 }
 
@@ -409,12 +409,12 @@ flight_tokens(struct tk_flight *f, const char *access, uint64_t expiry,
 			    "`oauth2_scope` value allow `offline` use?)",
 			    a->name);
 	} else {
-		tk_strfree(a->secrets.access_token);
+		str_freezero(a->secrets.access_token);
 		if ((a->secrets.access_token = strdup(access)) == NULL)
 			fatal(NULL);
 		if (refresh != NULL) {
 			/* Refresh token rotation (#50). */
-			tk_strfree(a->secrets.refresh_token);
+			str_freezero(a->secrets.refresh_token);
 			if ((a->secrets.refresh_token = strdup(refresh)) ==
 			    NULL)
 				fatal(NULL);
@@ -473,7 +473,7 @@ flight_failed(struct tk_flight *f, enum auth_fail cls, const char *msg)
 	    a->unlocked) {
 		log_notice("%s: the refresh token was refused "
 		    "(invalid_grant) and is discarded", a->name);
-		tk_strfree(a->secrets.refresh_token);
+		str_freezero(a->secrets.refresh_token);
 		a->secrets.refresh_token = NULL;
 		/* Those waiting need a new token, not the old one. */
 		if (!TAILQ_EMPTY(&f->waiters))

@@ -132,8 +132,8 @@ req_free(struct tk_req *req)
 {
 	if (req == NULL)
 		return;
-	tk_strfree(req->password);
-	tk_strfree(req->rejected);
+	str_freezero(req->password);
+	str_freezero(req->rejected);
 	free(req->server);
 	free(req->client);
 	free(req->username);
@@ -659,7 +659,7 @@ login_new_password(struct tk_account *a, struct tk_req *req,
 		fatal(NULL);
 	if (tk_keys_new(k, a->name, req->password, iter) == -1) {
 		freezero(k, sizeof(*k));
-		tk_strfree(secret);
+		str_freezero(secret);
 		reply_fail(req, TOKEN_FAIL_INTERNAL, "Login failed for "
 		    "account %s - key derivation failed", req->logname);
 		finish(req, a);

@@ -339,9 +339,9 @@ record_clear(struct record *r)
 void
 record_secrets_clear(struct record_secrets *s)
 {
-	tk_strfree(s->access_token);
-	tk_strfree(s->refresh_token);
-	tk_strfree(s->client_secret);
+	str_freezero(s->access_token);
+	str_freezero(s->refresh_token);
+	str_freezero(s->client_secret);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -20,7 +20,7 @@
  * base64, Fernet against the spec vector and against tokens made now by
  * Python's cryptography package (the Python proxy's own algorithm).
  *
- * DEPS: tokend/crypto.c tokend/fernet.c
+ * DEPS: tokend/crypto.c tokend/fernet.c common/secret.c
  */
 
 #include <stdarg.h>
@@ -387,7 +387,7 @@ test_fernet_python(void)
 	    "got %s", s ? s : "NULL");
 	check(tk_kdf_runs - runs == 2, "MultiFernet derived 2 keys lazily",
 	    "%lu runs", tk_kdf_runs - runs);
-	tk_strfree(s);
+	str_freezero(s);
 	free(tok);
 	tok = python_fernet(salt, sizeof(salt), 100000, pw, "legacy");
 	runs = tk_kdf_runs;
@@ -396,7 +396,7 @@ test_fernet_python(void)
 	    tk_kdf_runs - runs == 1,
 	    "MultiFernet falls back to 100000 and reuses derived keys",
 	    "got %s after %lu runs", s ? s : "NULL", tk_kdf_runs - runs);
-	tk_strfree(s);
+	str_freezero(s);
 	tk_multifernet_clear(&mf);
 	free(tok);
 
@@ -409,7 +409,7 @@ test_fernet_python(void)
 	check(s != NULL && strcmp(s, "current") == 0,
 	    "MultiFernet decrypts a 1200000-iteration token", "got %s",
 	    s ? s : "NULL");
-	tk_strfree(s);
+	str_freezero(s);
 	tk_multifernet_clear(&mf);
 	tk_multifernet_init(&mf, "wrong", saltb64, NULL);
 	s = tok ? tk_multifernet_decrypt(&mf, tok) : NULL;

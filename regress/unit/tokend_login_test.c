@@ -29,7 +29,7 @@
  * multi-user rules: the administrator's local password (crypt(3)
  * hashes), require_local_password, account allowlists and throttling.
  *
- * DEPS: tokend/login.c tokend/account.c tokend/flight.c tokend/ahead.c
+ * DEPS: tokend/login.c tokend/account.c tokend/flight.c tokend/ahead.c common/secret.c
  * DEPS: tokend/import.c tokend/reply.c tokend/ctl.c tokend/store.c
  * DEPS: tokend/throttle.c tokend/localpw.c common/ctl_answer.c
  * DEPS: tokend/record.c tokend/crypto.c tokend/fernet.c common/config.c
