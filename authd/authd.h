@@ -24,6 +24,7 @@
 #ifndef AUTHD_H
 #define AUTHD_H
 
+#include "base64.h"
 #include "secret.h"
 
 #include <sys/queue.h>

@@ -35,31 +35,6 @@
 #include "log.h"
 #include "authd.h"
 
-/* Base64url (RFC 4648 §5), padded only when asked. */
-static char *
-b64url(const void *data, size_t len, int pad)
-{
-	char	*out;
-	size_t	 i, n;
-
-	if (len > 64 * 1024)
-		return (NULL);
-	if ((out = malloc(4 * ((len + 2) / 3) + 1)) == NULL)
-		return (NULL);
-	n = EVP_EncodeBlock((unsigned char *)out, data, len);
-	for (i = 0; i < n; i++) {
-		if (out[i] == '+')
-			out[i] = '-';
-		else if (out[i] == '/')
-			out[i] = '_';
-		else if (out[i] == '=' && !pad) {
-			out[i] = '\0';
-			break;
-		}
-	}
-	return (out);
-}
-
 /* nbytes of randomness as base64url: OAuth state and PKCE verifiers. */
 char *
 random_b64url(size_t nbytes)
@@ -70,7 +45,7 @@ random_b64url(size_t nbytes)
 	if (nbytes > sizeof(buf))
 		return (NULL);
 	arc4random_buf(buf, nbytes);
-	s = b64url(buf, nbytes, 0);
+	s = b64_encode(buf, nbytes, B64_URL | B64_NOPAD);
 	explicit_bzero(buf, sizeof(buf));
 	return (s);
 }
@@ -82,7 +57,7 @@ pkce_challenge(const char *verifier)
 	unsigned char	 md[SHA256_DIGEST_LENGTH];
 
 	SHA256((const unsigned char *)verifier, strlen(verifier), md);
-	return (b64url(md, sizeof(md), 0));
+	return (b64_encode(md, sizeof(md), B64_URL | B64_NOPAD));
 }
 
 /* Never prompt for a passphrase on a terminal: keys have none. */
@@ -116,7 +91,7 @@ json_b64url(json_t *j)
 
 	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
 		return (NULL);
-	out = b64url(s, strlen(s), 0);
+	out = b64_encode(s, strlen(s), B64_URL | B64_NOPAD);
 	free(s);
 	return (out);
 }
@@ -147,7 +122,7 @@ jwt_sign(json_t *header, json_t *claims, const char *keypem)
 	    (sig = malloc(siglen)) == NULL ||
 	    EVP_DigestSign(ctx, sig, &siglen, (unsigned char *)in,
 	    strlen(in)) != 1 ||
-	    (s = b64url(sig, siglen, 0)) == NULL)
+	    (s = b64_encode(sig, siglen, B64_URL | B64_NOPAD)) == NULL)
 		goto done;
 	if (asprintf(&jwt, "%s.%s", in, s) == -1)
 		jwt = NULL;
@@ -180,7 +155,7 @@ x5t_s256(const char *certpem)
 		return (NULL);
 	if ((len = i2d_X509(x, &der)) > 0) {
 		SHA256(der, len, md);
-		s = b64url(md, sizeof(md), 1);
+		s = b64_encode(md, sizeof(md), B64_URL);
 	}
 	OPENSSL_free(der);
 	X509_free(x);

@@ -295,7 +295,8 @@ proto_login_keep_reason(struct proto_login *lg, const uint8_t *b64,
 
 	free(lg->reason);
 	lg->reason = NULL;
-	if ((d = base64_decode((const char *)b64, len, &dlen)) == NULL)
+	if ((d = b64_decode_len((const char *)b64, len, &dlen,
+	    B64_PADDED)) == NULL)
 		return;
 	for (i = o = 0; i < dlen && o < REASON_MAX; i++)
 		if (d[i] >= 0x20 && d[i] < 0x7f)

@@ -21,91 +21,6 @@
 
 #include "sasl.h"
 
-static const char b64chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int
-b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-uint8_t *
-base64_decode(const char *in, size_t len, size_t *outlen)
-{
-	uint8_t		*out;
-	size_t		 i, o = 0, pad = 0;
-	uint32_t	 v;
-	int		 j, d;
-
-	if (len % 4 != 0)
-		return NULL;
-	if (len > 0 && in[len - 1] == '=')
-		pad++;
-	if (len > 1 && in[len - 2] == '=')
-		pad++;
-	if ((out = malloc(len / 4 * 3 + 1)) == NULL)
-		return NULL;
-	for (i = 0; i < len; i += 4) {
-		v = 0;
-		for (j = 0; j < 4; j++) {
-			if (i + 4 == len && j >= 4 - (int)pad) {
-				v <<= 6;
-				continue;
-			}
-			if ((d = b64val((unsigned char)in[i + j])) == -1) {
-				freezero(out, len / 4 * 3 + 1);
-				return NULL;
-			}
-			v = (v << 6) | (uint32_t)d;
-		}
-		out[o++] = v >> 16;
-		if (i + 4 < len || pad < 2)
-			out[o++] = (v >> 8) & 0xff;
-		if (i + 4 < len || pad < 1)
-			out[o++] = v & 0xff;
-	}
-	out[o] = '\0';
-	*outlen = o;
-	return out;
-}
-
-char *
-base64_encode(const uint8_t *in, size_t len)
-{
-	char		*out;
-	size_t		 i, o = 0;
-	uint32_t	 v;
-
-	if (len > (SIZE_MAX - 1) / 4 * 3 - 3)
-		return NULL;
-	if ((out = malloc((len + 2) / 3 * 4 + 1)) == NULL)
-		return NULL;
-	for (i = 0; i < len; i += 3) {
-		v = (uint32_t)in[i] << 16;
-		if (i + 1 < len)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < len)
-			v |= in[i + 2];
-		out[o++] = b64chars[(v >> 18) & 0x3f];
-		out[o++] = b64chars[(v >> 12) & 0x3f];
-		out[o++] = i + 1 < len ? b64chars[(v >> 6) & 0x3f] : '=';
-		out[o++] = i + 2 < len ? b64chars[v & 0x3f] : '=';
-	}
-	out[o] = '\0';
-	return out;
-}
-
 enum sasl_plain_result
 sasl_plain_decode(const char *in, size_t len, char **user, char **pass)
 {
@@ -116,7 +31,7 @@ sasl_plain_decode(const char *in, size_t len, char **user, char **pass)
 	*user = *pass = NULL;
 	if (len == 1 && in[0] == '=')
 		len = 0;
-	if ((msg = base64_decode(in, len, &mlen)) == NULL)
+	if ((msg = b64_decode_len(in, len, &mlen, B64_PADDED)) == NULL)
 		return SASL_PLAIN_BADBASE64;
 	/* Exactly two NULs: authzid NUL authcid NUL passwd. */
 	if ((p1 = memchr(msg, '\0', mlen)) == NULL ||
@@ -147,7 +62,7 @@ sasl_xoauth2(const char *user, const char *token)
 	if ((n = asprintf(&s, "user=%s\001auth=Bearer %s\001\001", user,
 	    token)) == -1)
 		return NULL;
-	b64 = base64_encode((uint8_t *)s, n);
+	b64 = b64_encode(s, n, 0);
 	freezero(s, n);
 	return b64;
 }

@@ -15,8 +15,9 @@
  */
 
 /*
- * SASL pieces shared by the IMAP, POP and SMTP sessions: strict base64,
- * PLAIN decoding and the XOAUTH2 initial response.
+ * SASL pieces shared by the IMAP, POP and SMTP sessions: PLAIN decoding
+ * and the XOAUTH2 initial response (base64 is common/base64.h; SASL
+ * wants it strict, B64_PADDED).
  */
 
 #ifndef SASL_H
@@ -25,14 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/*
- * Strict RFC 4648 base64 (padding required, no other characters).
- * Returns a NUL-terminated heap buffer (free with freezero) and its
- * length, or NULL if the input is not valid base64.
- */
-uint8_t	*base64_decode(const char *, size_t, size_t *);
-/* NUL-terminated base64 of the bytes, or NULL on allocation failure. */
-char	*base64_encode(const uint8_t *, size_t);
+#include "base64.h"
 
 enum sasl_plain_result {
 	SASL_PLAIN_OK,

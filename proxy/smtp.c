@@ -280,7 +280,8 @@ login_decode(const uint8_t *b64, size_t len)
 
 	if (len == 1 && b64[0] == '=')
 		len = 0;
-	if ((d = base64_decode((const char *)b64, len, &dlen)) == NULL)
+	if ((d = b64_decode_len((const char *)b64, len, &dlen,
+	    B64_PADDED)) == NULL)
 		return strdup("");
 	if (memchr(d, '\0', dlen) != NULL) {
 		freezero(d, dlen + 1);

@@ -24,6 +24,7 @@
 #define TOKEND_CRYPTO_H
 
 #include "secret.h"
+#include "base64.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -65,15 +66,6 @@ int	 tk_equal(const void *, const void *, size_t);
 int	 tk_strequal(const char *, const char *);
 void	 tk_random(void *, size_t);
 
-#define TK_B64_URL	0x01	/* alphabet -_ instead of +/ */
-#define TK_B64_NOPAD	0x02	/* encode: no '=' */
-#define TK_B64_LENIENT	0x04	/* decode: skip bytes outside the alphabet */
-/* NUL-terminated text, or NULL on allocation failure. */
-char	*tk_b64_encode(const void *, size_t, int flags);
-/* Decoded bytes (NUL-terminated for convenience), or NULL if malformed. */
-uint8_t	*tk_b64_decode(const char *, size_t *outlen, int flags);
-
-/* Wipe and free a string (NULL is fine). */
 
 /*
  * Fernet (SPEC Part 2 §3.1): key is the 32-byte PBKDF2 output (signing

@@ -60,7 +60,7 @@ tk_fernet_decrypt(const uint8_t key[TK_KEYLEN], const char *token,
 	uint8_t		*raw, *pt = NULL, mac[TK_MACLEN];
 	size_t		 rawlen, ctlen, ptlen;
 
-	if ((raw = tk_b64_decode(token, &rawlen, TK_B64_URL)) == NULL)
+	if ((raw = b64_decode(token, &rawlen, B64_URL)) == NULL)
 		return (NULL);
 	if (rawlen < FERNET_HDRLEN + FERNET_BLOCK + TK_MACLEN ||
 	    (rawlen - FERNET_HDRLEN - TK_MACLEN) % FERNET_BLOCK != 0 ||
@@ -102,8 +102,8 @@ tk_multifernet_init(struct tk_multifernet *mf, const char *password,
 	if (token_salt == NULL || *token_salt == '\0')
 		return (-1);
 	/* Python's non-strict decoder skips bytes outside the alphabet. */
-	if ((salt = tk_b64_decode(token_salt, &saltlen,
-	    TK_B64_LENIENT)) == NULL)
+	if ((salt = b64_decode(token_salt, &saltlen,
+	    B64_LENIENT)) == NULL)
 		return (-1);
 	if (saltlen == 0 || saltlen > sizeof(mf->salt)) {
 		freezero(salt, saltlen);

@@ -199,9 +199,9 @@ record_encode(const struct record *r)
 	json_t	*obj;
 	char	*salt, *nonce, *ct, *dump, *text = NULL;
 
-	salt = tk_b64_encode(r->salt, sizeof(r->salt), 0);
-	nonce = tk_b64_encode(r->nonce, sizeof(r->nonce), 0);
-	ct = tk_b64_encode(r->ciphertext, r->ctlen, 0);
+	salt = b64_encode(r->salt, sizeof(r->salt), 0);
+	nonce = b64_encode(r->nonce, sizeof(r->nonce), 0);
+	ct = b64_encode(r->ciphertext, r->ctlen, 0);
 	if (salt == NULL || nonce == NULL || ct == NULL)
 		goto done;
 	obj = json_pack("{s:i, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I,"
@@ -242,7 +242,7 @@ b64_field(json_t *obj, const char *name, uint8_t *out, size_t len)
 
 	if (!json_is_string(v))
 		return (-1);
-	if ((d = tk_b64_decode(json_string_value(v), &dlen, 0)) == NULL)
+	if ((d = b64_decode(json_string_value(v), &dlen, 0)) == NULL)
 		return (-1);
 	if (dlen != len) {
 		free(d);
@@ -308,7 +308,7 @@ record_decode(const char *text, size_t len, struct record *r,
 		goto bad;
 	*why = "bad ciphertext";
 	v = json_object_get(obj, "ciphertext");
-	if (!json_is_string(v) || (r->ciphertext = tk_b64_decode(
+	if (!json_is_string(v) || (r->ciphertext = b64_decode(
 	    json_string_value(v), &r->ctlen, 0)) == NULL ||
 	    r->ctlen < TK_TAGLEN)
 		goto bad;

@@ -47,8 +47,8 @@ tk_crypto_init(void)
 	tk_kdf_runs = 0;
 	if (!ok)
 		return (-1);
-	if ((fkey = tk_b64_decode("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF"
-	    "4e4=", &len, TK_B64_URL)) == NULL)
+	if ((fkey = b64_decode("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF"
+	    "4e4=", &len, B64_URL)) == NULL)
 		return (-1);
 	fpt = len == TK_KEYLEN ? tk_fernet_decrypt(fkey, ftok, &len) : NULL;
 	ok = fpt != NULL && len == 5 && memcmp(fpt, "hello", 5) == 0;

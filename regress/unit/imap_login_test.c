@@ -25,7 +25,7 @@
  * in clear; local_starttls and require_tls_login: the capabilities and
  * answers the client gets).
  *
- * DEPS: proxy/imap.c proxy/imap_cap.c proxy/proto.c proxy/sasl.c common/log.c common/secret.c
+ * DEPS: proxy/imap.c proxy/imap_cap.c proxy/proto.c proxy/sasl.c common/log.c common/secret.c common/base64.c
  */
 
 #include <sys/types.h>

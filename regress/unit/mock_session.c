@@ -343,7 +343,7 @@ b64(const char *s, size_t n)
 {
 	char	*r;
 
-	if ((r = base64_encode((const uint8_t *)s, n)) == NULL)
+	if ((r = b64_encode(s, n, 0)) == NULL)
 		abort();
 	return r;
 }

@@ -21,7 +21,7 @@
  * the server and the client, require_tls_login, and a -vv trace that
  * never shows a credential.
  *
- * DEPS: common/log.c proxy/sasl.c proxy/proto.c proxy/pop.c regress/unit/mock_session.c common/secret.c
+ * DEPS: common/log.c proxy/sasl.c proxy/proto.c proxy/pop.c regress/unit/mock_session.c common/secret.c common/base64.c
  */
 
 #include <sys/types.h>

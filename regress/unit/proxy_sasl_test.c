@@ -18,7 +18,7 @@
  * SASL helpers: strict base64 both ways, PLAIN decoding (good, "=",
  * malformed base64, wrong number of NULs), the XOAUTH2 string.
  *
- * DEPS: proxy/sasl.c
+ * DEPS: proxy/sasl.c common/base64.c
  */
 
 #include <stdarg.h>
@@ -48,7 +48,7 @@ check(int ok, const char *fmt, ...)
 static void
 b64(const char *in, const char *want)
 {
-	char	*out = base64_encode((const uint8_t *)in, strlen(in));
+	char	*out = b64_encode(in, strlen(in), 0);
 
 	check(out != NULL && strcmp(out, want) == 0, "base64 \"%s\" = %s",
 	    in, want);
@@ -61,7 +61,7 @@ unb64(const char *in, const char *want)
 	uint8_t	*out;
 	size_t	 len;
 
-	out = base64_decode(in, strlen(in), &len);
+	out = b64_decode_len(in, strlen(in), &len, B64_PADDED);
 	if (want == NULL)
 		check(out == NULL, "base64 \"%s\" refused", in);
 	else

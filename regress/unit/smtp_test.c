@@ -24,7 +24,7 @@
  * server and the client, require_tls_login, and a -vv trace without
  * credentials.
  *
- * DEPS: common/log.c proxy/sasl.c proxy/proto.c proxy/smtp.c regress/unit/mock_session.c common/secret.c
+ * DEPS: common/log.c proxy/sasl.c proxy/proto.c proxy/smtp.c regress/unit/mock_session.c common/secret.c common/base64.c
  */
 
 #include <sys/types.h>

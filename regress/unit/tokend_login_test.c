@@ -29,7 +29,7 @@
  * multi-user rules: the administrator's local password (crypt(3)
  * hashes), require_local_password, account allowlists and throttling.
  *
- * DEPS: tokend/login.c tokend/account.c tokend/flight.c tokend/ahead.c common/secret.c
+ * DEPS: tokend/login.c tokend/account.c tokend/flight.c tokend/ahead.c common/secret.c common/base64.c
  * DEPS: tokend/import.c tokend/reply.c tokend/ctl.c tokend/store.c
  * DEPS: tokend/throttle.c tokend/localpw.c common/ctl_answer.c
  * DEPS: tokend/record.c tokend/crypto.c tokend/fernet.c common/config.c
@@ -929,7 +929,7 @@ python_cache(const char *pw, unsigned int iter, const char *acc,
 	unlink(script);
 	line[0][strcspn(line[0], "\n")] = '\0';
 	line[1][strcspn(line[1], "\n")] = '\0';
-	b64 = tk_b64_encode(salt, sizeof(salt), 0);
+	b64 = b64_encode(salt, sizeof(salt), 0);
 	if (asprintf(&out, "token_salt = %s\ntoken_iterations = %u\n"
 	    "access_token = %s\naccess_token_expiry = %lld\n"
 	    "refresh_token = %s\n", b64, iter, line[0], expiry,

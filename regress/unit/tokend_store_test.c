@@ -20,7 +20,7 @@
  * aside, and a crash at every step of the atomic write leaving the old
  * or the new record, never a torn one.
  *
- * DEPS: tokend/store.c tokend/record.c tokend/crypto.c common/log.c common/secret.c
+ * DEPS: tokend/store.c tokend/record.c tokend/crypto.c common/log.c common/secret.c common/base64.c
  */
 
 #include <sys/stat.h>
