@@ -349,7 +349,8 @@ main(int argc, char *argv[])
 		type = IMSG_CTL_LOG_VERBOSE;
 	else
 		usage();
-	if (json_out && out == OUT_TEXT)
+	/* -j wins over the text forms, OpenMetrics included. */
+	if (json_out)
 		out = OUT_JSON;
 
 	fd = connect_daemon(sock);
@@ -434,15 +435,18 @@ main(int argc, char *argv[])
 
 	if (type == IMSG_CTL_SHOW_STATS) {
 		obj = merge_stats(list);
-		if (out == OUT_JSON)
+		if (out == OUT_JSON) {
 			json_dumpf(obj, stdout, JSON_INDENT(2) |
 			    JSON_SORT_KEYS);
-		else
+			printf("\n");
+		} else
 			print_stats(obj, out);
 		json_decref(obj);
-	} else if (out == OUT_JSON && json_array_size(list) > 0)
+	} else if (out == OUT_JSON) {
+		/* Always a JSON array, empty when there is nothing. */
 		json_dumpf(list, stdout, JSON_INDENT(2));
-	else if (type == IMSG_CTL_SHOW_ACCOUNTS)
+		printf("\n");
+	} else if (type == IMSG_CTL_SHOW_ACCOUNTS)
 		print_accounts(list);
 	else if (type == IMSG_CTL_SHOW_SESSIONS)
 		print_sessions(list);
@@ -450,9 +454,6 @@ main(int argc, char *argv[])
 		print_pending(list);
 	else if (type == IMSG_CTL_AUTHORISE)
 		print_authorise(list);
-	if (out == OUT_JSON)
-		printf(json_array_size(list) > 0 || type == IMSG_CTL_SHOW_STATS ?
-		    "\n" : "[]\n");
 	json_decref(list);
 	return (0);
 }
