@@ -45,9 +45,14 @@
 
 struct emailproxy_conf	*parent_conf;
 
+/* Descriptors beside the sessions': imsg, control, logs, DNS. */
+#define NOFILE_RESERVE	64
+
 static struct parent_opts *opts;
 static int		 stopping;
 static int		 start_verbose;
+
+static void	 nofile_check(const struct emailproxy_conf *);
 
 static __dead void
 parent_shutdown(int status)
@@ -129,6 +134,7 @@ parent_reload(void)
 	    !same_str(newconf->control_group, parent_conf->control_group))
 		log_warnx("control_socket and control_group changes take "
 		    "effect at the next start");
+	nofile_check(newconf);
 	for (i = PROC_PROXY; i < PROC_MAX; i++)
 		send_config(&children[i], newconf);
 	listeners_send(&children[PROC_PROXY].iev);
@@ -377,19 +383,41 @@ parent_prepare_dirs(const struct emailproxy_conf *conf)
 }
 
 /*
- * Each session takes two descriptors in the proxy: lift the soft limit
- * to the hard one, and as root the hard one to what the kernel allows,
- * before the children inherit it.
+ * Each session takes two descriptors in the proxy, which inherits the
+ * parent's limit.  What the servers' max_connections need, 0 when one
+ * of them has no limit (nothing to compare against).
+ */
+static rlim_t
+nofile_need(const struct emailproxy_conf *conf)
+{
+	struct server_conf	*srv;
+	rlim_t			 need = NOFILE_RESERVE;
+
+	TAILQ_FOREACH(srv, &conf->servers, entry) {
+		if (srv->max_connections == 0)
+			return (0);
+		need += 2 * (rlim_t)srv->max_connections;
+	}
+	return (need);
+}
+
+/*
+ * Lift the soft limit to the hard one, and first the hard one to what
+ * the kernel allows when we may (root with CAP_SYS_RESOURCE); without
+ * that privilege the hard limit stays as it is.  Say so only when the
+ * result is below what max_connections needs.
  */
 static void
-raise_nofile(void)
+raise_nofile(const struct emailproxy_conf *conf)
 {
-	struct rlimit	 rl;
+	struct rlimit	 rl, want;
 	FILE		*f;
 	unsigned long	 nr_open = 65536;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit RLIMIT_NOFILE");
 		return;
+	}
 	if (geteuid() == 0) {
 		if ((f = fopen("/proc/sys/fs/nr_open", "r")) != NULL) {
 			if (fscanf(f, "%lu", &nr_open) != 1)
@@ -398,15 +426,39 @@ raise_nofile(void)
 		}
 		if (nr_open > 1048576)
 			nr_open = 1048576;
-		if (rl.rlim_max < nr_open)
-			rl.rlim_max = nr_open;
+		if (rl.rlim_max < nr_open) {
+			want.rlim_cur = want.rlim_max = nr_open;
+			if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+				rl = want;
+		}
 	}
-	rl.rlim_cur = rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-		log_warn("setrlimit RLIMIT_NOFILE");
-	else
-		log_debug("open files limit %llu",
-		    (unsigned long long)rl.rlim_cur);
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+			log_warn("setrlimit RLIMIT_NOFILE");
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	log_debug("open files limit %llu", (unsigned long long)rl.rlim_cur);
+	nofile_check(conf);
+}
+
+/* At start and at every reload: is the limit the proxy has enough? */
+static void
+nofile_check(const struct emailproxy_conf *conf)
+{
+	struct rlimit	 rl;
+	rlim_t		 need;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	need = nofile_need(conf);
+	if (need > 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		log_warnx("open files limit %llu is below the %llu that "
+		    "max_connections needs (two per session): raise the hard "
+		    "limit (LimitNOFILE=, ulimit -Hn)",
+		    (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)need);
 }
 
 void
@@ -424,7 +476,7 @@ parent_run(const char *self, struct parent_opts *o,
 
 	if (parent_prepare_dirs(conf) == -1)
 		exit(1);
-	raise_nofile();
+	raise_nofile(conf);
 	if (listeners_prepare(conf, NULL) == -1) {
 		log_warnx("abandoning setup: a listener failed to start");
 		exit(1);
