@@ -18,7 +18,7 @@
 /*
  * Flights: one grant in progress per account and operation.  tokend's
  * requests wait on a flight; a request for an account that already has
- * one joins it (Part 1 §4, §5), so one person's authorisation answers
+ * one joins it, so one person's authorisation answers
  * every login that waits for it.
  */
 

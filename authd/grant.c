@@ -69,7 +69,7 @@ grant_start(struct flight *f)
 }
 
 /*
- * Client authentication for a token request (§4.5-4.8): the client
+ * Client authentication for a token request: the client
  * secret, else an Entra certificate assertion, else (client credentials
  * only, when configured) the login password.  -1 when the flight failed.
  */
@@ -128,7 +128,7 @@ grant_post(struct flight *f, const char *what, const char *url,
 	return (0);
 }
 
-/* expires_in as a number or a string of digits (§4.9); else 3600. */
+/* expires_in as a number or a string of digits; else 3600. */
 static long long
 expires_in(json_t *v)
 {

@@ -16,7 +16,7 @@
 
 
 /*
- * The authorization code grant with PKCE (SPEC Part 2 §4.2, Part 1 §11):
+ * The authorization code grant with PKCE:
  * a person visits the permission URL; the provider redirects the browser
  * to redirect_uri, where redirect.c (or a URL pasted into emailproxyctl)
  * hands us the code, matched to this flight by its random state.
@@ -73,7 +73,7 @@ grant_code_start(struct flight *f)
 		    "%s: the permission URL would be too long", gc->account);
 		return;
 	}
-	/* Part 1 §11: a URL with a query already gets '&'. */
+	/* A URL with a query already gets '&'. */
 	n = strlen(gc->permission_url);
 	if (n > 0 && (gc->permission_url[n - 1] == '?' ||
 	    gc->permission_url[n - 1] == '&'))

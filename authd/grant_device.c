@@ -16,10 +16,10 @@
 
 
 /*
- * The device authorisation grant (RFC 8628; SPEC Part 2 §4.4 with Part 1
- * §11): a form POST to the device endpoint, then polling the token
- * endpoint every interval seconds, 5 s more after each slow_down, until
- * the person has entered the code or the code expires.
+ * The device authorisation grant (RFC 8628): a form POST to the device
+ * endpoint, then polling the token endpoint every interval seconds, 5 s
+ * more after each slow_down, until the person has entered the code or
+ * the code expires.
  */
 
 #include <stdio.h>
@@ -101,7 +101,7 @@ device_code_done(struct http_result *res, void *arg)
 			grant_http_fail(f, res, 0);
 			return;
 		}
-		/* §4.4: the endpoint's error becomes the reason. */
+		/* The endpoint's error becomes the reason. */
 		reason = grant_reason(res);
 		flight_fail(f, AUTH_FAIL_PERMANENT, "Login failed for account "
 		    "%s: device authorisation refused: %s", f->gc.account,

@@ -16,8 +16,8 @@
 
 
 /*
- * Grants that need no person: client credentials (§4.5), resource owner
- * password (§4.6), Google service account (§4.7) and refresh (§4.9).
+ * Grants that need no person: client credentials, resource owner
+ * password, Google service account and refresh.
  */
 
 #include <stdio.h>

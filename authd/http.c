@@ -583,10 +583,9 @@ http_free(struct http_req *r)
 }
 
 /*
- * What a failed request means for the tokens (SPEC Part 2 §4.9, issue
- * #4): transport trouble, 5xx, 408, 429 and unusable 2xx bodies are
- * transient; invalid_grant on a refresh kills the refresh token; any
- * other answer is permanent.
+ * What a failed request means for the tokens: transport trouble, 5xx,
+ * 408, 429 and unusable 2xx bodies are transient; invalid_grant on a
+ * refresh kills the refresh token; any other answer is permanent.
  */
 enum auth_fail
 http_classify(const struct http_result *res, int refresh)

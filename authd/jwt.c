@@ -17,7 +17,7 @@
 
 /*
  * Random values, PKCE and RS256-signed JWT assertions (Google service
- * accounts, SPEC Part 2 §4.7; Entra certificate credentials, §4.8).
+ * accounts; Entra certificate credentials).
  */
 
 #include <stdio.h>
@@ -137,7 +137,7 @@ jwt_sign(json_t *header, json_t *claims, const char *keypem)
 	return (jwt);
 }
 
-/* base64url(SHA-256(DER certificate)) with its '=' padding (§4.8). */
+/* base64url(SHA-256(DER certificate)) with its '=' padding (x5t#S256). */
 static char *
 x5t_s256(const char *certpem)
 {
@@ -175,7 +175,7 @@ uuid4(char out[37])
 	    b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
-/* Entra certificate credentials: the client_assertion of §4.8. */
+/* Entra certificate credentials: the RS256 client_assertion. */
 char *
 jwt_entra_assertion(const char *certpem, const char *keypem,
     const char *client_id, const char *aud, time_t now)
@@ -199,7 +199,7 @@ jwt_entra_assertion(const char *certpem, const char *keypem,
 	return (jwt);
 }
 
-/* Google service account: the JWT-bearer assertion of §4.7. */
+/* Google service account: the RS256 JWT-bearer assertion. */
 char *
 jwt_google_assertion(const char *keypem, const char *kid, const char *iss,
     const char *scope, const char *sub, time_t now)

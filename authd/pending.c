@@ -16,7 +16,7 @@
 
 
 /*
- * Pending authorisations (Part 1 §4): when a grant needs a person, say
+ * Pending authorisations: when a grant needs a person, say
  * so at notice level with the URL (and code) to use, tell the parent
  * (emailproxyctl show pending, notify_command), repeat it while nobody
  * acts, and give up after auth_timeout.

@@ -19,9 +19,8 @@
  * The redirect listener: a tiny HTTP server on each socket the parent
  * bound for a redirect_uri / redirect_listen_address.  It answers each
  * request with one small page and closes; a response is matched to its
- * flight by the random state, never by anything the browser could guess
- * (Part 1 §11).  emailproxyctl authorise feeds pasted URLs to the same
- * code.
+ * flight by the random state, never by anything the browser could
+ * guess.  emailproxyctl authorise feeds pasted URLs to the same code.
  */
 
 #include <sys/types.h>

@@ -192,7 +192,7 @@ config_free(struct emailproxy_conf *conf)
 	free(conf);
 }
 
-/* Part 1 §2: only these spellings, in any case. */
+/* Booleans: only these spellings, in any case. */
 int
 parse_bool(const char *s)
 {
@@ -291,7 +291,7 @@ account_is_catchall(const struct account_conf *a)
 	return (a->name[0] == '@');
 }
 
-/* Domains compare without case (Part 1 §9). */
+/* Domains compare without case. */
 int
 domain_equal(const char *a, const char *b)
 {
@@ -380,7 +380,7 @@ account_flow_parse(const char *s, enum oauth2_flow *flow)
 	return (-1);
 }
 
-/* SPEC Part 2 §1.3: a permission_url means the code grant unless device. */
+/* A permission_url means the code grant unless the flow says device. */
 enum oauth2_flow
 account_flow_derive(const char *permission_url, const char *flow_str)
 {

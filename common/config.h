@@ -151,7 +151,7 @@ struct emailproxy_conf {
 
 /*
  * One merged view of an account for a login name, resolved through the
- * catch-all chain [X] -> [@domain] -> [@] (SPEC Part 2 §1.4, Part 1 §9).
+ * catch-all chain [X] -> [@domain] -> [@], domains without case.
  * Pointers borrow from the configuration; the cached Python values come
  * from [X] only.
  */
@@ -199,7 +199,7 @@ int		 server_equal(const struct server_conf *,
 int		 account_resolve(const struct emailproxy_conf *,
 		    const char *username, struct account_view *view);
 const char	*flow_name(enum oauth2_flow);
-/* Parse a boolean the way Part 1 §2 says: -1 if invalid. */
+/* 1/yes/true/on or 0/no/false/off in any case; -1 if invalid. */
 int		 parse_bool(const char *);
 
 /* config_imsg.c */

@@ -15,8 +15,8 @@
  */
 
 /*
- * From the INI sections to the typed model, with every check of SPEC
- * Part 2 §1.2-1.5 and our decisions of Part 1 §2, §8-§10.  Each problem
+ * From the INI sections to the typed model, with every check of the
+ * sections, keys and values.  Each problem
  * is logged as "file:line: key: reason" (or "file:line: [section]:
  * reason" when a key is missing) and checking goes on, so that one run
  * shows them all.
@@ -598,8 +598,8 @@ is_cached_key(const char *key)
  * may be partial (their values only fill gaps), so only [X] must be
  * complete.  An account still holding the sample text cannot work
  * anyway; its gaps are reported as warnings so the sample file loads.
- * So are those of an account a cache store adds (Part 1 §10: a cache
- * never stops the start).
+ * So are those of an account a cache store adds (a cache never stops
+ * the start).
  */
 static void
 check_account(struct emailproxy_conf *conf, struct check *c,
@@ -747,9 +747,9 @@ config_build(struct emailproxy_conf *conf, const struct ini *ini)
 
 /*
  * A Python --cache-store file: account sections with cached keys only,
- * copied over the configuration's (SPEC Part 2 §1.6).  An account the
+ * copied over the configuration's.  An account the
  * configuration does not know is created when a catch-all covers it,
- * else skipped with a warning (Part 1 §10).
+ * else skipped with a warning.
  */
 int
 config_merge_cache(struct emailproxy_conf *conf, const struct ini *ini)

@@ -17,9 +17,9 @@
 /*
  * The INI reader: Python's configparser.ConfigParser(interpolation=None)
  * with its defaults (strict, empty lines kept in values), which is what
- * the Python proxy's users have written their files for (SPEC Part 2
- * §1.1).  Every problem is logged as "file:line: ..." and reading goes
- * on so that one run reports them all.
+ * the Python proxy's users have written their files for.  Every problem
+ * is logged as "file:line: ..." and reading goes on so that one run
+ * reports them all.
  */
 
 #include <errno.h>

@@ -48,7 +48,7 @@ static TAILQ_HEAD(, pending_listener) pending =
     TAILQ_HEAD_INITIALIZER(pending);
 
 /*
- * SPEC §5.8: an IPv6 socket unless the address has none, then IPv4; an
+ * An IPv6 socket unless the address has none, then IPv4; an
  * IPv6 socket accepts IPv4 too (IPV6_V6ONLY off), so "::" is dual stack.
  */
 static int

@@ -15,7 +15,7 @@
  */
 
 /*
- * IMAP before login (SPEC Part 2 §5.1, Part 1 §6, §7, §13).
+ * IMAP before login.
  *
  * Client side: every line is forwarded, except LOGIN and AUTHENTICATE
  * PLAIN, which we parse (RFC 9051 quoted strings and literals) and turn
@@ -25,7 +25,7 @@
  * client sees AUTH=PLAIN.  After the server's tagged OK the session
  * relays bytes.
  *
- * STARTTLS (Part 1 §8): with server_starttls each upstream connection
+ * STARTTLS: with server_starttls each upstream connection
  * is upgraded before anything else goes to it (greeting or CAPABILITY
  * must offer STARTTLS, else the session ends: never a login in clear),
  * then its capabilities are read again over TLS.  With local_starttls
@@ -382,7 +382,7 @@ client_starttls(struct imap *im, const uint8_t *line, size_t taglen,
 
 	if (!(f & (SESSION_LOCAL_STARTTLS | SESSION_SERVER_STARTTLS |
 	    SESSION_REQUIRE_TLS_LOGIN)))
-		return 0;	/* Part 2: forwarded like any command */
+		return 0;	/* forwarded like any command */
 	if (!noargs) {
 		session_client_printf(im->s, "%.*s BAD STARTTLS takes no "
 		    "arguments\r\n", (int)taglen, line);
@@ -643,7 +643,7 @@ auth_answer(struct imap *im, const uint8_t *line, size_t len,
 	}
 	if (slen >= 2 && strncasecmp((const char *)status, "NO", 2) == 0 &&
 	    !im->lg.retried) {
-		/* Part 1 §13: the token is stale; get a new one, retry. */
+		/* The token may be stale; get a new one, retry once. */
 		proto_log_retry(im->s, im->lg.user, im->lg.reason);
 		im->lg.retried = 1;
 		im->state = IMAP_TOKEN;
@@ -665,7 +665,7 @@ auth_answer(struct imap *im, const uint8_t *line, size_t len,
 
 /*
  * What STARTTLS changes in the capabilities the client sees; 0 when no
- * STARTTLS key is set and the Part 2 rewrite stands alone.
+ * STARTTLS key is set and the capability rewrite stands alone.
  */
 static int
 cap_adjust_flags(struct imap *im, unsigned int *flags)

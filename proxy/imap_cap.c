@@ -15,7 +15,7 @@
  */
 
 /*
- * The IMAP capability rewrite of SPEC Part 2 §5.1: the client must see
+ * The IMAP capability rewrite: the client must see
  * AUTH=PLAIN (and SASL-IR) and no LOGINDISABLED, whatever the server
  * offers.  The five steps reproduce the Python proxy's substitutions
  * byte for byte, including their substring (not token) semantics.
@@ -214,7 +214,7 @@ imap_cap_has(const char *line, size_t len, const char *cap)
 }
 
 /*
- * Part 1 §8 on top of the Part 2 rewrite: the server's STARTTLS is the
+ * STARTTLS on top of the capability rewrite: the server's STARTTLS is the
  * proxy's business, ours is offered while the client side is plain, and
  * with require_tls_login a plain client sees no way to log in.  Works on
  * whole space-separated tokens of the capability list, which ends at the

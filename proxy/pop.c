@@ -15,7 +15,7 @@
  */
 
 /*
- * POP3 before login (SPEC Part 2 §5.2, Part 1 §6-§8, §13).
+ * POP3 before login.
  *
  * Client side: commands are forwarded, except CAPA (whose answer we
  * rewrite to offer SASL PLAIN and USER), a bare AUTH, AUTH PLAIN,
@@ -23,7 +23,7 @@
  * for a token while "AUTH XOAUTH2" goes upstream; the response follows
  * the server's "+".  A local failure cancels the exchange with "*" and
  * the client may try again.  A token the server refuses is replaced
- * once (Part 1 §13).  After the server's +OK the session relays bytes.
+ * once.  After the server's +OK the session relays bytes.
  *
  * Upstream side (pop->conn): the greeting, then with server_starttls
  * STLS and the TLS handshake before the client sees the greeting.

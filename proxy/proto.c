@@ -54,7 +54,7 @@ find_crlf(const uint8_t *buf, size_t len)
 
 /*
  * The length of the client's first line, CRLF included; 0 while it is
- * not whole; -1 when it is longer than Part 1 §7 allows (the session
+ * not whole; -1 when it is longer than SESSION_LINE_MAX (the session
  * is ended).  What an input callback returns, either way.
  */
 ssize_t
@@ -354,7 +354,7 @@ proto_login_start(struct proto_login *lg, int ready, const char **why)
 }
 
 /*
- * Part 1 §13: the server refused the token, which may be stale; get a
+ * The server refused the token, which may be stale; get a
  * new one and try once more.  -1 when tokend could not be asked.
  */
 int

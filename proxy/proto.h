@@ -18,7 +18,7 @@
  * What the IMAP, POP and SMTP modules share before login: reading
  * lines, the STARTTLS checks, the -vv trace without credentials, and
  * the login itself -- the credentials and, for POP and SMTP, the
- * "AUTH XOAUTH2" exchange with the server (Part 1 §13: its one retry,
+ * "AUTH XOAUTH2" exchange with the server (its one retry with a new token,
  * the reconnections).  The protocol's own replies stay in its module.
  */
 
@@ -69,7 +69,7 @@ struct proto_login {
 	char		*reason;	/* the server's decoded challenge */
 	int		 cont;		/* the server asked for the response */
 	int		 tokwait;	/* a token request is out */
-	int		 retried;	/* the one retry of Part 1 §13 used */
+	int		 retried;	/* the one new-token retry used */
 	int		 reconnects;
 };
 

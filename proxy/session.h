@@ -44,7 +44,7 @@
 
 #include "emailproxy.h"
 
-/* Part 1 §7 */
+/* Pre-login limits */
 #define SESSION_LINE_MAX	8192	/* a pre-login line, CRLF included */
 #define SESSION_LITERAL_MAX	4096	/* a login literal */
 

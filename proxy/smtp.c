@@ -15,7 +15,7 @@
  */
 
 /*
- * SMTP before login (SPEC Part 2 §5.3, §5.4, Part 1 §6-§8, §13).
+ * SMTP before login.
  *
  * Command state only: every client command is forwarded except EHLO
  * (whose reply we rewrite to offer AUTH PLAIN LOGIN and our own
@@ -28,7 +28,7 @@
  * A login asks tokend for a token while "AUTH XOAUTH2" goes upstream;
  * the response follows the server's 334.  A local failure cancels with
  * "*" and the client may try again; a token the server refuses is
- * replaced once (Part 1 §13).  After the server's 235 the session
+ * replaced once.  After the server's 235 the session
  * relays bytes.
  *
  * Upstream side (smtp->conn): with server_starttls the client's first
@@ -348,7 +348,7 @@ auth_command(struct smtp *sm, const uint8_t *line, size_t len,
 	return consumed;
 }
 
-/* STARTTLS from the client: ours to answer (SPEC §5.4). */
+/* STARTTLS from the client: ours to answer, never forwarded. */
 static ssize_t
 starttls_command(struct smtp *sm, size_t consumed, size_t avail)
 {
@@ -714,7 +714,7 @@ ehlo_add(struct smtp *sm, const char *text, size_t len)
 		if (proto_require_tls(sm->s))
 			return 0;	/* no AUTH before TLS */
 		if (len > 5 && text[4] == '=') {
-			/* Old style "AUTH=LOGIN PLAIN": kept (Part 2). */
+			/* Old style "AUTH=LOGIN PLAIN": kept as it is. */
 		} else if (sm->ehlo_auth)
 			return 0;
 		else {
@@ -731,7 +731,7 @@ ehlo_add(struct smtp *sm, const char *text, size_t len)
 	return 0;
 }
 
-/* The whole rewritten EHLO reply, last line "250 " (Part 1 §6). */
+/* The whole rewritten EHLO reply, last line "250 ". */
 static int
 ehlo_emit(struct smtp *sm)
 {

@@ -16,7 +16,7 @@
 
 /*
  * POP3 and SMTP modules, and what every protocol module needs of the
- * session for STARTTLS (Part 1 §8); session.c implements it, the unit
+ * session for STARTTLS; session.c implements it, the unit
  * tests bring their own.
  *
  * STARTTLS towards the server (server_starttls): the session connects

@@ -16,7 +16,7 @@
 
 /*
  * The way to the mail server: evdns getaddrinfo (AF_UNSPEC), then a
- * non-blocking connect to each address in order (SPEC Part 2 §5.0).
+ * non-blocking connect to each address in order until one answers.
  */
 
 #include <sys/types.h>

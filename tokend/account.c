@@ -71,7 +71,7 @@ tk_keys_derive(struct tk_keys *k, const char *name, const char *password,
 }
 
 /*
- * SPEC Part 1 §5: refresh when fewer than 600 s or half the token's
+ * Refresh when fewer than 600 s or half the token's
  * lifetime remain, whichever is smaller.
  */
 int

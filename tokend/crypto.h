@@ -68,7 +68,7 @@ void	 tk_random(void *, size_t);
 
 
 /*
- * Fernet (SPEC Part 2 §3.1): key is the 32-byte PBKDF2 output (signing
+ * Fernet: key is the 32-byte PBKDF2 output (signing
  * key, then AES-128 key).  No TTL.  Returns the plaintext, NUL-terminated,
  * or NULL when the token is invalid for this key.
  */
@@ -76,7 +76,7 @@ uint8_t	*tk_fernet_decrypt(const uint8_t key[TK_KEYLEN], const char *token,
 	    size_t *outlen);
 
 /*
- * The Python proxy's MultiFernet (§3.2): keys are derived lazily from the
+ * The Python proxy's MultiFernet: keys are derived lazily from the
  * password and salt for the iteration set {1200000, stored, 100000},
  * highest first, and each value is tried with each key in turn.
  */

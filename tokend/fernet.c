@@ -16,7 +16,7 @@
 
 /*
  * Fernet, read-only: enough to import the Python proxy's cached tokens
- * (SPEC Part 2 §3.1, §3.2).  tokend never writes Fernet.
+ * (Fernet and MultiFernet).  tokend never writes Fernet.
  */
 
 #include <limits.h>

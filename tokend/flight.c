@@ -106,7 +106,7 @@ flight_join(struct tk_flight *f, struct tk_req *req)
 	TAILQ_INSERT_TAIL(&f->waiters, req, entry);
 }
 
-/* Does this grant need the client's own password (§4.5, §4.6)? */
+/* Does this grant (client credentials, password) need the client's password? */
 static int
 needs_password(const struct account_view *v, const char *secret)
 {

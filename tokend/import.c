@@ -15,7 +15,7 @@
  */
 
 /*
- * Import of the Python proxy's cache (SPEC Part 1 §1): the Fernet
+ * Import of the Python proxy's cache: the Fernet
  * values it kept in the configuration or its --cache-store file are
  * decrypted with the client's password on the first successful unlock.
  * The configuration stays as it is; the caller writes our record.
@@ -29,7 +29,7 @@
 #include "log.h"
 #include "tokend.h"
 
-/* Cached tokens live only in the account's own section (§1.4). */
+/* Cached tokens live only in the account's own section. */
 int
 import_available(const struct account_view *v)
 {
@@ -39,8 +39,8 @@ import_available(const struct account_view *v)
 
 /*
  * A client_secret_encrypted from the configuration must be decrypted
- * with the login password unless a plain secret is there (which wins,
- * §3.5) or the record already holds the secret.
+ * with the login password unless a plain secret is there (which wins)
+ * or the record already holds the secret.
  */
 int
 needs_config_secret(const struct account_view *v,
@@ -71,7 +71,7 @@ import_client_secret(const struct account_view *v, const char *password,
 
 /*
  * 0 and the secrets and access token expiry, or -1 when the password
- * does not decrypt the cached tokens (the §3.5 rules apply), or -2
+ * does not decrypt the cached tokens (a wrong password), or -2
  * when it does not decrypt client_secret_encrypted (always a wrong
  * password, never a reason to discard anything).
  */
@@ -108,7 +108,7 @@ import_python(const struct account_view *v, const char *account,
 	if (sec->refresh_token != NULL && (s->refresh_token =
 	    tk_multifernet_decrypt(&mf, sec->refresh_token)) == NULL)
 		goto done;
-	/* A missing or unreadable expiry means "expires now" (§3.4). */
+	/* A missing or unreadable expiry means "expires now". */
 	if (sec->access_token_expiry != NULL) {
 		*expiry = strtonum(sec->access_token_expiry, 0, INT64_MAX,
 		    &errstr);

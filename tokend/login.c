@@ -15,7 +15,7 @@
  */
 
 /*
- * The login decision (SPEC Part 2 §4.1 with Part 1 §1, §5, §13): for
+ * The login decision: for
  * each TOKEN_GET, find the account, apply the administrator's rules
  * (require_local_password, the account's allow_clients, throttling,
  * the local password), prove the password (in-memory verifier, else
@@ -204,7 +204,7 @@ tokend_proxy_imsg(struct imsg *imsg)
 	}
 }
 
-/* The record key: the login name with its domain in lower case (§9). */
+/* The record key: the login name with its domain in lower case. */
 int
 account_key(const char *username, char **key)
 {
@@ -218,7 +218,7 @@ account_key(const char *username, char **key)
 	return (0);
 }
 
-/* SPEC Part 2 §1.3: the minimum for a login to proceed. */
+/* The minimum an account needs for a login to proceed. */
 static int
 login_complete(struct tk_req *req, const struct account_view *v)
 {
@@ -247,7 +247,7 @@ login_can_obtain(struct tk_req *req, const struct account_view *v)
 }
 
 /*
- * §1.5/§3.5: a wrong password discards the tokens and starts a new
+ * A wrong password discards the tokens and starts a new
  * authorisation, except for grants that need no person.
  */
 static int
@@ -488,7 +488,7 @@ login_unlocked(struct tk_account *a, struct tk_req *req,
 		a->secrets.client_secret = secret;
 		acct_save(a);
 	}
-	/* Part 1 §13: a token the server refused is not offered again. */
+	/* A token the server refused is not offered again. */
 	if ((req->flags & TOKEN_F_REJECTED) && req->rejected != NULL &&
 	    tk_strequal(req->rejected, a->secrets.access_token)) {
 		log_info("%s: the server rejected the access token; getting "
@@ -569,7 +569,7 @@ login_wrong(struct tk_account *a, struct tk_req *req,
 	login_new_password(a, req, v);
 }
 
-/* First unlock with tokens cached by the Python proxy (Part 1 §1). */
+/* First unlock with tokens cached by the Python proxy. */
 static void
 login_import(struct tk_account *a, struct tk_req *req,
     const struct account_view *v)
@@ -632,7 +632,7 @@ login_import(struct tk_account *a, struct tk_req *req,
 
 /*
  * No record this password opens: it becomes the password of the tokens
- * authd obtains now (trust on first use; §3.3).
+ * authd obtains now (trust on first use).
  */
 static void
 login_new_password(struct tk_account *a, struct tk_req *req,

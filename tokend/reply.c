@@ -15,7 +15,7 @@
  */
 
 /*
- * Answers to the proxy.  Failure texts are those of SPEC Part 2 §4.10
+ * Answers to the proxy.  Failure texts are the Python proxy's
  * with "emailproxy: " in place of "Email OAuth 2.0 Proxy: "; they reach
  * the mail client inside a protocol error line, so they are one line.
  */

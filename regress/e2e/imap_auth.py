@@ -20,7 +20,7 @@
 - Wrong password, unknown account, OAuth server down: a tagged NO with a
   readable reason, and the session goes on working.
 - A token Dovecot no longer accepts: the proxy answers the XOAUTH2
-  challenge itself, gets a new token and retries (Part 1 §13); when the
+  challenge itself, gets a new token and retries once; when the
   retry fails too the client sees Dovecot's answer.
 """
 

@@ -12,7 +12,7 @@
 # WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
 # ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
 # OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
-"""IMAP pre-login limits (SPEC Part 1 §7): an over-long line, an
+"""IMAP pre-login limits: an over-long line, an
 over-long LOGIN literal, an idle client, the per-listener and the
 per-address connection limits.  Each breach gets its `* BYE <reason>`,
 the connection is closed, and the log names the client address.

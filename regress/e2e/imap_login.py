@@ -71,7 +71,7 @@ imaps = h.dovecot.ports["imaps"]
 
 
 def python_rewrite(line):
-    """SPEC Part 2 §5.1, the Python proxy's substitutions, as the oracle."""
+    """The Python proxy's capability substitutions, as the oracle."""
     cap = r"[!#$&'+-\[^-z|}~]+"
     s = line.decode().rstrip("\r\n")
     s = re.sub(r"( AUTH=%s)+" % cap, " AUTH=PLAIN", s, flags=re.I)
@@ -161,7 +161,7 @@ lines = answer(c, b"a1")
 line = lines[-1]
 h.check(ok(line, b"a1"), "LOGIN with a quoted password (spaces, \\\\, \\\")",
         repr(line))
-# Untagged lines before the login's OK are still pre-login (§5.1).
+# Untagged lines before the login's OK are still pre-login (rewritten).
 dlines = direct_login("quoted@example.com", True)
 h.check(lines[-1] == dlines[-1] and lines[:-1] ==
         [python_rewrite(x) if x.startswith(b"* CAPABILITY ") else x

@@ -12,7 +12,7 @@
 # WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
 # ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
 # OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
-"""IMAP sessions across a reload and a shutdown (SPEC Part 1 §3):
+"""IMAP sessions across a reload and a shutdown:
 sessions of an unchanged server section keep going; those of a removed
 or changed section get `* BYE Server shutting down` and are closed; on
 shutdown every client gets the bye line.

@@ -12,7 +12,7 @@
 # WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
 # ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
 # OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
-"""IMAP and STARTTLS on both sides (Part 1 §8, issue #6).
+"""IMAP and STARTTLS on both sides.
 
 - server_starttls against Dovecot's plain imap port: the proxy sends
   STARTTLS, the login goes over TLS (Dovecot logs it as TLS), and the

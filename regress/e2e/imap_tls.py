@@ -12,7 +12,7 @@
 # WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
 # ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
 # OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
-"""TLS on both sides of an IMAP session (SPEC Part 2 §5.0, §5.5):
+"""TLS on both sides of an IMAP session:
 local implicit TLS with local_certificate_path/local_key_path; the
 upstream certificate is verified against server_address (a server whose
 certificate does not chain to the configured CA, or does not name the

@@ -12,7 +12,7 @@
 # WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
 # ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
 # OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
-"""POP3 through emailproxy to Dovecot's pop3s (SPEC §5.2, Part 1 §13).
+"""POP3 through emailproxy to Dovecot's pop3s.
 
 - The greeting passes through; CAPA is rewritten byte for byte (SASL
   PLAIN, USER); a bare AUTH is answered locally.
@@ -77,7 +77,7 @@ def plain(user, pw):
 
 
 def expected_capa(lines):
-    """SPEC §5.2's rewrite of a CAPA answer (no local STARTTLS)."""
+    """The proxy's rewrite of a CAPA answer (no local STARTTLS)."""
     out = [lines[0]]
     sasl = user = False
     for x in lines[1:-1]:
@@ -228,7 +228,7 @@ h.check(capa == expected_capa(dcapa) and r1 == b"+OK\r\n" and
         "commands after the login relayed", [capa, r1, r2, r3, lst])
 c.close()
 
-# ---- a token Dovecot no longer accepts (Part 1 §13) -----------------------
+# ---- a token Dovecot no longer accepts (one retry) ------------------------
 c, _ = proxy()
 c.send(b"USER revoked@example.com\r\nPASS pw\r\n")
 c.readline()

@@ -12,7 +12,7 @@
 # WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
 # ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
 # OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
-"""POP3 and STARTTLS (STLS) on both sides (Part 1 §8, issue #6).
+"""POP3 and STARTTLS (STLS) on both sides.
 
 - server_starttls against Dovecot's plain pop3 port: the proxy sends
   STLS, the login goes over TLS (Dovecot logs it as TLS).

@@ -12,7 +12,7 @@
 # WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
 # ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
 # OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
-"""Per-server client allowlists and the PROXY protocol (issue #9).
+"""Per-server client allowlists and the PROXY protocol.
 
 - allow_clients: 127.0.0.1 is let in, 127.0.0.2 and ::1 get the
   protocol's bye line (IMAP, POP, SMTP) and a log line, and the server

@@ -13,7 +13,7 @@
 # ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
 # OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
 """SMTP through emailproxy to Dovecot's submission service, which the
-proxy reaches with STARTTLS (SPEC §5.3, Part 1 §6, §13).
+proxy reaches with STARTTLS.
 
 - The greeting passes through; the EHLO reply is rewritten byte for byte
   (AUTH PLAIN LOGIN, no STARTTLS) from what Dovecot says after TLS.
@@ -78,7 +78,7 @@ def plain(user, pw):
 
 
 def expected_ehlo(lines):
-    """SPEC §5.3's rewrite of a 250 EHLO reply (no local STARTTLS)."""
+    """The proxy's rewrite of a 250 EHLO reply (no local STARTTLS)."""
     texts, auth = [], False
     for x in lines:
         t = x[4:-2]
@@ -210,7 +210,7 @@ h.check(h.sink.strip_received(data) == MESSAGE,
         "the message arrives byte for byte, AUTH PLAIN and EHLO body "
         "lines included", data[:300])
 
-# ---- a token Dovecot no longer accepts (Part 1 §13) -----------------------
+# ---- a token Dovecot no longer accepts (one retry) ------------------------
 c, _, _ = proxy()
 c.send(b"AUTH PLAIN " + plain("revoked@example.com", "pw") + b"\r\n")
 logged_in(c, "second account logs in")

@@ -12,7 +12,7 @@
 # WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
 # ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
 # OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
-"""SMTP and STARTTLS on both sides (SPEC §5.3, §5.4, Part 1 §8).
+"""SMTP and STARTTLS on both sides.
 
 - local_starttls: the EHLO reply offers STARTTLS at the end (byte for
   byte), STARTTLS is answered "220 Ready to start TLS" and upgraded, the

@@ -18,7 +18,7 @@ the regress OAuth server (password grant), Dovecot upstream.
 Checks: the first login obtains a token and stores it (0600 record, no
 secret in clear); later logins, a restart and 20 concurrent logins with
 an expired token cost the OAuth server exactly one request each time; a
-wrong password gets the §4.10 text and changes nothing; a Python-proxy
+wrong password gets the Python proxy's text and changes nothing; a Python-proxy
 cache in the config (made now with the Python algorithm) logs in with no
 new authorisation; emailproxyctl shows the account unlocked.  Refresh
 ahead is off (refresh_ahead = 0) so that the expired token really meets
@@ -45,7 +45,7 @@ PY = "py@example.com"
 
 
 def python_cache(password, access, refresh, expiry, iterations=1200000):
-    """The cached keys the Python proxy writes (SPEC Part 2 §1.6, §3)."""
+    """The cached keys the Python proxy writes (Fernet, PBKDF2 salt)."""
     salt = os.urandom(16)
     kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=salt,
                      iterations=iterations)
@@ -144,7 +144,7 @@ mark = h.log_mark()
 r = login(ROPC, "wrong")
 h.check(r.startswith("a NO") and "emailproxy: Login failed - the password "
         "for account %s is incorrect" % ROPC in r,
-        "wrong password: NO with the §4.10 text", r)
+        "wrong password: NO with the password-incorrect text", r)
 h.check(oauth.stats().get("token", {}) == before,
         "a wrong password asks the OAuth server nothing", str(oauth.stats()))
 r = login(ROPC, "right")

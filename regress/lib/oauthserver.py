@@ -66,7 +66,7 @@ configured secret any secret or none is accepted (public client).
 Endpoints
 ---------
 GET /authorize
-    Authorization-code endpoint (SPEC Part 2 §4.2 parameters: client_id,
+    Authorization-code endpoint (parameters: client_id,
     redirect_uri, scope, response_type, access_type, login_hint, state,
     code_challenge, code_challenge_method).  Records a pending request
     (all query parameters) and answers a small HTML page.

@@ -745,7 +745,7 @@ test_code(void)
 	    listen_port) == -1)
 		err(1, NULL);
 	check(strncmp(pend->s[1], want, strlen(want)) == 0,
-	    "code grant: permission URL has the §4.2 parameters in order, "
+	    "code grant: permission URL has the PKCE parameters in order, "
 	    "RFC 3986 escaped, joined to the existing query with '&'");
 	free(want);
 	state = query_value(pend->s[1], "state");
@@ -1132,7 +1132,7 @@ test_direct(void)
 	    r->u32 == AUTH_FAIL_PERMANENT &&
 	    strstr(r->s[0], "Service account key type not specified") != NULL,
 	    "service account: client_id neither file nor key -> permanent, "
-	    "§4.7 message");
+	    "key type message");
 	if (r != NULL)
 		rec_free(r);
 
@@ -1274,8 +1274,8 @@ test_failures(void)
 	    r->u32 == AUTH_FAIL_PERMANENT &&
 	    strstr(r->s[0], "OAuth 2.0 authorisation error for account "
 	    "code@example.com: access_denied; The user denied the request"),
-	    "failure: redirect error=access_denied -> permanent, §4.2 "
-	    "message");
+	    "failure: redirect error=access_denied -> permanent, "
+	    "authorisation error message");
 	free(page);
 	free(redirect);
 	if (r != NULL)

@@ -15,8 +15,8 @@
  */
 
 /*
- * The IMAP capability rewrite, byte for byte against every example of
- * SPEC Part 2 §5.1, plus the lines it must leave alone.
+ * The IMAP capability rewrite, byte for byte against the Python proxy's
+ * substitutions on real servers' lines, plus the lines it must leave alone.
  *
  * DEPS: proxy/imap_cap.c
  */
@@ -81,7 +81,7 @@ main(void)
 {
 	size_t	len;
 
-	/* SPEC Part 2 §5.1, the verified examples. */
+	/* Lines as the Python proxy rewrites them. */
 	rewrite("* CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR "
 	    "UIDPLUS ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+",
 	    "* CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS ID "

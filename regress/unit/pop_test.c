@@ -59,7 +59,7 @@ test_capa(void)
 	expect(&sout, "CAPA\r\n", "CAPA forwarded");
 	from_server("+OK\r\nTOP\r\nUIDL\r\nSASL XOAUTH2 PLAIN\r\n.\r\n");
 	expect(&cout, "+OK\r\nTOP\r\nUIDL\r\nSASL PLAIN\r\nUSER\r\n.\r\n",
-	    "CAPA rewritten as SPEC §5.2's example, byte for byte");
+	    "CAPA rewritten (SASL PLAIN, USER), byte for byte");
 
 	from_client("capa\r\n");
 	expect(&sout, "capa\r\n", "lower-case capa forwarded");

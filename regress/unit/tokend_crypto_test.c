@@ -265,7 +265,7 @@ test_fernet_spec(void)
 }
 
 /*
- * Make Fernet tokens the way the Python proxy does (SPEC Part 2 §3.1):
+ * Make Fernet tokens the way the Python proxy does:
  * PBKDF2HMAC(SHA256, 32, salt, iterations) of the UTF-8 password,
  * url-safe base64 as the Fernet key.  Arguments are hex so nothing needs
  * quoting.

@@ -400,14 +400,14 @@ test_basics(void)
 	g = login(1, "user@example.com", "");
 	check(is_fail(g, TOKEN_FAIL_NO_PASSWORD, "emailproxy: Login failed - "
 	    "no password provided for account user@example.com"),
-	    "empty password: TOKEN_FAIL_NO_PASSWORD with the §4.10 text",
+	    "empty password: TOKEN_FAIL_NO_PASSWORD with the Python text",
 	    "%s", show(g));
 	g = login(2, "nobody@example.net", "pw");
 	check(is_fail(g, TOKEN_FAIL_UNKNOWN_ACCOUNT, "emailproxy: No config "
 	    "file entry found for account nobody@example.net - please add a "
 	    "new section with values for permission_url, token_url, "
 	    "oauth2_scope, redirect_uri, client_id and client_secret"),
-	    "unknown account: TOKEN_FAIL_UNKNOWN_ACCOUNT with the §4.10 text",
+	    "unknown account: TOKEN_FAIL_UNKNOWN_ACCOUNT with the Python text",
 	    "%s", show(g));
 	/* The checker refuses such a file; a merge could still lack it. */
 	TAILQ_FOREACH(ac, &conf->accounts, entry)
@@ -737,7 +737,7 @@ test_rejected(void)
 	rq = find(IMSG_AUTH_REQUEST, 0);
 	check(rq != NULL && rq->u == AUTH_OP_REFRESH && rq->s[1] &&
 	    strcmp(rq->s[1], "R2") == 0 && count(IMSG_TOKEN_OK) == 0,
-	    "the current token rejected: discarded and refreshed (§13)",
+	    "the current token rejected: discarded and refreshed",
 	    "%s", show(rq));
 	if (rq == NULL)
 		return;
@@ -942,7 +942,7 @@ python_cache(const char *pw, unsigned int iter, const char *acc,
 static char	*pycache, *pycache_old, *precache;
 
 /*
- * A pre-encrypted client secret (SPEC Part 2 §3.3) for a catch-all
+ * A client secret encrypted by the Python proxy for a catch-all
  * section: token_salt, token_iterations and client_secret_encrypted.
  */
 static char *
@@ -979,7 +979,7 @@ test_presecret(void)
 		    "with cryptography)\n");
 		return;
 	}
-	/* The wrong password never discards or re-mints (§3.5 step 1). */
+	/* The wrong password never discards or re-mints. */
 	conf->delete_account_token_on_password_error = 1;
 	g = login(750, "amy@pre.example", "not the one");
 	check(is_fail(g, TOKEN_FAIL_BAD_PASSWORD, NULL) &&
@@ -994,7 +994,7 @@ test_presecret(void)
 	check(rq != NULL && rq->u == AUTH_OP_OBTAIN && rq->s[3] &&
 	    strcmp(rq->s[3], "decrypted-secret") == 0,
 	    "pre-encrypted secret in a catch-all section: decrypted and sent "
-	    "to authd on the first login (Part 1 §10)", "%s", show(rq));
+	    "to authd on the first login", "%s", show(rq));
 	if (rq == NULL)
 		return;
 	tokens(rq->id, "Q1", time(NULL) + 3600, "RQ");
