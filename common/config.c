@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "cidr.h"
@@ -36,6 +37,7 @@ static void	 server_free(struct server_conf *);
 static int	 file_equal(const struct conf_file *,
 		    const struct conf_file *);
 static int	 str_equal(const char *, const char *);
+static int	 cache_store_remote(const char *);
 static int	 account_chain(const struct emailproxy_conf *, const char *,
 		    const struct account_conf **);
 
@@ -72,6 +74,36 @@ config_new(void)
 	return (conf);
 }
 
+/*
+ * The Python proxy also takes "aws:NAME" (AWS Secrets Manager) as a
+ * cache store.  Such a "kind:" value is not a file: read as one it
+ * would be a missing, hence empty, store and nothing would be imported.
+ * Refuse it, and say how to get the same tokens in.
+ */
+static int
+cache_store_remote(const char *path)
+{
+	size_t	 n;
+
+	n = strspn(path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789+-.");
+	if (n == 0 || path[n] != ':' || access(path, F_OK) == 0)
+		return (0);
+	if (strncasecmp(path, "aws:", 4) == 0)
+		log_warnx("--cache-store %s: AWS Secrets Manager is not "
+		    "supported; export the secret (aws secretsmanager "
+		    "get-secret-value --secret-id %s --query SecretString "
+		    "--output text), write its accounts to a file as "
+		    "[account] sections of key = value lines, and give that "
+		    "file to --cache-store", path, path + 4);
+	else
+		log_warnx("--cache-store %s: not a file, and no remote cache "
+		    "store (\"%.*s:\") is supported; save the cached values "
+		    "to a file and give that file to --cache-store", path,
+		    (int)n, path);
+	return (1);
+}
+
 struct emailproxy_conf *
 config_load(const char *path, const char *cache_store)
 {
@@ -90,6 +122,10 @@ config_load(const char *path, const char *cache_store)
 	rv = config_build(conf, ini);
 	ini_free(ini);
 	if (rv == -1) {
+		config_free(conf);
+		return (NULL);
+	}
+	if (cache_store != NULL && cache_store_remote(cache_store)) {
 		config_free(conf);
 		return (NULL);
 	}

@@ -61,12 +61,16 @@ static int	 get_uint(struct check *, const struct ini_kv *, long long,
 		    long long, unsigned int *);
 static int	 get_abspath(struct check *, const struct ini_kv *, char **);
 static int	 nonempty(struct check *, const struct ini_kv *);
+static void	 get_url(struct check *, const struct ini_kv *, int,
+		    char **);
+static void	 get_address(struct check *, const struct ini_kv *, char **);
 static void	 get_list(struct check *, const struct ini_kv *,
 		    struct cidr_list **);
 static void	 get_hash(struct check *, const struct ini_kv *, char **);
 static void	 build_globals(struct emailproxy_conf *, struct check *,
 		    const struct ini_section *);
 static int	 server_name(const char *, enum proto *, const char **);
+static int	 server_typo(const char *, char *, size_t);
 static void	 build_server(struct emailproxy_conf *, struct check *,
 		    const struct ini_section *);
 static void	 build_account(struct emailproxy_conf *, struct check *,
@@ -259,6 +263,69 @@ get_group(struct check *c, const struct ini_kv *kv, char **dst)
 	*dst = xstrdup(kv->value);
 }
 
+/*
+ * A URL the OAuth code will request or hand out: without a scheme
+ * ("login.example.com/token") it could never work.  Endpoints must be
+ * http(s); a redirect_uri may be any URI (RFC 3986 scheme ":").
+ */
+static void
+get_url(struct check *c, const struct ini_kv *kv, int http_only, char **dst)
+{
+	const char	*v = kv->value;
+	size_t		 n;
+
+	set_str(dst, kv);
+	if (*v == '\0')
+		return;
+	if (http_only) {
+		if (strncasecmp(v, "https://", 8) == 0 ||
+		    strncasecmp(v, "http://", 7) == 0)
+			return;
+		cerr(c, kv->line, "%s: \"%s\" is not an http:// or https:// "
+		    "URL", kv->key, v);
+		return;
+	}
+	n = strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789+-.");
+	/* "localhost:8080" is a host and port, not a scheme. */
+	if (n > 0 && ((v[0] >= 'a' && v[0] <= 'z') ||
+	    (v[0] >= 'A' && v[0] <= 'Z')) && v[n] == ':' &&
+	    !(v[n + 1] >= '0' && v[n + 1] <= '9'))
+		return;
+	cerr(c, kv->line, "%s: \"%s\" has no scheme (write it in full, "
+	    "e.g. http://localhost:8080)", kv->key, v);
+}
+
+/*
+ * A listening address.  "[::1]", as URLs and the Python proxy's users
+ * write IPv6 addresses, is taken as "::1".
+ */
+static void
+get_address(struct check *c, const struct ini_kv *kv, char **dst)
+{
+	const char	*v = kv->value;
+	size_t		 n = strlen(v);
+
+	if (!nonempty(c, kv))
+		return;
+	free(*dst);
+	if (v[0] == '[' || v[n - 1] == ']') {
+		if (n < 3 || v[0] != '[' || v[n - 1] != ']' ||
+		    memchr(v + 1, ':', n - 2) == NULL ||
+		    memchr(v + 1, '[', n - 2) != NULL ||
+		    memchr(v + 1, ']', n - 2) != NULL) {
+			cerr(c, kv->line, "%s: \"%s\": brackets go only around "
+			    "a whole IPv6 address, e.g. [::1]", kv->key, v);
+			*dst = NULL;
+			return;
+		}
+		if ((*dst = strndup(v + 1, n - 2)) == NULL)
+			fatal("%s", __func__);
+		return;
+	}
+	*dst = xstrdup(v);
+}
+
 static void
 build_globals(struct emailproxy_conf *conf, struct check *c,
     const struct ini_section *s)
@@ -361,6 +428,37 @@ server_name(const char *name, enum proto *proto, const char **port)
 	return (0);
 }
 
+/*
+ * A section meant as a server but misspelt: "[imap-993]", "[SMTP 587]",
+ * "[POP3_995]", "[IMAP993]".  Fills fix with the right name when the
+ * rest is a port, else leaves it empty.
+ */
+static int
+server_typo(const char *name, char *fix, size_t fixlen)
+{
+	static const char *const types[] = { "IMAP", "POP3", "POP", "SMTP" };
+	const char	*p;
+	size_t		 i, n;
+
+	fix[0] = '\0';
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		n = strlen(types[i]);
+		if (strncasecmp(name, types[i], n) == 0)
+			break;
+	}
+	if (i == sizeof(types) / sizeof(types[0]))
+		return (0);
+	p = name + n;
+	p += strspn(p, " \t-_:");
+	if (*p != '\0' && strspn(p, "0123456789") == strlen(p)) {
+		snprintf(fix, fixlen, "%.4s-%.8s", i == 1 ? "POP" : types[i],
+		    p);
+		return (1);
+	}
+	/* Anything else that starts like one ("[imap-x]"). */
+	return (name[n] == '-');
+}
+
 static void
 build_server(struct emailproxy_conf *conf, struct check *c,
     const struct ini_section *sec)
@@ -368,7 +466,8 @@ build_server(struct emailproxy_conf *conf, struct check *c,
 	struct server_conf	*s, *o;
 	const struct ini_kv	*kv, *local_starttls = NULL;
 	const struct ini_kv	*require_tls = NULL, *proxy = NULL;
-	const struct ini_kv	*trusted = NULL;
+	const struct ini_kv	*trusted = NULL, *starttls = NULL;
+	const struct ini_kv	*legacy_kv = NULL;
 	const char		*port, *errstr;
 	unsigned int		 u;
 	int			 have_server_starttls = 0, legacy = 0;
@@ -397,10 +496,9 @@ build_server(struct emailproxy_conf *conf, struct check *c,
 			have_port = 1;
 			if (get_uint(c, kv, 1, 65535, &u) == 0)
 				s->server_port = u;
-		} else if (strcmp(kv->key, "local_address") == 0) {
-			if (nonempty(c, kv))
-				s->local_address = xstrdup(kv->value);
-		} else if (strcmp(kv->key, "local_certificate_path") == 0) {
+		} else if (strcmp(kv->key, "local_address") == 0)
+			get_address(c, kv, &s->local_address);
+		else if (strcmp(kv->key, "local_certificate_path") == 0) {
 			if (nonempty(c, kv))
 				set_file(&s->local_certificate, kv);
 		} else if (strcmp(kv->key, "local_key_path") == 0) {
@@ -411,8 +509,10 @@ build_server(struct emailproxy_conf *conf, struct check *c,
 				set_file(&s->server_ca, kv);
 		} else if (strcmp(kv->key, "server_starttls") == 0) {
 			have_server_starttls = 1;
+			starttls = kv;
 			get_bool(c, kv, &s->server_starttls);
 		} else if (strcmp(kv->key, "starttls") == 0) {
+			legacy_kv = kv;
 			if (get_bool(c, kv, &legacy) == 0)
 				have_legacy = 1;
 		} else if (strcmp(kv->key, "local_starttls") == 0) {
@@ -444,8 +544,19 @@ build_server(struct emailproxy_conf *conf, struct check *c,
 			    kv->key);
 	}
 	/* The legacy key counts only when the new one is absent. */
-	if (!have_server_starttls && have_legacy)
+	if (!have_server_starttls && have_legacy) {
 		s->server_starttls = legacy;
+		starttls = legacy_kv;
+	}
+	/* These ports speak TLS from the first byte: no STARTTLS there. */
+	if (s->server_starttls && (s->server_port == 993 ||
+	    s->server_port == 995 || s->server_port == 465))
+		cwarn(c, starttls->line, "%s: server_port %u is an implicit "
+		    "TLS port, where the server starts TLS at once and offers "
+		    "no STARTTLS; in [%s] remove %s (or use the server's "
+		    "STARTTLS port, %s)", starttls->key, s->server_port,
+		    sec->name, starttls->key, s->server_port == 993 ? "143" :
+		    s->server_port == 995 ? "110" : "587");
 	if (s->local_address == NULL)
 		s->local_address = xstrdup("::");
 	if (s->server_address == NULL)
@@ -517,9 +628,9 @@ build_account(struct emailproxy_conf *conf, struct check *c,
 	for (i = 0; i < sec->nkv; i++) {
 		kv = &sec->kv[i];
 		if (strcmp(kv->key, "permission_url") == 0)
-			set_str(&a->permission_url, kv);
+			get_url(c, kv, 1, &a->permission_url);
 		else if (strcmp(kv->key, "token_url") == 0)
-			set_str(&a->token_url, kv);
+			get_url(c, kv, 1, &a->token_url);
 		else if (strcmp(kv->key, "oauth2_scope") == 0)
 			set_str(&a->oauth2_scope, kv);
 		else if (strcmp(kv->key, "oauth2_resource") == 0)
@@ -533,9 +644,9 @@ build_account(struct emailproxy_conf *conf, struct check *c,
 				    "client_credentials, password or "
 				    "service_account)", kv->key, kv->value);
 		} else if (strcmp(kv->key, "redirect_uri") == 0)
-			set_str(&a->redirect_uri, kv);
+			get_url(c, kv, 0, &a->redirect_uri);
 		else if (strcmp(kv->key, "redirect_listen_address") == 0)
-			set_str(&a->redirect_listen_address, kv);
+			get_url(c, kv, 1, &a->redirect_listen_address);
 		else if (strcmp(kv->key, "client_id") == 0)
 			set_str(&a->client_id, kv);
 		else if (strcmp(kv->key, "client_secret") == 0) {
@@ -633,6 +744,12 @@ check_account(struct emailproxy_conf *conf, struct check *c,
 		if (!conf->allow_catch_all_accounts)
 			cwarn(c, a->line, "[%s]: catch-all section unused: "
 			    "allow_catch_all_accounts is off", a->name);
+		else if (v.client_id == NULL)
+			cwarn(c, a->line, "[%s]: client_id: not set%s: a "
+			    "login this section catches (one with no section "
+			    "of its own) can never obtain a client_id and "
+			    "fails", a->name, strcmp(a->name, "@") != 0 ?
+			    " here nor in [@]" : "");
 		return;
 	}
 	if (sample) {
@@ -710,6 +827,7 @@ config_build(struct emailproxy_conf *conf, const struct ini *ini)
 	const struct ini_section *s;
 	enum proto		 proto;
 	const char		*port;
+	char			 fix[32];
 	size_t			 i;
 
 	memset(&c, 0, sizeof(c));
@@ -724,12 +842,12 @@ config_build(struct emailproxy_conf *conf, const struct ini *ini)
 			build_server(conf, &c, s);
 		else if (strchr(s->name, '@') != NULL)
 			build_account(conf, &c, s);
-		else if (strncasecmp(s->name, "IMAP-", 5) == 0 ||
-		    strncasecmp(s->name, "POP-", 4) == 0 ||
-		    strncasecmp(s->name, "SMTP-", 5) == 0)
+		else if (server_typo(s->name, fix, sizeof(fix)))
 			cwarn(&c, s->line, "[%s]: not a server section, "
 			    "ignored (IMAP-, POP- or SMTP- and a port, in "
-			    "capitals)", s->name);
+			    "capitals%s%s%s)", s->name,
+			    fix[0] != '\0' ? ": [" : "", fix,
+			    fix[0] != '\0' ? "]" : "");
 		/* Other sections are documentation, as in Python. */
 	}
 	if (TAILQ_EMPTY(&conf->servers) && c.errors == 0) {

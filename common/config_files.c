@@ -29,6 +29,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "log.h"
 #include "config.h"
 
@@ -36,6 +42,9 @@
 #define CONF_FILE_MAX	(IMSG_MAXSIZE_PARENT - 64 * 1024)
 
 static int	load_file(const char *, struct conf_file *, const char *);
+static int	no_passphrase(char *, int, int, void *);
+static int	check_keypair(const char *, const struct conf_file *,
+		    const char *, const struct conf_file *, const char *);
 
 static int
 load_file(const char *conf_path, struct conf_file *f, const char *key)
@@ -96,6 +105,68 @@ load_file(const char *conf_path, struct conf_file *f, const char *key)
 	return (-1);
 }
 
+/* An encrypted key is never asked a passphrase for (no terminal). */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	return (0);
+}
+
+/*
+ * A certificate and its private key, as given: each file holds what its
+ * key says (not the other swapped in), and the key is the certificate's.
+ * Files that are not PEM at all are left to whoever uses them.
+ */
+static int
+check_keypair(const char *conf_path, const struct conf_file *cert,
+    const char *certkey, const struct conf_file *key, const char *keykey)
+{
+	BIO		*bio;
+	X509		*x509 = NULL;
+	EVP_PKEY	*pkey = NULL;
+	int		 rv = 0;
+
+	if (cert->data == NULL || key->data == NULL)
+		return (0);
+	if (strstr(cert->data, "-----BEGIN CERTIFICATE-----") == NULL &&
+	    strstr(cert->data, "PRIVATE KEY-----") != NULL) {
+		log_warnx("%s:%d: %s: %s holds a private key, not a "
+		    "certificate (are %s and %s swapped?)", conf_path,
+		    cert->line, certkey, cert->path, certkey, keykey);
+		rv = -1;
+	}
+	if (strstr(key->data, "PRIVATE KEY-----") == NULL &&
+	    strstr(key->data, "-----BEGIN CERTIFICATE-----") != NULL) {
+		log_warnx("%s:%d: %s: %s holds a certificate, not a private "
+		    "key (are %s and %s swapped?)", conf_path, key->line,
+		    keykey, key->path, certkey, keykey);
+		rv = -1;
+	}
+	if (rv == -1)
+		return (-1);
+
+	if ((bio = BIO_new_mem_buf(cert->data, cert->len)) == NULL)
+		fatalx("%s: BIO_new_mem_buf", __func__);
+	x509 = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+	BIO_free(bio);
+	if ((bio = BIO_new_mem_buf(key->data, key->len)) == NULL)
+		fatalx("%s: BIO_new_mem_buf", __func__);
+	pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+	BIO_free(bio);
+	if (x509 != NULL && pkey != NULL && X509_check_private_key(x509,
+	    pkey) != 1) {
+		log_warnx("%s:%d: %s: the key in %s is not the key of the "
+		    "certificate in %s (%s)", conf_path, key->line, keykey,
+		    key->path, cert->path, certkey);
+		rv = -1;
+	}
+	EVP_PKEY_free(pkey);
+	X509_free(x509);
+	/* What failed to parse is not our business here. */
+	ERR_clear_error();
+	return (rv);
+}
+
 int
 config_load_files(struct emailproxy_conf *conf)
 {
@@ -115,12 +186,19 @@ config_load_files(struct emailproxy_conf *conf)
 		if (load_file(conf->path, &s->server_ca,
 		    "server_ca_file") == -1)
 			rv = -1;
+		if (check_keypair(conf->path, &s->local_certificate,
+		    "local_certificate_path", &s->local_key,
+		    "local_key_path") == -1)
+			rv = -1;
 	}
 	TAILQ_FOREACH(a, &conf->accounts, entry) {
 		if (load_file(conf->path, &a->jwt_certificate,
 		    "jwt_certificate_path") == -1)
 			rv = -1;
 		if (load_file(conf->path, &a->jwt_key, "jwt_key_path") == -1)
+			rv = -1;
+		if (check_keypair(conf->path, &a->jwt_certificate,
+		    "jwt_certificate_path", &a->jwt_key, "jwt_key_path") == -1)
 			rv = -1;
 		if (load_file(conf->path, &a->service_account_key,
 		    "client_secret") == -1)
