@@ -14,6 +14,8 @@
  * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
  */
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,16 +29,24 @@
 
 static int		 debug;		/* log to stderr */
 static int		 journal;	/* stderr is systemd's journal */
+static int		 stamp;		/* stderr is a file: date each line */
 static int		 verbose;
 static const char	*log_procname;
 
 void
 log_init(int n_debug, int facility)
 {
+	struct stat	st;
+
 	debug = n_debug;
 	verbose = n_debug;
 	/* The journal reads a "<priority>" prefix on each line. */
 	journal = debug && getenv("JOURNAL_STREAM") != NULL;
+	/* --log-file: a file has no one to add the time, as syslog does. */
+	if (debug && fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode)) {
+		stamp = 1;
+		journal = 0;
+	}
 	log_procinit("parent");
 	if (!debug)
 		openlog("emailproxy", LOG_PID | LOG_NDELAY, facility);
@@ -75,11 +85,22 @@ logit(int pri, const char *fmt, ...)
 void
 vlog(int pri, const char *fmt, va_list ap)
 {
-	char	buf[4096];
-	int	saved_errno = errno;
+	char		buf[4096], when[32];
+	struct timespec	ts;
+	struct tm	tm;
+	long		off;
+	int		saved_errno = errno;
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	if (debug) {
+	if (stamp) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		off = tm.tm_gmtoff / 60;
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+		dprintf(STDERR_FILENO, "%s.%03ld%c%02ld:%02ld %s: %s\n", when,
+		    ts.tv_nsec / 1000000, off < 0 ? '-' : '+',
+		    labs(off) / 60, labs(off) % 60, log_procname, buf);
+	} else if (debug) {
 		/* One write per line so the processes' lines do not mix. */
 		if (journal)
 			dprintf(STDERR_FILENO, "<%d>%s: %s\n", pri & LOG_PRIMASK,

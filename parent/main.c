@@ -34,12 +34,13 @@
 
 extern char	**environ;
 
+/* Asked for (--help): stdout and success; else a mistake. */
 static __dead void
-usage(void)
+usage(int status)
 {
-	fprintf(stderr, "usage: emailproxy [-dnv] [-f file] "
-	    "[--cache-store file] [--log-file file]\n");
-	exit(1);
+	fprintf(status == 0 ? stdout : stderr, "usage: emailproxy [-dnv] "
+	    "[-f file] [--cache-store file] [--log-file file]\n");
+	exit(status);
 }
 
 /*
@@ -136,14 +137,16 @@ main(int argc, char *argv[])
 		case OPT_VERSION:
 			printf("%s %s\n", EMAILPROXY_NAME, EMAILPROXY_VERSION);
 			exit(0);
+		case 'h':
+			usage(0);
 		default:
-			usage();
+			usage(1);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc > 0)
-		usage();
+		usage(1);
 
 	if (child != NULL) {
 		/* setproctitle_init may reuse argv: decide before it. */
@@ -162,7 +165,8 @@ main(int argc, char *argv[])
 		exit(1);
 	}
 
-	if (opts.log_file != NULL) {
+	/* -n reports to whoever runs it, not to the daemon's log. */
+	if (opts.log_file != NULL && !opts.noaction) {
 		open_log_file(opts.log_file);
 		opts.debug = 1;
 	}
