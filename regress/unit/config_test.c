@@ -15,7 +15,7 @@
  */
 
 /*
- * The configuration parser and model: the Python proxy's sample file,
+ * The configuration parser and model: a file in the Python proxy's format,
  * configparser semantics, the golden error files of regress/config/,
  * catch-all resolution, the --cache-store merge, file loading, the
  * multi-user hardening keys (allowlists, PROXY protocol, local
@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 
 #include <dirent.h>
+#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -52,6 +53,7 @@ static void	 capture_start(int);
 static const char *capture_end(void);
 static struct emailproxy_conf *load(const char *, const char *);
 static int	 streq(const char *, const char *);
+static const char *fixture(const char *);
 static struct account_conf *account_named(struct emailproxy_conf *,
 		    const char *);
 
@@ -160,19 +162,56 @@ account_named(struct emailproxy_conf *conf, const char *name)
 	return (NULL);
 }
 
+/*
+ * A copy of regress/fixtures/NAME in the scratch directory, with
+ * @FIXTURES@ replaced by the fixtures' absolute path (configuration
+ * file paths are absolute).
+ */
+static const char *
+fixture(const char *name)
+{
+	static char	 path[1200];
+	char		 dir[1024], src[1200], line[4096], *p, *at;
+	const char	*top = getenv("REGRESS_TOP");
+	FILE		*in, *out;
+
+	snprintf(dir, sizeof(dir), "%s/regress/fixtures",
+	    top != NULL ? top : ".");
+	snprintf(src, sizeof(src), "%s/%s", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	if ((in = fopen(src, "r")) == NULL) {
+		perror(src);
+		exit(1);
+	}
+	if ((out = fopen(path, "w")) == NULL) {
+		perror(path);
+		exit(1);
+	}
+	while (fgets(line, sizeof(line), in) != NULL) {
+		for (p = line; (at = strstr(p, "@FIXTURES@")) != NULL;
+		    p = at + strlen("@FIXTURES@")) {
+			fwrite(p, 1, at - p, out);
+			fputs(dir, out);
+		}
+		fputs(p, out);
+	}
+	fclose(in);
+	fclose(out);
+	return (path);
+}
+
+/* regress/fixtures/python-proxy-sample.conf: the Python proxy's format. */
 static void
 test_sample(void)
 {
 	struct emailproxy_conf	*conf;
 	struct server_conf	*s;
 	struct account_conf	*a;
-	char			 path[1200];
-	const char		*top = getenv("REGRESS_TOP");
+	struct account_view	 v;
+	char			*cache;
 	int			 ns = 0, na = 0, rv;
 
-	snprintf(path, sizeof(path), "%s/../shared/fixtures/"
-	    "python-proxy-sample.config", top != NULL ? top : ".");
-	conf = load(path, NULL);
+	conf = load(fixture("python-proxy-sample.conf"), NULL);
 	check(conf != NULL, "sample config loads");
 	if (conf == NULL)
 		return;
@@ -180,8 +219,8 @@ test_sample(void)
 		ns++;
 	TAILQ_FOREACH(a, &conf->accounts, entry)
 		na++;
-	check(ns == 6, "sample: 6 servers (got %d)", ns);
-	check(na == 11, "sample: 11 accounts (got %d)", na);
+	check(ns == 9, "sample: 9 servers (got %d)", ns);
+	check(na == 14, "sample: 14 account sections (got %d)", na);
 	check(strstr(captured, "sample text") != NULL,
 	    "sample: placeholder client ids are warned about");
 
@@ -190,55 +229,140 @@ test_sample(void)
 	    streq(s->local_address, "127.0.0.1") &&
 	    streq(s->server_address, "outlook.office365.com") &&
 	    s->server_port == 993 && !s->server_starttls &&
-	    s->idle_timeout == 60, "sample: [IMAP-1993] fields");
+	    !s->local_starttls && s->local_certificate.path == NULL &&
+	    s->idle_timeout == 60, "sample: [IMAP-1993] implicit TLS");
 	s = server_find(conf, "SMTP-1587");
 	check(s != NULL && s->proto == PROTO_SMTP && s->server_starttls &&
 	    !s->local_starttls, "sample: [SMTP-1587] server_starttls");
+	s = server_find(conf, "IMAP-2993");
+	check(s != NULL && s->proto == PROTO_IMAP && s->local_starttls &&
+	    !s->server_starttls && s->local_certificate.path != NULL &&
+	    s->local_key.path != NULL,
+	    "sample: [IMAP-2993] local_starttls with a certificate");
 	s = server_find(conf, "POP-2995");
-	check(s != NULL && s->proto == PROTO_POP &&
-	    streq(s->server_address, "pop.gmail.com"), "sample: [POP-2995]");
+	check(s != NULL && s->proto == PROTO_POP && !s->local_starttls &&
+	    streq(s->local_address, "localhost") &&
+	    streq(s->server_address, "pop.gmail.com") &&
+	    s->local_certificate.path != NULL,
+	    "sample: [POP-2995] local implicit TLS, hostname to listen on");
+	s = server_find(conf, "SMTP-2465");
+	check(s != NULL && s->proto == PROTO_SMTP && s->local_starttls &&
+	    streq(s->local_address, "::1"), "sample: [SMTP-2465] IPv6, "
+	    "local_starttls = yes");
+	s = server_find(conf, "IMAP-3143");
+	check(s != NULL && s->server_starttls && s->local_starttls &&
+	    s->server_port == 143 && (s->local_address == NULL ||
+	    streq(s->local_address, "::")),
+	    "sample: [IMAP-3143] STARTTLS on both sides, all interfaces");
+	s = server_find(conf, "POP-3110");
+	check(s != NULL && s->proto == PROTO_POP && s->server_starttls,
+	    "sample: [POP-3110] server_starttls = TRUE");
+	s = server_find(conf, "SMTP-3025");
+	check(s != NULL && s->server_starttls && !s->local_starttls,
+	    "sample: [SMTP-3025] local_starttls = False");
 	check(server_find(conf, "Server setup") == NULL &&
-	    account_named(conf, "Account setup") == NULL,
-	    "sample: documentation sections ignored");
+	    account_named(conf, "Account setup") == NULL &&
+	    account_named(conf, "Advanced proxy configuration") == NULL &&
+	    account_named(conf, "Email OAuth 2.0 Proxy configuration file") ==
+	    NULL, "sample: documentation sections ignored");
 
-	a = account_named(conf,
-	    "service.account.accessible.address@your-domain.org");
-	check(a != NULL && streq(a->client_secret,
-	    "*** your pasted service account JSON key file contents here,\n"
-	    "making sure to indent all lines by at least one space ***"),
-	    "sample: multi-line pasted JSON key joined with \\n");
-	check(a != NULL && a->flow == FLOW_SERVICE_ACCOUNT &&
-	    streq(a->client_id, "key"), "sample: service account by key");
+	a = account_named(conf, "your.email@gmail.com");
+	check(a != NULL && a->flow == FLOW_AUTHORIZATION_CODE &&
+	    streq(a->redirect_uri, "http://localhost") &&
+	    streq(a->oauth2_scope, "https://mail.google.com/") &&
+	    streq(a->token_salt, "MXSpJgea6ShFETNcmd7BqA==") &&
+	    streq(a->token_iterations, "1200000") &&
+	    a->access_token != NULL &&
+	    strncmp(a->access_token, "gAAAAA", 6) == 0 &&
+	    streq(a->access_token_expiry, "1764000000") &&
+	    a->refresh_token != NULL,
+	    "sample: code grant with the Python proxy's cached tokens");
 	a = account_named(conf, "your.email@fastmail.com");
-	check(a != NULL && a->use_pkce == 1 &&
-	    a->flow == FLOW_AUTHORIZATION_CODE, "sample: fastmail use_pkce");
+	check(a != NULL && a->use_pkce == 1 && a->client_secret == NULL &&
+	    a->flow == FLOW_AUTHORIZATION_CODE &&
+	    streq(a->redirect_listen_address, "http://127.0.0.1:8080"),
+	    "sample: use_pkce, no secret, redirect_listen_address");
+	a = account_named(conf, "your.email@yahoo.co.uk");
+	check(a != NULL && streq(a->oauth2_flow_str, "authorization_code") &&
+	    a->flow == FLOW_AUTHORIZATION_CODE,
+	    "sample: oauth2_flow = authorization_code named");
+	a = account_named(conf, "certificate.credentials@your-tenant.com");
+	check(a != NULL && a->client_secret == NULL &&
+	    a->jwt_certificate.path != NULL && a->jwt_key.path != NULL,
+	    "sample: Entra certificate credentials");
 	a = account_named(conf, "dag.flow.configured.address@outlook.com");
 	check(a != NULL && a->flow == FLOW_DEVICE, "sample: device flow");
 	a = account_named(conf, "ccg.flow.configured.address@your-tenant.com");
-	check(a != NULL && a->flow == FLOW_CLIENT_CREDENTIALS,
-	    "sample: client_credentials flow");
+	check(a != NULL && a->flow == FLOW_CLIENT_CREDENTIALS &&
+	    a->client_secret == NULL && a->client_secret_encrypted != NULL &&
+	    strncmp(a->client_secret_encrypted, "gAAAAA", 6) == 0 &&
+	    streq(a->token_salt, "1K2/o4ZusUho1S3f8UWPfA=="),
+	    "sample: client_credentials flow with client_secret_encrypted");
+	a = account_named(conf,
+	    "ropcg.flow.scope.configured.address@your-tenant.com");
+	check(a != NULL && a->flow == FLOW_PASSWORD && a->oauth2_scope !=
+	    NULL && a->oauth2_resource == NULL,
+	    "sample: password flow with oauth2_scope");
 	a = account_named(conf,
 	    "ropcg.flow.resource.configured.address@your-tenant.com");
 	check(a != NULL && a->flow == FLOW_PASSWORD && a->oauth2_scope ==
 	    NULL && streq(a->oauth2_resource, "https://partner.outlook.cn"),
 	    "sample: password flow with oauth2_resource");
-	a = account_named(conf, "your.email@gmail.com");
-	check(a != NULL && streq(a->redirect_uri, "http://localhost") &&
-	    streq(a->oauth2_scope, "https://mail.google.com/"),
-	    "sample: gmail account values");
-	check(conf->delete_account_token_on_password_error == 1 &&
-	    conf->encrypt_client_secret_on_first_use == 0 &&
-	    conf->use_login_password_as_client_credentials_secret == 0 &&
-	    conf->allow_catch_all_accounts == 0, "sample: globals read");
+	a = account_named(conf,
+	    "service.account.accessible.address@your-domain.com");
+	check(a != NULL && a->flow == FLOW_SERVICE_ACCOUNT &&
+	    streq(a->client_id, "file") && a->service_account_key.path !=
+	    NULL && streq(a->service_account_key.path, a->client_secret),
+	    "sample: service account key in a file");
+	a = account_named(conf,
+	    "service.account.accessible.address@your-domain.org");
+	check(a != NULL && a->flow == FLOW_SERVICE_ACCOUNT &&
+	    streq(a->client_id, "key") && a->client_secret != NULL &&
+	    strncmp(a->client_secret, "{\n\"type\": \"service_account\",\n",
+	    29) == 0 && strstr(a->client_secret, "\n}") != NULL &&
+	    a->service_account_key.path == NULL,
+	    "sample: multi-line pasted JSON key joined with \\n");
+	check(conf->delete_account_token_on_password_error == 0 &&
+	    conf->encrypt_client_secret_on_first_use == 1 &&
+	    conf->use_login_password_as_client_credentials_secret == 1 &&
+	    conf->allow_catch_all_accounts == 1, "sample: globals read");
+
+	check(account_resolve(conf, "Someone@YOUR-TENANT.NET", &v) == 0 &&
+	    v.section == NULL && streq(v.name, "@your-tenant.net") &&
+	    v.flow == FLOW_CLIENT_CREDENTIALS && streq(v.client_id,
+	    "00000000-0000-0000-0000-000000000006") && v.client_secret ==
+	    NULL, "sample: [@domain] catch-all for an unknown login name");
+	check(account_resolve(conf, "boss@your-tenant.net", &v) == 0 &&
+	    v.section != NULL && v.flow == FLOW_CLIENT_CREDENTIALS &&
+	    streq(v.oauth2_scope,
+	    "https://outlook.office365.com/IMAP.AccessAsUser.All") &&
+	    streq(v.client_id, "00000000-0000-0000-0000-000000000006"),
+	    "sample: an account overriding one value of its [@domain]");
+	check(account_resolve(conf, "anyone@elsewhere.example", &v) == 0 &&
+	    v.section == NULL && streq(v.name, "@") &&
+	    streq(v.redirect_uri, "http://localhost:8082"),
+	    "sample: [@] catch-all for any other domain");
+	check(account_resolve(conf, "dag.flow.configured.address@outlook.com",
+	    &v) == 0 && streq(v.redirect_uri, "http://localhost:8082") &&
+	    v.flow == FLOW_DEVICE,
+	    "sample: [@] fills the gaps of an account's own section");
 
 	capture_start(2);
 	rv = config_load_files(conf);
 	capture_end();
-	check(rv == 0, "sample: config_load_files (sample key path skipped)");
+	s = server_find(conf, "POP-2995");
+	a = account_named(conf,
+	    "service.account.accessible.address@your-domain.com");
+	check(rv == 0 && s != NULL && s->local_certificate.data != NULL &&
+	    strstr(s->local_certificate.data, "BEGIN CERTIFICATE") != NULL &&
+	    s->local_key.data != NULL && a != NULL &&
+	    a->service_account_key.data != NULL &&
+	    strstr(a->service_account_key.data, "\"service_account\"") != NULL,
+	    "sample: config_load_files reads certificates, keys, key file");
 	capture_start(1);
 	config_print(conf, 1);
 	capture_end();
-	check(strncmp(captured, "configuration OK: 6 servers, 11 accounts\n",
+	check(strncmp(captured, "configuration OK: 9 servers, 14 accounts\n",
 	    41) == 0, "sample: config_print first line");
 	check(strstr(captured, "IMAP-1993: 127.0.0.1:1993 -> "
 	    "outlook.office365.com:993 (TLS)\n") != NULL &&
@@ -246,10 +370,29 @@ test_sample(void)
 	    "smtp-mail.outlook.com:587 (STARTTLS)\n") != NULL,
 	    "sample: config_print -v servers");
 	check(strstr(captured, "*** your") == NULL &&
-	    strstr(captured, "client_secret") == NULL,
-	    "sample: config_print shows no secret");
+	    strstr(captured, "secret") == NULL &&
+	    strstr(captured, "PRIVATE KEY") == NULL &&
+	    strstr(captured, "gAAAAA") == NULL,
+	    "sample: config_print shows no secret, key or cached token");
 	captured[0] = '\0';
 	config_free(conf);
+
+	/* fixture() returns one static buffer: copy the first path. */
+	if ((cache = strdup(fixture("python-proxy-cache.conf"))) == NULL)
+		err(1, NULL);
+	conf = load(fixture("python-proxy-sample.conf"), cache);
+	free(cache);
+	check(conf != NULL &&
+	    (a = account_named(conf, "new.user@your-tenant.net")) != NULL &&
+	    streq(a->token_iterations, "870000") && a->refresh_token != NULL &&
+	    (a = account_named(conf,
+	    "ropcg.flow.scope.configured.address@your-tenant.com")) != NULL &&
+	    streq(a->token_salt, "fJ5he0serkEopXZPMUseKw==") &&
+	    a->client_secret != NULL,
+	    "sample with its --cache-store: cached values merged, a "
+	    "catch-all account added");
+	if (conf != NULL)
+		config_free(conf);
 }
 
 /* Every regress/config/NAME.conf fails with the line in NAME.err. */
