@@ -106,6 +106,62 @@ def listening_inodes(ports):
     return found
 
 
+def upstream_listener():
+    """A TCP socket standing for the mail server the listeners relay to."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    s.settimeout(5)
+    return s
+
+
+# What each protocol's client is told when the server goes away.
+BYE = {0: b"* BYE Server unavailable\r\n",
+       1: b"-ERR Server unavailable\r\n",
+       2: b"421 4.3.2 Server unavailable\r\n"}
+
+
+def read_line(sock, limit=512):
+    buf = b""
+    while not buf.endswith(b"\n") and len(buf) < limit:
+        try:
+            b = sock.recv(1)
+        except OSError:
+            break
+        if not b:
+            break
+        buf += b
+    return buf
+
+
+def relayed(port, index, upstream):
+    """Connect to a listener; the proxy must open the configured server
+    connection with a TLS ClientHello, and when that server hangs up
+    the client must get its protocol's bye line.  Returns a reason for
+    failure, or None."""
+    c = socket.create_connection(("127.0.0.1", port), 5)
+    c.settimeout(5)
+    try:
+        try:
+            u, _ = upstream.accept()
+        except socket.timeout:
+            return "the proxy did not connect to the server"
+        with u:
+            u.settimeout(5)
+            try:
+                hello = u.recv(5)
+            except socket.timeout:
+                hello = b""
+            if hello[:1] != b"\x16":
+                return "no TLS handshake towards the server: %r" % hello
+        line = read_line(c)
+        if line != BYE[index]:
+            return "client got %r, not %r" % (line, BYE[index])
+        return None
+    finally:
+        c.close()
+
+
 def alive(pid):
     try:
         os.kill(pid, 0)
@@ -119,8 +175,7 @@ def alive(pid):
         return False
 
 
-def write_config(path, ports, broken=False):
-    upstream = free_port()
+def write_config(path, ports, upstream, broken=False):
     text = """[emailproxy]
 user = _emailproxy
 store_dir = {tmp}/store
@@ -191,7 +246,8 @@ def main():
     os.chmod(TMP, 0o755)
     conf = os.path.join(TMP, "emailproxy.conf")
     ports = [free_port(), free_port(), free_port()]
-    write_config(conf, ports)
+    upstream = upstream_listener()
+    write_config(conf, ports, upstream.getsockname()[1])
     user = pwd.getpwnam("_emailproxy")
 
     d = Daemon(conf, "daemon.log")
@@ -244,14 +300,16 @@ def main():
         check(held, "the proxy child holds the listening sockets")
         check(not any(i in parent_socks for i in listen.values()),
               "the parent holds no listening socket")
-        for p in ports:
-            s = socket.create_connection(("127.0.0.1", p), 5)
-            s.close()
-        check(True, "each listener accepts a connection")
+        for i, (p, proto) in enumerate(zip(ports, ("IMAP", "POP", "SMTP"))):
+            why = relayed(p, i, upstream)
+            check(why is None, "%s listener: accepted, relayed to the "
+                  "server with TLS, bye line when the server hangs up" %
+                  proto, why)
 
         # A broken config on SIGHUP changes nothing.
         mark = len(d.text())
-        badline = write_config(conf, ports, broken=True)
+        badline = write_config(conf, ports, upstream.getsockname()[1],
+                               broken=True)
         os.kill(parent, signal.SIGHUP)
         m = d.wait_log(r"emailproxy\.conf:\d+: client_id: [^\n]*", 10,
                        mark)
@@ -262,12 +320,12 @@ def main():
         time.sleep(0.3)
         check(all(alive(p) for p in [parent] + kids),
               "all four processes still run after the broken reload")
-        s = socket.create_connection(("127.0.0.1", ports[0]), 5)
-        s.close()
-        check(True, "listeners still accept after the broken reload")
+        why = relayed(ports[0], 0, upstream)
+        check(why is None, "the IMAP listener still accepts and relays "
+              "after the broken reload", why)
 
         # A good config on SIGHUP is taken.
-        write_config(conf, ports)
+        write_config(conf, ports, upstream.getsockname()[1])
         mark = len(d.text())
         os.kill(parent, signal.SIGHUP)
         check(d.wait_log(r"parent: configuration of .* in place: ready", 10, mark),
@@ -315,14 +373,15 @@ def main():
         finally:
             d.stop()
 
-    # Every error class of -n is in regress/config.sh; here, the fixture.
+    # Every error class of -n, and the Python-format sample, are in
+    # regress/config.sh; here, the example configuration shipped.
     r = subprocess.run([DAEMON, "-n", "-f", os.path.join(
-        os.environ.get("REGRESS_TOP", "."), "..", "shared", "fixtures",
-        "python-proxy-sample.config")], capture_output=True, text=True)
+        os.environ.get("REGRESS_TOP", "."), "etc", "emailproxy.conf")],
+        capture_output=True, text=True)
     check(r.returncode == 0 and
-          "configuration OK: 6 servers, 11 accounts" in r.stdout + r.stderr,
-          "emailproxy -n accepts the Python proxy's sample config "
-          "(6 servers, 11 accounts)", r.stdout + r.stderr)
+          "configuration OK: 3 servers, 1 account" in r.stdout + r.stderr,
+          "emailproxy -n accepts etc/emailproxy.conf "
+          "(3 servers, 1 account)", r.stdout + r.stderr)
     sys.exit(1 if failed else 0)
 
 
