@@ -53,8 +53,16 @@
 #include "proc.h"
 #include "parent.h"
 
-/* Anyone in control_group may connect: bound what they hold. */
+/*
+ * Anyone in control_group may connect: bound what they hold.  A
+ * connection's requests are served one after the other, the next only
+ * once the answer to the last has been written (a peer that does not
+ * read its answers is no longer read: the parent holds one answer per
+ * connection at most), and a connection serves at most
+ * CONTROL_MAX_REQUESTS of them.
+ */
 #define CONTROL_MAX_CONNS	32
+#define CONTROL_MAX_REQUESTS	256
 /* A failed reload's reasons, as the log has them. */
 #define CONTROL_REASON_MAX	2048
 #define CONTROL_REASON_WAIT	5000	/* ms */
@@ -67,6 +75,8 @@ struct ctl_conn {
 	int			 admin;
 	int			 waiting;	/* children yet to answer */
 	int			 failed;
+	int			 requests;	/* served so far */
+	int			 closing;	/* close once written */
 };
 
 struct pending_auth {
@@ -87,6 +97,7 @@ static uint32_t			 next_id = 1;
 static int			 nconns;
 
 static void	control_dispatch(int, short, void *);
+static void	control_event_add(struct ctl_conn *);
 
 /* Is another daemon answering on this socket? */
 static int
@@ -328,6 +339,34 @@ control_by_id(uint32_t id)
 	return (NULL);
 }
 
+/* Busy: an answer is being made or written; read nothing more. */
+static int
+control_busy(struct ctl_conn *c)
+{
+	return (c->waiting > 0 || imsgbuf_queuelen(&c->iev.ibuf) > 0);
+}
+
+/*
+ * Read when idle, write what is queued.  A connection busy waiting for
+ * a child needs no event: the child's answer re-arms it.
+ */
+static void
+control_event_add(struct ctl_conn *c)
+{
+	struct imsgev	*iev = &c->iev;
+
+	iev->events = 0;
+	if (!control_busy(c) && !c->closing)
+		iev->events |= EV_READ;
+	if (imsgbuf_queuelen(&iev->ibuf) > 0)
+		iev->events |= EV_WRITE;
+	event_del(&iev->ev);
+	if (iev->events == 0)
+		return;
+	event_set(&iev->ev, iev->ibuf.fd, iev->events, iev->handler, iev);
+	event_add(&iev->ev, NULL);
+}
+
 static void
 control_fail(struct ctl_conn *c, const char *message)
 {
@@ -335,14 +374,17 @@ control_fail(struct ctl_conn *c, const char *message)
 
 	msg_begin(&w, &c->iev.ibuf, IMSG_CTL_FAIL, 0, -1);
 	msg_put_str(&w, message);
-	if (imsgev_msg_end(&c->iev, &w) == -1)
+	if (msg_end(&w, &c->iev.ibuf) == -1)
 		log_warnx("control: cannot answer");
+	control_event_add(c);
 }
 
 static void
 control_end(struct ctl_conn *c)
 {
-	imsg_compose_event(&c->iev, IMSG_CTL_END, 0, 0, -1, NULL, 0);
+	if (imsg_compose(&c->iev.ibuf, IMSG_CTL_END, 0, 0, -1, NULL, 0) == -1)
+		log_warnx("control: cannot answer");
+	control_event_add(c);
 }
 
 static void
@@ -355,8 +397,9 @@ control_data(struct ctl_conn *c, json_t *obj)
 		fatal("json_dumps");
 	msg_begin(&w, &c->iev.ibuf, IMSG_CTL_DATA, 0, -1);
 	msg_put_str(&w, s);
-	if (imsgev_msg_end(&c->iev, &w) == -1)
+	if (msg_end(&w, &c->iev.ibuf) == -1)
 		log_warnx("control: cannot answer");
+	control_event_add(c);
 	free(s);
 }
 
@@ -516,11 +559,15 @@ control_request(struct ctl_conn *c, struct imsg *imsg)
 	uint32_t	 type = imsg_get_type(imsg), level;
 	int		 i;
 
-	if (c->waiting > 0) {
-		control_fail(c, "one request at a time");
+	c->failed = 0;
+	if (++c->requests > CONTROL_MAX_REQUESTS) {
+		log_info("control: uid %u: more than %d requests on one "
+		    "connection, closing it", (unsigned)c->uid,
+		    CONTROL_MAX_REQUESTS);
+		control_fail(c, "too many requests on one connection");
+		c->closing = 1;
 		return;
 	}
-	c->failed = 0;
 	switch (type) {
 	case IMSG_CTL_AUTHORISE:
 	case IMSG_CTL_FORGET:
@@ -585,7 +632,8 @@ control_dispatch(int fd, short event, void *arg)
 		control_close(c);
 		return;
 	}
-	for (;;) {
+	/* Requests already read wait in the buffer while c is busy. */
+	while (!control_busy(c) && !c->closing) {
 		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1) {
 			control_close(c);
 			return;
@@ -598,7 +646,18 @@ control_dispatch(int fd, short event, void *arg)
 		    imsg.data != NULL)
 			explicit_bzero(imsg.data, imsg_get_len(&imsg));
 		imsg_free(&imsg);
+		/* What could be written at once goes now. */
+		if (imsgbuf_queuelen(&iev->ibuf) > 0 &&
+		    imsgbuf_write(&iev->ibuf) == -1) {
+			control_close(c);
+			return;
+		}
 	}
+	if (c->closing && imsgbuf_queuelen(&iev->ibuf) == 0) {
+		control_close(c);
+		return;
+	}
+	control_event_add(c);
 }
 
 /* An answer from a child: pass it on to its connection. */
@@ -617,7 +676,9 @@ control_child_reply(struct imsg *imsg)
 		if (!c->failed && control_forward(&c->iev, 0, imsg) == -1) {
 			log_warn("control: answer for connection %u", c->id);
 			control_close(c);
+			return;
 		}
+		control_event_add(c);
 		return;
 	case IMSG_CTL_FAIL:
 		if (!c->failed && control_forward(&c->iev, 0, imsg) == -1) {
@@ -630,6 +691,8 @@ control_child_reply(struct imsg *imsg)
 	}
 	if (--c->waiting == 0 && !c->failed)
 		control_end(c);
+	else
+		control_event_add(c);
 }
 
 void
