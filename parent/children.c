@@ -156,20 +156,20 @@ child_by_pid(pid_t pid)
 }
 
 /*
- * Ask every child still running to stop, give them a moment, then kill
- * what is left.  Returns when all are reaped.
+ * Send SHUTDOWN to the children in want (a bit per process) that still
+ * run and reap them, waiting at most ms.  Returns how many are left.
  */
-void
-children_stop(void)
+static int
+children_stop_some(unsigned int want, int ms)
 {
 	struct timespec	 pause = { 0, 20 * 1000 * 1000 };
 	struct child	*c;
 	pid_t		 pid;
-	int		 i, left, tries, status;
+	int		 i, left, waited, status;
 
 	for (i = PROC_PROXY; i < PROC_MAX; i++) {
 		c = &children[i];
-		if (c->pid <= 0)
+		if (c->pid <= 0 || !(want & (1U << i)))
 			continue;
 		/* Closing its socket is how a child learns we are gone. */
 		if (c->iev.ibuf.fd != -1) {
@@ -178,25 +178,50 @@ children_stop(void)
 			(void)imsgbuf_flush(&c->iev.ibuf);
 		}
 	}
-	for (tries = 0; tries < 75; tries++) {	/* 1.5 s */
-		left = 0;
+	for (waited = 0;; waited += 20) {
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 			if ((c = child_by_pid(pid)) != NULL)
 				c->pid = 0;
+		left = 0;
 		for (i = PROC_PROXY; i < PROC_MAX; i++)
-			if (children[i].pid > 0)
+			if (children[i].pid > 0 && (want & (1U << i)))
 				left++;
-		if (left == 0)
-			return;
+		if (left == 0 || waited >= ms)
+			return (left);
 		nanosleep(&pause, NULL);
 	}
+}
+
+static void
+children_kill(unsigned int want)
+{
+	struct child	*c;
+	int		 i, status;
+
 	for (i = PROC_PROXY; i < PROC_MAX; i++) {
 		c = &children[i];
-		if (c->pid <= 0)
+		if (c->pid <= 0 || !(want & (1U << i)))
 			continue;
 		log_warnx("%s did not stop, killing it", c->name);
 		kill(c->pid, SIGKILL);
 		if (waitpid(c->pid, &status, 0) == c->pid)
 			c->pid = 0;
 	}
+}
+
+/*
+ * Ask every child still running to stop, give them a moment, then kill
+ * what is left.  Returns when all are reaped.  The proxy and authd go
+ * first: both talk to tokend, and a peer that vanishes under a child
+ * still running is an error to it, which a requested stop is not.
+ */
+void
+children_stop(void)
+{
+	unsigned int	 first = (1U << PROC_PROXY) | (1U << PROC_AUTHD);
+
+	if (children_stop_some(first, 1500) > 0)
+		children_kill(first);
+	if (children_stop_some(1U << PROC_TOKEND, 1000) > 0)
+		children_kill(1U << PROC_TOKEND);
 }

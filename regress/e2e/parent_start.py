@@ -19,6 +19,8 @@ server is needed: nothing logs in).
   the soft limit is lifted to the hard one, for the parent and the
   proxy, without a warning; a warning comes only when that is below
   what max_connections needs.
+- A requested stop (SIGTERM), repeated: exit status 0 and no child logs
+  a fatal error.
 """
 
 import os
@@ -141,5 +143,20 @@ h.check(ok and re.search(r"open files limit 4096 is below the \d+ that "
         "a warning when the hard limit is below what max_connections "
         "needs", d.text()[-800:])
 d.stop()
+
+# -- a requested stop is clean -----------------------------------------------
+text = config(h.free_port())
+bad = []
+for i in range(8):
+    d = Daemon(text, conf_name="stop.conf")
+    ok = d.ready()
+    rc = d.stop()
+    log = d.text()
+    m = re.search(r".*fatal.*", log)
+    if not ok or rc != 0 or m or not re.search(r"parent: stopped", log):
+        bad.append("run %d: ready %s, exit %s, %s" % (
+            i + 1, ok, rc, m.group(0) if m else log[-300:]))
+h.check(not bad, "8 starts and SIGTERM stops: exit 0, \"stopped\", no "
+        "fatal in the log", "; ".join(bad))
 
 h.finish()
