@@ -155,18 +155,27 @@ flight_send(struct tk_flight *f)
 	struct tk_req		*first;
 	struct msgw		 w;
 	const char		*secret, *refresh = NULL, *password = NULL;
+	char			*text;
 
 	if (account_resolve(tk.conf, a->name, &v) == -1) {
-		flight_abort(f, TOKEN_FAIL_UNKNOWN_ACCOUNT,
-		    "No config file entry found for this account");
+		log_info("%s: no config file entry found for this account",
+		    a->name);
+		if (asprintf(&text, TK_TEXT_REFUSED, a->name) == -1)
+			fatal(NULL);
+		flight_abort(f, TOKEN_FAIL_UNKNOWN_ACCOUNT, text);
+		free(text);
 		return;
 	}
 	/*
 	 * A secret kept in the record was unlocked by this password; a new
-	 * password gets only what it decrypted itself from the config.
+	 * password gets only what it decrypted itself from the config.  A
+	 * plain secret in the configuration wins over the one kept: it
+	 * is how an administrator rotates it.
 	 */
 	secret = f->newkeys != NULL ? f->client_secret :
 	    a->secrets.client_secret;
+	if (v.client_secret != NULL && secret != NULL)
+		secret = v.client_secret;
 	if (f->op == AUTH_OP_REFRESH)
 		refresh = a->secrets.refresh_token;
 	else if (needs_password(&v, secret)) {
@@ -426,7 +435,13 @@ flight_tokens(struct tk_flight *f, const char *access, uint64_t expiry,
 	if (!TAILQ_EMPTY(&f->waiters))
 		a->last_use = now;
 	if (have_view && tk.conf->encrypt_client_secret_on_first_use &&
-	    v.client_secret != NULL && a->secrets.client_secret == NULL) {
+	    v.client_secret != NULL &&
+	    !tk_strequal(a->secrets.client_secret, v.client_secret)) {
+		if (a->secrets.client_secret != NULL)
+			log_notice("%s: the client secret in the configuration "
+			    "replaces the one kept in the token store",
+			    a->name);
+		str_freezero(a->secrets.client_secret);
 		if ((a->secrets.client_secret = strdup(v.client_secret)) ==
 		    NULL)
 			fatal(NULL);

@@ -88,10 +88,7 @@ tokend_login_reconf(const struct emailproxy_conf *conf)
 		}
 		log_info("%s: no longer in the configuration; its unlocked "
 		    "state is wiped", a->name);
-		if (asprintf(&text, "No config file entry found for account "
-		    "%s - please add a new section with values for "
-		    "permission_url, token_url, oauth2_scope, redirect_uri, "
-		    "client_id and client_secret", a->name) == -1)
+		if (asprintf(&text, TK_TEXT_REFUSED, a->name) == -1)
 			fatal(NULL);
 		fail_deferred(a, TOKEN_FAIL_UNKNOWN_ACCOUNT, text);
 		acct_lock(a);
@@ -277,8 +274,7 @@ refuse_password(struct tk_account *a, struct tk_req *req,
 {
 	char	*text;
 
-	if (asprintf(&text, "Login failed - the password for account %s is "
-	    "incorrect", req->logname) == -1)
+	if (asprintf(&text, TK_TEXT_REFUSED, req->logname) == -1)
 		fatal(NULL);
 	if (delay > 0) {
 		throttle_hold(req, delay, TOKEN_FAIL_BAD_PASSWORD, text);
@@ -364,12 +360,15 @@ login_run(struct tk_req *req)
 	/* No mailbox name has control characters; logs must not get any. */
 	if (strcmp(req->username, req->logname) != 0 ||
 	    account_resolve(tk.conf, req->username, &v) == -1) {
-		log_info("No config file entry found for account %s",
-		    req->logname);
-		reply_fail(req, TOKEN_FAIL_UNKNOWN_ACCOUNT, "No config file "
-		    "entry found for account %s - please add a new section "
-		    "with values for permission_url, token_url, oauth2_scope, "
-		    "redirect_uri, client_id and client_secret",
+		/*
+		 * The client hears what a wrong password says, so that
+		 * nobody learns from outside which accounts exist.
+		 */
+		log_info("No config file entry found for account %s - please "
+		    "add a new section with values for permission_url, "
+		    "token_url, oauth2_scope, redirect_uri, client_id and "
+		    "client_secret", req->logname);
+		reply_fail(req, TOKEN_FAIL_UNKNOWN_ACCOUNT, TK_TEXT_REFUSED,
 		    req->logname);
 		finish(req, NULL);
 		return;

@@ -50,6 +50,13 @@
 #define TK_LASTUSE_SAVE	3600	/* write last_use at most hourly */
 #define TK_MAX_BACKOFF	900	/* refresh-ahead retry cap, seconds */
 
+/*
+ * What a client hears for a wrong password, and also for an account
+ * that does not exist: the log tells them apart, the client cannot.
+ */
+#define TK_TEXT_REFUSED	"Login failed - the password for account %s is " \
+	"incorrect"
+
 /* A peer: messages go to ibuf, then kick(arg) arms the writer. */
 struct tk_peer {
 	struct imsgbuf	*ibuf;

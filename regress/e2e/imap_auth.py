@@ -154,9 +154,10 @@ c.close()
 c = proxy()
 c.send(b"u1 LOGIN nobody@unknown.example pw\r\n")
 line = answer(c, b"u1")[-1]
-h.check(re.match(rb"u1 NO \[AUTHENTICATIONFAILED\] .*No config file entry "
-                 rb"found for account nobody@unknown\.example", line)
-        is not None, "unknown account: tagged NO with a readable reason",
+h.check(re.match(rb"u1 NO \[AUTHENTICATIONFAILED\] .*the password for "
+                 rb"account nobody@unknown\.example is incorrect\r\n$", line)
+        is not None and b"config" not in line,
+        "unknown account: tagged NO with the wrong password's reason",
         repr(line))
 h.check(usable(c, b"u2"), "session usable after the unknown account")
 c.close()

@@ -194,9 +194,9 @@ c.send(b"USER nobody@unknown.example\r\nPASS pw\r\n")
 c.readline()
 line = c.readline(timeout=30)
 h.check(re.match(rb"-ERR Authentication failed\. \S.*"
-                 rb"No config file entry found for account "
-                 rb"nobody@unknown\.example", line) is not None,
-        "unknown account: -ERR with the reason", line)
+                 rb"the password for account nobody@unknown\.example "
+                 rb"is incorrect\r\n$", line) is not None,
+        "unknown account: -ERR with the wrong password's reason", line)
 h.check(usable(c), "session usable after local failures")
 c.send(b"USER %s\r\nPASS %s\r\n" % (USER.encode(), PW.encode()))
 c.readline()

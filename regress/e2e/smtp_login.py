@@ -173,8 +173,9 @@ h.check(re.match(rb"535 5\.7\.8  Authentication credentials invalid\. "
 c.send(b"AUTH PLAIN " + plain("nobody@unknown.example", "pw") + b"\r\n")
 line = reply(c, 30)[-1]
 h.check(re.match(rb"535 5\.7\.8  Authentication credentials invalid\. "
-                 rb"\S.*No config file entry found", line) is not None,
-        "unknown account: 535 with the reason", line)
+                 rb"\S.*the password for account nobody@unknown\.example "
+                 rb"is incorrect\r\n$", line) is not None,
+        "unknown account: 535 with the wrong password's reason", line)
 c.send(b"AUTH PLAIN " + plain(USER, "") + b"\r\n")
 line = reply(c)[-1]
 h.check(line == b"535 5.7.8  Authentication credentials invalid.\r\n",

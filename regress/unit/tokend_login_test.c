@@ -403,11 +403,11 @@ test_basics(void)
 	    "empty password: TOKEN_FAIL_NO_PASSWORD with the Python text",
 	    "%s", show(g));
 	g = login(2, "nobody@example.net", "pw");
-	check(is_fail(g, TOKEN_FAIL_UNKNOWN_ACCOUNT, "emailproxy: No config "
-	    "file entry found for account nobody@example.net - please add a "
-	    "new section with values for permission_url, token_url, "
-	    "oauth2_scope, redirect_uri, client_id and client_secret"),
-	    "unknown account: TOKEN_FAIL_UNKNOWN_ACCOUNT with the Python text",
+	check(is_fail(g, TOKEN_FAIL_UNKNOWN_ACCOUNT, "emailproxy: Login "
+	    "failed - the password for account nobody@example.net is "
+	    "incorrect"),
+	    "unknown account: TOKEN_FAIL_UNKNOWN_ACCOUNT with the text of a "
+	    "wrong password (no advice that tells accounts apart)",
 	    "%s", show(g));
 	/* The checker refuses such a file; a merge could still lack it. */
 	TAILQ_FOREACH(ac, &conf->accounts, entry)
@@ -794,6 +794,7 @@ test_catch_all(void)
 static void
 test_grant_passwords(void)
 {
+	struct account_conf	*ac;
 	struct got		*rq;
 	struct record_secrets	 s;
 	time_t			 now = time(NULL);
@@ -861,6 +862,52 @@ test_grant_passwords(void)
 	if (rq != NULL)
 		tokens(rq->id, "E2", now + 3600, NULL);
 	pump();
+
+	/* A new plain secret in the configuration replaces the kept one. */
+	TAILQ_FOREACH(ac, &conf->accounts, entry)
+		if (strcmp(ac->name, "enc@example.com") == 0)
+			break;
+	if (ac == NULL) {
+		check(0, "rotated client secret setup", "no section");
+		return;
+	}
+	free(ac->client_secret);
+	ac->client_secret = strdup("rotated-secret");
+	rewrite("enc@example.com", "epw", now - 10, now - 3610, NULL);
+	engine_restart();
+	got_clear();
+	get(612, "enc@example.com", "epw", 0, NULL);
+	pump();
+	rq = find(IMSG_AUTH_REQUEST, 0);
+	check(rq != NULL && rq->s[3] && strcmp(rq->s[3], "rotated-secret") ==
+	    0, "a rotated plain client secret in the configuration is sent, "
+	    "not the one kept in the record", "%s",
+	    rq != NULL && rq->s[3] ? rq->s[3] : "NULL");
+	if (rq != NULL)
+		tokens(rq->id, "E3", now + 3600, NULL);
+	pump();
+	memset(&s, 0, sizeof(s));
+	rewrite("enc@example.com", "epw", now - 10, now - 3610, &s);
+	check(s.client_secret && strcmp(s.client_secret, "rotated-secret") ==
+	    0, "the rotated client secret replaces the sealed one",
+	    "%s", s.client_secret ? s.client_secret : "NULL");
+	record_secrets_clear(&s);
+	/* The plain value removed: the record's (rotated) one serves. */
+	free(ac->client_secret);
+	ac->client_secret = NULL;
+	engine_restart();
+	got_clear();
+	get(613, "enc@example.com", "epw", 0, NULL);
+	pump();
+	rq = find(IMSG_AUTH_REQUEST, 0);
+	check(rq != NULL && rq->s[3] && strcmp(rq->s[3], "rotated-secret") ==
+	    0, "with the plain secret removed the sealed rotated one is sent",
+	    "%s", rq != NULL && rq->s[3] ? rq->s[3] : "NULL");
+	if (rq != NULL)
+		tokens(rq->id, "E4", now + 3600, NULL);
+	pump();
+	free(ac->client_secret);
+	ac->client_secret = strdup("rotated-secret");
 	conf->encrypt_client_secret_on_first_use = 0;
 }
 
