@@ -179,9 +179,14 @@ children_stop_some(unsigned int want, int ms)
 		}
 	}
 	for (waited = 0;; waited += 20) {
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-			if ((c = child_by_pid(pid)) != NULL)
-				c->pid = 0;
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			if ((c = child_by_pid(pid)) == NULL)
+				continue;
+			c->pid = 0;
+			/* We send no signal: one that killed it is news. */
+			if (WIFSIGNALED(status))
+				child_log_lost(c, status);
+		}
 		left = 0;
 		for (i = PROC_PROXY; i < PROC_MAX; i++)
 			if (children[i].pid > 0 && (want & (1U << i)))

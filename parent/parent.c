@@ -144,8 +144,8 @@ parent_reload(void)
 	return (0);
 }
 
-static void
-log_lost(const struct child *c, int status)
+void
+child_log_lost(const struct child *c, int status)
 {
 	if (WIFSIGNALED(status))
 		log_warnx("lost child: %s terminated by signal %d (%s)%s",
@@ -169,7 +169,8 @@ parent_collect(struct child *want, int wait_ms)
 	struct child	*c;
 	pid_t		 pid;
 	int		 status[PROC_MAX], gone[PROC_MAX] = { 0 };
-	int		 i, pass, lost = 0, waited = 0;
+	int		 i, pass, lost = 0, waited = 0, grace = 0;
+	int		 cause, left;
 
 	for (;;) {
 		while ((pid = waitpid(-1, &status[0], WNOHANG)) > 0) {
@@ -179,8 +180,28 @@ parent_collect(struct child *want, int wait_ms)
 			gone[c->proc] = 1;
 			status[c->proc] = status[0];
 		}
-		if (want == NULL || want->pid == 0 || waited >= wait_ms)
+		if (want == NULL || waited >= wait_ms)
 			break;
+		if (want->pid == 0) {
+			/*
+			 * want went by itself: it may have followed a peer
+			 * that was killed and that the kernel has not reaped
+			 * yet.  Give that one a moment, to name the cause.
+			 */
+			cause = left = 0;
+			for (i = PROC_PROXY; i < PROC_MAX; i++) {
+				if (gone[i] && WIFSIGNALED(status[i]))
+					cause = 1;
+				if (children[i].pid > 0)
+					left++;
+			}
+			if (cause || left == 0)
+				break;
+			if (grace == 0)
+				grace = waited + 200;
+			else if (waited >= grace)
+				break;
+		}
 		nanosleep(&pause, NULL);
 		waited += 10;
 	}
@@ -191,7 +212,7 @@ parent_collect(struct child *want, int wait_ms)
 			if (!gone[i] ||
 			    (pass == 0) != WIFSIGNALED(status[i]))
 				continue;
-			log_lost(&children[i], status[i]);
+			child_log_lost(&children[i], status[i]);
 			lost++;
 		}
 	return (lost);

@@ -59,6 +59,7 @@ void	 listeners_discard(void);
 __attribute__((__noreturn__)) void parent_run(const char *self,
 	    struct parent_opts *, struct emailproxy_conf *);
 int	 parent_prepare_dirs(const struct emailproxy_conf *);
+void	 child_log_lost(const struct child *, int status);
 
 /* control.c */
 struct imsg;
