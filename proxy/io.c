@@ -43,6 +43,7 @@
 #define IO_F_SHUTDOWN	0x02	/* flush, then close */
 #define IO_F_EOF	0x04	/* the peer closed */
 #define IO_F_LOWAT	0x08	/* report IO_LOWAT */
+#define IO_F_ERROR	0x10	/* report IO_ERROR after the bytes read */
 
 #define IO_READ_MIN	16384	/* a TLS record's plaintext */
 
@@ -161,7 +162,8 @@ static int
 io_reading(struct io *io)
 {
 	return io->state == IO_S_UP &&
-	    (io->flags & (IO_F_PAUSE | IO_F_SHUTDOWN | IO_F_EOF)) == 0 &&
+	    (io->flags & (IO_F_PAUSE | IO_F_SHUTDOWN | IO_F_EOF |
+	    IO_F_ERROR)) == 0 &&
 	    iobuf_len(&io->in) < IO_IN_MAX;
 }
 
@@ -353,9 +355,13 @@ io_flush(struct io *io)
 
 /*
  * Read what is there: bytes read, or -1 on error (EOF sets the flag).
- * Credentials are read through one shared buffer, wiped after use, so
- * that an idle connection holds only what it was sent, not a whole read
- * chunk; mail (after io_nowipe) straight into the input buffer.
+ * An error that follows bytes read in the same call (a peer that sends
+ * its last bytes and closes without a TLS close_notify, or resets) sets
+ * IO_F_ERROR instead: those bytes are the peer's last words and are
+ * reported first.  Credentials are read through one shared buffer,
+ * wiped after use, so that an idle connection holds only what it was
+ * sent, not a whole read chunk; mail (after io_nowipe) straight into the
+ * input buffer.
  */
 static ssize_t
 io_fill(struct io *io)
@@ -393,7 +399,7 @@ io_fill(struct io *io)
 			if (n == -1) {
 				io_seterror(io, "tls_read",
 				    tls_error(io->tls));
-				return -1;
+				goto fail;
 			}
 		} else {
 			n = read(io->fd, p, room);
@@ -403,7 +409,7 @@ io_fill(struct io *io)
 				if (errno == EAGAIN)
 					break;
 				io_seterror(io, "read", strerror(errno));
-				return -1;
+				goto fail;
 			}
 		}
 		if (n == 0) {
@@ -424,6 +430,14 @@ io_fill(struct io *io)
 	/* Nothing read into a reserved buffer: give it back. */
 	if (iobuf_len(&io->in) == 0)
 		iobuf_clear(&io->in);
+	return total;
+
+ fail:
+	if (iobuf_len(&io->in) == 0)
+		iobuf_clear(&io->in);
+	if (total == 0)
+		return -1;
+	io->flags |= IO_F_ERROR;
 	return total;
 }
 
@@ -525,6 +539,11 @@ io_dispatch(int fd, short event, void *arg)
 			io->cb(io, IO_DATAIN, io->arg);
 			if (io->state != IO_S_UP)
 				return;
+		}
+		if (io->flags & IO_F_ERROR) {
+			io->flags &= ~IO_F_ERROR;
+			io->cb(io, IO_ERROR, io->arg);
+			return;
 		}
 		if (io->flags & IO_F_EOF) {
 			io->cb(io, IO_EOF, io->arg);
