@@ -969,7 +969,14 @@ imap_server_input(void *arg, const uint8_t *buf, size_t len)
 	    SESSION_SERVER_STARTTLS))
 		return conn_input(im, buf, eol, len);
 	if (!im->upstream_ready) {
-		/* The greeting of a connection. */
+		/* The greeting of a connection: OK, or BYE passed on. */
+		if (!starts_ci(buf, eol, "* OK") &&
+		    (im->greeted || !starts_ci(buf, eol, "* BYE"))) {
+			log_warnx("session %u: the server's greeting is not "
+			    "an IMAP greeting", session_id(im->s));
+			session_bye(im->s, "Server unavailable");
+			return -1;
+		}
 		im->conn = CONN_READY;
 		im->upstream_ready = 1;
 		if (imap_cap_has((const char *)buf, eol, "SASL-IR"))

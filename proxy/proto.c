@@ -72,7 +72,7 @@ proto_client_line(struct session *s, const uint8_t *buf, size_t len)
 
 /*
  * The same for a server line, traced once whole: a server is allowed
- * longer lines (capabilities), and is not sent a bye when over.
+ * longer lines (capabilities); when over, the client gets the bye.
  */
 ssize_t
 proto_server_line(struct session *s, const uint8_t *buf, size_t len)
@@ -82,7 +82,9 @@ proto_server_line(struct session *s, const uint8_t *buf, size_t len)
 	if (eol == -1) {
 		if (len < SERVER_LINE_MAX)
 			return 0;
-		session_close(s, "server line too long");
+		log_warnx("session %u: server line longer than %d bytes",
+		    session_id(s), SERVER_LINE_MAX);
+		session_bye(s, "Server unavailable");
 		return -1;
 	}
 	session_trace(s, "S>", buf, eol);

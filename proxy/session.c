@@ -53,6 +53,11 @@
 
 #define SESSION_LINGER		10	/* seconds to flush when closing */
 #define SESSION_IDLE_DEFAULT	60
+/*
+ * With server_starttls the server speaks first, in clear: a server
+ * silent for this long is most likely one that expects TLS at once.
+ */
+#define SESSION_GREETING_TIMEOUT 10
 #define TRACE_MAX		512
 
 enum session_state {
@@ -85,6 +90,8 @@ struct session {
 	int			 waiting_token;
 	unsigned int		 idle;		/* seconds */
 	struct event		 timer;		/* idle, then linger */
+	struct event		 greet;		/* server_starttls greeting */
+	int			 greetwait;	/* greet is armed */
 	struct timespec		 start;
 	char			 addr[64];	/* client IP */
 	char			 peer[64 + 8 + NI_MAXSERV]; /* IP and port */
@@ -129,6 +136,7 @@ static void	 session_free(struct session *);
 static void	 session_start(struct session *);
 static void	 session_hdr_read(int, short, void *);
 static void	 session_hdr_drop(struct session *, const char *);
+static void	 session_greet_timeout(int, short, void *);
 
 static struct session *
 session_find(uint32_t id)
@@ -298,6 +306,7 @@ session_accept(struct pserver *p, int fd, struct sockaddr *sa,
 	    SESSION_IDLE_DEFAULT;
 	s->server.state = IO_S_IDLE;
 	evtimer_set(&s->timer, session_timer, s);
+	evtimer_set(&s->greet, session_greet_timeout, s);
 	TAILQ_INSERT_TAIL(&p->sessions, s, sentry);
 
 	if (!p->conf->proxy_protocol) {
@@ -468,6 +477,61 @@ session_start(struct session *s)
 	session_idle_arm(s);
 }
 
+static void
+session_greet_arm(struct session *s)
+{
+	struct timeval	tv = { SESSION_GREETING_TIMEOUT, 0 };
+
+	s->greetwait = 1;
+	evtimer_add(&s->greet, &tv);
+}
+
+static void
+session_greet_disarm(struct session *s)
+{
+	s->greetwait = 0;
+	evtimer_del(&s->greet);
+}
+
+/* server_starttls, and the server has said nothing in clear. */
+static void
+session_greet_timeout(int fd, short event, void *arg)
+{
+	struct session	*s = arg;
+
+	s->greetwait = 0;
+	log_warnx("session %u: %s:%u sent no greeting in %d seconds, and "
+	    "[%s] has server_starttls = True: if that port expects TLS from "
+	    "the start (as 993, 995 and 465 do), set server_starttls = False",
+	    s->id, s->server_address, s->server_port,
+	    SESSION_GREETING_TIMEOUT, s->srvname);
+	session_bye(s, "Server unavailable");
+}
+
+/*
+ * The first bytes of a server_starttls connection: a TLS record
+ * (handshake or alert, version 3.x) where a plaintext greeting belongs
+ * means the port expects TLS at once.  -1 when the session was ended.
+ */
+static int
+session_greet_check(struct session *s)
+{
+	const uint8_t	*p = iobuf_data(&s->server.in);
+	size_t		 len = iobuf_len(&s->server.in);
+
+	session_greet_disarm(s);
+	if (len == 0 || (p[0] != 0x16 && p[0] != 0x15) ||
+	    (len > 1 && p[1] != 0x03))
+		return 0;
+	log_warnx("session %u: %s:%u speaks TLS at once, but [%s] has "
+	    "server_starttls = True: set server_starttls = False for a port "
+	    "that expects TLS from the start", s->id, s->server_address,
+	    s->server_port, s->srvname);
+	io_close(&s->server);
+	session_bye(s, "Server unavailable");
+	return -1;
+}
+
 /* The connection to the server is up (or failed). */
 static void
 session_upstream(int fd, const char *error, void *arg)
@@ -486,6 +550,7 @@ session_upstream(int fd, const char *error, void *arg)
 		/* Plain until the module asks for STARTTLS. */
 		log_debug("session %u: connected to %s:%u", s->id,
 		    s->server_address, s->server_port);
+		session_greet_arm(s);
 		s->server_up = 1;
 		session_process(s);
 		return;
@@ -582,6 +647,7 @@ session_reconnect(struct session *s)
 		return;
 	s->server_in += s->server.nread;
 	s->server_out += s->server.nwritten;
+	session_greet_disarm(s);
 	io_close(&s->server);
 	s->server.state = IO_S_IDLE;
 	s->server_up = 0;
@@ -829,6 +895,7 @@ session_close(struct session *s, const char *why)
 	}
 	upstream_cancel(s->upreq);
 	s->upreq = NULL;
+	session_greet_disarm(s);
 	if (s->proto != NULL && s->in_proto == 0) {
 		/* Wipe credentials now, not after the linger. */
 		s->ops->free(s->proto);
@@ -1016,6 +1083,11 @@ session_server_cb(struct io *io, enum io_event ev, void *arg)
 		session_process(s);
 		break;
 	case IO_DATAIN:
+		if (s->greetwait && s->state != S_CLOSING &&
+		    session_greet_check(s) == -1) {
+			session_free_soon_if_done(s);
+			break;
+		}
 		if (s->state != S_CLOSING)
 			session_process(s);
 		else
@@ -1058,8 +1130,13 @@ session_server_cb(struct io *io, enum io_event ev, void *arg)
 		}
 		if (ev == IO_ERROR || s->state == S_PRELOGIN)
 			io_close(io);
-		if (s->state == S_PRELOGIN && !s->server_up)
-			session_bye(s, "Server unavailable");
+		/*
+		 * Before login the client hears of it (a login or another
+		 * command may be waiting for its answer): never a bare close.
+		 */
+		if (s->state == S_PRELOGIN)
+			session_bye(s, s->server_up ? "Server closed the "
+			    "connection" : "Server unavailable");
 		else
 			session_close(s, "server closed");
 		if (s->client.state != IO_S_UP &&
@@ -1111,6 +1188,7 @@ session_free(struct session *s)
 	stats.bytes_from_clients += s->client.nread;
 	stats.bytes_to_clients += s->client.nwritten;
 	evtimer_del(&s->timer);
+	evtimer_del(&s->greet);
 	if (s->hdr != NULL) {
 		event_del(&s->hdrev);
 		freezero(s->hdr, PROXYHDR_MAX);
