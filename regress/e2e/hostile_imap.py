@@ -1,0 +1,189 @@
+#
+# Copyright (c) 2026 The emailproxy authors
+#
+# Permission to use, copy, modify, and distribute this software for any
+# purpose with or without fee is hereby granted, provided that the above
+# copyright notice and this permission notice appear in all copies.
+#
+# THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+# WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+# MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+# ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+# WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+# ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+# OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+"""IMAP through the proxy against hostile scripted servers.
+
+- Byte-exact relaying on every way a connection can end after its last
+  bytes (close_notify, none, TCP half-close, reset), ten runs each, with
+  a TLS upstream, a STARTTLS upstream, and in the other direction with a
+  TLS client that ends the same ways.
+- A login that still works: greeting and tagged answer in 1-byte pieces,
+  untagged lines (8-bit, NUL) between the command and its answer, no
+  capabilities at all, slow answers.
+- A well-formed error (* BYE or a tagged NO) and a close on every broken
+  path: no greeting, a garbage greeting, an endless greeting line, the
+  server gone during the login and its retry, STARTTLS answered and
+  then plaintext, server_starttls against a server that speaks TLS at
+  once (the log names the key and the section).
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+from harness import Harness  # noqa: E402
+import hostile  # noqa: E402
+from hostile import Imap, USER  # noqa: E402
+
+h = Harness("hostile_imap")
+h.start_oauth()
+tls = hostile.Relay(h, Imap, tls=True)
+stls = hostile.Relay(h, Imap, tls=False, starttls=True)
+# Speaks TLS at once, and waits for a ClientHello longer than the proxy's
+# idle timeout.
+tls_first = hostile.Upstream(h, lambda p: None, tls=True, timeout=90)
+ports = {k: h.free_port() for k in ("tls", "starttls", "local", "confused")}
+sections = (hostile.section(h, "IMAP", ports["tls"], tls.port) +
+            hostile.section(h, "IMAP", ports["starttls"], stls.port,
+                            starttls=True) +
+            hostile.section(h, "IMAP", ports["local"], tls.port,
+                            local_tls=True) +
+            hostile.section(h, "IMAP", ports["confused"], tls_first.port,
+                            starttls=True))
+h.start_emailproxy(hostile.config(h, sections))
+
+# ---- close paths ------------------------------------------------------------
+hostile.server_closes(h, Imap, tls, ports["tls"], "IMAP, TLS upstream")
+hostile.server_closes(h, Imap, stls, ports["starttls"],
+                      "IMAP, STARTTLS upstream")
+hostile.client_closes(h, Imap, tls, ports["local"], "IMAP, TLS client")
+
+
+# ---- odd but valid servers ----------------------------------------------------
+def works(label, case, relay=tls, port=ports["tls"], extra=None):
+    relay.up.drain()
+    relay.state.update(case=case)
+    c = h.connect(port)
+    try:
+        lines = Imap.client_login(c)
+        if extra is not None:
+            extra(c, lines)
+    except Exception as e:  # noqa: BLE001 -- reported below
+        lines = [("%s: %s" % (type(e).__name__, e)).encode()]
+    c.close()
+    p = relay.up.next()
+    h.check(Imap.logged_in(lines) and p is not None and p.error is None,
+            "IMAP: %s: the login works" % label,
+            "%r %s" % (lines[-3:], p and p.error))
+    return lines
+
+
+def fragments(p):
+    hostile.imap_login(p, USER, frag=1)
+
+
+lines = works("greeting and tagged OK in 1-byte pieces", fragments)
+h.check(lines[0] == b"* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] "
+        b"hostile ready\r\n", "IMAP: the fragmented greeting arrives whole",
+        lines[0])
+
+UNTAGGED = (b"* OK [ALERT] caf\xc3\xa9 \xff\r\n* 3 EXISTS\r\n"
+            b"* OK nul \x00 here\r\n")
+
+
+def untagged(p):
+    hostile.imap_login(p, USER, untagged=UNTAGGED)
+
+
+lines = works("untagged lines between AUTHENTICATE and its OK", untagged)
+h.check(b"".join(lines[1:-1]) == UNTAGGED,
+        "IMAP: the untagged lines reach the client as sent", lines[1:-1])
+
+
+def nocaps(p):
+    hostile.imap_login(p, USER, greeting=b"* OK\r\n", caps=b"IMAP4rev1")
+
+
+works("a server with no capabilities", nocaps)
+
+
+def slow(p):
+    time.sleep(2)
+    hostile.imap_login(p, USER, frag=3)
+
+
+works("a server slow to greet and to answer", slow)
+
+
+# ---- broken servers -------------------------------------------------------------
+def no_greeting(p):
+    p.close_by("no_close_notify")
+
+
+def garbage_greeting(p):
+    p.send(b"\x00\xff garbage \x16\x03\r\n")
+    p.read_until_eof()
+
+
+def endless_greeting(p):
+    p.send(b"* OK " + b"x" * 200000)
+    p.read_until_eof()
+
+
+def gone_in_login(how):
+    def handler(p):
+        tag = None
+        p.send(b"* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] hi\r\n")
+        while tag is None:
+            line = p.readline()
+            if b" AUTHENTICATE " in line:
+                tag = line
+        p.close_by(how)
+    return handler
+
+
+def starttls_then_plain(p):
+    p.send(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n")
+    while True:
+        line = p.readline()
+        if line.endswith(b" STARTTLS\r\n"):
+            p.send(line.split(b" ")[0] + b" OK go\r\n* OK plaintext\r\n")
+            p.read_until_eof()
+            return
+        p.send(line.split(b" ")[0] + b" BAD\r\n")
+
+
+hostile.broken(h, Imap, tls, ports["tls"], "IMAP: no greeting", no_greeting,
+               login=False)
+hostile.broken(h, Imap, tls, ports["tls"], "IMAP: garbage greeting",
+               garbage_greeting)
+hostile.broken(h, Imap, tls, ports["tls"], "IMAP: endless greeting line",
+               endless_greeting, login=False)
+for how in ("reset", "no_close_notify"):
+    hostile.broken(h, Imap, tls, ports["tls"],
+                   "IMAP: server gone (%s) in the login and its retry" % how,
+                   gone_in_login(how))
+hostile.broken(h, Imap, stls, ports["starttls"],
+               "IMAP: STARTTLS answered, then plaintext", starttls_then_plain)
+
+
+mark = h.log_mark()
+t0 = time.monotonic()
+hostile.broken(h, Imap, None, ports["confused"],
+               "IMAP: server_starttls on a TLS port", None, login=False,
+               timeout=40)
+h.check(time.monotonic() - t0 < 30,
+        "IMAP: server_starttls on a TLS port: no wait for the idle timeout",
+        "%.0f s" % (time.monotonic() - t0))
+h.check(h.wait_log(r"server_starttls.*\[IMAP-%d\]|\[IMAP-%d\].*"
+                   r"server_starttls" % (ports["confused"], ports["confused"]),
+                   since=mark, timeout=5),
+        "IMAP: server_starttls on a TLS port: the log names the key and "
+        "the section")
+
+log = h.log_text()
+h.check(hostile.PASSWORD not in log, "no password in the log")
+h.finish()
