@@ -125,6 +125,7 @@ acct_lock(struct tk_account *a)
 	record_secrets_clear(&a->secrets);
 	explicit_bzero(&a->keys, sizeof(a->keys));
 	a->unlocked = 0;
+	a->unsaved = 0;
 	a->expiry = a->created = a->last_refresh = a->last_use = 0;
 	a->last_use_saved = 0;
 }
@@ -186,7 +187,58 @@ acct_unlock(struct tk_account *a, const struct tk_keys *k,
 	a->nbad = a->badnext = 0;
 }
 
-/* Seal the unlocked state with its key and write it; 0 or -1. */
+static void	 acct_save_fire(int, short, void *);
+
+static void
+acct_save_arm(void)
+{
+	struct timeval	tv;
+
+	if (tk.save_armed)
+		return;
+	timerclear(&tv);
+	tv.tv_sec = tk.save_retry > 0 ? tk.save_retry : TK_SAVE_RETRY;
+	evtimer_set(&tk.save_ev, acct_save_fire, NULL);
+	evtimer_add(&tk.save_ev, &tv);
+	tk.save_armed = 1;
+}
+
+/* Records whose write failed (disk full, say) are written again. */
+static void
+acct_save_fire(int fd, short ev, void *arg)
+{
+	tk.save_armed = 0;
+	acct_save_pending();
+}
+
+/* Try every unsaved record once; the timer stays armed for failures. */
+void
+acct_save_pending(void)
+{
+	struct tk_account	*a;
+
+	RB_FOREACH(a, tk_accounts, &tk.accounts)
+		if (a->unsaved && a->unlocked)
+			acct_save(a);
+}
+
+/* The number of accounts whose tokens are in memory only. */
+int
+acct_unsaved(void)
+{
+	struct tk_account	*a;
+	int			 n = 0;
+
+	RB_FOREACH(a, tk_accounts, &tk.accounts)
+		n += a->unsaved && a->unlocked;
+	return (n);
+}
+
+/*
+ * Seal the unlocked state with its key and write it; 0 or -1.  A
+ * failed write is retried every save_retry seconds: the tokens in
+ * memory may be the only valid ones (a rotated refresh token).
+ */
 int
 acct_save(struct tk_account *a)
 {
@@ -210,11 +262,21 @@ acct_save(struct tk_account *a)
 	}
 	rv = store_save(&tk.store, &r);
 	free(r.ciphertext);
-	if (rv == 0)
+	if (rv == 0) {
 		a->last_use_saved = a->last_use;
-	else
+		if (a->unsaved)
+			log_notice("%s: the token record is written again",
+			    a->name);
+		a->unsaved = 0;
+	} else {
+		tk.stats.store_write_failures++;
+		a->unsaved = 1;
 		log_warnx("%s: the token record was not written; the tokens "
-		    "stay in memory until the next try", a->name);
+		    "stay in memory and the write is tried again in %u s",
+		    a->name, tk.save_retry > 0 ? tk.save_retry :
+		    TK_SAVE_RETRY);
+		acct_save_arm();
+	}
 	return (rv);
 }
 

@@ -200,7 +200,7 @@ show_stats(const struct tk_peer *p, uint32_t id)
 	RB_FOREACH(a, tk_accounts, &tk.accounts)
 		unlocked += a->unlocked;
 	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:I, s:I}",
+	    "s:I, s:I, s:I, s:I, s:I}",
 	    "tokend_logins_ok_total", (json_int_t)tk.stats.logins_ok,
 	    "tokend_logins_bad_password_total",
 	    (json_int_t)tk.stats.logins_bad_password,
@@ -219,7 +219,10 @@ show_stats(const struct tk_peer *p, uint32_t id)
 	    (json_int_t)tk.stats.logins_throttled,
 	    "tokend_logins_not_allowed_total",
 	    (json_int_t)tk.stats.logins_not_allowed,
-	    "tokend_accounts_unlocked", (json_int_t)unlocked);
+	    "tokend_accounts_unlocked", (json_int_t)unlocked,
+	    "tokend_store_write_failures_total",
+	    (json_int_t)tk.stats.store_write_failures,
+	    "tokend_records_unsaved", (json_int_t)acct_unsaved());
 	if (o == NULL)
 		fatalx("json_pack");
 	ctl_data(p, id, o);

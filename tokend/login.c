@@ -54,6 +54,7 @@ tokend_login_init(const struct emailproxy_conf *conf, const char *dir,
 	tk_random(tk.vkey, sizeof(tk.vkey));
 	tk.proxy = *proxy;
 	tk.authd = *authd;
+	tk.save_retry = TK_SAVE_RETRY;
 	if (store_init(&tk.store, dir) == -1)
 		return (-1);
 	return (0);
@@ -119,6 +120,19 @@ tokend_login_shutdown(void)
 			flight_abort(a->flight, TOKEN_FAIL_PROVIDER, text);
 	}
 	throttle_shutdown();
+	/* The last chance for tokens that exist only in memory. */
+	if (tk.save_armed)
+		evtimer_del(&tk.save_ev);
+	tk.save_armed = 0;
+	acct_save_pending();
+	RB_FOREACH(a, tk_accounts, &tk.accounts)
+		if (a->unsaved && a->unlocked)
+			log_warnx("%s: the token record could not be written; "
+			    "the tokens obtained since its last write are "
+			    "lost", a->name);
+	if (tk.save_armed)
+		evtimer_del(&tk.save_ev);
+	tk.save_armed = 0;
 	acct_free_all();
 	store_close(&tk.store);
 	explicit_bzero(tk.vkey, sizeof(tk.vkey));

@@ -49,6 +49,7 @@
 #define TK_IDLE_AHEAD	86400	/* no refresh ahead after a day unused */
 #define TK_LASTUSE_SAVE	3600	/* write last_use at most hourly */
 #define TK_MAX_BACKOFF	900	/* refresh-ahead retry cap, seconds */
+#define TK_SAVE_RETRY	30	/* seconds between tries of an unsaved record */
 
 /*
  * What a client hears for a wrong password, and also for an account
@@ -129,6 +130,7 @@ struct tk_account {
 	uint8_t		 lp_tag[TK_MACLEN];	/* of the hash it matched */
 	int64_t		 last_login;	/* last successful login */
 	char		*last_login_address;
+	int		 unsaved;	/* memory is ahead of the record */
 };
 RB_HEAD(tk_accounts, tk_account);
 
@@ -144,6 +146,7 @@ struct tk_stats {
 	uint64_t	 crypt_checks;
 	uint64_t	 logins_throttled;
 	uint64_t	 logins_not_allowed;
+	uint64_t	 store_write_failures;
 };
 
 struct tk_env {
@@ -155,6 +158,9 @@ struct tk_env {
 	uint8_t		 vkey[TK_KEYLEN];	/* verifier key, per process */
 	uint32_t	 next_id;
 	struct tk_stats	 stats;
+	struct event	 save_ev;	/* retries unsaved records */
+	int		 save_armed;
+	unsigned int	 save_retry;	/* seconds, TK_SAVE_RETRY */
 };
 extern struct tk_env	 tk;
 
@@ -187,6 +193,8 @@ void	 acct_lock(struct tk_account *);
 void	 acct_unlock(struct tk_account *, const struct tk_keys *,
 	    struct record_secrets *, const struct record *);
 int	 acct_save(struct tk_account *);
+void	 acct_save_pending(void);
+int	 acct_unsaved(void);
 void	 acct_drop_access(struct tk_account *);
 void	 acct_set_error(struct tk_account *, const char *);
 int	 acct_bad_known(struct tk_account *, const uint8_t *);

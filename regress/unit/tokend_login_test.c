@@ -911,6 +911,156 @@ test_grant_passwords(void)
 	conf->encrypt_client_secret_on_first_use = 0;
 }
 
+/* ---- a record write that fails (disk full) ------------------------- */
+
+static int
+fail_create(enum store_step step)
+{
+	return (step == STORE_STEP_CREATE);
+}
+
+/* The refresh token sealed in disk@example.com's record, or NULL. */
+static char *
+disk_refresh(void)
+{
+	struct record_secrets	 s;
+	char			*r;
+
+	memset(&s, 0, sizeof(s));
+	if (rewrite("disk@example.com", "dpw", -1, 0, &s) == -1)
+		return (NULL);
+	r = sdup(s.refresh_token);
+	record_secrets_clear(&s);
+	return (r);
+}
+
+static int
+stat_value(const char *name, long long *v)
+{
+	struct got	*g;
+	json_t		*o;
+	json_error_t	 e;
+	int		 found = 0;
+
+	got_clear();
+	imsg_compose(&t_proxy, IMSG_CTL_SHOW_STATS, 1, 0, -1, NULL, 0);
+	imsgbuf_flush(&t_proxy);
+	{
+		struct tk_peer	p = { &k_proxy, NULL, NULL };
+		struct imsg	imsg;
+
+		if (imsgbuf_read(&k_proxy) == -1 && errno != EAGAIN)
+			return (0);
+		while (imsg_get(&k_proxy, &imsg) > 0) {
+			tokend_ctl_imsg(&p, &imsg);
+			imsg_free(&imsg);
+		}
+	}
+	imsgbuf_flush(&k_proxy);
+	collect(&t_proxy);
+	if ((g = find(IMSG_CTL_DATA, 0)) == NULL || g->s[0] == NULL)
+		return (0);
+	if ((o = json_loads(g->s[0], 0, &e)) == NULL)
+		return (0);
+	if (json_is_integer(json_object_get(o, name))) {
+		*v = json_integer_value(json_object_get(o, name));
+		found = 1;
+	}
+	json_decref(o);
+	return (found);
+}
+
+static void
+test_store_retry(void)
+{
+	struct got	*rq, *g;
+	time_t		 now = time(NULL);
+	long long	 fails = -1, unsaved = -1;
+	char		*r;
+	int		 i;
+
+	got_clear();
+	get(1500, "disk@example.com", "dpw", 0, NULL);
+	pump();
+	if ((rq = find(IMSG_AUTH_REQUEST, 0)) == NULL) {
+		check(0, "store retry setup", "no request");
+		return;
+	}
+	tokens(rq->id, "D1", now + 3600, "DR1");
+	pump();
+	/* The token expires; its refresh rotates the refresh token. */
+	rewrite("disk@example.com", "dpw", now - 10, now - 3610, NULL);
+	engine_restart();
+	tk.save_retry = 1;
+	store_fault = fail_create;
+	got_clear();
+	get(1501, "disk@example.com", "dpw", 0, NULL);
+	pump();
+	rq = find(IMSG_AUTH_REQUEST, 0);
+	check(rq != NULL && rq->u == AUTH_OP_REFRESH && rq->s[1] &&
+	    strcmp(rq->s[1], "DR1") == 0, "store retry: the expired token is "
+	    "refreshed", "%s", show(rq));
+	if (rq == NULL) {
+		store_fault = NULL;
+		return;
+	}
+	tokens(rq->id, "D2", now + 3600, "DR2");
+	got_clear();
+	pump();
+	g = find(IMSG_TOKEN_OK, 0);
+	r = disk_refresh();
+	check(is_ok(g, "D2") && r != NULL && strcmp(r, "DR1") == 0,
+	    "store retry: with the write failing the login is answered and "
+	    "the record still holds the old refresh token", "%s, %s",
+	    show(g), r ? r : "NULL");
+	free(r);
+	check(stat_value("tokend_store_write_failures_total", &fails) &&
+	    fails >= 1 && stat_value("tokend_records_unsaved", &unsaved) &&
+	    unsaved == 1, "store retry: the failed write is counted in the "
+	    "metrics", "%lld failures, %lld unsaved", fails, unsaved);
+
+	/* Space again: the timer writes the rotated refresh token. */
+	store_fault = NULL;
+	r = NULL;
+	for (i = 0; i < 40; i++) {
+		usleep(100000);
+		event_loop(EVLOOP_NONBLOCK);
+		free(r);
+		if ((r = disk_refresh()) != NULL && strcmp(r, "DR2") == 0)
+			break;
+	}
+	check(r != NULL && strcmp(r, "DR2") == 0,
+	    "store retry: once the disk has room the timer writes the "
+	    "rotated refresh token", "%s", r ? r : "NULL");
+	free(r);
+	check(stat_value("tokend_records_unsaved", &unsaved) && unsaved == 0,
+	    "store retry: nothing is left unsaved", "%lld", unsaved);
+
+	/* A write that fails until the stop is tried once more then. */
+	tk.save_retry = 3600;
+	store_fault = fail_create;
+	got_clear();
+	get(1502, "disk@example.com", "dpw", TOKEN_F_REJECTED, "D2");
+	pump();
+	rq = find(IMSG_AUTH_REQUEST, 0);
+	if (rq != NULL) {
+		tokens(rq->id, "D3", now + 3600, "DR3");
+		pump();
+	}
+	r = disk_refresh();
+	check(rq != NULL && r != NULL && strcmp(r, "DR2") == 0,
+	    "store retry: a second rotation is held in memory only", "%s",
+	    r ? r : "NULL");
+	free(r);
+	store_fault = NULL;
+	engine_restart();
+	r = disk_refresh();
+	check(r != NULL && strcmp(r, "DR3") == 0,
+	    "store retry: the stop writes the record once more", "%s",
+	    r ? r : "NULL");
+	free(r);
+}
+
 /* ---- import of a Python-proxy cache -------------------------------- */
 
 static const char py_fernet[] =
@@ -1848,6 +1998,7 @@ static const char conf_text[] =
 "server_port = 993\n"
 "\n"
 "[user@example.com]\n" ACCT_CODE
+"[disk@example.com]\n" ACCT_CODE
 "[flight@example.com]\n" ACCT_CODE
 "[ahead@example.com]\n" ACCT_CODE
 "[enc@example.com]\n" ACCT_CODE
@@ -1986,6 +2137,7 @@ main(void)
 	test_allowlist();
 	test_throttle();
 	test_hardening_ctl();
+	test_store_retry();
 	test_reload();
 
 	tokend_login_shutdown();
