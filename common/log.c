@@ -29,7 +29,7 @@
 
 static int		 debug;		/* log to stderr */
 static int		 journal;	/* stderr is systemd's journal */
-static int		 stamp;		/* stderr is a file: date each line */
+static int		 stamp;		/* stderr is --log-file: date lines */
 static int		 verbose;
 static const char	*log_procname;
 
@@ -42,8 +42,13 @@ log_init(int n_debug, int facility)
 	verbose = n_debug;
 	/* The journal reads a "<priority>" prefix on each line. */
 	journal = debug && getenv("JOURNAL_STREAM") != NULL;
-	/* --log-file: a file has no one to add the time, as syslog does. */
-	if (debug && fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode)) {
+	/*
+	 * --log-file (the parent marks it in the environment its children
+	 * inherit): no one adds the time and program there, as syslog
+	 * does, so each line carries them.
+	 */
+	if (debug && getenv(LOG_FILE_ENV) != NULL &&
+	    fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode)) {
 		stamp = 1;
 		journal = 0;
 	}
@@ -97,9 +102,10 @@ vlog(int pri, const char *fmt, va_list ap)
 		localtime_r(&ts.tv_sec, &tm);
 		off = tm.tm_gmtoff / 60;
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-		dprintf(STDERR_FILENO, "%s.%03ld%c%02ld:%02ld %s: %s\n", when,
-		    ts.tv_nsec / 1000000, off < 0 ? '-' : '+',
-		    labs(off) / 60, labs(off) % 60, log_procname, buf);
+		dprintf(STDERR_FILENO, "%s.%03ld%c%02ld:%02ld emailproxy[%ld]: "
+		    "%s: %s\n", when, ts.tv_nsec / 1000000, off < 0 ? '-' : '+',
+		    labs(off) / 60, labs(off) % 60, (long)getpid(),
+		    log_procname, buf);
 	} else if (debug) {
 		/* One write per line so the processes' lines do not mix. */
 		if (journal)

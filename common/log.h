@@ -30,6 +30,9 @@
  * notice and up plus info; 1 (-v) adds debug; 2 (-vv) adds protocol
  * traces, which callers must censor (never a password or token).
  */
+/* Set by the parent when its stderr is a --log-file. */
+#define LOG_FILE_ENV	"EMAILPROXY_LOG_FILE"
+
 void	log_init(int n_debug, int facility);
 void	log_procinit(const char *);
 void	log_setverbose(int);

@@ -83,6 +83,9 @@ open_log_file(const char *path)
 	if (dup2(fd, STDERR_FILENO) == -1)
 		err(1, "dup2");
 	close(fd);
+	/* Every process dates its lines there (log.c). */
+	if (setenv(LOG_FILE_ENV, path, 1) == -1)
+		err(1, "setenv");
 }
 
 int

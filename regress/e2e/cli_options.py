@@ -15,7 +15,8 @@
 """Command-line options: --help prints the usage on stdout and exits 0
 (an unknown option still exits 1, usage on stderr); every line the
 daemon and its children write to a --log-file starts with a date and
-time (RFC 3339, milliseconds)."""
+time (RFC 3339, milliseconds) and "emailproxy[PID]:", as syslog files
+do; -n reports to stderr, not to the --log-file."""
 
 import os
 import re
@@ -49,6 +50,7 @@ h.check(rc == 1 and "usage: emailproxy" in err and out == "",
         "%d %r %r" % (rc, out, err))
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d "
+                   r"emailproxy\[\d+\]: "
                    r"(parent|proxy|tokend|authd|control): ")
 
 # -n with --log-file reports to the terminal, not to the file.
