@@ -71,6 +71,7 @@ struct pop {
 	char		*greeting;	/* held while STLS runs */
 	struct proto_login lg;		/* credentials, XOAUTH2 exchange */
 	unsigned int	 pending;	/* forwarded commands not answered */
+	int		 authcont;	/* the server asked for a SASL line */
 	int		 greeted;	/* the client has had the greeting */
 	int		 capa_first;	/* CAPA answer: the status line next */
 	int		 capa_sasl;	/* ... a SASL line seen */
@@ -175,6 +176,7 @@ forward_auth(struct pop *p, const uint8_t *line, size_t len, size_t consumed)
 		session_client_printf(p->s, TLS_REQUIRED);
 	else {
 		session_server_write(p->s, line, len + 2);
+		p->authcont = 0;
 		p->state = POP_FWD_AUTH;
 	}
 	return consumed;
@@ -193,10 +195,19 @@ client_command(struct pop *p, const uint8_t *line, size_t len,
 	local = proto_word_is(line, len, "CAPA") ||
 	    proto_verb_is(line, len, "AUTH") ||
 	    proto_verb_is(line, len, "USER") ||
+	    proto_verb_is(line, len, "PASS") ||
 	    proto_word_is(line, len, "STLS") ||
-	    proto_verb_is(line, len, "APOP");
+	    proto_verb_is(line, len, "APOP") ||
+	    !proto_verb_valid(line, len);
 	if (local && p->pending > 0)
 		return 0;
+
+	if (!proto_verb_valid(line, len)) {
+		/* A server might split it otherwise: not forwarded. */
+		proto_trace_censored(p->s, "C>", line, 0);
+		session_client_printf(p->s, "-ERR Unknown command\r\n");
+		return consumed;
+	}
 
 	if (proto_word_is(line, len, "CAPA")) {
 		session_trace(p->s, "C>", line, len);
@@ -215,6 +226,12 @@ client_command(struct pop *p, const uint8_t *line, size_t len,
 		mech = line + 5;
 		for (q = mech; q < end && *q != ' '; q++)
 			;
+		if (!proto_mech_valid(mech, q - mech)) {
+			proto_trace_censored(p->s, "C>", line, 4);
+			session_client_printf(p->s,
+			    "-ERR Invalid mechanism\r\n");
+			return consumed;
+		}
 		if (q == end)
 			session_trace(p->s, "C>", line, len);
 		else
@@ -273,10 +290,13 @@ client_command(struct pop *p, const uint8_t *line, size_t len,
 		proto_trace_censored(p->s, "C>", line, 4);
 		return forward_auth(p, line, len, consumed);
 	}
-	if (proto_verb_is(line, len, "PASS"))
+	if (proto_verb_is(line, len, "PASS")) {
+		/* USER is ours: a PASS without it is not the server's. */
 		proto_trace_censored(p->s, "C>", line, 4);
-	else
-		session_trace(p->s, "C>", line, len);
+		session_client_printf(p->s, "-ERR USER first\r\n");
+		return consumed;
+	}
+	session_trace(p->s, "C>", line, len);
 	session_server_write(p->s, line, len + 2);
 	p->pending++;
 	return consumed;
@@ -295,7 +315,11 @@ pop_client_input(void *arg, const uint8_t *buf, size_t len)
 	case POP_IDLE:
 	case POP_PLAIN_CONT:
 	case POP_USER:
+		break;
 	case POP_FWD_AUTH:
+		/* One line for each of the server's continuations. */
+		if (!p->authcont)
+			return 0;
 		break;
 	default:
 		return 0;
@@ -330,6 +354,7 @@ pop_client_input(void *arg, const uint8_t *buf, size_t len)
 		pop_login(p);
 		return n;
 	case POP_FWD_AUTH:
+		p->authcont = 0;
 		proto_forward_secret(p->s, buf, n);
 		return n;
 	default:
@@ -565,7 +590,9 @@ pop_server_input(void *arg, const uint8_t *buf, size_t len)
 			/* The client did its own OAuth: relay. */
 			p->state = POP_DONE;
 			session_login_done(p->s);
-		} else if (buf[0] == '-')
+		} else if (is_cont(buf, eol))
+			p->authcont = 1;
+		else if (buf[0] == '-')
 			p->state = POP_IDLE;
 		return n;
 	default:

@@ -22,6 +22,7 @@
 
 #include <sys/types.h>
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,18 +54,52 @@ find_crlf(const uint8_t *buf, size_t len)
 }
 
 /*
+ * Offset of the first line end a server could see in a client's bytes:
+ * the first LF, or the first CR (servers take a bare LF, some a bare
+ * CR, as the end of a command).  -1 while there is none, or while a CR
+ * ends the bytes.  *bare is set when that end is not a CRLF.
+ */
+static ssize_t
+find_eol(const uint8_t *buf, size_t len, int *bare)
+{
+	size_t	i;
+
+	*bare = 0;
+	for (i = 0; i < len; i++) {
+		if (buf[i] == '\n') {
+			*bare = 1;
+			return i;
+		}
+		if (buf[i] == '\r') {
+			if (i + 1 == len)
+				return -1;
+			*bare = buf[i + 1] != '\n';
+			return i;
+		}
+	}
+	return -1;
+}
+
+/*
  * The length of the client's first line, CRLF included; 0 while it is
- * not whole; -1 when it is longer than SESSION_LINE_MAX (the session
- * is ended).  What an input callback returns, either way.
+ * not whole; -1 when it is longer than SESSION_LINE_MAX, or ends in a
+ * bare LF or CR (the session is ended: a server would see two commands
+ * where we see one).  What an input callback returns, either way.
  */
 ssize_t
 proto_client_line(struct session *s, const uint8_t *buf, size_t len)
 {
-	ssize_t	eol = find_crlf(buf, len);
+	ssize_t	eol;
+	int	bare;
 
+	eol = find_eol(buf, len, &bare);
 	if ((eol == -1 && len >= SESSION_LINE_MAX) ||
 	    (eol != -1 && (size_t)eol + 2 > SESSION_LINE_MAX)) {
 		session_bye(s, "Line too long");
+		return -1;
+	}
+	if (eol != -1 && bare) {
+		session_bye(s, "Line not ended by CRLF");
 		return -1;
 	}
 	return eol == -1 ? 0 : eol + 2;
@@ -99,6 +134,37 @@ proto_verb_is(const uint8_t *line, size_t len, const char *word)
 
 	return len >= wlen && strncasecmp((const char *)line, word,
 	    wlen) == 0 && (len == wlen || line[wlen] == ' ');
+}
+
+/*
+ * Does the line start with a command word (ASCII letters, digits, "-")
+ * ended by SP or the end of the line?  Anything else (a TAB, a leading
+ * or a second space, a control) a server may split otherwise than we
+ * do, so it is answered locally, never forwarded.
+ */
+int
+proto_verb_valid(const uint8_t *line, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len && line[i] != ' '; i++)
+		if (!isalnum(line[i]) && line[i] != '-')
+			return 0;
+	return i > 0 && (i == len || i + 1 == len || line[i + 1] != ' ');
+}
+
+/* A SASL mechanism name (RFC 4422 3.1): 1 to 20 of A-Z 0-9 - _. */
+int
+proto_mech_valid(const uint8_t *mech, size_t len)
+{
+	size_t	i;
+
+	if (len == 0 || len > 20)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!isalnum(mech[i]) && mech[i] != '-' && mech[i] != '_')
+			return 0;
+	return 1;
 }
 
 /* Is the line (or word) exactly w, case aside? */

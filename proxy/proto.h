@@ -78,6 +78,8 @@ ssize_t	 proto_client_line(struct session *, const uint8_t *, size_t);
 ssize_t	 proto_server_line(struct session *, const uint8_t *, size_t);
 int	 proto_verb_is(const uint8_t *, size_t, const char *);
 int	 proto_word_is(const uint8_t *, size_t, const char *);
+int	 proto_verb_valid(const uint8_t *, size_t);
+int	 proto_mech_valid(const uint8_t *, size_t);
 void	 proto_trace_censored(struct session *, const char *,
 	    const uint8_t *, size_t);
 void	 proto_forward_secret(struct session *, const uint8_t *, size_t);

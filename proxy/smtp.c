@@ -62,6 +62,7 @@
 #define EHLO_FIRST	"503 5.5.1 Send EHLO first\r\n"
 #define SYNTAX_AUTH	"501 5.5.4 Syntax: AUTH mechanism\r\n"
 #define NO_STARTTLS	"454 STARTTLS not available\r\n"
+#define SYNTAX		"500 5.5.2 Syntax error, command unrecognized\r\n"
 #define PROMPT_USER	"334 VXNlcm5hbWU6\r\n"
 #define PROMPT_PASS	"334 UGFzc3dvcmQ6\r\n"
 
@@ -122,6 +123,7 @@ struct smtp {
 	struct proto_login lg;		/* credentials, XOAUTH2 exchange */
 	int		 greeted;	/* the client has had the greeting */
 	int		 replay;	/* new connection: replies are ours */
+	int		 authcont;	/* the server asked for a SASL line */
 };
 
 static void	 smtp_tls_server_done(void *, int, const char *);
@@ -307,6 +309,11 @@ auth_command(struct smtp *sm, const uint8_t *line, size_t len,
 	for (q = mech; q < end && *q != ' '; q++)
 		;
 	mlen = q - mech;
+	if (!proto_mech_valid(mech, mlen)) {
+		proto_trace_censored(sm->s, "C>", line, 4);
+		session_client_printf(sm->s, SYNTAX_AUTH);
+		return consumed;
+	}
 	if (q == end)
 		session_trace(sm->s, "C>", line, len);
 	else
@@ -344,6 +351,7 @@ auth_command(struct smtp *sm, const uint8_t *line, size_t len,
 	}
 	/* Another mechanism is the server's business. */
 	session_server_write(sm->s, line, len + 2);
+	sm->authcont = 0;
 	sm->state = SMTP_FWD_AUTH;
 	return consumed;
 }
@@ -403,6 +411,14 @@ client_command(struct smtp *sm, const uint8_t *line, size_t len,
 
 	if (sm->ecount == EXP_MAX)
 		return 0;
+	if (!proto_verb_valid(line, len)) {
+		/* A server might split it otherwise: not forwarded. */
+		if (sm->ecount > 0)
+			return 0;
+		proto_trace_censored(sm->s, "C>", line, 0);
+		session_client_printf(sm->s, SYNTAX);
+		return consumed;
+	}
 	if (proto_verb_is(line, len, "EHLO") ||
 	    proto_verb_is(line, len, "HELO")) {
 		/* The last command of a group (RFC 2920). */
@@ -433,10 +449,12 @@ client_command(struct smtp *sm, const uint8_t *line, size_t len,
 	}
 	session_trace(sm->s, "C>", line, len);
 	if (proto_server_tls_due(sm->s) &&
-	    !proto_verb_is(line, len, "QUIT") &&
-	    !proto_verb_is(line, len, "NOOP") &&
-	    !proto_verb_is(line, len, "RSET")) {
-		/* Nothing goes upstream in clear before our STARTTLS. */
+	    !proto_word_is(line, len, "QUIT") &&
+	    !proto_word_is(line, len, "NOOP") &&
+	    !proto_word_is(line, len, "RSET")) {
+		/* Nothing else goes upstream in clear before STARTTLS. */
+		if (sm->ecount > 0)
+			return 0;
 		session_client_printf(sm->s, EHLO_FIRST);
 		return consumed;
 	}
@@ -544,7 +562,11 @@ smtp_client_input(void *arg, const uint8_t *buf, size_t len)
 	case SMTP_PLAIN_CONT:
 	case SMTP_LOGIN_USER:
 	case SMTP_LOGIN_PASS:
+		break;
 	case SMTP_FWD_AUTH:
+		/* One line for each of the server's 334 continuations. */
+		if (!sm->authcont)
+			return 0;
 		break;
 	default:
 		return 0;
@@ -568,6 +590,7 @@ smtp_client_input(void *arg, const uint8_t *buf, size_t len)
 		smtp_login_line(sm, buf, eol);
 		return n;
 	case SMTP_FWD_AUTH:
+		sm->authcont = 0;
 		proto_forward_secret(sm->s, buf, n);
 		return n;
 	default:
@@ -891,8 +914,12 @@ smtp_server_input(void *arg, const uint8_t *buf, size_t len)
 		return final ? xoauth2_reply(sm, buf, eol, code) : n;
 	case SMTP_FWD_AUTH:
 		session_client_write(sm->s, buf, n);
-		if (!final || code == 334)
+		if (!final)
 			return n;
+		if (code == 334) {
+			sm->authcont = 1;
+			return n;
+		}
 		if (code == 235) {
 			/* The client did its own OAuth: relay. */
 			sm->state = SMTP_DONE;

@@ -456,6 +456,57 @@ test_require_tls(void)
 	expect(&cout, "+OK\r\n", "require_tls_login: USER after TLS");
 }
 
+/* Lines a server splits otherwise: never forwarded, never traced. */
+static void
+test_framing(void)
+{
+	greeted(SESSION_TLS_SERVER);
+	from_client("NOOP\nPASS pass1\r\n");
+	check(closed && strcmp(bye_reason, "Line not ended by CRLF") == 0,
+	    "bare LF: the session ends");
+	expect(&sout, "", "bare LF: nothing forwarded");
+	trace_clean("bare LF", "pass1");
+
+	greeted(SESSION_TLS_SERVER);
+	from_client("NOOP\rPASS pass2\r\n");
+	check(closed, "bare CR: the session ends");
+	expect(&sout, "", "bare CR: nothing forwarded");
+	trace_clean("bare CR", "pass2");
+
+	greeted(SESSION_TLS_SERVER);
+	from_client("PASS\tpass3\r\n AUTH PLAIN AGFsaWNlAHBhc3M0\r\n"
+	    "AUTH  PLAIN AGFsaWNlAHBhc3M0\r\n");
+	expect(&cout, "-ERR Unknown command\r\n-ERR Unknown command\r\n"
+	    "-ERR Unknown command\r\n", "TAB, leading or double space: -ERR");
+	from_client("AUTH PLAIN\tAGFsaWNlAHBhc3M0\r\nPASS pass5\r\n");
+	expect(&cout, "-ERR Invalid mechanism\r\n-ERR USER first\r\n",
+	    "a TAB in the mechanism, PASS without USER: -ERR");
+	expect(&sout, "", "none of them forwarded");
+	check(ntokget == 0 && !closed, "no login, session open");
+	trace_clean("TAB", "pass3");
+	trace_clean("AUTH", "AGFsaWNlAHBhc3M0");
+	trace_clean("PASS", "pass5");
+
+	/* The client's own AUTH: a line only when the server asks. */
+	greeted(SESSION_TLS_SERVER);
+	from_client("AUTH FOO\r\nUSER alice\r\nPASS pass6\r\n");
+	expect(&sout, "AUTH FOO\r\n", "forwarded AUTH, nothing after it");
+	from_server("-ERR unknown mechanism\r\n");
+	expect(&cout, "-ERR unknown mechanism\r\n+OK\r\n",
+	    "its refusal, then USER answered by us");
+	check(ntokget == 1 && strcmp(tok_pass, "pass6") == 0,
+	    "the pipelined USER/PASS are ours");
+	expect(&sout, "AUTH XOAUTH2\r\n", "no password upstream");
+
+	greeted(SESSION_TLS_SERVER);
+	from_client("AUTH FOO\r\nZm9v\r\n");
+	expect(&sout, "AUTH FOO\r\n", "SASL line waits for \"+\"");
+	from_server("+ \r\n");
+	expect(&sout, "Zm9v\r\n", "then goes");
+	from_server("+OK in\r\n");
+	check(done, "their login: relay");
+}
+
 int
 main(void)
 {
@@ -469,5 +520,6 @@ main(void)
 	test_server_stls();
 	test_local_stls();
 	test_require_tls();
+	test_framing();
 	return mock_finish();
 }

@@ -539,6 +539,66 @@ test_require_tls(void)
 	    "334 VXNlcm5hbWU6\r\n", "require_tls_login: AUTH after TLS");
 }
 
+/* Lines a server splits otherwise: never forwarded, never traced. */
+static void
+test_framing(void)
+{
+	/* server_starttls: nothing but QUIT, NOOP, RSET in clear. */
+	start(&smtp_ops, SESSION_SERVER_STARTTLS);
+	from_server(GREETING);
+	rec_clear(&cout);
+	from_client("NOOP \nAUTH PLAIN AGFsaWNlAHBhc3Mx\r\n");
+	check(closed && strcmp(bye_reason, "Line not ended by CRLF") == 0,
+	    "bare LF before EHLO: the session ends");
+	expect(&sout, "", "bare LF: nothing in clear");
+	trace_clean("bare LF", "AGFsaWNlAHBhc3Mx");
+
+	start(&smtp_ops, SESSION_SERVER_STARTTLS);
+	from_server(GREETING);
+	rec_clear(&cout);
+	from_client("NOOP AUTH PLAIN AGFsaWNlAHBhc3My\r\nNOOP\r\n");
+	expect(&cout, "503 5.5.1 Send EHLO first\r\n",
+	    "NOOP with an argument before STARTTLS: answered locally");
+	expect(&sout, "NOOP\r\n", "only a bare NOOP goes in clear");
+
+	ehloed(SESSION_TLS_SERVER);
+	from_client("NOOP\rAUTH PLAIN AGFsaWNlAHBhc3Mz\r\n");
+	check(closed, "bare CR: the session ends");
+	expect(&sout, "", "bare CR: nothing forwarded");
+	trace_clean("bare CR", "AGFsaWNlAHBhc3Mz");
+
+	ehloed(SESSION_TLS_SERVER);
+	from_client("AUTH  PLAIN AGFsaWNlAHBhc3M0\r\n"
+	    "AUTH\tPLAIN AGFsaWNlAHBhc3M0\r\n");
+	expect(&cout, "500 5.5.2 Syntax error, command unrecognized\r\n"
+	    "500 5.5.2 Syntax error, command unrecognized\r\n",
+	    "double space, TAB: 500");
+	from_client("AUTH PLAIN\tAGFsaWNlAHBhc3M0\r\n");
+	expect(&cout, "501 5.5.4 Syntax: AUTH mechanism\r\n",
+	    "a TAB in the mechanism: 501");
+	expect(&sout, "", "none of them forwarded");
+	check(ntokget == 0 && !closed, "no login, session open");
+	trace_clean("AUTH", "AGFsaWNlAHBhc3M0");
+
+	/* The client's own AUTH: a line only when the server asks. */
+	ehloed(SESSION_TLS_SERVER);
+	from_client("AUTH FOO\r\nAUTH PLAIN AGFsaWNlAHBhc3M1\r\n");
+	expect(&sout, "AUTH FOO\r\n", "forwarded AUTH, nothing after it");
+	from_server("504 5.5.4 Unrecognized authentication type\r\n");
+	check(ntokget == 1 && strcmp(tok_pass, "pass5") == 0,
+	    "after its refusal the pipelined AUTH PLAIN is ours");
+	expect(&sout, "AUTH XOAUTH2\r\n", "no password upstream");
+	trace_clean("forwarded AUTH", "AGFsaWNlAHBhc3M1");
+
+	ehloed(SESSION_TLS_SERVER);
+	from_client("AUTH FOO\r\nZm9v\r\n");
+	expect(&sout, "AUTH FOO\r\n", "SASL line waits for 334");
+	from_server("334 \r\n");
+	expect(&sout, "Zm9v\r\n", "then goes");
+	from_server("235 2.7.0 ok\r\n");
+	check(done, "their login: relay");
+}
+
 int
 main(void)
 {
@@ -551,5 +611,6 @@ main(void)
 	test_server_starttls();
 	test_local_starttls();
 	test_require_tls();
+	test_framing();
 	return mock_finish();
 }
