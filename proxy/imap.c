@@ -17,13 +17,17 @@
 /*
  * IMAP before login.
  *
- * Client side: every line is forwarded, except LOGIN and AUTHENTICATE
- * PLAIN, which we parse (RFC 9051 quoted strings and literals) and turn
- * into a token request to tokend; the server then gets
- * "<tag> AUTHENTICATE XOAUTH2 ..." with the client's own tag.  Server
- * side: every line is forwarded, capability lines rewritten so the
- * client sees AUTH=PLAIN.  After the server's tagged OK the session
- * relays bytes.
+ * Client side: CAPABILITY, NOOP, LOGOUT, ID, STARTTLS and AUTHENTICATE
+ * with another mechanism are forwarded; LOGIN and AUTHENTICATE PLAIN
+ * we parse (RFC 9051 quoted strings and literals) and turn into a token
+ * request to tokend; the server then gets "<tag> AUTHENTICATE XOAUTH2
+ * ..." with the client's own tag.  Anything else is answered BAD here
+ * (client_command), and a line not ended by CRLF ends the session
+ * (proto_client_line).  A login waits until every forwarded command has
+ * had its tagged answer, so no earlier answer passes for its own.
+ * Server side: every line is forwarded, capability lines rewritten so
+ * the client sees AUTH=PLAIN.  After the server's tagged OK the
+ * session relays bytes.
  *
  * STARTTLS: with server_starttls each upstream connection
  * is upgraded before anything else goes to it (greeting or CAPABILITY
@@ -58,7 +62,10 @@ enum imap_state {
 	IMAP_IDLE,		/* reading client command lines */
 	IMAP_LITERAL,		/* reading the bytes of a LOGIN literal */
 	IMAP_LOGIN_CONT,	/* the LOGIN line goes on after a literal */
+	IMAP_FWD_LITWAIT,	/* a forwarded literal: the server's "+"? */
 	IMAP_FWD_LITERAL,	/* passing a forwarded command's literal */
+	IMAP_FWD_CONT,		/* the forwarded command goes on after it */
+	IMAP_FWD_AUTH,		/* the client's own AUTHENTICATE, forwarded */
 	IMAP_PLAIN_CONT,	/* sent "+ ", waiting for the PLAIN response */
 	IMAP_TOKEN,		/* waiting for tokend */
 	IMAP_UPSTREAM,		/* AUTHENTICATE XOAUTH2 sent */
@@ -89,10 +96,13 @@ struct imap {
 	char		*args[2];	/* LOGIN userid, password */
 	size_t		 nargs;
 	size_t		 litlen;	/* LOGIN literal expected */
+	size_t		 fwdlit;	/* the literal the server must accept */
 	size_t		 fwdleft;	/* client literal bytes to forward */
 	size_t		 srvleft;	/* server literal bytes to forward */
+	int		 srvcont;	/* a server line goes on after one */
+	unsigned int	 pending;	/* forwarded commands not answered */
+	int		 authcont;	/* the server asked for a SASL line */
 	struct proto_login lg;		/* credentials, token, retry */
-	char		*fwd_auth_tag;	/* forwarded AUTHENTICATE <other> */
 	int		 sasl_ir;	/* the server takes an initial resp. */
 	int		 upstream_ready; /* greeting of this connection seen */
 	int		 greeted;	/* the client has had a greeting */
@@ -143,7 +153,6 @@ imap_free(void *arg)
 	if (im == NULL)
 		return;
 	imap_reset(im);
-	free(im->fwd_auth_tag);
 	free(im->greeting);
 	free(im->capline);
 	free(im);
@@ -425,60 +434,178 @@ refuse_login(struct imap *im, const uint8_t *line, size_t len,
 	return consumed;
 }
 
-/* A command line in IMAP_IDLE. */
+/* Is the word one of the commands we forward before login? */
+static int
+forwarded_verb(const uint8_t *verb, size_t len)
+{
+	return proto_word_is(verb, len, "CAPABILITY") ||
+	    proto_word_is(verb, len, "NOOP") ||
+	    proto_word_is(verb, len, "LOGOUT") ||
+	    proto_word_is(verb, len, "ID") ||
+	    proto_word_is(verb, len, "STARTTLS");
+}
+
+/*
+ * A command line, or its continuation after a literal, goes upstream.
+ * A synchronising literal closing it is sent only once the server asked
+ * for it ("+"); a refusal (its tagged answer) ends the command, and the
+ * client's next bytes are a command again, as for the server.  A
+ * non-synchronising literal (LITERAL+) ends the session: its bytes
+ * follow unasked, and whether a server reads them as data or as the
+ * next command is not for us to guess before login.  Literals are
+ * bounded by SESSION_LITERAL_MAX.
+ */
+static ssize_t
+forward_command(struct imap *im, const uint8_t *line, size_t len,
+    size_t consumed)
+{
+	long long	n;
+	int		sync = 1;
+
+	if ((n = literal_spec(line, len, &sync)) >= 0) {
+		if (!sync) {
+			trace_client(im, line, len, 2);
+			session_bye(im->s, "Non-synchronising literal "
+			    "before login");
+			return -1;
+		}
+		if (n > SESSION_LITERAL_MAX) {
+			trace_client(im, line, len, 2);
+			session_bye(im->s, "Literal too long");
+			return -1;
+		}
+	}
+	trace_client(im, line, len, 0);
+	session_server_write(im->s, line, len);
+	session_server_write(im->s, "\r\n", 2);
+	if (im->state != IMAP_FWD_CONT)
+		im->pending++;
+	if (n >= 0) {
+		im->fwdlit = n;
+		im->state = IMAP_FWD_LITWAIT;
+	} else
+		im->state = IMAP_IDLE;
+	return consumed;
+}
+
+/* The client's own AUTHENTICATE: the server's business, line by line. */
+static ssize_t
+forward_auth(struct imap *im, const uint8_t *line, size_t len,
+    size_t keep, size_t consumed)
+{
+	if (session_tracing()) {
+		session_trace(im->s, "C>", line, keep);
+		if (keep < len)
+			session_trace(im->s, "C>", PROTO_CENSOR,
+			    strlen(PROTO_CENSOR));
+	}
+	session_server_write(im->s, line, len);
+	session_server_write(im->s, "\r\n", 2);
+	im->pending++;
+	im->authcont = 0;
+	im->state = IMAP_FWD_AUTH;
+	return consumed;
+}
+
+/* A line we do not forward: tagged BAD, and the trace shows no more. */
+static ssize_t
+refuse_command(struct imap *im, const uint8_t *line, size_t taglen,
+    const char *why, size_t consumed)
+{
+	proto_trace_censored(im->s, "C>", line, taglen);
+	if (taglen == 0)
+		session_client_printf(im->s, "* BAD %s\r\n", why);
+	else
+		session_client_printf(im->s, "%.*s BAD %s\r\n", (int)taglen,
+		    line, why);
+	return consumed;
+}
+
+/* Is the initial response base64 (or "=")? */
+static int
+initial_response(const uint8_t *p, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		if (!isalnum(p[i]) && p[i] != '+' && p[i] != '/' &&
+		    p[i] != '=')
+			return 0;
+	return len > 0;
+}
+
+/*
+ * A command line in IMAP_IDLE.  Before login only CAPABILITY, NOOP,
+ * LOGOUT, ID, STARTTLS, LOGIN and AUTHENTICATE, each written "tag SP
+ * command" with single spaces, are understood; anything else is
+ * answered BAD here, so the server never reads a command we did not.
+ * Commands that need the answers before them (LOGIN, AUTHENTICATE,
+ * STARTTLS, a literal) and the ones we answer wait until every
+ * forwarded command has had its tagged answer: tags need not be unique,
+ * and an earlier command's answer must never pass for a login's.
+ */
 static ssize_t
 client_command(struct imap *im, const uint8_t *line, size_t len,
     size_t consumed, size_t avail)
 {
 	const uint8_t	*p = line, *end = line + len, *verb, *mech;
-	long long	 n;
+	size_t		 taglen, vlen;
+	int		 sync = 1, fwd, spaced;
 	ssize_t		 r;
-	int		 sync;
 
 	while (p < end && tagchar(*p))
 		p++;
-	if (p == line || p == end || *p != ' ')
-		goto forward;
-	verb = ++p;
-	while (p < end && *p != ' ')
+	taglen = p - line;
+	spaced = p < end && *p == ' ';
+	if (spaced)
 		p++;
-	if (proto_word_is(verb, p - verb, "STARTTLS") &&
-	    (r = client_starttls(im, line, verb - 1 - line, p == end,
+	for (verb = p; p < end && *p != ' '; p++)
+		;
+	vlen = p - verb;
+	fwd = taglen > 0 && spaced && forwarded_verb(verb, vlen) &&
+	    !proto_word_is(verb, vlen, "STARTTLS") &&
+	    literal_spec(line, len, &sync) < 0;
+	if (!fwd && im->pending > 0)
+		return 0;
+	if (taglen == 0 || !spaced)
+		return refuse_command(im, line, 0, "Invalid tag", consumed);
+	if (vlen == 0)
+		return refuse_command(im, line, taglen, "Invalid command",
+		    consumed);
+	if (proto_word_is(verb, vlen, "STARTTLS") &&
+	    (r = client_starttls(im, line, taglen, p == end,
 	    consumed, avail)) != 0)
 		return r;
-	if (p == end)
-		goto forward;
-	if ((proto_word_is(verb, p - verb, "LOGIN") ||
-	    proto_word_is(verb, p - verb, "AUTHENTICATE")) &&
-	    proto_require_tls(im->s))
-		return refuse_login(im, line, len, verb - 1 - line, consumed);
-	if (proto_word_is(verb, p - verb, "LOGIN")) {
-		if ((im->tag = strndup((const char *)line,
-		    verb - 1 - line)) == NULL)
+	if (forwarded_verb(verb, vlen))
+		return forward_command(im, line, len, consumed);
+	if (!proto_word_is(verb, vlen, "LOGIN") &&
+	    !proto_word_is(verb, vlen, "AUTHENTICATE"))
+		return refuse_command(im, line, taglen,
+		    "Unknown command or not allowed before login", consumed);
+	if (proto_require_tls(im->s))
+		return refuse_login(im, line, len, taglen, consumed);
+	if (proto_word_is(verb, vlen, "LOGIN")) {
+		if ((im->tag = strndup((const char *)line, taglen)) == NULL)
 			return -1;
 		im->verb = VERB_LOGIN;
 		trace_client(im, line, len, 1);
 		return login_args(im, p, end, consumed);
 	}
-	if (!proto_word_is(verb, p - verb, "AUTHENTICATE"))
-		goto forward;
-	mech = ++p;
-	while (p < end && *p != ' ')
+	if (p < end)
 		p++;
+	for (mech = p; p < end && *p != ' '; p++)
+		;
+	if (!proto_mech_valid(mech, p - mech))
+		return refuse_command(im, line, taglen,
+		    "Invalid AUTHENTICATE arguments", consumed);
 	if (!proto_word_is(mech, p - mech, "PLAIN")) {
 		/* Another mechanism is the server's business. */
-		free(im->fwd_auth_tag);
-		im->fwd_auth_tag = strndup((const char *)line,
-		    verb - 1 - line);
-		if (session_tracing()) {
-			session_trace(im->s, "C>", line, p - line);
-			session_trace(im->s, "C>", PROTO_CENSOR,
-			    strlen(PROTO_CENSOR));
-		}
-		session_server_write(im->s, line, len + 2);
-		return consumed;
+		if (p < end && !initial_response(p + 1, end - p - 1))
+			return refuse_command(im, line, taglen,
+			    "Invalid AUTHENTICATE arguments", consumed);
+		return forward_auth(im, line, len, p - line, consumed);
 	}
-	if ((im->tag = strndup((const char *)line, verb - 1 - line)) == NULL)
+	if ((im->tag = strndup((const char *)line, taglen)) == NULL)
 		return -1;
 	im->verb = VERB_AUTHENTICATE;
 	trace_client(im, line, len, 1);
@@ -489,18 +616,6 @@ client_command(struct imap *im, const uint8_t *line, size_t len,
 	}
 	p++;
 	plain_response(im, p, end - p);
-	return consumed;
-
- forward:
-	if (im->fwd_auth_tag != NULL)
-		trace_client(im, line, len, 2);
-	else
-		trace_client(im, line, len, 0);
-	session_server_write(im->s, line, len + 2);
-	if ((n = literal_spec(line, len, &sync)) > 0) {
-		im->fwdleft = n;
-		im->state = IMAP_FWD_LITERAL;
-	}
 	return consumed;
 }
 
@@ -517,6 +632,7 @@ imap_client_input(void *arg, const uint8_t *buf, size_t len)
 	case IMAP_TOKEN:
 	case IMAP_UPSTREAM:
 	case IMAP_TLS_CLIENT:
+	case IMAP_FWD_LITWAIT:
 	case IMAP_DONE:
 		return 0;
 	case IMAP_LITERAL:
@@ -539,13 +655,18 @@ imap_client_input(void *arg, const uint8_t *buf, size_t len)
 		n = len < im->fwdleft ? len : im->fwdleft;
 		session_server_write(im->s, buf, n);
 		if ((im->fwdleft -= n) == 0)
-			im->state = IMAP_IDLE;
+			im->state = IMAP_FWD_CONT;
 		return n;
+	case IMAP_FWD_AUTH:
+		/* One line for each of the server's continuations. */
+		if (!im->authcont)
+			return 0;
+		break;
 	default:
 		break;
 	}
 
-	/* A line: IDLE, LOGIN_CONT or PLAIN_CONT. */
+	/* A line: IDLE, LOGIN_CONT, PLAIN_CONT, FWD_CONT or FWD_AUTH. */
 	if ((n = proto_client_line(im->s, buf, len)) <= 0)
 		return n;
 	eol = n - 2;
@@ -563,6 +684,12 @@ imap_client_input(void *arg, const uint8_t *buf, size_t len)
 		}
 		plain_response(im, buf, eol);
 		return eol + 2;
+	case IMAP_FWD_CONT:
+		return forward_command(im, buf, eol, eol + 2);
+	case IMAP_FWD_AUTH:
+		im->authcont = 0;
+		proto_forward_secret(im->s, buf, n);
+		return n;
 	default:
 		return client_command(im, buf, eol, eol + 2, len);
 	}
@@ -683,7 +810,10 @@ cap_adjust_flags(struct imap *im, unsigned int *flags)
 	return 1;
 }
 
-/* Forward a server line, rewriting capability lines. */
+/*
+ * Forward a server line (len bytes, its CRLF not included and not read:
+ * a line we built has none), rewriting capability lines.
+ */
 static void
 forward_server_line(struct imap *im, const uint8_t *line, size_t len)
 {
@@ -712,7 +842,8 @@ forward_server_line(struct imap *im, const uint8_t *line, size_t len)
 			return;
 		}
 	}
-	session_client_write(im->s, line, len + 2);
+	session_client_write(im->s, line, len);
+	session_client_write(im->s, "\r\n", 2);
 }
 
 /* Is this the tagged line for tag?  *status then points after it. */
@@ -943,6 +1074,27 @@ conn_input(struct imap *im, const uint8_t *line, size_t len, size_t avail)
 	}
 }
 
+/* A server literal of n bytes follows: passed raw, then its line. */
+static void
+server_literal(struct imap *im, long long n)
+{
+	im->srvleft = n;
+	if (n == 0)
+		im->srvcont = 1;
+}
+
+/* "tag OK" or "tag OK ...". */
+static int
+tagged_ok(const uint8_t *line, size_t len)
+{
+	const uint8_t	*p;
+
+	if ((p = memchr(line, ' ', len)) == NULL)
+		return 0;
+	p++;
+	return is_ok(p, len - (p - line));
+}
+
 static ssize_t
 imap_server_input(void *arg, const uint8_t *buf, size_t len)
 {
@@ -958,7 +1110,8 @@ imap_server_input(void *arg, const uint8_t *buf, size_t len)
 	if (im->srvleft > 0) {
 		chunk = len < im->srvleft ? len : im->srvleft;
 		session_client_write(im->s, buf, chunk);
-		im->srvleft -= chunk;
+		if ((im->srvleft -= chunk) == 0)
+			im->srvcont = 1;
 		return chunk;
 	}
 	if ((n = proto_server_line(im->s, buf, len)) <= 0)
@@ -991,6 +1144,15 @@ imap_server_input(void *arg, const uint8_t *buf, size_t len)
 		return eol + 2;
 	}
 
+	if (im->srvcont) {
+		/* The rest of a line after its literal: the same answer. */
+		im->srvcont = 0;
+		session_client_write(im->s, buf, eol + 2);
+		if ((lit = literal_spec(buf, eol, &sync)) >= 0)
+			server_literal(im, lit);
+		return eol + 2;
+	}
+
 	if (im->state == IMAP_UPSTREAM) {
 		if (buf[0] == '+' && (eol == 1 || buf[1] == ' ')) {
 			if (!im->sent) {
@@ -1019,20 +1181,49 @@ imap_server_input(void *arg, const uint8_t *buf, size_t len)
 	    strncasecmp((const char *)buf, "* BYE", 5) == 0)
 		return eol + 2;
 
+	if (buf[0] == '+' && (eol == 1 || buf[1] == ' ')) {
+		/* A continuation: the go-ahead for a literal or a line. */
+		session_client_write(im->s, buf, eol + 2);
+		if (im->state == IMAP_FWD_LITWAIT) {
+			im->fwdleft = im->fwdlit;
+			im->state = im->fwdleft > 0 ? IMAP_FWD_LITERAL :
+			    IMAP_FWD_CONT;
+		} else if (im->state == IMAP_FWD_AUTH)
+			im->authcont = 1;
+		return eol + 2;
+	}
+
 	forward_server_line(im, buf, eol);
-	if (tagged(buf, eol, im->fwd_auth_tag, &status)) {
-		free(im->fwd_auth_tag);
-		im->fwd_auth_tag = NULL;
-		if (eol - (status - buf) >= 2 &&
-		    strncasecmp((const char *)status, "OK", 2) == 0) {
-			/* The client did its own OAuth: relay. */
-			im->state = IMAP_DONE;
-			session_login_done(im->s);
-			return eol + 2;
+	if (eol > 0 && buf[0] != '*' && im->pending > 0) {
+		/* The tagged answer to the oldest forwarded command. */
+		im->pending--;
+		switch (im->state) {
+		case IMAP_FWD_LITWAIT:
+			/* The literal was refused: the command is over. */
+			im->state = IMAP_IDLE;
+			break;
+		case IMAP_FWD_LITERAL:
+		case IMAP_FWD_CONT:
+			/* Its rest would be a command for the server. */
+			session_bye(im->s, "Server answered an unfinished "
+			    "command");
+			return -1;
+		case IMAP_FWD_AUTH:
+			im->authcont = 0;
+			im->state = IMAP_IDLE;
+			if (tagged_ok(buf, eol)) {
+				/* The client did its own login: relay. */
+				im->state = IMAP_DONE;
+				session_login_done(im->s);
+				return eol + 2;
+			}
+			break;
+		default:
+			break;
 		}
 	}
-	if ((lit = literal_spec(buf, eol, &sync)) > 0)
-		im->srvleft = lit;
+	if ((lit = literal_spec(buf, eol, &sync)) >= 0)
+		server_literal(im, lit);
 	return eol + 2;
 }
 
@@ -1059,6 +1250,8 @@ imap_server_closed(void *arg)
 	im->upstream_ready = 0;
 	im->conn = CONN_GREETING;
 	im->srvleft = 0;
+	im->srvcont = 0;
+	im->pending = 0;
 	session_reconnect(im->s);
 	return 1;
 }

@@ -686,13 +686,17 @@ pipelining(void)
 {
 	struct session	*s = start(GREETING_IR);
 	const char	 two[] = "a LOGIN alice pw\r\nb SELECT INBOX\r\n";
-	const char	 fwd[] = "t ID {13+}\r\na LOGIN b c\r\n)\r\n";
+	const char	 fwd[] = "t ID {13}\r\na LOGIN b c\r\n)\r\n";
 
 	s->clilen = 0;
 	from_client(s, fwd, sizeof(fwd) - 1);
-	SERVER(s, "t ID {13+}\r\na LOGIN b c\r\n)\r\n",
-	    "a forwarded command's literal passes raw");
+	SERVER(s, "t ID {13}\r\n", "a forwarded literal waits for \"+\"");
+	from_server(s, "+ ok\r\n");
+	SERVER(s, "a LOGIN b c\r\n)\r\n",
+	    "a forwarded command's literal passes raw after \"+\"");
 	check(s->token_reqs == 0, "LOGIN inside a literal is data");
+	from_server(s, "t OK\r\n");
+	s->clilen = 0;
 	from_client(s, two, sizeof(two) - 1);
 	check(s->token_reqs == 1, "pipelined LOGIN seen");
 	token_ok(s, "alice", "T");
@@ -801,6 +805,8 @@ local_starttls(void)
 	from_server(s, "* CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2\r\n");
 	CLIENT(s, "* CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN\r\n",
 	    "no STARTTLS once TLS");
+	from_server(s, "c OK\r\n");
+	s->clilen = 0;
 	SEND(s, "s2 STARTTLS\r\n");
 	CLIENT(s, "s2 BAD STARTTLS not available\r\n", "a second STARTTLS");
 	done(s);
