@@ -1262,7 +1262,8 @@ submission_relay_ssl = no
             pw = pwd.getpwnam(PROXY_USER)
             os.chown(store, pw.pw_uid, pw.pw_gid)
         except KeyError:
-            self.info("user %s missing (run .ci/run)" % PROXY_USER)
+            self.info("user %s missing (run sh regress/install-deps)" %
+                      PROXY_USER)
         os.chmod(store, 0o700)
         os.makedirs(empty, exist_ok=True)
         os.chown(empty, 0, 0)
