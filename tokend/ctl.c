@@ -148,8 +148,9 @@ static void
 forget(const struct tk_peer *p, uint32_t id, const char *account)
 {
 	struct tk_account	*a;
+	struct account_view	 v;
 	char			*key, *text;
-	int			 had = 0, r;
+	int			 had = 0, cached, r;
 
 	if (account_key(account, &key) == -1)
 		fatal(NULL);
@@ -177,12 +178,19 @@ forget(const struct tk_peer *p, uint32_t id, const char *account)
 			acct_release(a);
 		free(text);
 	}
+	/* The Python proxy's cache counts as stored tokens too. */
+	cached = account_resolve(tk.conf, key, &v) == 0 &&
+	    import_available(&v) && !store_forgotten(&tk.store, key);
 	r = store_remove(&tk.store, key);
 	if (r == -1)
 		ctl_end(p, id, "the token record could not be deleted; "
 		    "see the log");
-	else if (r == 0 && !had)
+	else if (r == 0 && !had && !cached)
 		ctl_end(p, id, "no stored tokens for this account");
+	else if (store_forget_mark(&tk.store, key) == -1)
+		ctl_end(p, id, "the tokens are deleted, but the mark that "
+		    "keeps the Python proxy's cached tokens from being "
+		    "imported again could not be written; see the log");
 	else {
 		log_notice("%s: tokens forgotten by the control socket", key);
 		ctl_end(p, id, NULL);

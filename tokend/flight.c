@@ -449,7 +449,9 @@ flight_tokens(struct tk_flight *f, const char *access, uint64_t expiry,
 		    "store; it can be removed from the configuration",
 		    a->name);
 	}
-	acct_save(a);
+	/* A new authorisation ends what forget started. */
+	if (acct_save(a) == 0 && fresh_record)
+		store_forget_clear(&tk.store, a->name);
 	acct_set_error(a, NULL);
 	log_info("%s: %s", a->name, fresh_record ? "tokens obtained" :
 	    f->op == AUTH_OP_REFRESH ? "access token refreshed" :

@@ -462,7 +462,9 @@ login_run(struct tk_req *req)
 	/* No record (any more): whatever memory held is stale. */
 	if (a->unlocked)
 		acct_lock(a);
-	if (!a->import_discarded && import_available(&v)) {
+	/* Tokens the administrator deleted are not imported again. */
+	if (!a->import_discarded && import_available(&v) &&
+	    !store_forgotten(&tk.store, a->name)) {
 		login_import(a, req, &v);
 		return;
 	}

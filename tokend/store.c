@@ -330,6 +330,67 @@ store_remove(struct store *st, const char *account)
 }
 
 static int
+tomb_name(const char *account, char *buf, size_t len)
+{
+	if (store_name(account, buf, len) == -1 ||
+	    strlcat(buf, ".forgotten", len) >= len)
+		return (-1);
+	return (0);
+}
+
+int
+store_forget_mark(struct store *st, const char *account)
+{
+	char	name[256];
+	int	fd;
+
+	if (tomb_name(account, name, sizeof(name)) == -1)
+		return (-1);
+	fd = openat(st->dirfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd == -1) {
+		log_warn("token store: create %s", name);
+		return (-1);
+	}
+	if (fsync(fd) == -1) {
+		log_warn("token store: fsync %s", name);
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	fsync(st->dirfd);
+	return (0);
+}
+
+int
+store_forgotten(struct store *st, const char *account)
+{
+	char		name[256];
+	struct stat	sb;
+
+	if (tomb_name(account, name, sizeof(name)) == -1)
+		return (0);
+	return (fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0);
+}
+
+int
+store_forget_clear(struct store *st, const char *account)
+{
+	char	name[256];
+
+	if (tomb_name(account, name, sizeof(name)) == -1)
+		return (0);
+	if (unlinkat(st->dirfd, name, 0) == -1) {
+		if (errno == ENOENT)
+			return (0);
+		log_warn("token store: unlink %s", name);
+		return (-1);
+	}
+	fsync(st->dirfd);
+	return (0);
+}
+
+static int
 read_small(int dirfd, const char *name, char **out, size_t *outlen)
 {
 	struct stat	 sb;

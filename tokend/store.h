@@ -70,6 +70,15 @@ int	 store_save(struct store *, const struct record *);
 /* Delete an account's record: 1 done, 0 there was none, -1 error. */
 int	 store_remove(struct store *, const char *account);
 /*
+ * The mark of an account whose tokens the administrator deleted
+ * (NAME.forgotten beside the record): while it exists, the Python
+ * proxy's cached tokens are not imported.  A new authorisation clears
+ * it.  mark and clear: 0 or -1; forgotten: 1 or 0.
+ */
+int	 store_forget_mark(struct store *, const char *account);
+int	 store_forgotten(struct store *, const char *account);
+int	 store_forget_clear(struct store *, const char *account);
+/*
  * Call fn for every readable record (clear part only; the ciphertext
  * is not checked).  Unreadable files are skipped, not moved.
  */

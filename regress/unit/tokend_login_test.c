@@ -934,6 +934,31 @@ disk_refresh(void)
 	return (r);
 }
 
+/* A control request (the proxy's pair stands in for the parent's). */
+static void
+ctl_call(uint32_t type, const char *account)
+{
+	struct tk_peer	 p = { &k_proxy, NULL, NULL };
+	struct imsg	 imsg;
+	struct msgw	 w;
+
+	got_clear();
+	msg_begin(&w, &t_proxy, type, 1, -1);
+	if (account != NULL)
+		msg_put_str(&w, account);
+	if (msg_end(&w, &t_proxy) == -1)
+		abort();
+	imsgbuf_flush(&t_proxy);
+	if (imsgbuf_read(&k_proxy) == -1 && errno != EAGAIN)
+		return;
+	while (imsg_get(&k_proxy, &imsg) > 0) {
+		tokend_ctl_imsg(&p, &imsg);
+		imsg_free(&imsg);
+	}
+	imsgbuf_flush(&k_proxy);
+	collect(&t_proxy);
+}
+
 static int
 stat_value(const char *name, long long *v)
 {
@@ -942,22 +967,7 @@ stat_value(const char *name, long long *v)
 	json_error_t	 e;
 	int		 found = 0;
 
-	got_clear();
-	imsg_compose(&t_proxy, IMSG_CTL_SHOW_STATS, 1, 0, -1, NULL, 0);
-	imsgbuf_flush(&t_proxy);
-	{
-		struct tk_peer	p = { &k_proxy, NULL, NULL };
-		struct imsg	imsg;
-
-		if (imsgbuf_read(&k_proxy) == -1 && errno != EAGAIN)
-			return (0);
-		while (imsg_get(&k_proxy, &imsg) > 0) {
-			tokend_ctl_imsg(&p, &imsg);
-			imsg_free(&imsg);
-		}
-	}
-	imsgbuf_flush(&k_proxy);
-	collect(&t_proxy);
+	ctl_call(IMSG_CTL_SHOW_STATS, NULL);
 	if ((g = find(IMSG_CTL_DATA, 0)) == NULL || g->s[0] == NULL)
 		return (0);
 	if ((o = json_loads(g->s[0], 0, &e)) == NULL)
@@ -1245,6 +1255,40 @@ test_import(void)
 	g = login(703, "py@example.com", "py pass");
 	check(is_ok(g, "py-access"), "import: the record serves after a "
 	    "restart (config cache no longer needed)", "%s", show(g));
+
+	/* forget: the cache in the configuration is not imported again. */
+	ctl_call(IMSG_CTL_FORGET, "py@example.com");
+	check(count(IMSG_CTL_END) == 1 && !record_exists(
+	    "py@example.com.json"), "forget: the imported record is deleted",
+	    "%d ends", count(IMSG_CTL_END));
+	g = login(704, "py@example.com", "py pass");
+	rq = find(IMSG_AUTH_REQUEST, 0);
+	check(g == NULL && rq != NULL && rq->u == AUTH_OP_OBTAIN,
+	    "forget: the next login asks for a new authorisation instead of "
+	    "importing the Python proxy's cached tokens again", "%s / %s",
+	    show(g), show(rq));
+	cancel(704);
+	pump();
+	engine_restart();
+	g = login(705, "py@example.com", "py pass");
+	rq = find(IMSG_AUTH_REQUEST, 0);
+	check(g == NULL && rq != NULL && rq->u == AUTH_OP_OBTAIN,
+	    "forget: still no import after a restart", "%s / %s", show(g),
+	    show(rq));
+	if (rq != NULL) {
+		tokens(rq->id, "py-new", time(NULL) + 3600, "py-new-r");
+		got_clear();
+		pump();
+	}
+	g = find(IMSG_TOKEN_OK, 0);
+	check(is_ok(g, "py-new") && record_exists("py@example.com.json") &&
+	    !record_exists("py@example.com.json.forgotten"),
+	    "forget: the new authorisation's tokens are kept and the mark "
+	    "is cleared", "%s", show(g));
+	engine_restart();
+	g = login(706, "py@example.com", "py pass");
+	check(is_ok(g, "py-new"), "forget: the new record serves after a "
+	    "restart", "%s", show(g));
 
 	/* An expired imported token is refreshed with the imported one. */
 	got_clear();
