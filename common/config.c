@@ -321,6 +321,18 @@ server_equal(const struct server_conf *a, const struct server_conf *b)
 	    b->proxy_protocol_trusted));
 }
 
+/*
+ * The same listening socket serves both: same section, address and
+ * port.  A reload hands it from the old section to the new.
+ */
+int
+server_same_listener(const struct server_conf *a, const struct server_conf *b)
+{
+	return (str_equal(a->name, b->name) &&
+	    a->local_port == b->local_port &&
+	    str_equal(a->local_address, b->local_address));
+}
+
 int
 account_is_catchall(const struct account_conf *a)
 {

@@ -195,6 +195,8 @@ struct server_conf *server_find(const struct emailproxy_conf *, const char *);
 /* Same listener: reload keeps its sessions when this returns 1. */
 int		 server_equal(const struct server_conf *,
 		    const struct server_conf *);
+int		 server_same_listener(const struct server_conf *,
+		    const struct server_conf *);
 /* 0 and *view filled, or -1 when no section matches. */
 int		 account_resolve(const struct emailproxy_conf *,
 		    const char *username, struct account_view *view);

@@ -32,6 +32,8 @@ static int		 journal;	/* stderr is systemd's journal */
 static int		 stamp;		/* stderr is --log-file: date lines */
 static int		 verbose;
 static const char	*log_procname;
+static char		*capture;	/* log_capture's buffer, or NULL */
+static size_t		 capture_size;
 
 void
 log_init(int n_debug, int facility)
@@ -78,6 +80,15 @@ log_getverbose(void)
 }
 
 void
+log_capture(char *buf, size_t size)
+{
+	capture = size > 0 ? buf : NULL;
+	capture_size = size;
+	if (capture != NULL)
+		capture[0] = '\0';
+}
+
+void
 logit(int pri, const char *fmt, ...)
 {
 	va_list	ap;
@@ -97,6 +108,10 @@ vlog(int pri, const char *fmt, va_list ap)
 	int		saved_errno = errno;
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (capture != NULL && (pri & LOG_PRIMASK) <= LOG_WARNING) {
+		strlcat(capture, "\n\t", capture_size);
+		strlcat(capture, buf, capture_size);
+	}
 	if (stamp) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		localtime_r(&ts.tv_sec, &tm);

@@ -37,6 +37,11 @@ void	log_init(int n_debug, int facility);
 void	log_procinit(const char *);
 void	log_setverbose(int);
 int	log_getverbose(void);
+/*
+ * While buf is set, every warning and error logged is also appended to
+ * it (cut at size), each as "\n\t" and the message; NULL stops.
+ */
+void	log_capture(char *buf, size_t size);
 void	log_warn(const char *, ...)
 	    __attribute__((__format__ (printf, 1, 2)));
 void	log_warnx(const char *, ...)

@@ -28,19 +28,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event.h>
@@ -65,7 +59,6 @@
 #define CONTROL_MAX_REQUESTS	256
 /* A failed reload's reasons, as the log has them. */
 #define CONTROL_REASON_MAX	2048
-#define CONTROL_REASON_WAIT	5000	/* ms */
 
 struct ctl_conn {
 	TAILQ_ENTRY(ctl_conn)	 entry;
@@ -451,95 +444,17 @@ control_show_pending(struct ctl_conn *c)
 	control_end(c);
 }
 
-/*
- * A failed reload only logs why.  Tell the administrator too: load the
- * file again in a short-lived child whose log goes to a pipe.  NULL if
- * that finds nothing wrong (the listeners failed, say).
- */
-static char *
-control_reload_reason(void)
-{
-	struct emailproxy_conf	*conf;
-	struct pollfd		 pfd;
-	struct timespec		 start, now;
-	char			 buf[CONTROL_REASON_MAX], *out, *line, *next;
-	const char		*prefix = "config: ";
-	size_t			 len = 0, plen = strlen(prefix);
-	ssize_t			 n;
-	pid_t			 pid;
-	int			 p[2], ms, status;
-
-	if (pipe2(p, O_CLOEXEC) == -1) {
-		log_warn("%s: pipe", __func__);
-		return (NULL);
-	}
-	if ((pid = fork()) == -1) {
-		log_warn("%s: fork", __func__);
-		close(p[0]);
-		close(p[1]);
-		return (NULL);
-	}
-	if (pid == 0) {
-		if (dup2(p[1], STDERR_FILENO) == -1)
-			_exit(2);
-		unsetenv("JOURNAL_STREAM");
-		log_init(1, LOG_DAEMON);
-		log_setverbose(0);
-		log_procinit("config");
-		conf = config_load(parent_conf->path, NULL);
-		_exit(conf == NULL || config_load_files(conf) == -1);
-	}
-	close(p[1]);
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (len < sizeof(buf) - 1) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ms = CONTROL_REASON_WAIT - (int)((now.tv_sec - start.tv_sec) *
-		    1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
-		pfd.fd = p[0];
-		pfd.events = POLLIN;
-		if (ms <= 0 || poll(&pfd, 1, ms) <= 0)
-			break;
-		if ((n = read(p[0], buf + len, sizeof(buf) - 1 - len)) <= 0)
-			break;
-		len += n;
-	}
-	buf[len] = '\0';
-	close(p[0]);
-	if (waitpid(pid, &status, WNOHANG) == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-	}
-	if (len == 0)
-		return (NULL);
-
-	/* One indented line per message, without the process prefix. */
-	if ((out = calloc(1, len * 2 + 1)) == NULL)
-		fatal(NULL);
-	for (line = buf; line != NULL && *line != '\0'; line = next) {
-		if ((next = strchr(line, '\n')) != NULL)
-			*next++ = '\0';
-		if (strncmp(line, prefix, plen) == 0)
-			line += plen;
-		if (*line == '\0')
-			continue;
-		strlcat(out, "\n\t", len * 2 + 1);
-		strlcat(out, line, len * 2 + 1);
-	}
-	explicit_bzero(buf, sizeof(buf));
-	return (out);
-}
-
 static void
 control_reload(struct ctl_conn *c)
 {
-	char	*reason, *msg;
+	char	 reason[CONTROL_REASON_MAX], *msg;
 
-	if (parent_reload() == 0) {
+	if (parent_reload(reason, sizeof(reason)) == 0) {
 		log_info("configuration reloaded by uid %u", (unsigned)c->uid);
 		control_end(c);
 		return;
 	}
-	if ((reason = control_reload_reason()) == NULL) {
+	if (reason[0] == '\0') {
 		control_fail(c, "reload failed, the running configuration "
 		    "stays; see the log");
 		return;
@@ -549,7 +464,6 @@ control_reload(struct ctl_conn *c)
 		fatal(NULL);
 	control_fail(c, msg);
 	free(msg);
-	free(reason);
 }
 
 static void

@@ -17,8 +17,14 @@
 /*
  * Listening sockets.  The parent binds them (so ports below 1024 work)
  * and passes them to the proxy, keeping no copy.  On reload only servers
- * that are new or changed get a socket; SO_REUSEPORT lets a changed
- * server bind its port while the proxy still holds the old socket.
+ * that are new or listen elsewhere get a socket; a changed server that
+ * keeps its address keeps its socket in the proxy.  No SO_REUSEPORT: a
+ * port one listener holds cannot be shared with another process (a
+ * second daemon), which would take half of its connections.
+ *
+ * Whatever would stop a listener from serving fails the start, or the
+ * reload, before anything changes: a port that cannot be bound, a
+ * local certificate and key that libtls cannot use.
  */
 
 #include <sys/types.h>
@@ -30,7 +36,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <tls.h>
 
 #include "emailproxy.h"
 #include "config.h"
@@ -48,15 +57,16 @@ static TAILQ_HEAD(, pending_listener) pending =
     TAILQ_HEAD_INITIALIZER(pending);
 
 /*
- * An IPv6 socket unless the address has none, then IPv4; an
- * IPv6 socket accepts IPv4 too (IPV6_V6ONLY off), so "::" is dual stack.
+ * An IPv6 socket unless the address has none, then IPv4; an IPv6 socket
+ * accepts IPv4 too (IPV6_V6ONLY off), so "::" is dual stack.  -1 with
+ * errno EADDRINUSE when the port is taken (logged by the caller).
  */
 static int
 listener_bind(const struct server_conf *srv)
 {
 	struct addrinfo	 hints, *res = NULL;
 	char		 port[8];
-	int		 fd, on = 1, off = 0, error;
+	int		 fd, on = 1, off = 0, error, saved;
 
 	snprintf(port, sizeof(port), "%u", srv->local_port);
 	memset(&hints, 0, sizeof(hints));
@@ -69,6 +79,7 @@ listener_bind(const struct server_conf *srv)
 		    &res)) != 0) {
 			log_warnx("%s: local_address %s: %s", srv->name,
 			    srv->local_address, gai_strerror(error));
+			errno = EINVAL;
 			return (-1);
 		}
 	}
@@ -79,16 +90,15 @@ listener_bind(const struct server_conf *srv)
 		return (-1);
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1 ||
 	    (res->ai_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
 	    IPV6_V6ONLY, &off, sizeof(off)) == -1)) {
 		log_warn("%s: setsockopt", srv->name);
 		goto fail;
 	}
 	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1) {
-		log_warn("%s: cannot listen on %s port %s - is another "
-		    "emailproxy running?", srv->name, srv->local_address,
-		    port);
+		if (errno != EADDRINUSE)
+			log_warn("%s: cannot listen on %s port %s", srv->name,
+			    srv->local_address, port);
 		goto fail;
 	}
 	if (listen(fd, SOMAXCONN) == -1) {
@@ -98,9 +108,89 @@ listener_bind(const struct server_conf *srv)
 	freeaddrinfo(res);
 	return (fd);
  fail:
+	saved = errno;
 	close(fd);
 	freeaddrinfo(res);
+	errno = saved;
 	return (-1);
+}
+
+/*
+ * Bind, and while the port is taken retry until *deadline (a monotonic
+ * time in ms; 0: no retry), as at start, when the previous daemon may
+ * still be going away.
+ */
+int
+bind_retry(int (*bindfn)(const void *), const void *arg,
+    const char *what, const long long *deadline)
+{
+	struct timespec	 now, pause = { 0, 250 * 1000 * 1000 };
+	long long	 ms;
+	int		 fd, said = 0;
+
+	for (;;) {
+		if ((fd = bindfn(arg)) != -1 || errno != EADDRINUSE)
+			return (fd);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = now.tv_sec * 1000LL + now.tv_nsec / 1000000;
+		if (*deadline == 0 || ms >= *deadline) {
+			log_warnx("%s: address already in use - is another "
+			    "emailproxy (or another program) listening "
+			    "there?", what);
+			return (-1);
+		}
+		if (!said++)
+			log_info("%s: address in use, retrying for up to "
+			    "%lld s", what, (*deadline - ms + 999) / 1000);
+		nanosleep(&pause, NULL);
+	}
+}
+
+static int
+listener_bind_cb(const void *arg)
+{
+	return (listener_bind(arg));
+}
+
+/*
+ * The proxy builds a libtls server context from the section's local
+ * certificate and key: do the same here, so that a pair it could not
+ * use stops the start (or the reload) with the reason.
+ */
+static int
+listener_tls_check(const struct emailproxy_conf *conf,
+    const struct server_conf *srv)
+{
+	struct tls_config	*cfg;
+	struct tls		*ctx;
+	const char		*err = NULL;
+	int			 rv = -1;
+
+	if (srv->local_certificate.data == NULL ||
+	    srv->local_key.data == NULL)
+		return (0);
+	if ((cfg = tls_config_new()) == NULL)
+		fatal("tls_config_new");
+	if ((ctx = tls_server()) == NULL)
+		fatal("tls_server");
+	if (tls_config_set_keypair_mem(cfg,
+	    (const uint8_t *)srv->local_certificate.data,
+	    srv->local_certificate.len,
+	    (const uint8_t *)srv->local_key.data, srv->local_key.len) == -1)
+		err = tls_config_error(cfg);
+	else if (tls_configure(ctx, cfg) == -1)
+		err = tls_error(ctx);
+	else
+		rv = 0;
+	if (rv == -1)
+		log_warnx("%s:%d: [%s] local_certificate_path %s and "
+		    "local_key_path %s cannot be used: %s", conf->path,
+		    srv->local_certificate.line, srv->name,
+		    srv->local_certificate.path, srv->local_key.path,
+		    err != NULL ? err : "unknown error");
+	tls_free(ctx);
+	tls_config_free(cfg);
+	return (rv);
 }
 
 void
@@ -118,22 +208,33 @@ listeners_discard(void)
 
 /*
  * Open a socket for every server of newconf that oldconf (NULL at start)
- * does not have unchanged.  All or nothing: -1 leaves none open.
+ * does not already listen for, after checking every server's local
+ * certificate and key.  All or nothing: -1 leaves none open.  deadline
+ * as for bind_retry.
  */
 int
 listeners_prepare(const struct emailproxy_conf *newconf,
-    const struct emailproxy_conf *oldconf)
+    const struct emailproxy_conf *oldconf, const long long *deadline)
 {
 	struct server_conf	*srv, *old;
 	struct pending_listener	*pl;
-	int			 fd;
+	char			 what[512];
+	int			 fd, errors = 0;
 
+	TAILQ_FOREACH(srv, &newconf->servers, entry)
+		if (listener_tls_check(newconf, srv) == -1)
+			errors++;
+	if (errors)
+		return (-1);
 	TAILQ_FOREACH(srv, &newconf->servers, entry) {
 		if (oldconf != NULL &&
 		    (old = server_find(oldconf, srv->name)) != NULL &&
-		    server_equal(old, srv))
+		    server_same_listener(old, srv))
 			continue;
-		if ((fd = listener_bind(srv)) == -1) {
+		snprintf(what, sizeof(what), "%s: %s port %u", srv->name,
+		    srv->local_address, srv->local_port);
+		if ((fd = bind_retry(listener_bind_cb, srv, what,
+		    deadline)) == -1) {
 			listeners_discard();
 			return (-1);
 		}

@@ -47,6 +47,8 @@ struct emailproxy_conf	*parent_conf;
 
 /* Descriptors beside the sessions': imsg, control, logs, DNS. */
 #define NOFILE_RESERVE	64
+/* ms a port that is in use at start is tried again. */
+#define START_BIND_WAIT	5000
 
 static struct parent_opts *opts;
 static int		 stopping;
@@ -61,6 +63,7 @@ parent_shutdown(int status)
 	sdnotify("STOPPING=1");
 	children_stop();
 	listeners_discard();
+	redirect_discard();
 	control_cleanup();
 	log_info("stopped");
 	config_free(parent_conf);
@@ -104,27 +107,34 @@ same_str(const char *a, const char *b)
 	return (strcmp(a, b) == 0);
 }
 
+/*
+ * With reason (size > 0), what made a reload fail is left there as the
+ * log has it, for emailproxyctl.
+ */
 int
-parent_reload(void)
+parent_reload(char *reason, size_t size)
 {
 	struct emailproxy_conf	*newconf;
+	long long		 nowait = 0;
 	int			 i;
 
 	log_info("reloading configuration from %s", opts->conffile);
 	sdnotify("RELOADING=1");
+	log_capture(reason, size);
 	if ((newconf = config_load(opts->conffile,
-	    opts->cache_store)) == NULL) {
-		log_warnx("reload failed: keeping the running configuration");
-		sdnotify("READY=1");
-		return (-1);
-	}
-	if (config_load_files(newconf) == -1 ||
-	    listeners_prepare(newconf, parent_conf) == -1) {
-		log_warnx("reload failed: keeping the running configuration");
+	    opts->cache_store)) == NULL ||
+	    config_load_files(newconf) == -1 ||
+	    listeners_prepare(newconf, parent_conf, &nowait) == -1 ||
+	    redirect_prepare(newconf, &nowait) == -1) {
+		log_capture(NULL, 0);
+		listeners_discard();
+		redirect_discard();
 		config_free(newconf);
+		log_warnx("reload failed: keeping the running configuration");
 		sdnotify("READY=1");
 		return (-1);
 	}
+	log_capture(NULL, 0);
 	if (strcmp(newconf->user, parent_conf->user) != 0 ||
 	    strcmp(newconf->store_dir, parent_conf->store_dir) != 0 ||
 	    strcmp(newconf->empty_dir, parent_conf->empty_dir) != 0)
@@ -138,7 +148,7 @@ parent_reload(void)
 	for (i = PROC_PROXY; i < PROC_MAX; i++)
 		send_config(&children[i], newconf);
 	listeners_send(&children[PROC_PROXY].iev);
-	redirect_listeners_send(newconf, &children[PROC_AUTHD].iev);
+	redirect_send(&children[PROC_AUTHD].iev);
 	config_free(parent_conf);
 	parent_conf = newconf;
 	return (0);
@@ -243,7 +253,7 @@ parent_sig_handler(int sig, short event, void *arg)
 		log_info("received signal %d, stopping", sig);
 		parent_shutdown(0);
 	case SIGHUP:
-		(void)parent_reload();
+		(void)parent_reload(NULL, 0);
 		break;
 	case SIGCHLD:
 		parent_reap();
@@ -488,6 +498,8 @@ parent_run(const char *self, struct parent_opts *o,
 {
 	struct event	 ev_sigterm, ev_sigint, ev_sighup, ev_sigchld;
 	struct event	 ev_sigusr1;
+	struct timespec	 now;
+	long long	 deadline;
 	int		 fd, i;
 
 	opts = o;
@@ -498,8 +510,14 @@ parent_run(const char *self, struct parent_opts *o,
 	if (parent_prepare_dirs(conf) == -1)
 		exit(1);
 	raise_nofile(conf);
-	if (listeners_prepare(conf, NULL) == -1) {
-		log_warnx("abandoning setup: a listener failed to start");
+	/* A port still held by a daemon going away gets a moment. */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	deadline = now.tv_sec * 1000LL + now.tv_nsec / 1000000 +
+	    START_BIND_WAIT;
+	if (listeners_prepare(conf, NULL, &deadline) == -1 ||
+	    redirect_prepare(conf, &deadline) == -1) {
+		log_warnx("%s: cannot start: a listener cannot serve",
+		    conf->path);
 		exit(1);
 	}
 	if (control_init(conf) == -1)
@@ -535,7 +553,7 @@ parent_run(const char *self, struct parent_opts *o,
 	for (i = PROC_PROXY; i < PROC_MAX; i++)
 		send_config(&children[i], conf);
 	listeners_send(&children[PROC_PROXY].iev);
-	redirect_listeners_send(conf, &children[PROC_AUTHD].iev);
+	redirect_send(&children[PROC_AUTHD].iev);
 
 	event_dispatch();
 	fatalx("event loop ended");

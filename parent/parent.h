@@ -51,7 +51,9 @@ struct child *child_by_pid(pid_t);
 
 /* listen.c */
 int	 listeners_prepare(const struct emailproxy_conf *newconf,
-	    const struct emailproxy_conf *oldconf);
+	    const struct emailproxy_conf *oldconf, const long long *deadline);
+int	 bind_retry(int (*)(const void *), const void *, const char *,
+	    const long long *deadline);
 void	 listeners_send(struct imsgev *proxy);
 void	 listeners_discard(void);
 
@@ -72,13 +74,15 @@ void	 control_pending_set(const char *, const char *, const char *,
 void	 control_pending_done(const char *);
 
 /* parent.c, for the control socket */
-int	 parent_reload(void);
+int	 parent_reload(char *reason, size_t size);
 void	 parent_set_verbose(int);
 
 /* redirect.c */
 int	 redirect_hostport(const char *, char *, size_t, char *, size_t);
-void	 redirect_listeners_send(const struct emailproxy_conf *,
-	    struct imsgev *);
+int	 redirect_prepare(const struct emailproxy_conf *,
+	    const long long *deadline);
+void	 redirect_send(struct imsgev *);
+void	 redirect_discard(void);
 
 /* sdnotify.c */
 void	 sdnotify_init(void);

@@ -44,8 +44,12 @@
 struct bound {
 	TAILQ_ENTRY(bound)	 entry;
 	char			*hostport;
+	int			 fd;		/* until passed to authd */
 };
-static TAILQ_HEAD(, bound) bound = TAILQ_HEAD_INITIALIZER(bound);
+TAILQ_HEAD(boundq, bound);
+/* Passed to authd, and bound but not yet passed. */
+static struct boundq	bound = TAILQ_HEAD_INITIALIZER(bound);
+static struct boundq	prepared = TAILQ_HEAD_INITIALIZER(prepared);
 
 /*
  * "http://host[:port]/path" -> host and port (80 by default).  IPv6
@@ -94,52 +98,93 @@ redirect_hostport(const char *url, char *host, size_t hostsize,
 	return (0);
 }
 
+struct redirect_arg {
+	const char	*host;
+	const char	*port;
+};
+
+/* -1 with errno EADDRINUSE when the port is taken (logged by caller). */
 static int
-redirect_bind(const char *host, const char *port)
+redirect_bind(const void *arg)
 {
+	const struct redirect_arg *ra = arg;
 	struct addrinfo	 hints, *res, *ai;
-	int		 fd = -1, on = 1, error;
+	int		 fd = -1, on = 1, error, saved = 0;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((error = getaddrinfo(host, port, &hints, &res)) != 0) {
-		log_warnx("redirect listener %s:%s: %s", host, port,
+	if ((error = getaddrinfo(ra->host, ra->port, &hints, &res)) != 0) {
+		log_warnx("redirect listener %s:%s: %s", ra->host, ra->port,
 		    gai_strerror(error));
+		errno = EINVAL;
 		return (-1);
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		if ((fd = socket(ai->ai_family, ai->ai_socktype |
-		    SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol)) == -1)
+		    SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol)) == -1) {
+			saved = errno;
 			continue;
+		}
 		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
 		    sizeof(on)) == 0 &&
 		    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
 		    listen(fd, 16) == 0)
 			break;
+		saved = errno;
 		close(fd);
 		fd = -1;
 	}
-	if (fd == -1)
-		log_warn("redirect listener %s port %s", host, port);
 	freeaddrinfo(res);
+	if (fd == -1) {
+		errno = saved;
+		if (errno != EADDRINUSE)
+			log_warn("redirect listener %s port %s", ra->host,
+			    ra->port);
+		errno = saved;
+	}
 	return (fd);
 }
 
-/*
- * Bind what the configuration needs and is not bound yet, and pass it to
- * authd.  A listener that cannot be bound is logged: that account's
- * authorisations can still be completed with emailproxyctl.
- */
+static struct bound *
+redirect_find(struct boundq *q, const char *hostport)
+{
+	struct bound	*b;
+
+	TAILQ_FOREACH(b, q, entry)
+		if (strcmp(b->hostport, hostport) == 0)
+			return (b);
+	return (NULL);
+}
+
 void
-redirect_listeners_send(const struct emailproxy_conf *conf,
-    struct imsgev *authd)
+redirect_discard(void)
+{
+	struct bound	*b;
+
+	while ((b = TAILQ_FIRST(&prepared)) != NULL) {
+		TAILQ_REMOVE(&prepared, b, entry);
+		close(b->fd);
+		free(b->hostport);
+		free(b);
+	}
+}
+
+/*
+ * Bind what the configuration needs and is not bound yet.  A port that
+ * cannot be bound fails the whole (start or reload): the browser's
+ * redirect would find nobody there.  deadline as for bind_retry.
+ */
+int
+redirect_prepare(const struct emailproxy_conf *conf,
+    const long long *deadline)
 {
 	struct account_conf	*acct;
 	struct bound		*b;
-	struct msgw		 w;
+	struct redirect_arg	 ra;
 	const char		*url;
 	char			 host[256], port[16], hostport[300];
+	char			 what[512];
 	int			 fd;
 
 	TAILQ_FOREACH(acct, &conf->accounts, entry) {
@@ -158,22 +203,43 @@ redirect_listeners_send(const struct emailproxy_conf *conf,
 		}
 		snprintf(hostport, sizeof(hostport), strchr(host, ':') ?
 		    "[%s]:%s" : "%s:%s", host, port);
-		TAILQ_FOREACH(b, &bound, entry)
-			if (strcmp(b->hostport, hostport) == 0)
-				break;
-		if (b != NULL)
+		if (redirect_find(&bound, hostport) != NULL ||
+		    redirect_find(&prepared, hostport) != NULL)
 			continue;
-		if ((fd = redirect_bind(host, port)) == -1)
-			continue;
+		ra.host = host;
+		ra.port = port;
+		snprintf(what, sizeof(what), "[%s] redirect listener %s",
+		    acct->name, hostport);
+		if ((fd = bind_retry(redirect_bind, &ra, what,
+		    deadline)) == -1) {
+			redirect_discard();
+			return (-1);
+		}
 		if ((b = calloc(1, sizeof(*b))) == NULL ||
 		    (b->hostport = strdup(hostport)) == NULL)
 			fatal(NULL);
-		TAILQ_INSERT_TAIL(&bound, b, entry);
-		msg_begin(&w, &authd->ibuf, IMSG_REDIRECT_LISTENER, 0, fd);
-		msg_put_str(&w, hostport);
+		b->fd = fd;
+		TAILQ_INSERT_TAIL(&prepared, b, entry);
+	}
+	return (0);
+}
+
+/* Pass what redirect_prepare bound to authd; it keeps them. */
+void
+redirect_send(struct imsgev *authd)
+{
+	struct bound	*b;
+	struct msgw	 w;
+
+	while ((b = TAILQ_FIRST(&prepared)) != NULL) {
+		TAILQ_REMOVE(&prepared, b, entry);
+		msg_begin(&w, &authd->ibuf, IMSG_REDIRECT_LISTENER, 0, b->fd);
+		msg_put_str(&w, b->hostport);
 		if (imsgev_msg_end(authd, &w) == -1)
 			fatal("cannot pass the redirect listener %s",
-			    hostport);
-		log_debug("redirect listener on %s", hostport);
+			    b->hostport);
+		log_debug("redirect listener on %s", b->hostport);
+		b->fd = -1;
+		TAILQ_INSERT_TAIL(&bound, b, entry);
 	}
 }

@@ -259,7 +259,7 @@ servers_configure(struct emailproxy_conf *conf)
 	struct pserver		*p, *t;
 	struct server_conf	*sc;
 	X509_STORE		*store;
-	int			 errors = 0;
+	int			 errors = 0, lfd;
 
 	/* On failure the old global store stays in use. */
 	if (global_store_set(conf) == -1) {
@@ -283,7 +283,27 @@ servers_configure(struct emailproxy_conf *conf)
 		}
 		log_info("%s: %s, closing its sessions", p->name,
 		    sc ? "changed" : "removed");
+		/*
+		 * Same address: its listening socket serves the new
+		 * section (the parent opens no other for it).
+		 */
+		lfd = -1;
+		if (sc != NULL && server_same_listener(p->conf, sc) &&
+		    p->lfd != -1) {
+			event_del(&p->lev);
+			evtimer_del(&p->lpause);
+			lfd = p->lfd;
+			p->lfd = -1;
+		}
 		server_free(p, "Server shutting down");
+		if (lfd == -1)
+			continue;
+		if (server_new(sc) == NULL) {
+			log_warnx("%s: cannot serve it", sc->name);
+			errors++;
+			close(lfd);
+		} else
+			server_listen(sc->name, lfd);
 	}
 	TAILQ_FOREACH(sc, &conf->servers, entry) {
 		if (server_find_run(sc->name) != NULL)
