@@ -3,6 +3,7 @@
 #   make                 build emailproxy and emailproxyctl
 #   make check           build, then run every test in regress/
 #   make SANITIZE=1 ...  the same with AddressSanitizer and UBSan (in obj-san/)
+#   make fuzz            libFuzzer harnesses (obj-fuzz/); FUZZ_SECONDS=N runs them
 #   make install         PREFIX=/usr/local DESTDIR=
 
 PREFIX ?=	/usr/local
@@ -79,9 +80,51 @@ $(OBJDIR)/regress/%: regress/unit/%.c $$(call unit_deps,regress/unit/$$*.c)
 	$(CC) $(CFLAGS) -Iparent -Iproxy -Itokend -Iauthd $(LDFLAGS) \
 	    -o $@ $< $(call unit_deps,$<) $(LDLIBS)
 
+# Fuzzing (HACKING): make fuzz builds the libFuzzer harnesses
+# regress/fuzz/*_fuzz.c with clang into obj-fuzz/ and runs each for
+# FUZZ_SECONDS on a scratch copy of its corpus; make check replays the
+# corpora through the same harnesses built with $(CC).
+FUZZ_CC ?=	clang
+FUZZ_SECONDS ?=	0
+FUZZ_OBJDIR =	obj-fuzz
+FUZZ_SAN =	-fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS =	-O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -DSANITIZE \
+		$(filter-out -O2,$(CFLAGS))
+FUZZ_SRCS =	$(sort $(wildcard regress/fuzz/*_fuzz.c))
+FUZZ_NAMES =	$(FUZZ_SRCS:regress/fuzz/%_fuzz.c=%)
+FUZZ_BINS =	$(FUZZ_NAMES:%=$(FUZZ_OBJDIR)/%_fuzz)
+REPLAY_BINS =	$(FUZZ_NAMES:%=$(OBJDIR)/regress/fuzz/%_replay)
+fuzz_deps =	$(patsubst %.c,$(2)/%.o,$(shell sed -n \
+		    's/^ \* DEPS: *//p' $(1)) regress/fuzz/fuzz_common.c)
+
+$(FUZZ_OBJDIR)/%.o: %.c $(wildcard common/*.h */*.h regress/*/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -I$(dir $<) \
+	    -c -o $@ $<
+
+$(FUZZ_OBJDIR)/%_fuzz: regress/fuzz/%_fuzz.c \
+    $$(call fuzz_deps,regress/fuzz/$$*_fuzz.c,$(FUZZ_OBJDIR))
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Iparent -Iproxy -Itokend \
+	    -Iauthd -o $@ $< $(call fuzz_deps,$<,$(FUZZ_OBJDIR)) $(LDLIBS)
+
+$(OBJDIR)/regress/fuzz/%_replay: regress/fuzz/%_fuzz.c \
+    $(OBJDIR)/regress/fuzz/replay_main.o \
+    $$(call fuzz_deps,regress/fuzz/$$*_fuzz.c,$(OBJDIR))
+	$(CC) $(CFLAGS) -Iparent -Iproxy -Itokend -Iauthd $(LDFLAGS) -o $@ \
+	    $< $(OBJDIR)/regress/fuzz/replay_main.o \
+	    $(call fuzz_deps,$<,$(OBJDIR)) $(LDLIBS)
+
+replay: $(REPLAY_BINS)
+
+fuzz: $(FUZZ_BINS)
+	@if [ "$(FUZZ_SECONDS)" -gt 0 ]; then \
+		FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_OBJDIR=$(FUZZ_OBJDIR) \
+		    sh regress/fuzz/run.sh $(FUZZ_TARGETS); \
+	fi
+
 unit: $(UNIT_BINS)
 
-check: all unit
+check: all unit replay
 	BINDIR=$(BINDIR) OBJDIR=$(OBJDIR) SANITIZE=$(SANITIZE) \
 	    sh regress/run $(TESTS)
 
@@ -136,6 +179,6 @@ else
 endif
 
 clean:
-	rm -rf obj obj-san emailproxy emailproxyctl regress/tmp
+	rm -rf obj obj-san obj-fuzz emailproxy emailproxyctl regress/tmp
 
-.PHONY: all unit check bench lint install clean FORCE
+.PHONY: all unit replay fuzz check bench lint install clean FORCE

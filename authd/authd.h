@@ -241,6 +241,8 @@ void		 redirect_listeners_clear(void);
 int		 authd_redirect_url(const char *);
 int		 redirect_paste(const char *, const char *, const uint32_t *,
 		    const char **);
+struct evbuffer;
+int		 redirect_http_request(struct evbuffer *, char **);
 
 /* http.c */
 int		 http_init(struct evdns_base *);
@@ -248,6 +250,9 @@ void		 http_set_proxy(const char *, const char *);
 struct http_req	*http_post(const char *, struct form *, http_cb, void *);
 void		 http_cancel(struct http_req *);
 void		 http_shutdown(void);
+
+/* http_result.c */
+void		 http_result_parse(struct http_result *, const char *, size_t);
 enum auth_fail	 http_classify(const struct http_result *, int);
 
 /* form.c */

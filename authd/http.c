@@ -487,9 +487,7 @@ static void
 http_finish(struct http_req *r, CURLcode code)
 {
 	struct http_result	 res;
-	json_t			*v;
 	curl_off_t		 ra = 0;
-	json_error_t		 jerr;
 
 	memset(&res, 0, sizeof(res));
 	if (code != CURLE_OK) {
@@ -503,20 +501,7 @@ http_finish(struct http_req *r, CURLcode code)
 	if (curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &ra) ==
 	    CURLE_OK && ra > 0)
 		res.retry_after = ra > 86400 ? 86400 : (long)ra;
-	if (r->resplen > 0) {
-		res.json = json_loadb(r->resp, r->resplen, 0, &jerr);
-		if (res.json != NULL && !json_is_object(res.json)) {
-			json_decref(res.json);
-			res.json = NULL;
-		}
-	}
-	if (res.json != NULL) {
-		if ((v = json_object_get(res.json, "error")) != NULL)
-			res.error = json_string_value(v);
-		if ((v = json_object_get(res.json, "error_description")) !=
-		    NULL)
-			res.error_description = json_string_value(v);
-	}
+	http_result_parse(&res, r->resp, r->resplen);
 	log_debug("POST %s: HTTP %ld%s", r->url, res.status,
 	    res.json == NULL && r->resplen > 0 ? " (not JSON)" : "");
 	http_report(r, &res);
@@ -580,21 +565,4 @@ http_free(struct http_req *r)
 	free(r->url);
 	free(r->host);
 	free(r);
-}
-
-/*
- * What a failed request means for the tokens: transport trouble, 5xx,
- * 408, 429 and unusable 2xx bodies are transient; invalid_grant on a
- * refresh kills the refresh token; any other answer is permanent.
- */
-enum auth_fail
-http_classify(const struct http_result *res, int refresh)
-{
-	if (res->status == 0 || res->status >= 500 || res->status == 429 ||
-	    res->status == 408 || (res->status >= 200 && res->status < 300))
-		return (AUTH_FAIL_TRANSIENT);
-	if (refresh && res->status == 400 && res->error != NULL &&
-	    strcmp(res->error, "invalid_grant") == 0)
-		return (AUTH_FAIL_INVALID_GRANT);
-	return (AUTH_FAIL_PERMANENT);
 }

@@ -367,28 +367,34 @@ conn_respond(struct redirect_conn *c, int status, const char *page)
 	bufferevent_enable(c->bev, EV_WRITE);
 }
 
-static void
-conn_read(struct bufferevent *bev, void *arg)
+/*
+ * The browser's request in in: 0 while it is incomplete, else the HTTP
+ * status to answer with and *page (heap).  What it delivered is taken
+ * from in.
+ */
+int
+redirect_http_request(struct evbuffer *in, char **page)
 {
-	struct redirect_conn	*c = arg;
-	struct evbuffer		*in = bufferevent_get_input(bev);
 	struct evbuffer_ptr	 end;
-	char			*line, *target, *sp, *path, *query, *page;
+	char			*line, *target, *sp, *path, *query;
 	const char		*err;
 	size_t			 n;
 	int			 status, taken;
 
+	*page = NULL;
 	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
 	if (end.pos == -1)
 		end = evbuffer_search(in, "\n\n", 2, NULL);
 	if (end.pos == -1) {
-		if (evbuffer_get_length(in) > REDIRECT_MAX_REQUEST)
-			conn_respond(c, 400, "request too large");
-		return;
+		if (evbuffer_get_length(in) > REDIRECT_MAX_REQUEST) {
+			*page = xprintf("request too large");
+			return (400);
+		}
+		return (0);
 	}
 	if ((line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF)) == NULL) {
-		conn_respond(c, 400, "bad request");
-		return;
+		*page = xprintf("bad request");
+		return (400);
 	}
 	evbuffer_drain(in, evbuffer_get_length(in));
 	/* "GET /path?query HTTP/1.1" */
@@ -400,8 +406,8 @@ conn_read(struct bufferevent *bev, void *arg)
 	}
 	if (target == NULL || *target != '/') {
 		freezero(line, n);
-		conn_respond(c, 400, "bad request");
-		return;
+		*page = xprintf("bad request");
+		return (400);
 	}
 	n = strcspn(target, "?#");
 	if ((path = strndup(target, n)) == NULL)
@@ -413,13 +419,25 @@ conn_read(struct bufferevent *bev, void *arg)
 		fatal("%s", __func__);
 	freezero(line, strlen(line) + 1);
 	log_debug("redirect listener: request for %s", path);
-	page = NULL;
-	status = redirect_deliver(NULL, NULL, path, query, NULL, &page, &err,
+	status = redirect_deliver(NULL, NULL, path, query, NULL, page, &err,
 	    &taken);
-	conn_respond(c, status, page);
-	free(page);
 	free(path);
 	str_wipe(&query);
+	return (status);
+}
+
+static void
+conn_read(struct bufferevent *bev, void *arg)
+{
+	struct redirect_conn	*c = arg;
+	char			*page;
+	int			 status;
+
+	if ((status = redirect_http_request(bufferevent_get_input(bev),
+	    &page)) == 0)
+		return;
+	conn_respond(c, status, page);
+	free(page);
 }
 
 static void

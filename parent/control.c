@@ -272,7 +272,6 @@ peer_is_admin(int fd, uid_t uid, gid_t gid)
 static void
 control_accept(int listenfd, short event, void *arg)
 {
-	struct ctl_conn	*c;
 	uid_t		 uid;
 	gid_t		 gid;
 	int		 fd;
@@ -296,6 +295,15 @@ control_accept(int listenfd, short event, void *arg)
 		close(fd);
 		return;
 	}
+	control_conn_add(fd, uid, gid);
+}
+
+/* A connection on fd from uid:gid: its requests are read from now on. */
+void
+control_conn_add(int fd, uid_t uid, gid_t gid)
+{
+	struct ctl_conn	*c;
+
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		fatal(NULL);
 	c->id = next_id++;

@@ -67,6 +67,7 @@ void	 child_log_lost(const struct child *, int status);
 struct imsg;
 int	 control_init(const struct emailproxy_conf *);
 void	 control_listen(void);
+void	 control_conn_add(int, uid_t, gid_t);
 void	 control_cleanup(void);
 void	 control_child_reply(struct imsg *);
 void	 control_pending_set(const char *, const char *, const char *,

@@ -1,0 +1,32 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/* What authd_mock.c recorded (see there). */
+
+#ifndef AUTHD_MOCK_H
+#define AUTHD_MOCK_H
+
+struct mock_authd {
+	http_cb		 cb;		/* the request out, if any */
+	void		*arg;
+	struct flight	*flight;	/* for flight_by_state */
+	int		 tokens, failures, pending, redirects;
+	uint64_t	 expiry;	/* of the last tokens */
+};
+
+extern struct mock_authd	 mock_authd;
+
+#endif /* AUTHD_MOCK_H */

@@ -1,0 +1,454 @@
+#!/usr/bin/env python3
+# Write the hand-made seeds of regress/fuzz/corpus/ (run from anywhere;
+# existing files of the same name are replaced, others are kept: the
+# corpora also hold inputs the fuzzers found).  Formats: see each
+# harness's comment.
+
+import base64
+import hashlib
+import json
+import os
+import struct
+
+TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+# proxy/starttls.h
+TLS_CLIENT, TLS_SERVER, SERVER_STARTTLS, LOCAL_STARTTLS, REQUIRE_TLS = \
+    1, 2, 4, 8, 16
+
+
+def put(target, name, data):
+    d = os.path.join(TOP, target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def ev(op, data=b""):
+    """Events of proto_driver.c: op letter, length byte, data."""
+    if isinstance(data, str):
+        data = data.encode()
+    out = b""
+    while True:
+        out += op.encode() + bytes([min(len(data), 255)]) + data[:255]
+        data = data[255:]
+        if not data:
+            return out
+
+
+def session(flags, *events):
+    return bytes([flags]) + b"".join(ev(*e) for e in events)
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+PLAIN = b64("\0user@example.com\0password")
+
+# IMAP
+G = "* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2 SASL-IR] ready\r\n"
+imap = {
+    "login": session(0, ("S", G), ("C", "a LOGIN user@example.com pw\r\n"),
+                     ("T", "tok"), ("S", "a OK logged in\r\n")),
+    "login-quoted-literal": session(
+        0, ("S", G), ("C", 'a LOGIN "us\\"er" {8}\r\n'),
+        ("C", "pass\r\nwd\r\n"), ("T", "tok"), ("S", "a NO bad\r\n"),
+        ("T", "tok2"), ("S", "a OK\r\n")),
+    "login-literal-plus": session(
+        0, ("S", G), ("C", "a LOGIN {4+}\r\nuser {4+}\r\npass\r\n"),
+        ("T", "tok"), ("S", "a OK\r\n")),
+    "authenticate-plain-cont": session(
+        0, ("S", G), ("C", "a AUTHENTICATE PLAIN\r\n"),
+        ("C", PLAIN + "\r\n"), ("T", "tok"), ("S", "a OK\r\n")),
+    "authenticate-plain-ir": session(
+        0, ("S", "* OK ready\r\n"), ("C", "a CAPABILITY\r\n"),
+        ("S", "* CAPABILITY IMAP4rev1 AUTH=XOAUTH2\r\na OK\r\n"),
+        ("C", "b AUTHENTICATE PLAIN " + PLAIN + "\r\n"), ("T", "tok"),
+        ("S", "+ eyJzdGF0dXMiOiI0MDAifQ==\r\n"), ("S", "b NO failed\r\n")),
+    "authenticate-cancel": session(
+        0, ("S", G), ("C", "a AUTHENTICATE PLAIN\r\n*\r\n"),
+        ("C", "b AUTHENTICATE PLAIN\r\n!!!\r\n")),
+    # Pipelined: the CAPABILITY's tagged OK is not the login's answer.
+    "pipelined-capability-authenticate": session(
+        0, ("S", G), ("C", "a CAPABILITY\r\na AUTHENTICATE FOO\r\n"),
+        ("S", "* CAPABILITY IMAP4rev1 AUTH=XOAUTH2\r\na OK done\r\n"),
+        ("S", "a NO unknown mechanism\r\n"),
+        ("C", "b LOGIN user pass\r\n"), ("T", "tok"), ("S", "b OK\r\n")),
+    "pipelined-noop-login": session(
+        0, ("S", G), ("C", "a NOOP\r\na LOGIN user pw\r\n"), ("T", "tok"),
+        ("S", "a OK noop\r\n"), ("S", "a NO [AUTHENTICATIONFAILED]\r\n"),
+        ("T", "tok2"), ("S", "a NO again\r\n")),
+    # Bare LF: one line for a CRLF reader, two for the server.
+    "bare-lf-login": session(
+        0, ("S", G), ("C", "x NOOP\na LOGIN user pass\r\n"),
+        ("S", "x OK\r\n"), ("C", "b  LOGIN user pass\r\n"),
+        ("C", "c LOGIN\tuser pass\r\nd UID LOGIN u p\r\n")),
+    "bare-cr-login": session(
+        0, ("S", G), ("C", "x NOOP\ra LOGIN user pass\r\n")),
+    # The server refuses the literal: what follows is a new command.
+    "literal-refused": session(
+        0, ("S", G), ("C", "a SELECT {5}\r\n"),
+        ("S", "a BAD literals not accepted\r\n"),
+        ("C", 'hello\r\nb LOGIN user "password"\r\n'), ("T", "tok"),
+        ("S", "b OK\r\n")),
+    "literal-huge": session(
+        0, ("S", G), ("C", "a APPEND INBOX {1000000000000}\r\n"),
+        ("S", "+ go\r\n"), ("C", "x" * 600)),
+    "literal-accepted": session(
+        0, ("S", G), ("C", "a ID {5}\r\n"), ("S", "+ ok\r\n"),
+        ("C", "hello\r\n"), ("S", "a OK\r\n")),
+    # server_starttls: CAPABILITY after STARTTLS answered by a tagged OK
+    # alone.
+    "starttls-capa-tagged-only": session(
+        SERVER_STARTTLS, ("S", "* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n"),
+        ("S", "epx2 OK begin TLS\r\n"), ("R",),
+        ("S", "epx3 OK done\r\n"), ("C", "a LOGIN u p\r\n"), ("T", "tok"),
+        ("S", "a OK\r\n")),
+    "starttls-capa-command": session(
+        SERVER_STARTTLS, ("S", "* OK ready\r\n"),
+        ("S", "* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n"
+              "epx1 OK\r\n"),
+        ("S", "epx2 OK go\r\n"), ("R",),
+        ("S", "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\nepx3 OK\r\n"),
+        ("C", "a CAPABILITY\r\n"), ("S", "* CAPABILITY IMAP4rev1\r\n"
+                                        "a OK\r\n")),
+    "starttls-refused": session(
+        SERVER_STARTTLS, ("S", "* OK [CAPABILITY IMAP4rev1 STARTTLS] x\r\n"),
+        ("S", "epx2 NO not now\r\n")),
+    "starttls-handshake-fails": session(
+        SERVER_STARTTLS, ("S", "* OK [CAPABILITY IMAP4rev1 STARTTLS] x\r\n"),
+        ("S", "epx2 OK\r\n"), ("R", b"\x01")),
+    "local-starttls": session(
+        LOCAL_STARTTLS | REQUIRE_TLS, ("S", G),
+        ("C", "a LOGIN u p\r\nb CAPABILITY\r\n"),
+        ("S", "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\nb OK\r\n"),
+        ("C", "c STARTTLS\r\n"), ("L",), ("C", "d LOGIN u p\r\n"),
+        ("T", "tok"), ("S", "d OK\r\n")),
+    "token-fail": session(
+        0, ("S", G), ("C", "a LOGIN u p\r\n"), ("F", b"\x02bad password")),
+    "server-closed-retry": session(
+        0, ("S", G), ("C", "a LOGIN u p\r\n"), ("T", "tok"), ("X",),
+        ("S", G), ("T", "tok"), ("X",)),
+    "greeting-bye": session(0, ("S", "* BYE go away\r\n")),
+    "greeting-preauth-fragments": session(
+        0, *[("S", c) for c in "* PREAUTH hi\r\n"]),
+    "long-line": session(0, ("S", G), ("C", "a NOOP " + "x" * 9000 + "\r\n")),
+    "untagged-between": session(
+        0, ("S", G), ("C", "a LOGIN u p\r\n"), ("T", "tok"),
+        ("S", "* 3 EXISTS\r\n* OK [ALERT] hi\r\na OK\r\n")),
+    "nul-8bit": session(0, ("S", "* OK \x00\xff ready\r\n"),
+                        ("C", "a LOGIN \x00 \xff\r\n")),
+}
+for k, v in imap.items():
+    put("imap", k, v)
+
+# POP3
+PG = "+OK POP3 ready\r\n"
+pop = {
+    "user-pass": session(0, ("S", PG), ("C", "USER user@example.com\r\n"),
+                         ("C", "PASS pw\r\n"), ("T", "tok"),
+                         ("S", "+OK\r\n+OK logged in\r\n")),
+    "capa": session(0, ("S", PG), ("C", "CAPA\r\n"),
+                    ("S", "+OK\r\nSASL XOAUTH2\r\nSTLS\r\nUSER\r\n.\r\n")),
+    "auth-plain": session(0, ("S", PG), ("C", "AUTH PLAIN\r\n"),
+                          ("C", PLAIN + "\r\n"), ("T", "tok"),
+                          ("S", "+ \r\n"), ("S", "+OK\r\n")),
+    "auth-plain-ir": session(0, ("S", PG), ("C", "AUTH PLAIN " + PLAIN +
+                                            "\r\n"), ("T", "tok"),
+                             ("S", "-ERR [AUTH] no\r\n"), ("T", "t2"),
+                             ("S", "+OK\r\n")),
+    "bare-lf-pass": session(0, ("S", PG), ("C", "NOOP\nPASS secret\r\n"),
+                            ("C", "USER u\nPASS p\r\n")),
+    "stls-server": session(SERVER_STARTTLS, ("S", PG),
+                           ("S", "+OK\r\nSTLS\r\n.\r\n"), ("S", "+OK go\r\n"),
+                           ("R",), ("C", "USER u\r\nPASS p\r\n"),
+                           ("T", "tok"), ("S", "+OK\r\n+OK\r\n")),
+    "stls-local": session(LOCAL_STARTTLS | REQUIRE_TLS, ("S", PG),
+                          ("C", "USER u\r\nSTLS\r\n"), ("L",),
+                          ("C", "USER u\r\nPASS p\r\n")),
+    "apop-top-list": session(0, ("S", "+OK <1.2@x>\r\n"),
+                             ("C", "APOP u d41d8cd98f00b204e9800998ecf8427e"
+                                   "\r\nLIST\r\nTOP 1 0\r\n"),
+                             ("S", "-ERR\r\n-ERR\r\n-ERR\r\n")),
+    "token-fail-closed": session(0, ("S", PG), ("C", "USER u\r\nPASS p\r\n"),
+                                 ("F", b"\x04needs auth"), ("X",)),
+    "long-line": session(0, ("S", PG), ("C", "USER " + "u" * 9000 + "\r\n")),
+}
+for k, v in pop.items():
+    put("pop", k, v)
+
+# SMTP
+SG = "220 smtp.example.com ESMTP\r\n"
+EHLO = "250-smtp.example.com\r\n250-PIPELINING\r\n250-8BITMIME\r\n" \
+    "250-AUTH LOGIN PLAIN XOAUTH2\r\n250 CHUNKING\r\n"
+smtp = {
+    "auth-plain": session(0, ("S", SG), ("C", "EHLO c\r\n"), ("S", EHLO),
+                          ("C", "AUTH PLAIN " + PLAIN + "\r\n"), ("T", "tok"),
+                          ("S", "235 2.7.0 ok\r\n")),
+    "auth-plain-cont": session(0, ("S", SG), ("C", "EHLO c\r\n"),
+                               ("S", EHLO), ("C", "AUTH PLAIN\r\n"),
+                               ("C", PLAIN + "\r\n"), ("T", "tok"),
+                               ("S", "334 eyJzdGF0dXMiOiI0MDEifQ==\r\n"),
+                               ("S", "535 5.7.8 bad\r\n"), ("T", "t2"),
+                               ("S", "235 ok\r\n")),
+    "auth-login": session(0, ("S", SG), ("C", "EHLO c\r\n"), ("S", EHLO),
+                          ("C", "AUTH LOGIN\r\n"),
+                          ("C", b64("user@example.com") + "\r\n"),
+                          ("C", b64("password") + "\r\n"), ("T", "tok"),
+                          ("S", "235 ok\r\n")),
+    "auth-login-ir-cancel": session(0, ("S", SG), ("C", "EHLO c\r\n"),
+                                    ("S", EHLO),
+                                    ("C", "AUTH LOGIN " + b64("u") + "\r\n"),
+                                    ("C", "*\r\n")),
+    "multiline-greeting": session(0, ("S", "220-first\r\n220-second\r\n"
+                                       "220 last\r\n"), ("C", "HELO c\r\n"),
+                                  ("S", "250 ok\r\n")),
+    "data-boundary": session(0, ("S", SG), ("C", "EHLO c\r\n"), ("S", EHLO),
+                             ("C", "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"
+                                   "DATA\r\n"),
+                             ("S", "530 auth required\r\n530 x\r\n"
+                                   "354 go\r\n"),
+                             ("C", "Subject: x\r\n\r\n..dot\r\n.\r\n"
+                                   "AUTH PLAIN " + PLAIN + "\r\n")),
+    "bdat": session(0, ("S", SG), ("C", "EHLO c\r\n"), ("S", EHLO),
+                    ("C", "BDAT 30 LAST\r\nAUTH PLAIN " + PLAIN + "\r\n"),
+                    ("S", "530 auth first\r\n")),
+    "bare-lf-auth": session(0, ("S", SG), ("C", "NOOP \nAUTH PLAIN " +
+                                           PLAIN + "\r\n")),
+    "starttls-server": session(SERVER_STARTTLS, ("S", SG),
+                               ("C", "EHLO c\r\n"),
+                               ("S", "250-x\r\n250-STARTTLS\r\n250 AUTH "
+                                     "PLAIN\r\n"), ("S", "220 go\r\n"),
+                               ("R",), ("S", EHLO),
+                               ("C", "AUTH PLAIN " + PLAIN + "\r\n"),
+                               ("T", "tok"), ("S", "235 ok\r\n")),
+    "starttls-server-before-ehlo": session(
+        SERVER_STARTTLS, ("S", SG),
+        ("C", "NOOP \nAUTH PLAIN " + PLAIN + "\r\nMAIL FROM:<a@b>\r\n")),
+    "starttls-refused": session(SERVER_STARTTLS, ("S", SG),
+                                ("C", "EHLO c\r\n"),
+                                ("S", "250 ok\r\n454 4.7.0 no TLS\r\n")),
+    "starttls-local": session(LOCAL_STARTTLS | REQUIRE_TLS, ("S", SG),
+                              ("C", "EHLO c\r\n"), ("S", EHLO),
+                              ("C", "AUTH PLAIN " + PLAIN + "\r\n"),
+                              ("C", "STARTTLS\r\n"), ("L",),
+                              ("C", "EHLO c\r\n"), ("S", EHLO)),
+    "server-closed": session(0, ("S", SG), ("C", "EHLO c\r\n"), ("S", EHLO),
+                             ("C", "AUTH PLAIN " + PLAIN + "\r\n"),
+                             ("T", "tok"), ("X",), ("S", SG), ("S", EHLO),
+                             ("T", "tok")),
+    "long-reply": session(0, ("S", "220-" + "x" * 9000 + "\r\n220 ok\r\n")),
+}
+for k, v in smtp.items():
+    put("smtp", k, v)
+
+put("imap_cap", "greeting", "\x00* OK [CAPABILITY IMAP4rev1 STARTTLS "
+    "AUTH=XOAUTH2 SASL-IR LOGINDISABLED] ready")
+put("imap_cap", "untagged", "\x01* CAPABILITY IMAP4rev1 AUTH=PLAIN "
+    "AUTH=XOAUTH2 STARTTLS")
+put("imap_cap", "tagged", "\x03a OK [CAPABILITY IMAP4rev1 ID ENABLE] done")
+put("imap_cap", "lowercase", "\x02* capability imap4rev1 starttls")
+put("imap_cap", "empty", "\x01* CAPABILITY")
+
+put("sasl", "plain", PLAIN)
+put("sasl", "plain-authzid", b64("admin\0user\0pw"))
+put("sasl", "plain-one-nul", b64("user\0pw"))
+put("sasl", "plain-three-nul", b64("\0u\0p\0"))
+put("sasl", "equals", "=")
+put("sasl", "unpadded", "AHVzZXIAcHc")
+put("sasl", "login-user", b64("user@example.com"))
+
+put("proxyhdr", "v1-tcp4", "PROXY TCP4 192.0.2.1 198.51.100.2 5678 993\r\n")
+put("proxyhdr", "v1-tcp6", "PROXY TCP6 2001:db8::1 2001:db8::2 5678 993\r\n")
+put("proxyhdr", "v1-unknown", "PROXY UNKNOWN\r\n")
+SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+put("proxyhdr", "v2-tcp4", SIG + b"\x21\x11" + struct.pack(">H", 12) +
+    bytes([192, 0, 2, 1, 198, 51, 100, 2]) + struct.pack(">HH", 5678, 993))
+put("proxyhdr", "v2-tcp6-tlv", SIG + b"\x21\x21" + struct.pack(">H", 36 + 7)
+    + bytes(16) + bytes(15) + b"\x01" + struct.pack(">HH", 1, 2) +
+    b"\x04\x00\x04abcd")
+put("proxyhdr", "v2-local", SIG + b"\x20\x00\x00\x00")
+put("proxyhdr", "v2-unix", SIG + b"\x21\x31" + struct.pack(">H", 216) +
+    bytes(216))
+
+put("config", "minimal", "[IMAP-1993]\nserver_address = imap.example.com\n"
+    "server_port = 993\n")
+put("config", "full", """\ufeff[emailproxy]
+delete_account_token_on_password_error = True
+encrypt_client_secret_on_first_use = False
+allow_catch_all_accounts = True
+control_group = root
+max_login_failures = 3
+
+[IMAP-1993]
+server_address = outlook.office365.com
+server_port = 993
+local_address = 127.0.0.1
+allow_clients = 127.0.0.0/8, ::1
+proxy_protocol = True
+proxy_protocol_trusted = 10.0.0.0/8
+
+[POP-1995]
+server_address = outlook.office365.com
+server_port = 995
+
+[SMTP-1587]
+server_address = smtp.office365.com
+server_port = 587
+server_starttls = True
+
+[user@example.com]
+permission_url = https://login.microsoftonline.com/common/oauth2/v2.0/authorize
+token_url = https://login.microsoftonline.com/common/oauth2/v2.0/token
+oauth2_scope = https://outlook.office365.com/IMAP.AccessAsUser.All
+  https://outlook.office365.com/SMTP.Send offline_access
+redirect_uri = http://localhost
+client_id = abc
+client_secret = def ; comment
+token_salt = c2FsdA==
+token_iterations = 1200000
+access_token = gAAAAABk
+access_token_expiry = 1700000000
+
+[@example.org]
+token_url = https://oauth2.googleapis.com/token
+oauth2_scope = https://mail.google.com/
+oauth2_flow = device
+permission_url = https://oauth2.googleapis.com/device/code
+client_id = x
+client_secret = y
+
+[*]
+oauth2_flow = client_credentials
+token_url = https://example.com/token
+oauth2_scope = s
+client_id = z
+client_secret_encrypted = gAAAA
+""")
+put("config", "errors", "[IMAP-x]\nserver_port = 99999\n[bad section\n"
+    "key\n=value\n[SMTP-25]\nserver_starttls = maybe\nserver_address = \n"
+    "[SMTP-25]\n")
+put("config", "nul", "[IMAP-1993]\nserver_address = a\x00b\n")
+
+# imsg: type, len (header included), peerid, pid.
+def imsg(t, payload=b"", peerid=0):
+    return struct.pack("<IIII", t, 16 + len(payload), peerid, 0) + payload
+
+
+def s32(v):
+    return struct.pack("<I", v)
+
+
+def mstr(s):
+    if s is None:
+        return s32(0xffffffff)
+    return s32(len(s)) + s.encode() + b"\0"
+
+
+put("imsg", "fields", imsg(1, s32(7) + struct.pack("<Q", 9) + mstr("x"),
+                          peerid=0b1001))
+put("imsg", "short-header", b"\x01\x00\x00\x00\x08")
+put("imsg", "huge-len", struct.pack("<IIII", 1, 0x7fffffff, 0, 0))
+put("imsg", "fd-bit", struct.pack("<IIII", 1, 0x80000010, 0, 0))
+put("imsg", "string-no-nul", imsg(1, s32(3) + b"abc", peerid=2))
+put("imsg", "string-null", imsg(1, mstr(None) + s32(5) + b"hello",
+                                peerid=0b1110))
+
+put("token_record", "record", json.dumps({
+    "version": 1, "account": "user@example.com", "kdf": "pbkdf2-sha256",
+    "iterations": 1200000, "salt": base64.b64encode(bytes(16)).decode(),
+    "aead": "aes-256-gcm", "nonce": base64.b64encode(bytes(12)).decode(),
+    "ciphertext": base64.b64encode(bytes(40)).decode(),
+    "access_token_expiry": 1700000000, "created": 1690000000,
+    "last_refresh": 1690000001, "last_use": 1690000002}, indent=2))
+put("token_record", "bad-iterations", '{"version":1,"account":"a",'
+    '"kdf":"pbkdf2-sha256","iterations":-1}')
+put("token_record", "account-nul", '{"version":1,"account":"a\\u0000b"}')
+put("token_record", "huge-times", '{"version":1,"account":"a","kdf":'
+    '"pbkdf2-sha256","aead":"aes-256-gcm","iterations":1,"salt":'
+    '"AAAAAAAAAAAAAAAAAAAAAA==","nonce":"AAAAAAAAAAAAAAAA","ciphertext":'
+    '"AAAAAAAAAAAAAAAAAAAAAA==","access_token_expiry":1e300,"created":-1,'
+    '"last_refresh":9223372036854775807,"last_use":"x"}')
+put("token_record", "duplicate-key", '{"version":1,"version":1}')
+
+try:
+    from cryptography.fernet import Fernet
+    key = base64.urlsafe_b64encode(bytes(range(32)))
+    f = Fernet(key)
+    put("fernet", "token", b"\x00" + f.encrypt_at_time(b"refresh-token",
+                                                        1700000000))
+    put("fernet", "token-empty", b"\x00" + f.encrypt_at_time(b"", 1))
+    put("fernet", "multifernet", b"\x02c2FsdA==\n1200000\n" +
+        f.encrypt_at_time(b"access-token", 1700000000))
+    put("fernet", "multifernet-legacy-salt", b"\x02c2Fs dA\n\n" +
+        f.encrypt_at_time(b"x\0y", 1700000000))
+except ImportError:
+    pass
+put("fernet", "signed-raw", b"\x01\x80" + bytes(8) + bytes(16) + bytes(32))
+put("fernet", "signed-short", b"\x01\x80" + bytes(8))
+put("fernet", "multifernet-bad-iterations", b"\x02c2FsdA==\n-5\nabc")
+
+put("oauth_token", "ok", b"\x00" + json.dumps({
+    "access_token": "at", "refresh_token": "rt", "expires_in": 3599,
+    "token_type": "Bearer"}).encode())
+for name, v in (("1e300", "1e300"), ("negative", "-5"), ("real", "1.5"),
+                ("string", '"3600"'), ("huge-int", "9223372036854775807"),
+                ("null", "null"), ("string-junk", '"12x"'),
+                ("neg-1e300", "-1e300")):
+    put("oauth_token", "expires-in-" + name,
+        b"\x00" + b'{"access_token":"at","expires_in":' + v.encode() + b"}")
+put("oauth_token", "refresh-invalid-grant", b"\x03" + json.dumps({
+    "error": "invalid_grant", "error_description": "expired"}).encode())
+put("oauth_token", "busy", b"\x28" + b'{"error":"slow"}')
+put("oauth_token", "not-json", b"\x00<html>hi</html>")
+put("oauth_token", "array", b"\x00[1,2]")
+
+DEV = {"device_code": "dc", "user_code": "ABCD-EFGH",
+       "verification_uri": "https://example.com/device", "expires_in": 900,
+       "interval": 5}
+for name, extra, poll in (
+        ("pending", {}, {"error": "authorization_pending"}),
+        ("slow-down", {"interval": "7"}, {"error": "slow_down"}),
+        ("expired", {"expires_in": 1e300}, {"error": "expired_token"}),
+        ("denied", {"expires_in": -5}, {"error": "access_denied",
+                                        "error_description": "no"}),
+        ("tokens", {"interval": 1.5}, {"access_token": "a",
+                                       "expires_in": "3600"}),
+        ("google-url", {"verification_url": "https://g", "expires_in":
+                        "1800"}, {"access_token": "a",
+                                  "expires_in": 1e300})):
+    d = dict(DEV)
+    d.update(extra)
+    if "verification_url" in extra:
+        del d["verification_uri"]
+    put("oauth_device", name, b"\x00" + (b"\x00" if name == "tokens" or
+                                         name == "google-url" else b"\x01")
+        + json.dumps(d).encode() + b"\0" + json.dumps(poll).encode())
+put("oauth_device", "refused", b"\x01\x00" + b'{"error":"invalid_client"}')
+
+put("redirect", "code", b"\x01GET /callback?code=abc&state=state1 HTTP/1.1\r\n"
+    b"Host: localhost:8080\r\n\r\n")
+put("redirect", "error", b"\x03GET /?error=access_denied&error_description="
+    b"%3Cb%3Eno%3C%2Fb%3E&state=state1 HTTP/1.1\r\n\r\n")
+put("redirect", "unknown-state", b"\x00GET /cb?code=x&state=zz HTTP/1.0\n\n")
+put("redirect", "bad-request", b"\x01GARBAGE\r\n\r\n")
+put("redirect", "paste-url", b"\x11http://localhost:8080/callback?code=c&"
+    b"state=state1#frag")
+
+CTL = {"show_accounts": 154, "show_sessions": 155, "show_pending": 156,
+       "show_stats": 157, "authorise": 158, "forget": 159, "reload": 160,
+       "log_verbose": 161}
+put("control", "show-all", b"\x00" + b"".join(
+    imsg(CTL[k]) for k in ("show_accounts", "show_sessions", "show_pending",
+                           "show_stats")))
+put("control", "admin-verbose", b"\x01" + imsg(161, s32(2)) +
+    imsg(161, s32(9)) + imsg(161, b"\x01"))
+put("control", "unprivileged-reload", b"\x00" + imsg(160) + imsg(159,
+    mstr("user@example.com")))
+put("control", "admin-authorise", b"\x01" + imsg(158, mstr("user@example.com")
+    + mstr("http://localhost/?code=1&state=2")) + imsg(160))
+put("control", "unknown-type", b"\x01" + imsg(9999) + imsg(1, b"x" * 40))
+put("control", "truncated", b"\x01" + imsg(154)[:10])
