@@ -19,8 +19,10 @@
  * imsg framing, request types, their payloads, one request at a time,
  * what an unprivileged member of control_group may not do.  The first
  * byte picks the peer (bit 0: root, else an unprivileged uid); the rest
- * is what it writes before closing.  The children are sockets read by
- * the harness; a reload succeeds without reading any file.
+ * is what it writes before closing.  The harness plays the children:
+ * each request relayed to one is answered (bits 1-2 of the first byte:
+ * end, data and end, failure); a reload succeeds without reading any
+ * file.
  *
  * DEPS: parent/control.c common/proc.c common/msg.c common/imsg.c common/imsg_buffer.c common/config.c common/config_parse.c common/config_check.c common/config_files.c common/config_imsg.c common/cidr.c common/secret.c common/log.c
  */
@@ -44,7 +46,8 @@
 
 struct child		 children[PROC_MAX];
 struct emailproxy_conf	*parent_conf;
-static int		 child_peer[PROC_MAX];
+static struct imsgbuf	 child_peer[PROC_MAX];
+static int		 answer_kind;
 
 int
 parent_reload(void)
@@ -60,13 +63,57 @@ parent_set_verbose(int level)
 		abort();
 }
 
-/* A child: takes what the parent relays (the harness drops it). */
+/* The parent's end of a child's socket, as parent.c reads it. */
 static void
 child_io(int fd, short event, void *arg)
 {
-	struct child	*c = arg;
+	struct imsgev	*iev = arg;
+	struct imsg	 imsg;
+	ssize_t		 n;
 
-	if (imsgev_io(&c->iev, event) == -1)
+	if (imsgev_io(iev, event) == -1)
+		abort();
+	while ((n = imsg_get(&iev->ibuf, &imsg)) > 0) {
+		control_child_reply(&imsg);
+		imsg_free(&imsg);
+	}
+	if (n == -1)
+		abort();
+}
+
+/* The child: answer each request it was relayed. */
+static void
+child_answer(struct imsgbuf *ibuf)
+{
+	static const char	 obj[] = "{\"account\":\"a\"}";
+	struct imsg		 imsg;
+	uint32_t		 id, len = sizeof(obj) - 1;
+	uint8_t			 payload[4 + sizeof(obj)];
+	ssize_t			 n;
+
+	if (imsgbuf_read(ibuf) == -1)
+		abort();
+	while ((n = imsg_get(ibuf, &imsg)) > 0) {
+		id = imsg_get_id(&imsg);
+		imsg_free(&imsg);
+		memcpy(payload, &len, 4);
+		memcpy(payload + 4, obj, sizeof(obj));
+		switch (answer_kind) {
+		case 1:
+			imsg_compose(ibuf, IMSG_CTL_DATA, id, 0, -1, payload,
+			    sizeof(payload));
+			/* FALLTHROUGH */
+		case 0:
+		case 3:
+			imsg_compose(ibuf, IMSG_CTL_END, id, 0, -1, NULL, 0);
+			break;
+		case 2:
+			imsg_compose(ibuf, IMSG_CTL_FAIL, id, 0, -1, payload,
+			    sizeof(payload));
+			break;
+		}
+	}
+	if (n == -1 || imsgbuf_flush(ibuf) == -1)
 		abort();
 }
 
@@ -88,12 +135,13 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		children[i].name = "child";
 		imsgev_init(&children[i].iev, sv[0], "child", child_io,
 		    &children[i], IMSG_MAXSIZE_PARENT, 0);
-		child_peer[i] = sv[1];
+		if (imsgbuf_init(&child_peer[i], sv[1]) == -1)
+			abort();
 	}
 	return (0);
 }
 
-/* Read and drop what fd has; 1 once the other end closed. */
+/* Read and drop what the tool got; 1 once the parent closed. */
 static int
 drain(int fd)
 {
@@ -121,6 +169,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    fcntl(sv[0], F_SETFL, O_NONBLOCK) == -1 ||
 	    fcntl(sv[1], F_SETFL, O_NONBLOCK) == -1)
 		abort();
+	answer_kind = (data[0] >> 1) & 3;
 	control_conn_add(sv[0], data[0] & 1 ? 0 : 1000, 1000);
 	p = data + 1;
 	left = size - 1;
@@ -140,7 +189,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		event_loop(EVLOOP_NONBLOCK);
 		for (i = PROC_PROXY; i < PROC_MAX; i++)
-			(void)drain(child_peer[i]);
+			child_answer(&child_peer[i]);
+		event_loop(EVLOOP_NONBLOCK);
 		closed = drain(sv[1]);
 	}
 	/* At its end of file the parent closes the connection. */

@@ -350,6 +350,8 @@ def mstr(s):
 
 put("imsg", "fields", imsg(1, s32(7) + struct.pack("<Q", 9) + mstr("x"),
                           peerid=0b1001))
+put("imsg", "config-empty", imsg(1) + imsg(2, s32(0) * 8) + imsg(5) +
+    imsg(1) + imsg(3, mstr("IMAP-1993") + s32(1)) + imsg(5))
 put("imsg", "short-header", b"\x01\x00\x00\x00\x08")
 put("imsg", "huge-len", struct.pack("<IIII", 1, 0x7fffffff, 0, 0))
 put("imsg", "fd-bit", struct.pack("<IIII", 1, 0x80000010, 0, 0))
@@ -438,17 +440,24 @@ put("redirect", "bad-request", b"\x01GARBAGE\r\n\r\n")
 put("redirect", "paste-url", b"\x11http://localhost:8080/callback?code=c&"
     b"state=state1#frag")
 
-CTL = {"show_accounts": 154, "show_sessions": 155, "show_pending": 156,
-       "show_stats": 157, "authorise": 158, "forget": 159, "reload": 160,
-       "log_verbose": 161}
+# enum imsg_type in common/emailproxy.h
+CTL = {"show_accounts": 21, "show_sessions": 22, "show_pending": 23,
+       "show_stats": 24, "authorise": 25, "forget": 26, "reload": 27,
+       "log_verbose": 28}
 put("control", "show-all", b"\x00" + b"".join(
     imsg(CTL[k]) for k in ("show_accounts", "show_sessions", "show_pending",
                            "show_stats")))
-put("control", "admin-verbose", b"\x01" + imsg(161, s32(2)) +
-    imsg(161, s32(9)) + imsg(161, b"\x01"))
-put("control", "unprivileged-reload", b"\x00" + imsg(160) + imsg(159,
-    mstr("user@example.com")))
-put("control", "admin-authorise", b"\x01" + imsg(158, mstr("user@example.com")
-    + mstr("http://localhost/?code=1&state=2")) + imsg(160))
+put("control", "show-all-data", b"\x02" + b"".join(
+    imsg(CTL[k]) for k in ("show_stats", "show_accounts")))
+put("control", "show-fail", b"\x05" + imsg(CTL["show_stats"]) +
+    imsg(CTL["show_sessions"]))
+put("control", "admin-verbose", b"\x01" + imsg(CTL["log_verbose"], s32(2)) +
+    imsg(CTL["log_verbose"], s32(9)) + imsg(CTL["log_verbose"], b"\x01"))
+put("control", "unprivileged-reload", b"\x00" + imsg(CTL["reload"]) +
+    imsg(CTL["forget"], mstr("user@example.com")))
+put("control", "admin-authorise", b"\x01" + imsg(CTL["authorise"],
+    mstr("user@example.com") + mstr("http://localhost/?code=1&state=2")) +
+    imsg(CTL["reload"]) + imsg(CTL["forget"], mstr("a@b")))
+put("control", "many-requests", b"\x03" + imsg(CTL["show_pending"]) * 300)
 put("control", "unknown-type", b"\x01" + imsg(9999) + imsg(1, b"x" * 40))
 put("control", "truncated", b"\x01" + imsg(154)[:10])
