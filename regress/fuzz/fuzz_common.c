@@ -18,6 +18,7 @@
  * Helpers every fuzz harness links (see fuzz.h).
  */
 
+#include <stddef.h>
 #include <syslog.h>
 
 #include "log.h"
