@@ -50,8 +50,10 @@ static struct imsgbuf	 child_peer[PROC_MAX];
 static int		 answer_kind;
 
 int
-parent_reload(void)
+parent_reload(char *reason, size_t size)
 {
+	if (size > 0)
+		reason[0] = '\0';
 	return (0);
 }
 
