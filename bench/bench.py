@@ -330,6 +330,8 @@ store_dir = {store}
 empty_dir = {empty}
 control_socket = {tmp}/ctl.sock
 ca_file = {ca}
+max_connections = 0
+max_connections_per_address = 0
 """.format(user=PROXY_USER, store=store, empty=empty, tmp=self.tmp,
            ca=self.ca) + servers + accounts
         conf = self.path("emailproxy.conf")

@@ -38,6 +38,7 @@ static int	 file_equal(const struct conf_file *,
 		    const struct conf_file *);
 static int	 str_equal(const char *, const char *);
 static int	 cache_store_remote(const char *);
+static void	 print_limit(unsigned int);
 static int	 account_chain(const struct emailproxy_conf *, const char *,
 		    const struct account_conf **);
 
@@ -66,6 +67,9 @@ config_new(void)
 	conf->http_timeout = 60;
 	conf->refresh_ahead = 300;
 	conf->idle_timeout = 60;
+	conf->login_timeout = 120;
+	conf->max_connections = 1000;
+	conf->max_connections_per_address = 250;
 	conf->kdf_iterations = 1200000;
 	conf->require_local_password = 0;
 	conf->max_login_failures = 5;
@@ -315,6 +319,7 @@ server_equal(const struct server_conf *a, const struct server_conf *b)
 	    a->max_connections_per_address ==
 	    b->max_connections_per_address &&
 	    a->idle_timeout == b->idle_timeout &&
+	    a->login_timeout == b->login_timeout &&
 	    cidr_list_equal(a->allow_clients, b->allow_clients) &&
 	    a->proxy_protocol == b->proxy_protocol &&
 	    cidr_list_equal(a->proxy_protocol_trusted,
@@ -547,6 +552,15 @@ account_section_chain(const struct emailproxy_conf *conf,
 	return (1);
 }
 
+static void
+print_limit(unsigned int n)
+{
+	if (n == 0)
+		printf("unlimited");
+	else
+		printf("%u", n);
+}
+
 void
 config_print(const struct emailproxy_conf *conf, int verbose)
 {
@@ -590,6 +604,12 @@ config_print(const struct emailproxy_conf *conf, int verbose)
 		    strchr(s->local_address, ':') != NULL ? "]" : "",
 		    s->local_port, local, s->server_address, s->server_port,
 		    remote);
+		printf("%s: max_connections ", s->name);
+		print_limit(s->max_connections);
+		printf(", max_connections_per_address ");
+		print_limit(s->max_connections_per_address);
+		printf(", login_timeout %u s, idle_timeout %u s\n",
+		    s->login_timeout, s->idle_timeout);
 		if (s->allow_clients != NULL)
 			printf("%s: allow_clients %s\n", s->name,
 			    s->allow_clients->text);

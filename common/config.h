@@ -70,6 +70,7 @@ struct server_conf {
 	unsigned int	 max_connections;	/* 0: unlimited */
 	unsigned int	 max_connections_per_address;	/* 0: unlimited */
 	unsigned int	 idle_timeout;		/* pre-login, seconds */
+	unsigned int	 login_timeout;		/* connect to login, seconds */
 	/* Multi-user hardening (common/cidr.h lists; NULL: anyone). */
 	struct cidr_list *allow_clients;	/* who may connect */
 	int		 proxy_protocol;	/* expect a PROXY v1/v2 header */
@@ -141,6 +142,9 @@ struct emailproxy_conf {
 	unsigned int	 http_timeout;		/* 60 s per request */
 	unsigned int	 refresh_ahead;		/* 300 s before expiry */
 	unsigned int	 idle_timeout;		/* 60 s pre-login default */
+	unsigned int	 login_timeout;		/* 120 s to log in, default */
+	unsigned int	 max_connections;	/* 1000 per server, default */
+	unsigned int	 max_connections_per_address;	/* 250, default */
 	unsigned int	 kdf_iterations;	/* 1200000 for new records */
 	/* Multi-user hardening. */
 	int		 require_local_password;	/* 0 */

@@ -382,6 +382,13 @@ build_globals(struct emailproxy_conf *conf, struct check *c,
 			get_uint(c, kv, 0, 86400, &conf->refresh_ahead);
 		else if (strcmp(kv->key, "idle_timeout") == 0)
 			get_uint(c, kv, 1, 86400, &conf->idle_timeout);
+		else if (strcmp(kv->key, "login_timeout") == 0)
+			get_uint(c, kv, 1, 86400, &conf->login_timeout);
+		else if (strcmp(kv->key, "max_connections") == 0)
+			get_uint(c, kv, 0, 1000000, &conf->max_connections);
+		else if (strcmp(kv->key, "max_connections_per_address") == 0)
+			get_uint(c, kv, 0, 1000000,
+			    &conf->max_connections_per_address);
 		else if (strcmp(kv->key, "kdf_iterations") == 0)
 			get_uint(c, kv, 100000, 100000000,
 			    &conf->kdf_iterations);
@@ -484,6 +491,9 @@ build_server(struct emailproxy_conf *conf, struct check *c,
 		cerr(c, sec->line, "[%s]: invalid local port %s (1 to 65535)",
 		    sec->name, port);
 	s->idle_timeout = conf->idle_timeout;
+	s->login_timeout = conf->login_timeout;
+	s->max_connections = conf->max_connections;
+	s->max_connections_per_address = conf->max_connections_per_address;
 
 	for (i = 0; i < sec->nkv; i++) {
 		kv = &sec->kv[i];
@@ -528,6 +538,8 @@ build_server(struct emailproxy_conf *conf, struct check *c,
 			    &s->max_connections_per_address);
 		else if (strcmp(kv->key, "idle_timeout") == 0)
 			get_uint(c, kv, 1, 86400, &s->idle_timeout);
+		else if (strcmp(kv->key, "login_timeout") == 0)
+			get_uint(c, kv, 1, 86400, &s->login_timeout);
 		else if (strcmp(kv->key, "allow_clients") == 0)
 			get_list(c, kv, &s->allow_clients);
 		else if (strcmp(kv->key, "proxy_protocol") == 0) {

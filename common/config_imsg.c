@@ -31,7 +31,9 @@
  *     str empty_dir, str control_socket, str notify_command,
  *     file ca_file, u32 auth_timeout, u32 http_connect_timeout,
  *     u32 http_timeout, u32 refresh_ahead, u32 idle_timeout,
- *     u32 kdf_iterations, u32 require_local_password,
+ *     u32 login_timeout, u32 max_connections,
+ *     u32 max_connections_per_address, u32 kdf_iterations,
+ *     u32 require_local_password,
  *     u32 max_login_failures, u32 login_failure_window, u32 login_cooloff
  *   SERVER: str name, u32 line, u32 proto, u32 local_port,
  *     str local_address, str server_address, u32 server_port,
@@ -39,7 +41,8 @@
  *     file local_certificate,
  *     file local_key, file server_ca, u32 max_connections,
  *     u32 max_connections_per_address, u32 idle_timeout,
- *     list allow_clients, u32 proxy_protocol, list proxy_protocol_trusted
+ *     u32 login_timeout, list allow_clients, u32 proxy_protocol,
+ *     list proxy_protocol_trusted
  *   ACCOUNT: str name, u32 line, str permission_url, str token_url,
  *     str oauth2_scope, str oauth2_resource, str oauth2_flow_str,
  *     u32 flow, str redirect_uri, str redirect_listen_address,
@@ -179,6 +182,9 @@ enc_globals(struct enc *e, const struct emailproxy_conf *conf,
 	enc_u32(e, conf->http_timeout);
 	enc_u32(e, conf->refresh_ahead);
 	enc_u32(e, conf->idle_timeout);
+	enc_u32(e, conf->login_timeout);
+	enc_u32(e, conf->max_connections);
+	enc_u32(e, conf->max_connections_per_address);
 	enc_u32(e, conf->kdf_iterations);
 	enc_u32(e, conf->require_local_password);
 	enc_u32(e, conf->max_login_failures);
@@ -206,6 +212,7 @@ enc_server(struct enc *e, const struct server_conf *s,
 	enc_u32(e, s->max_connections);
 	enc_u32(e, s->max_connections_per_address);
 	enc_u32(e, s->idle_timeout);
+	enc_u32(e, s->login_timeout);
 	enc_list(e, s->allow_clients);
 	enc_u32(e, s->proxy_protocol);
 	enc_list(e, s->proxy_protocol_trusted);
@@ -415,6 +422,9 @@ recv_globals(struct imsg *imsg, struct emailproxy_conf *conf)
 	conf->http_timeout = msg_get_u32(&r);
 	conf->refresh_ahead = msg_get_u32(&r);
 	conf->idle_timeout = msg_get_u32(&r);
+	conf->login_timeout = msg_get_u32(&r);
+	conf->max_connections = msg_get_u32(&r);
+	conf->max_connections_per_address = msg_get_u32(&r);
 	conf->kdf_iterations = msg_get_u32(&r);
 	conf->require_local_password = dec_bool(&r, &bad);
 	conf->max_login_failures = msg_get_u32(&r);
@@ -456,6 +466,7 @@ recv_server(struct imsg *imsg, struct emailproxy_conf *conf)
 	s->max_connections = msg_get_u32(&r);
 	s->max_connections_per_address = msg_get_u32(&r);
 	s->idle_timeout = msg_get_u32(&r);
+	s->login_timeout = msg_get_u32(&r);
 	s->allow_clients = dec_list(&r, &bad);
 	s->proxy_protocol = dec_bool(&r, &bad);
 	s->proxy_protocol_trusted = dec_list(&r, &bad);

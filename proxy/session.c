@@ -58,6 +58,7 @@
  * silent for this long is most likely one that expects TLS at once.
  */
 #define SESSION_GREETING_TIMEOUT 10
+#define SESSION_LOGIN_DEFAULT	120
 #define TRACE_MAX		512
 
 enum session_state {
@@ -92,6 +93,8 @@ struct session {
 	struct event		 timer;		/* idle, then linger */
 	struct event		 greet;		/* server_starttls greeting */
 	int			 greetwait;	/* greet is armed */
+	unsigned int		 login_timeout;	/* seconds */
+	struct event		 deadline;	/* login_timeout after accept */
 	struct timespec		 start;
 	char			 addr[64];	/* client IP */
 	char			 peer[64 + 8 + NI_MAXSERV]; /* IP and port */
@@ -130,6 +133,7 @@ static struct proxy_stats	 stats;		/* of closed sessions too */
 static void	 session_client_cb(struct io *, enum io_event, void *);
 static void	 session_server_cb(struct io *, enum io_event, void *);
 static void	 session_timer(int, short, void *);
+static void	 session_deadline(int, short, void *);
 static void	 session_process(struct session *);
 static void	 session_upstream(int, const char *, void *);
 static void	 session_free(struct session *);
@@ -307,6 +311,13 @@ session_accept(struct pserver *p, int fd, struct sockaddr *sa,
 	s->server.state = IO_S_IDLE;
 	evtimer_set(&s->timer, session_timer, s);
 	evtimer_set(&s->greet, session_greet_timeout, s);
+	/* However busy the client keeps it, login has a deadline. */
+	s->login_timeout = p->conf->login_timeout ? p->conf->login_timeout :
+	    SESSION_LOGIN_DEFAULT;
+	tv.tv_sec = s->login_timeout;
+	evtimer_set(&s->deadline, session_deadline, s);
+	evtimer_add(&s->deadline, &tv);
+	tv.tv_sec = PROXYHDR_TIMEOUT;
 	TAILQ_INSERT_TAIL(&p->sessions, s, sentry);
 
 	if (!p->conf->proxy_protocol) {
@@ -848,6 +859,7 @@ session_login_done(struct session *s)
 		return;
 	s->state = S_RELAY;
 	evtimer_del(&s->timer);
+	evtimer_del(&s->deadline);
 	/* What passes from now on is mail: not worth wiping. */
 	io_nowipe(&s->client);
 	io_nowipe(&s->server);
@@ -889,6 +901,7 @@ session_close(struct session *s, const char *why)
 	}
 	s->state = S_CLOSING;
 	s->why = strdup(why);
+	evtimer_del(&s->deadline);
 	if (s->waiting_token) {
 		proxy_token_cancel(s->id);
 		s->waiting_token = 0;
@@ -1171,6 +1184,20 @@ session_timer(int fd, short event, void *arg)
 		session_free(s);
 }
 
+/* Still not logged in, login_timeout seconds after connecting. */
+static void
+session_deadline(int fd, short event, void *arg)
+{
+	struct session	*s = arg;
+
+	if (s->state != S_PRELOGIN)
+		return;
+	log_notice("session %u: %s: not logged in %u seconds after "
+	    "connecting (login_timeout)", s->id, s->hdr != NULL ? s->via :
+	    s->peer, s->login_timeout);
+	session_bye(s, "Login timeout");
+}
+
 static void
 session_free(struct session *s)
 {
@@ -1189,6 +1216,7 @@ session_free(struct session *s)
 	stats.bytes_to_clients += s->client.nwritten;
 	evtimer_del(&s->timer);
 	evtimer_del(&s->greet);
+	evtimer_del(&s->deadline);
 	if (s->hdr != NULL) {
 		event_del(&s->hdrev);
 		freezero(s->hdr, PROXYHDR_MAX);

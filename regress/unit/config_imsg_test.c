@@ -169,13 +169,14 @@ test_roundtrip(void)
 	    "local_certificate_path = %s/cert.pem\n"
 	    "local_key_path = %s/key.pem\nserver_ca_file = %s/ca.pem\n"
 	    "max_connections = 10\nmax_connections_per_address = 2\n"
-	    "idle_timeout = 45\n"
+	    "idle_timeout = 45\nlogin_timeout = 33\n"
 	    "[SMTP-1587]\nserver_address = smtp.example.com\n"
 	    "server_port = 587\nserver_starttls = yes\n"
 	    "[emailproxy]\nallow_catch_all_accounts = yes\n"
 	    "encrypt_client_secret_on_first_use = 1\n"
 	    "ca_file = %s/ca.pem\nuser = nobody\nstore_dir = /tmp/store\n"
 	    "notify_command = /bin/true\nkdf_iterations = 200000\n"
+	    "login_timeout = 77\nmax_connections = 500\n"
 	    "[user@example.com]\n"
 	    "permission_url = https://auth.example.com/auth\n"
 	    "token_url = https://auth.example.com/token\n"
@@ -217,6 +218,18 @@ test_roundtrip(void)
 		check(gs != NULL && gs->server_starttls &&
 		    gs->proto == PROTO_SMTP && gs->local_port == 1587 &&
 		    streq(gs->local_address, "::"), "proxy: [SMTP-1587]");
+		check(gs != NULL && gs->login_timeout == 77 &&
+		    gs->max_connections == 500 &&
+		    gs->max_connections_per_address == 250 &&
+		    got->login_timeout == 77 && got->max_connections == 500 &&
+		    got->max_connections_per_address == 250,
+		    "proxy: login_timeout and connection limits, global "
+		    "values and defaults");
+		gs = server_find(got, "IMAP-1993");
+		check(gs != NULL && gs->login_timeout == 33 &&
+		    gs->max_connections == 10 &&
+		    gs->max_connections_per_address == 2,
+		    "proxy: a server's own login_timeout and limits");
 		check(TAILQ_EMPTY(&got->accounts), "proxy: no accounts");
 		check(streq(got->ca_file.data, "CA\n") &&
 		    streq(got->user, "nobody") &&
