@@ -420,11 +420,17 @@ conn_input(struct pop *p, const uint8_t *line, size_t len, size_t avail)
 	switch (p->conn) {
 	case CONN_GREETING:
 		if (!is_ok(line, len)) {
-			if (!p->greeted) {
+			/* A refusal is passed on; anything else is not POP. */
+			if (!p->greeted && len >= 4 &&
+			    strncasecmp((const char *)line, "-ERR", 4) == 0 &&
+			    (len == 4 || line[4] == ' ')) {
 				session_client_write(p->s, line, len + 2);
 				session_close(p->s, "server greeting refused");
-			} else
+			} else {
+				log_warnx("session %u: the server's greeting is "
+				    "not a POP3 greeting", session_id(p->s));
 				session_bye(p->s, "Server unavailable");
+			}
 			return -1;
 		}
 		if (!p->greeted && (p->greeting = strndup((const char *)line,

@@ -652,6 +652,14 @@ conn_input(struct smtp *sm, const uint8_t *line, size_t len, size_t avail)
 	int	final = reply_final(line, len), code = reply_code(line, len);
 
 	if (sm->conn == CONN_GREETING && !sm->greeted) {
+		/* 220, or a refusal (421, 554) passed on; else not SMTP. */
+		if ((code != 220 && code / 100 != 4 && code / 100 != 5) ||
+		    (len > 3 && line[3] != ' ' && line[3] != '-')) {
+			log_warnx("session %u: the server's greeting is not "
+			    "an SMTP greeting", session_id(sm->s));
+			session_bye(sm->s, "Server unavailable");
+			return -1;
+		}
 		session_client_write(sm->s, line, len + 2);
 		if (final) {
 			sm->greeted = 1;
