@@ -63,22 +63,8 @@ hostile.client_closes(h, Imap, tls, ports["local"], "IMAP, TLS client")
 
 
 # ---- odd but valid servers ----------------------------------------------------
-def works(label, case, relay=tls, port=ports["tls"], extra=None):
-    relay.up.drain()
-    relay.state.update(case=case)
-    c = h.connect(port)
-    try:
-        lines = Imap.client_login(c)
-        if extra is not None:
-            extra(c, lines)
-    except Exception as e:  # noqa: BLE001 -- reported below
-        lines = [("%s: %s" % (type(e).__name__, e)).encode()]
-    c.close()
-    p = relay.up.next()
-    h.check(Imap.logged_in(lines) and p is not None and p.error is None,
-            "IMAP: %s: the login works" % label,
-            "%r %s" % (lines[-3:], p and p.error))
-    return lines
+def works(label, case):
+    return hostile.works(h, Imap, tls, ports["tls"], "IMAP: " + label, case)
 
 
 def fragments(p):

@@ -315,13 +315,14 @@ def imap_login(p, user, greeting=None, frag=0, caps=None, untagged=b"",
             p.send(tag + b" BAD unexpected\r\n")
 
 
-def pop_login(p, user, frag=0, starttls=False):
-    """+OK greeting, CAPA, STLS, AUTH XOAUTH2 for user."""
+def pop_login(p, user, frag=0, starttls=False, capa=True):
+    """+OK greeting, CAPA (-ERR if not capa), STLS, AUTH XOAUTH2 for
+    user; the greeting and the final +OK in frag-byte pieces."""
     p.send(b"+OK hostile POP ready\r\n", frag=frag)
     while True:
         line = p.readline().rstrip(b"\r\n")
         verb = line.split(b" ", 1)[0].upper()
-        if verb == b"CAPA":
+        if verb == b"CAPA" and capa:
             c = b"+OK\r\nSASL XOAUTH2\r\nUSER\r\n"
             if starttls and not isinstance(p.sock, ssl.SSLSocket):
                 c += b"STLS\r\n"
@@ -341,13 +342,16 @@ def pop_login(p, user, frag=0, starttls=False):
             p.send(b"-ERR unexpected\r\n")
 
 
-def smtp_login(p, user, frag=0, starttls=False):
-    """220 greeting, EHLO, STARTTLS, AUTH XOAUTH2 for user."""
+def smtp_login(p, user, frag=0, starttls=False, ehlo=None):
+    """220 greeting, EHLO (answered ehlo if given), STARTTLS, AUTH
+    XOAUTH2 for user; the greeting and the 235 in frag-byte pieces."""
     p.send(b"220 hostile ESMTP\r\n", frag=frag)
     while True:
         line = p.readline().rstrip(b"\r\n")
         verb = line.split(b" ", 1)[0].upper()
-        if verb in (b"EHLO", b"HELO"):
+        if verb in (b"EHLO", b"HELO") and ehlo is not None:
+            p.send(ehlo, frag=frag)
+        elif verb in (b"EHLO", b"HELO"):
             r = b"250-hostile.example\r\n"
             if starttls and not isinstance(p.sock, ssl.SSLSocket):
                 r += b"250-STARTTLS\r\n"
@@ -636,4 +640,22 @@ def broken(h, proto, relay, port, label, case, login=True, timeout=20):
     h.check(proto.error.match(last) is not None and last.endswith(b"\r\n"),
             "%s: the client gets a well-formed error" % label, lines[-3:])
     h.check(closed, "%s: then the proxy closes" % label)
+    return lines
+
+
+def works(h, proto, relay, port, label, case):
+    """An odd but valid server (case: a handler for relay): the client's
+    login must work.  Returns the lines the client read."""
+    relay.up.drain()
+    relay.state.update(case=case)
+    c = h.connect(port)
+    try:
+        lines = proto.client_login(c)
+    except Exception as e:  # noqa: BLE001 -- reported below
+        lines = [("%s: %s" % (type(e).__name__, e)).encode()]
+    c.close()
+    p = relay.up.next()
+    h.check(proto.logged_in(lines) and p is not None and p.error is None,
+            "%s: the login works" % label,
+            "%r %s" % (lines[-3:], p and p.error))
     return lines

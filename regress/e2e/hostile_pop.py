@@ -1,0 +1,157 @@
+#
+# Copyright (c) 2026 The emailproxy authors
+#
+# Permission to use, copy, modify, and distribute this software for any
+# purpose with or without fee is hereby granted, provided that the above
+# copyright notice and this permission notice appear in all copies.
+#
+# THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+# WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+# MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+# ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+# WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+# ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+# OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+"""POP3 through the proxy against hostile scripted servers.
+
+- Byte-exact relaying on every way a connection can end after its last
+  bytes (close_notify, none, TCP half-close, reset), ten runs each, with
+  a TLS upstream, an STLS upstream, and in the other direction with a
+  TLS client that ends the same ways.
+- A login that still works: greeting and +OK in 1-byte pieces, no CAPA,
+  slow answers.
+- A well-formed -ERR and a close on every broken path: no greeting, a
+  garbage greeting, an endless greeting line, the server gone during
+  the login and its retry, STLS answered and then plaintext,
+  server_starttls against a server that speaks TLS at once (the log
+  names the key and the section).
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+from harness import Harness  # noqa: E402
+import hostile  # noqa: E402
+from hostile import Pop, USER  # noqa: E402
+
+h = Harness("hostile_pop")
+h.start_oauth()
+tls = hostile.Relay(h, Pop, tls=True)
+stls = hostile.Relay(h, Pop, tls=False, starttls=True)
+# Speaks TLS at once, and waits for a ClientHello longer than the proxy's
+# idle timeout.
+tls_first = hostile.Upstream(h, lambda p: None, tls=True, timeout=90)
+ports = {k: h.free_port() for k in ("tls", "starttls", "local", "confused")}
+sections = (hostile.section(h, "POP", ports["tls"], tls.port) +
+            hostile.section(h, "POP", ports["starttls"], stls.port,
+                            starttls=True) +
+            hostile.section(h, "POP", ports["local"], tls.port,
+                            local_tls=True) +
+            hostile.section(h, "POP", ports["confused"], tls_first.port,
+                            starttls=True))
+h.start_emailproxy(hostile.config(h, sections))
+
+# ---- close paths ------------------------------------------------------------
+hostile.server_closes(h, Pop, tls, ports["tls"], "POP, TLS upstream")
+hostile.server_closes(h, Pop, stls, ports["starttls"],
+                      "POP, STLS upstream")
+hostile.client_closes(h, Pop, tls, ports["local"], "POP, TLS client")
+
+
+# ---- odd but valid servers ----------------------------------------------------
+def works(label, case):
+    return hostile.works(h, Pop, tls, ports["tls"], "POP: " + label, case)
+
+
+lines = works("greeting and +OK in 1-byte pieces",
+              lambda p: hostile.pop_login(p, USER, frag=1))
+h.check(lines[0] == b"+OK hostile POP ready\r\n",
+        "POP: the fragmented greeting arrives whole", lines[0])
+works("a server without CAPA",
+      lambda p: hostile.pop_login(p, USER, capa=False))
+
+
+def slow(p):
+    time.sleep(2)
+    hostile.pop_login(p, USER, frag=3)
+
+
+works("a server slow to greet and to answer", slow)
+
+
+# ---- broken servers -------------------------------------------------------------
+def no_greeting(p):
+    p.close_by("no_close_notify")
+
+
+def garbage_greeting(p):
+    p.send(b"\x00\xff garbage \x16\x03\r\n")
+    p.read_until_eof()
+
+
+def endless_greeting(p):
+    p.send(b"+OK " + b"x" * 200000)
+    p.read_until_eof()
+
+
+def gone_in_login(how):
+    def handler(p):
+        p.send(b"+OK hi\r\n")
+        while True:
+            line = p.readline()
+            if line.upper().startswith(b"AUTH XOAUTH2"):
+                break
+            p.send(b"-ERR no\r\n")
+        p.send(b"+ \r\n")
+        p.readline()
+        p.close_by(how)
+    return handler
+
+
+def stls_then_plain(p):
+    p.send(b"+OK hi\r\n")
+    while True:
+        line = p.readline().upper()
+        if line == b"CAPA\r\n":
+            p.send(b"+OK\r\nSTLS\r\nSASL XOAUTH2\r\n.\r\n")
+        elif line == b"STLS\r\n":
+            p.send(b"+OK go\r\n+OK plaintext\r\n")
+            p.read_until_eof()
+            return
+        else:
+            p.send(b"-ERR no\r\n")
+
+
+hostile.broken(h, Pop, tls, ports["tls"], "POP: no greeting", no_greeting,
+               login=False)
+hostile.broken(h, Pop, tls, ports["tls"], "POP: garbage greeting",
+               garbage_greeting)
+hostile.broken(h, Pop, tls, ports["tls"], "POP: endless greeting line",
+               endless_greeting, login=False)
+for how in ("reset", "no_close_notify"):
+    hostile.broken(h, Pop, tls, ports["tls"],
+                   "POP: server gone (%s) in the login and its retry" % how,
+                   gone_in_login(how))
+hostile.broken(h, Pop, stls, ports["starttls"],
+               "POP: STLS answered, then plaintext", stls_then_plain)
+
+mark = h.log_mark()
+t0 = time.monotonic()
+hostile.broken(h, Pop, None, ports["confused"],
+               "POP: server_starttls on a TLS port", None, login=False,
+               timeout=40)
+h.check(time.monotonic() - t0 < 30,
+        "POP: server_starttls on a TLS port: no wait for the idle timeout",
+        "%.0f s" % (time.monotonic() - t0))
+h.check(h.wait_log(r"server_starttls.*\[POP-%d\]|\[POP-%d\].*"
+                   r"server_starttls" % (ports["confused"], ports["confused"]),
+                   since=mark, timeout=5),
+        "POP: server_starttls on a TLS port: the log names the key and "
+        "the section")
+
+log = h.log_text()
+h.check(hostile.PASSWORD not in log, "no password in the log")
+h.finish()
