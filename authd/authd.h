@@ -41,6 +41,8 @@
 #define DEVICE_INTERVAL		5	/* RFC 8628 default polling interval */
 #define DEVICE_SLOW_DOWN	5	/* RFC 8628 slow_down increment */
 #define DEVICE_EXPIRES_IN	600	/* if the device endpoint gives none */
+#define DEVICE_MAX_INTERVAL	300	/* polling interval clamped to this */
+#define GRANT_SECONDS_MAX	(10 * 365 * 86400LL) /* larger: bad answer */
 #define STATE_BYTES		16	/* 22 base64url characters */
 #define PKCE_VERIFIER_BYTES	64	/* 86 base64url characters */
 #define GOOGLE_TOKEN_URI	"https://oauth2.googleapis.com/token"
@@ -211,6 +213,7 @@ void		 grant_token_done(struct http_result *, void *);
 void		 grant_http_fail(struct flight *, struct http_result *, int);
 int		 grant_post(struct flight *, const char *, const char *,
 		    struct form *, http_cb);
+int		 grant_seconds(json_t *, long long *);
 char		*grant_reason(const struct http_result *);
 
 /* grant_code.c */
@@ -269,6 +272,6 @@ char		*pkce_challenge(const char *);
 char		*jwt_entra_assertion(const char *, const char *, const char *,
 		    const char *, time_t);
 char		*jwt_google_assertion(const char *, const char *, const char *,
-		    const char *, const char *, time_t);
+		    const char *, const char *, const char *, time_t);
 
 #endif /* AUTHD_H */

@@ -35,6 +35,7 @@
 
 #include "emailproxy.h"
 #include "log.h"
+#include "account_complete.h"
 #include "authd.h"
 
 static struct flight_list	 flights = TAILQ_HEAD_INITIALIZER(flights);
@@ -103,10 +104,11 @@ grant_conf_clear(struct grant_conf *gc)
 
 /* Copy the account's settings; -1 and *why (to free) if unusable. */
 static int
-grant_conf_fill(struct grant_conf *gc, const char *account,
+grant_conf_fill(struct grant_conf *gc, enum auth_op op, const char *account,
     const char *secret, char **why)
 {
 	struct account_view	 v;
+	const char		*gap;
 	int			 r;
 
 	if (account_resolve(authd_conf, account, &v) == -1) {
@@ -119,15 +121,12 @@ grant_conf_fill(struct grant_conf *gc, const char *account,
 			fatal("%s", __func__);
 		return (-1);
 	}
-	if (v.token_url == NULL || v.oauth2_scope == NULL ||
-	    v.client_id == NULL) {
-		log_warnx("account %s: incomplete configuration section",
-		    account);
-		r = asprintf(why, "Incomplete config file entry found for "
-		    "account %s - please make sure all required fields are "
-		    "added (at least token_url, oauth2_scope and client_id)",
-		    account);
-		if (r == -1)
+	/* A grant needs more than a refresh (common/account_complete.c). */
+	if ((gap = account_gap(&v, op == AUTH_OP_OBTAIN ?
+	    ACCOUNT_NEED_GRANT : ACCOUNT_NEED_TOKENS)) != NULL) {
+		log_warnx("account %s: %s", account, gap);
+		if (asprintf(why, "Incomplete config file entry found for "
+		    "account %s - %s", account, gap) == -1)
 			fatal("%s", __func__);
 		return (-1);
 	}
@@ -178,7 +177,7 @@ flight_new(enum auth_op op, const char *account, const char *refresh,
 
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		fatal("%s", __func__);
-	if (grant_conf_fill(&f->gc, account, secret, why) == -1) {
+	if (grant_conf_fill(&f->gc, op, account, secret, why) == -1) {
 		grant_conf_clear(&f->gc);
 		free(f);
 		return (NULL);

@@ -128,28 +128,43 @@ grant_post(struct flight *f, const char *what, const char *url,
 	return (0);
 }
 
-/* expires_in as a number or a string of digits; else 3600. */
-static long long
-expires_in(json_t *v)
+/*
+ * A duration in seconds from an OAuth answer (expires_in, interval): a
+ * JSON integer, a real with an integral value, or a string of digits,
+ * from 0 to GRANT_SECONDS_MAX.  0 and *secs set; 1 when the member is
+ * absent (or null); -1 when it holds anything else: a negative, huge
+ * (1e300), fractional or non-numeric value is the server's error, never
+ * converted.
+ */
+int
+grant_seconds(json_t *v, long long *secs)
 {
 	const char	*s;
-	char		*end;
+	double		 d;
 	long long	 n;
+	size_t		 len;
 
+	if (v == NULL || json_is_null(v))
+		return (1);
 	if (json_is_integer(v))
 		n = json_integer_value(v);
-	else if (json_is_real(v))
-		n = (long long)json_real_value(v);
-	else if ((s = json_string_value(v)) != NULL) {
-		errno = 0;
-		n = strtoll(s, &end, 10);
-		if (errno != 0 || end == s || *end != '\0')
-			n = -1;
+	else if (json_is_real(v)) {
+		d = json_real_value(v);
+		/* Compared as doubles: the cast below is always defined. */
+		if (!(d >= 0 && d <= GRANT_SECONDS_MAX) || d != (long long)d)
+			return (-1);
+		n = (long long)d;
+	} else if ((s = json_string_value(v)) != NULL) {
+		len = strlen(s);
+		if (len == 0 || len > 10 || strspn(s, "0123456789") != len)
+			return (-1);
+		n = strtoll(s, NULL, 10);
 	} else
-		n = -1;
-	if (n < 0 || n > 10 * 365 * 86400LL)
-		return (TOKEN_DEFAULT_LIFETIME);
-	return (n);
+		return (-1);
+	if (n < 0 || n > GRANT_SECONDS_MAX)
+		return (-1);
+	*secs = n;
+	return (0);
 }
 
 void
@@ -158,14 +173,27 @@ grant_token_done(struct http_result *res, void *arg)
 	struct flight	*f = arg;
 	json_t		*at, *rt;
 	const char	*access;
+	long long	 lifetime;
 
 	f->http = NULL;
 	if (res->status >= 200 && res->status < 300 && res->json != NULL &&
 	    (at = json_object_get(res->json, "access_token")) != NULL &&
 	    (access = json_string_value(at)) != NULL && *access != '\0') {
+		switch (grant_seconds(json_object_get(res->json, "expires_in"),
+		    &lifetime)) {
+		case 1:
+			lifetime = TOKEN_DEFAULT_LIFETIME;
+			break;
+		case -1:
+			flight_fail(f, AUTH_FAIL_TRANSIENT, "Login failed for "
+			    "account %s: the OAuth 2.0 server sent an unusable "
+			    "answer (expires_in is not a number of seconds "
+			    "from 0 to %lld); please retry later",
+			    f->gc.account, (long long)GRANT_SECONDS_MAX);
+			return;
+		}
 		rt = json_object_get(res->json, "refresh_token");
-		flight_tokens(f, access, (uint64_t)time(NULL) +
-		    expires_in(json_object_get(res->json, "expires_in")),
+		flight_tokens(f, access, (uint64_t)time(NULL) + lifetime,
 		    json_string_value(rt) != NULL &&
 		    *json_string_value(rt) != '\0' ? json_string_value(rt) :
 		    NULL);

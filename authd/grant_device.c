@@ -53,21 +53,6 @@ grant_device_start(struct flight *f)
 	    device_code_done);
 }
 
-static long long
-json_seconds(json_t *v, long long dflt)
-{
-	const char	*s;
-	long long	 n;
-
-	if (json_is_integer(v))
-		n = json_integer_value(v);
-	else if ((s = json_string_value(v)) != NULL)
-		n = strtoll(s, NULL, 10);
-	else
-		return (dflt);
-	return (n > 0 && n < 86400 ? n : dflt);
-}
-
 static void
 device_schedule(struct flight *f, unsigned int secs)
 {
@@ -81,7 +66,7 @@ device_code_done(struct http_result *res, void *arg)
 {
 	struct flight	*f = arg;
 	const char	*code, *user_code, *uri;
-	long long	 expires;
+	long long	 expires, interval;
 	time_t		 now = time(NULL), until;
 	char		*reason;
 
@@ -109,12 +94,27 @@ device_code_done(struct http_result *res, void *arg)
 		free(reason);
 		return;
 	}
+	expires = DEVICE_EXPIRES_IN;
+	interval = DEVICE_INTERVAL;
+	if (grant_seconds(json_object_get(res->json, "expires_in"),
+	    &expires) == -1 || expires == 0 ||
+	    grant_seconds(json_object_get(res->json, "interval"),
+	    &interval) == -1) {
+		flight_fail(f, AUTH_FAIL_TRANSIENT, "Login failed for account "
+		    "%s: the OAuth 2.0 server sent an unusable device "
+		    "authorisation answer (expires_in or interval is not a "
+		    "whole number of seconds up to %lld); please retry later",
+		    f->gc.account, (long long)GRANT_SECONDS_MAX);
+		return;
+	}
+	/* Never poll in a busy loop, nor so rarely the person waits. */
+	if (interval < 1)
+		interval = 1;
+	else if (interval > DEVICE_MAX_INTERVAL)
+		interval = DEVICE_MAX_INTERVAL;
+	f->interval = interval;
 	if ((f->device_code = strdup(code)) == NULL)
 		fatal("%s", __func__);
-	expires = json_seconds(json_object_get(res->json, "expires_in"),
-	    DEVICE_EXPIRES_IN);
-	f->interval = json_seconds(json_object_get(res->json, "interval"),
-	    DEVICE_INTERVAL);
 	f->deadline = now + expires;
 	until = now + authd_auth_timeout();
 	if (until > f->deadline)
@@ -173,7 +173,9 @@ device_poll_done(struct http_result *res, void *arg)
 			return;
 		}
 		if (strcmp(res->error, "slow_down") == 0) {
-			f->interval += DEVICE_SLOW_DOWN;
+			if (f->interval + DEVICE_SLOW_DOWN <=
+			    DEVICE_MAX_INTERVAL)
+				f->interval += DEVICE_SLOW_DOWN;
 			log_debug("account %s: slow_down; polling every %u s",
 			    acct, f->interval);
 			device_schedule(f, f->interval);

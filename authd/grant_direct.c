@@ -57,15 +57,12 @@ grant_password(struct flight *f)
 {
 	struct grant_conf	*gc = &f->gc;
 	struct form		 form;
-	const char		*scope = gc->scope;
 
 	if (gc->password == NULL || *gc->password == '\0') {
 		flight_fail(f, AUTH_FAIL_PERMANENT, "Login failed - no "
 		    "password provided for account %s", gc->account);
 		return;
 	}
-	if (gc->resource != NULL && scope != NULL && *scope == '\0')
-		scope = NULL;
 	form_init(&form);
 	form_add(&form, "client_id", gc->client_id);
 	if (grant_client_auth(f, &form, 0) == -1) {
@@ -73,7 +70,8 @@ grant_password(struct flight *f)
 		return;
 	}
 	form_add(&form, "grant_type", "password");
-	form_add(&form, "scope", scope);
+	/* No scope with only a resource (Entra's older endpoints). */
+	form_add(&form, "scope", gc->scope);
 	form_add(&form, "username", gc->account);
 	form_add(&form, "password", gc->password);
 	form_add(&form, "resource", gc->resource);
@@ -111,7 +109,9 @@ grant_service_account(struct flight *f)
 	email = json_string_value(json_object_get(key, "client_email"));
 	pem = json_string_value(json_object_get(key, "private_key"));
 	kid = json_string_value(json_object_get(key, "private_key_id"));
-	uri = json_string_value(json_object_get(key, "token_uri"));
+	if ((uri = json_string_value(json_object_get(key, "token_uri"))) ==
+	    NULL || *uri == '\0')
+		uri = GOOGLE_TOKEN_URI;
 	if (email == NULL || pem == NULL) {
 		json_decref(key);
 		flight_fail(f, AUTH_FAIL_PERMANENT, "Unable to load the "
@@ -120,7 +120,7 @@ grant_service_account(struct flight *f)
 		return;
 	}
 	jwt = jwt_google_assertion(pem, kid, email, gc->scope, gc->account,
-	    time(NULL));
+	    uri, time(NULL));
 	if (jwt == NULL) {
 		json_decref(key);
 		flight_fail(f, AUTH_FAIL_PERMANENT, "Unable to sign with the "
@@ -132,8 +132,7 @@ grant_service_account(struct flight *f)
 	form_add(&form, "grant_type", JWT_BEARER);
 	form_add(&form, "assertion", jwt);
 	str_wipe(&jwt);
-	grant_post(f, "service account", uri != NULL ? uri : GOOGLE_TOKEN_URI,
-	    &form, grant_token_done);
+	grant_post(f, "service account", uri, &form, grant_token_done);
 	json_decref(key);
 }
 

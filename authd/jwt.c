@@ -199,10 +199,14 @@ jwt_entra_assertion(const char *certpem, const char *keypem,
 	return (jwt);
 }
 
-/* Google service account: the RS256 JWT-bearer assertion. */
+/*
+ * Google service account: the RS256 JWT-bearer assertion.  aud is the
+ * token endpoint the assertion is posted to (the key file's token_uri):
+ * RFC 7523 section 3 lets the server refuse any other audience.
+ */
 char *
 jwt_google_assertion(const char *keypem, const char *kid, const char *iss,
-    const char *scope, const char *sub, time_t now)
+    const char *scope, const char *sub, const char *aud, time_t now)
 {
 	json_t	*h, *c;
 	char	*jwt = NULL;
@@ -215,7 +219,7 @@ jwt_google_assertion(const char *keypem, const char *kid, const char *iss,
 	c = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s}",
 	    "iat", (json_int_t)now,
 	    "exp", (json_int_t)(now + JWT_GOOGLE_LIFETIME),
-	    "iss", iss, "aud", GOOGLE_TOKEN_URI, "scope", scope, "sub", sub);
+	    "iss", iss, "aud", aud, "scope", scope, "sub", sub);
 	if (h != NULL && c != NULL)
 		jwt = jwt_sign(h, c, keypem);
 	json_decref(h);

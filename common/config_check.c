@@ -37,9 +37,7 @@
 #include "cidr.h"
 #include "config.h"
 #include "config_parse.h"
-
-/* Not a secret, and long enough: a pasted sample value. */
-#define SAMPLE_MARK	"*** your"
+#include "account_complete.h"
 
 struct check {
 	const char	*path;
@@ -716,13 +714,27 @@ is_cached_key(const char *key)
 	    strcmp(key, "last_activity") == 0);
 }
 
+struct check_gap {
+	struct check		*c;
+	struct account_conf	*a;
+};
+
+static void
+check_gap(void *arg, const char *text)
+{
+	struct check_gap	*g = arg;
+
+	cgap(g->c, g->a->line, "[%s]: %s", g->a->name, text);
+}
+
 /*
- * Check an account merged with its catch-all chain.  Catch-all sections
- * may be partial (their values only fill gaps), so only [X] must be
- * complete.  An account still holding the sample text cannot work
- * anyway; its gaps are reported as warnings so the sample file loads.
- * So are those of an account a cache store adds (a cache never stops
- * the start).
+ * Check an account merged with its catch-all chain by the rule tokend
+ * and authd apply at login (common/account_complete.c).  Catch-all
+ * sections may be partial (their values only fill gaps), so only [X]
+ * must be complete.  An account still holding the sample text cannot
+ * work anyway; its gaps are reported as warnings so the sample file
+ * loads.  So are those of an account a cache store adds (a cache never
+ * stops the start).
  */
 static void
 check_account(struct emailproxy_conf *conf, struct check *c,
@@ -731,14 +743,14 @@ check_account(struct emailproxy_conf *conf, struct check *c,
 	const struct account_conf *chain[3];
 	struct account_view	 v;
 	struct account_conf	*owner = NULL;
+	struct check_gap	 gap;
 	enum oauth2_flow	 f;
 	int			 n, i, sample;
 
 	n = account_section_chain(conf, a, chain);
 	account_merge(chain, n, &v);
 	a->flow = v.flow;
-	sample = (v.client_id != NULL && strstr(v.client_id, SAMPLE_MARK)) ||
-	    (v.client_secret != NULL && strstr(v.client_secret, SAMPLE_MARK));
+	sample = account_placeholder(&v);
 
 	/* client_id = file: client_secret is the key file's path. */
 	if (v.flow == FLOW_SERVICE_ACCOUNT && v.client_id != NULL &&
@@ -764,33 +776,12 @@ check_account(struct emailproxy_conf *conf, struct check *c,
 			    " here nor in [@]" : "");
 		return;
 	}
-	if (sample) {
-		cwarn(c, a->line, "[%s]: client_id or client_secret still "
-		    "holds the sample text \"%s ...\"; this account cannot "
-		    "log in until it is filled in", a->name, SAMPLE_MARK);
-		c->gaps_warn = 1;
-	} else
-		c->gaps_warn = lenient;
-
-	if (v.token_url == NULL)
-		cgap(c, a->line, "[%s]: token_url is required", a->name);
-	if (v.client_id == NULL)
-		cgap(c, a->line, "[%s]: client_id is required", a->name);
-	if (v.permission_url == NULL) {
-		for (i = 0; i < n; i++)
-			if (chain[i]->oauth2_flow_str != NULL)
-				break;
-		if (i == n)
-			cgap(c, a->line, "[%s]: oauth2_flow is required when "
-			    "there is no permission_url", a->name);
-		else if (v.flow == FLOW_AUTHORIZATION_CODE)
-			cgap(c, a->line, "[%s]: permission_url is required "
-			    "for the authorization_code flow", a->name);
-		else if (v.flow == FLOW_DEVICE)
-			cgap(c, a->line, "[%s]: permission_url (the device "
-			    "authorization endpoint) is required for the "
-			    "device flow", a->name);
-	} else {
+	/* A placeholder is a gap too; with one, every gap only warns. */
+	c->gaps_warn = sample || lenient;
+	gap.c = c;
+	gap.a = a;
+	(void)account_gaps(&v, ACCOUNT_NEED_GRANT, check_gap, &gap);
+	if (v.permission_url != NULL) {
 		for (i = 0; i < n; i++)
 			if (chain[i]->oauth2_flow_str != NULL)
 				break;
@@ -803,27 +794,6 @@ check_account(struct emailproxy_conf *conf, struct check *c,
 			    "flow is used", a->name,
 			    chain[i]->oauth2_flow_str);
 	}
-	if (v.oauth2_scope == NULL && !(v.flow == FLOW_PASSWORD &&
-	    v.oauth2_resource != NULL))
-		cgap(c, a->line, "[%s]: oauth2_scope is required%s", a->name,
-		    v.flow == FLOW_PASSWORD ?
-		    " (or oauth2_resource for the password flow)" : "");
-	if (v.flow == FLOW_AUTHORIZATION_CODE && v.redirect_uri == NULL)
-		cgap(c, a->line, "[%s]: redirect_uri is required for the "
-		    "authorization_code flow", a->name);
-	if (v.flow == FLOW_SERVICE_ACCOUNT) {
-		if (v.client_id != NULL && strcmp(v.client_id, "file") != 0 &&
-		    strcmp(v.client_id, "key") != 0)
-			cgap(c, a->line, "[%s]: client_id must be \"file\" or "
-			    "\"key\" for the service_account flow", a->name);
-		if (v.client_secret == NULL)
-			cgap(c, a->line, "[%s]: client_secret (the key file's "
-			    "path, or the pasted JSON key) is required for "
-			    "the service_account flow", a->name);
-	}
-	if ((v.jwt_certificate == NULL) != (v.jwt_key == NULL))
-		cgap(c, a->line, "[%s]: jwt_certificate_path and jwt_key_path "
-		    "must be given together", a->name);
 	if (conf->require_local_password && v.local_password == NULL &&
 	    !sample)
 		cwarn(c, a->line, "[%s]: no local_password: every login to "

@@ -18,7 +18,8 @@
  * The browser's redirect at the end of an authorisation lands on
  * authd's HTTP listener.  The parent binds one socket per distinct
  * host:port of the authorization-code accounts (redirect_listen_address,
- * else redirect_uri), so privileged ports work, and passes each to authd
+ * else redirect_uri, each resolved through the catch-all sections as a
+ * login resolves it), so privileged ports work, and passes each to authd
  * once; authd keeps it for as long as it runs.
  */
 
@@ -36,6 +37,7 @@
 
 #include "emailproxy.h"
 #include "config.h"
+#include "config_parse.h"
 #include "log.h"
 #include "msg.h"
 #include "proc.h"
@@ -179,6 +181,8 @@ int
 redirect_prepare(const struct emailproxy_conf *conf,
     const long long *deadline)
 {
+	const struct account_conf *chain[3];
+	struct account_view	 v;
 	struct account_conf	*acct;
 	struct bound		*b;
 	struct redirect_arg	 ra;
@@ -188,10 +192,13 @@ redirect_prepare(const struct emailproxy_conf *conf,
 	int			 fd;
 
 	TAILQ_FOREACH(acct, &conf->accounts, entry) {
-		if (acct->flow != FLOW_AUTHORIZATION_CODE)
+		/* Each key may come from the section or its catch-alls. */
+		account_merge(chain, account_section_chain(conf, acct, chain),
+		    &v);
+		if (v.flow != FLOW_AUTHORIZATION_CODE)
 			continue;
-		url = acct->redirect_listen_address != NULL ?
-		    acct->redirect_listen_address : acct->redirect_uri;
+		url = v.redirect_listen_address != NULL ?
+		    v.redirect_listen_address : v.redirect_uri;
 		if (url == NULL)
 			continue;
 		if (redirect_hostport(url, host, sizeof(host), port,

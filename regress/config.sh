@@ -42,7 +42,7 @@ else
 	fail "-n on the Python-format sample: exit $st, \"$first\", $(printf '%s' "$err" | tail -n 2)"
 fi
 if printf '%s\n' "$err" | grep -qF \
-    "[your.office365.or.outlook.address@example.com]: client_id or client_secret still holds the sample text"
+    "[your.office365.or.outlook.address@example.com]: client_id still holds the sample text"
 then
 	pass "-n warns about the account still holding the sample text"
 else

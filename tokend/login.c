@@ -32,6 +32,7 @@
 #include "cidr.h"
 #include "msg.h"
 #include "tokend.h"
+#include "account_complete.h"
 
 struct tk_env	tk;
 
@@ -229,31 +230,18 @@ account_key(const char *username, char **key)
 	return (0);
 }
 
-/* The minimum an account needs for a login to proceed. */
+/* The account is complete for need (common/account_complete.c). */
 static int
-login_complete(struct tk_req *req, const struct account_view *v)
+login_complete(struct tk_req *req, const struct account_view *v,
+    enum account_need need)
 {
-	if (v->token_url != NULL && v->client_id != NULL &&
-	    (v->oauth2_scope != NULL || (v->flow == FLOW_PASSWORD &&
-	    v->oauth2_resource != NULL)))
-		return (1);
-	reply_fail(req, TOKEN_FAIL_CONFIG, "Incomplete config file entry "
-	    "found for account %s - please make sure all required fields "
-	    "are added (at least token_url, oauth2_scope and client_id)",
-	    req->logname);
-	return (0);
-}
+	const char	*gap;
 
-/* A new token needs a grant: a permission_url or an oauth2_flow. */
-static int
-login_can_obtain(struct tk_req *req, const struct account_view *v)
-{
-	if (v->permission_url != NULL || v->flow != FLOW_UNSET)
+	if ((gap = account_gap(v, need)) == NULL)
 		return (1);
+	log_warnx("account %s: login refused: %s", req->logname, gap);
 	reply_fail(req, TOKEN_FAIL_CONFIG, "Incomplete config file entry "
-	    "found for account %s - please make sure an `oauth2_flow` value "
-	    "is specified when using a method that does not require a "
-	    "`permission_url`", req->logname);
+	    "found for account %s - %s", req->logname, gap);
 	return (0);
 }
 
@@ -412,7 +400,7 @@ login_run(struct tk_req *req)
 		}
 		req->local_ok = 1;
 	}
-	if (!login_complete(req, &v)) {
+	if (!login_complete(req, &v, ACCOUNT_NEED_TOKENS)) {
 		finish(req, a);
 		return;
 	}
@@ -529,7 +517,7 @@ login_unlocked(struct tk_account *a, struct tk_req *req,
 	 * No refresh token: the password was verified above before the
 	 * old token is dropped and a new one minted (GHSA-9wgg-m99q-hhfc).
 	 */
-	if (!login_can_obtain(req, v)) {
+	if (!login_complete(req, v, ACCOUNT_NEED_GRANT)) {
 		finish(req, a);
 		return;
 	}
@@ -657,7 +645,7 @@ login_new_password(struct tk_account *a, struct tk_req *req,
 	char		*secret;
 	unsigned int	 iter;
 
-	if (!login_can_obtain(req, v)) {
+	if (!login_complete(req, v, ACCOUNT_NEED_GRANT)) {
 		finish(req, a);
 		return;
 	}

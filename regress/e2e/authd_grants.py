@@ -302,8 +302,10 @@ secrets.append(tr.get("form", {}).get("assertion", "-"))
 h.check(r.startswith("a OK") and jwt.get("signature_valid") is True and
         claims.get("sub") == SA and
         claims.get("iss") == sa_json["client_email"] and
+        claims.get("aud") == oauth.token_url and
         jwt.get("header", {}).get("kid") == "kid-42",
-        "service account: login; RS256 assertion verified, sub/iss/kid",
+        "service account: login; RS256 assertion verified, sub/iss/kid, "
+        "aud = the key file's token_uri",
         "%s %s" % (r, json.dumps(jwt)))
 oauth.set(ccg_user=ENTRA)
 r = login(ENTRA)

@@ -116,7 +116,9 @@ POST /token, by grant_type:
                          RS256 JWT whose signature verifies with the key
                          registered by set_jwt_public_key() or
                          /admin/set?jwt_public_key=<PEM>, with exp in the
-                         future; user = its sub (else iss).
+                         future and aud equal to this server's token
+                         endpoint (<base>/token, RFC 7523 section 3);
+                         user = its sub (else iss).
     client_assertion     (any grant) client_assertion_type
                          urn:ietf:params:oauth:client-assertion-type:
                          jwt-bearer + client_assertion: RS256 signature
@@ -183,7 +185,11 @@ Admin endpoints (GET, JSON answers)
         fail_user=U (token_status/retry_after/token_body_nonjson apply
             only to that user), fail_count=N (they apply to the next N
             matching requests, then switch off; 0 = until changed),
-        jwt_public_key=PEM, client_cert=PEM.
+        jwt_public_key=PEM, client_cert=PEM,
+        expires_in_json=TEXT (the token answer's expires_in written as
+            this JSON text verbatim: 1e300, -5, 3599.5, "abc"),
+        device_expires_in_json=TEXT, device_interval_json=TEXT (the
+            same for the device authorisation answer).
         Returns the full settings.
 The delay runs first, then the failure switches, then the grant logic.
 """
@@ -242,7 +248,13 @@ DEFAULTS = {
     "fail_count": 0,
     "jwt_public_key": "",
     "client_cert": "",
+    "expires_in_json": "",
+    "device_expires_in_json": "",
+    "device_interval_json": "",
 }
+# Settings kept as the text given (never converted to numbers).
+TEXT_SETTINGS = ("jwt_public_key", "client_cert", "expires_in_json",
+                 "device_expires_in_json", "device_interval_json")
 KEY_SETTINGS = ("jwt_public_key", "client_cert")
 
 
@@ -264,6 +276,30 @@ def _convert(v):
             return float(v)
         except ValueError:
             return v
+
+
+class RawJSON:
+    """A value written into an answer as the JSON text given (1e300,
+    -5, 3599.5, "abc"), as a broken server would send it."""
+
+    def __init__(self, text):
+        self.text = text
+
+
+def dumps(obj):
+    """json.dumps with RawJSON values spliced in verbatim."""
+    raw = []
+
+    def mark(o):
+        if isinstance(o, RawJSON):
+            raw.append(o.text)
+            return "\x00raw%d\x00" % (len(raw) - 1)
+        raise TypeError(type(o).__name__)
+
+    text = json.dumps(obj, default=mark)
+    for i, r in enumerate(raw):
+        text = text.replace(json.dumps("\x00raw%d\x00" % i), r)
+    return text
 
 
 class OAuthError(Exception):
@@ -342,6 +378,8 @@ class OAuthServer:
                                   if self.settings["expires_in_string"]
                                   else exp_in),
                    "scope": scope or ""}
+            if self.settings["expires_in_json"] != "":
+                out["expires_in"] = RawJSON(self.settings["expires_in_json"])
             if refresh and not self.settings["no_refresh"]:
                 rt = "rt-" + secrets.token_urlsafe(24)
                 self.tokens[rt] = {"user": user, "kind": "refresh",
@@ -693,6 +731,10 @@ class OAuthServer:
             if not isinstance(claims.get("exp"), int) or \
                claims["exp"] < time.time():
                 raise OAuthError(400, "invalid_grant", "JWT expired")
+            # RFC 7523 section 3: the audience is this token endpoint.
+            if claims.get("aud") != self.url + "/token":
+                raise OAuthError(400, "invalid_grant", "Invalid JWT: "
+                                 "aud is not this token endpoint")
             return self._issue(rec["user"], claims.get("scope", ""), False,
                                claims.get("iss"))
         raise OAuthError(400, "unsupported_grant_type", grant)
@@ -714,11 +756,16 @@ class OAuthServer:
                 "state": "pending", "error": None,
             }
             vu = self.url + "/device"
-            return {"device_code": dc, "user_code": uc,
-                    "verification_uri": vu,
-                    "verification_uri_complete": vu + "?user_code=" + uc,
-                    "expires_in": exp_in,
-                    "interval": int(self.settings["device_interval"])}
+            out = {"device_code": dc, "user_code": uc,
+                   "verification_uri": vu,
+                   "verification_uri_complete": vu + "?user_code=" + uc,
+                   "expires_in": exp_in,
+                   "interval": int(self.settings["device_interval"])}
+            for k in ("expires_in", "interval"):
+                raw = self.settings["device_%s_json" % k]
+                if raw != "":
+                    out[k] = RawJSON(raw)
+            return out
 
     def introspect(self, token):
         with self.lock:
@@ -758,7 +805,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status, body, ctype="application/json", headers=None):
         if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
+            body = dumps(body).encode()
         elif isinstance(body, str):
             body = body.encode()
         self.send_response(status)
@@ -939,7 +986,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if k not in DEFAULTS:
                     self._send(400, {"error": "unknown setting " + k})
                     return
-                kw[k] = v if k in KEY_SETTINGS or v == "" else _convert(v)
+                kw[k] = v if k in TEXT_SETTINGS or v == "" else _convert(v)
             self._send(200, srv.set(**kw))
         else:
             self._send(404, {"error": "not_found"})

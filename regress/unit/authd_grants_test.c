@@ -23,7 +23,7 @@
  * https_proxy, and that a slow account does not hold up another.  authd
  * logs at -vv into a file that must hold none of the secrets used.
  *
- * DEPS: authd/form.c authd/jwt.c authd/http.c authd/http_result.c authd/flight.c authd/grant.c authd/grant_code.c authd/grant_device.c authd/grant_direct.c authd/pending.c authd/redirect.c authd/dispatch.c authd/ctl.c common/ctl_answer.c common/proc.c common/config.c common/config_parse.c common/config_check.c common/config_files.c common/config_imsg.c common/cidr.c common/msg.c common/imsg.c common/imsg_buffer.c common/log.c common/secret.c common/base64.c
+ * DEPS: authd/form.c authd/jwt.c authd/http.c authd/http_result.c authd/flight.c authd/grant.c authd/grant_code.c authd/grant_device.c authd/grant_direct.c authd/pending.c authd/redirect.c authd/dispatch.c authd/ctl.c common/ctl_answer.c common/proc.c common/config.c common/config_parse.c common/config_check.c common/account_complete.c common/config_files.c common/config_imsg.c common/cidr.c common/msg.c common/imsg.c common/imsg_buffer.c common/log.c common/secret.c common/base64.c
  */
 
 #include <sys/types.h>
@@ -1021,6 +1021,7 @@ test_direct(void)
 	struct rec	*r;
 	json_t		*req, *j, *h, *c;
 	const char	*s;
+	char		*aud;
 
 	server_reset();
 	server_set("ccg_user=ccg@example.com");
@@ -1063,7 +1064,7 @@ test_direct(void)
 	    streq(field(req, "password"), ROPC_PASSWORD) &&
 	    streq(field(req, "resource"), "https://resource.example.com") &&
 	    !has_field(req, "scope"), "password grant: username, password, "
-	    "resource; empty scope left out when a resource is set");
+	    "resource and no scope when only a resource is set");
 	json_decref(req);
 	if (r != NULL) {
 		secret(r->s[0]);
@@ -1079,6 +1080,8 @@ test_direct(void)
 		rec_free(r);
 
 	/* Google service account, key inline (client_id = key). */
+	if (asprintf(&aud, "%s/token", base_url) == -1)
+		err(1, NULL);
 	r = obtain("sa@example.com", NULL);
 	req = last_request("/token", 0);
 	j = json_object_get(req, "jwt");
@@ -1103,16 +1106,16 @@ test_direct(void)
 	    "svc@project.iam.gserviceaccount.com") &&
 	    streq(json_string_value(json_object_get(c, "sub")),
 	    "sa@example.com") &&
-	    streq(json_string_value(json_object_get(c, "aud")),
-	    "https://oauth2.googleapis.com/token") &&
+	    streq(json_string_value(json_object_get(c, "aud")), aud) &&
 	    streq(json_string_value(json_object_get(c, "scope")),
 	    "https://mail.example.com/ offline_access") &&
 	    json_integer_value(json_object_get(c, "exp")) -
 	    json_integer_value(json_object_get(c, "iat")) == 3600 &&
 	    llabs(json_integer_value(json_object_get(c, "iat")) -
 	    (long long)time(NULL)) < 30,
-	    "service account: claims iss, sub, aud, scope, iat, exp = iat + "
-	    "3600");
+	    "service account: claims iss, sub, aud = the key's token_uri, "
+	    "scope, iat, exp = iat + 3600");
+	free(aud);
 	if ((s = field(req, "assertion")) != NULL)
 		secret(s);
 	json_decref(req);
@@ -1130,9 +1133,10 @@ test_direct(void)
 	r = obtain("sabad@example.com", NULL);
 	check(r != NULL && r->type == IMSG_AUTH_FAIL &&
 	    r->u32 == AUTH_FAIL_PERMANENT &&
-	    strstr(r->s[0], "Service account key type not specified") != NULL,
+	    strstr(r->s[0], "client_id must be \"file\" or \"key\" for "
+	    "the service_account flow") != NULL,
 	    "service account: client_id neither file nor key -> permanent, "
-	    "key type message");
+	    "refused before any request");
 	if (r != NULL)
 		rec_free(r);
 
@@ -1164,15 +1168,11 @@ test_direct(void)
 	    s != NULL && strlen(s) == 36 && s[14] == '4' &&
 	    strchr("89ab", s[19]) != NULL, "certificate credentials: claims "
 	    "iss = sub = client_id, exp = nbf + 300, jti a UUIDv4, no iat");
-	{
-		char	*aud;
-
-		if (asprintf(&aud, "%s/token", base_url) == -1)
-			err(1, NULL);
-		check(streq(json_string_value(json_object_get(c, "aud")), aud),
-		    "certificate credentials: aud is the token_url");
-		free(aud);
-	}
+	if (asprintf(&aud, "%s/token", base_url) == -1)
+		err(1, NULL);
+	check(streq(json_string_value(json_object_get(c, "aud")), aud),
+	    "certificate credentials: aud is the token_url");
+	free(aud);
 	if ((s = field(req, "client_assertion")) != NULL)
 		secret(s);
 	json_decref(req);
@@ -1180,6 +1180,148 @@ test_direct(void)
 		secret(r->s[0]);
 		rec_free(r);
 	}
+}
+
+/*
+ * Durations from a provider: only whole numbers of seconds in range are
+ * used; anything else (1e300 would overflow a conversion) is the
+ * server's error.
+ */
+static void
+test_numbers(void)
+{
+	static const struct {
+		const char	*json;	/* URL-escaped JSON text */
+		long long	 secs;	/* -1: a provider error */
+	} tok[] = {
+		{ "1e300", -1 },
+		{ "-1e300", -1 },
+		{ "-5", -1 },
+		{ "3599.5", -1 },
+		{ "1e18", -1 },
+		{ "99999999999", -1 },
+		{ "%22abc%22", -1 },
+		{ "%22-5%22", -1 },
+		{ "%22%22", -1 },
+		{ "true", -1 },
+		{ "%7B%7D", -1 },
+		{ "3600.0", 3600 },
+		{ "%22120%22", 120 },
+		{ "0", 0 },
+		{ "null", 3600 },
+	}, dev[] = {
+		{ "device_expires_in_json=1e300", -1 },
+		{ "device_expires_in_json=-600", -1 },
+		{ "device_expires_in_json=0", -1 },
+		{ "device_interval_json=1e300", -1 },
+		{ "device_interval_json=-1", -1 },
+		{ "device_interval_json=2.5", -1 },
+		{ "device_interval_json=%22x%22", -1 },
+	};
+	struct rec	*r;
+	char		*q;
+	size_t		 i;
+	uint64_t	 t;
+
+	for (i = 0; i < sizeof(tok) / sizeof(tok[0]); i++) {
+		server_reset();
+		if (asprintf(&q, "ccg_user=ccg@example.com&expires_in_json=%s",
+		    tok[i].json) == -1)
+			err(1, NULL);
+		server_set(q);
+		free(q);
+		t = time(NULL);
+		r = obtain("ccg@example.com", NULL);
+		if (tok[i].secs == -1)
+			check(r != NULL && r->type == IMSG_AUTH_FAIL &&
+			    r->u32 == AUTH_FAIL_TRANSIENT &&
+			    strstr(r->s[0], "unusable answer (expires_in") !=
+			    NULL, "expires_in %s: refused as the server's "
+			    "error (transient)", tok[i].json);
+		else
+			check(r != NULL && r->type == IMSG_AUTH_TOKENS &&
+			    r->u64 >= t + tok[i].secs &&
+			    r->u64 <= (uint64_t)time(NULL) + tok[i].secs,
+			    "expires_in %s: the token lives %lld s",
+			    tok[i].json, tok[i].secs);
+		if (r != NULL) {
+			if (r->type == IMSG_AUTH_TOKENS)
+				secret(r->s[0]);
+			rec_free(r);
+		}
+	}
+	for (i = 0; i < sizeof(dev) / sizeof(dev[0]); i++) {
+		server_reset();
+		server_set(dev[i].json);
+		r = obtain("device@example.com", NULL);
+		check(r != NULL && r->type == IMSG_AUTH_FAIL &&
+		    r->u32 == AUTH_FAIL_TRANSIENT &&
+		    strstr(r->s[0], "unusable device authorisation answer") !=
+		    NULL, "device answer %s: refused as the server's error "
+		    "(transient), no pending authorisation", dev[i].json);
+		if (r != NULL)
+			rec_free(r);
+	}
+	pump(0.2);
+	r = find(&parent, IMSG_AUTH_PENDING, 0, 1);
+	check(r == NULL, "device answers out of range start no pending "
+	    "authorisation");
+	if (r != NULL)
+		rec_free(r);
+	server_reset();
+}
+
+/* One completeness rule: what authd refuses before any request. */
+static void
+test_complete(void)
+{
+	struct rec	*r;
+	int		 before;
+
+	server_reset();
+	before = count_requests("/token");
+	r = obtain("sample@example.com", NULL);
+	check(r != NULL && r->type == IMSG_AUTH_FAIL &&
+	    r->u32 == AUTH_FAIL_PERMANENT && strstr(r->s[0], "Incomplete "
+	    "config file entry found for account sample@example.com - "
+	    "client_id still holds the sample text") != NULL,
+	    "complete: a sample client_id is refused with a clear message");
+	if (r != NULL)
+		rec_free(r);
+	r = obtain("samplesecret@example.com", NULL);
+	check(r != NULL && r->type == IMSG_AUTH_FAIL &&
+	    r->u32 == AUTH_FAIL_PERMANENT && strstr(r->s[0],
+	    "client_secret still holds the sample text") != NULL,
+	    "complete: a sample client_secret is refused with a clear "
+	    "message");
+	if (r != NULL)
+		rec_free(r);
+	r = obtain("noscope@example.com", NULL);
+	check(r != NULL && r->type == IMSG_AUTH_FAIL &&
+	    r->u32 == AUTH_FAIL_PERMANENT && strstr(r->s[0],
+	    "oauth2_scope is required") != NULL, "complete: a resource "
+	    "without a scope is enough only for the password grant");
+	if (r != NULL)
+		rec_free(r);
+	check(count_requests("/token") == before, "complete: no request "
+	    "reaches the provider for an incomplete account");
+
+	/* A refresh needs no grant: no oauth2_flow is fine for it. */
+	r = await(&tokend, 0, request(AUTH_OP_REFRESH, "noflow@example.com",
+	    "rt-not-issued", NULL, NULL), 0, 10);
+	check(r != NULL && r->type == IMSG_AUTH_FAIL &&
+	    r->u32 == AUTH_FAIL_INVALID_GRANT && count_requests("/token") ==
+	    before + 1, "complete: an account without oauth2_flow may "
+	    "refresh");
+	if (r != NULL)
+		rec_free(r);
+	r = obtain("noflow@example.com", NULL);
+	check(r != NULL && r->type == IMSG_AUTH_FAIL &&
+	    r->u32 == AUTH_FAIL_PERMANENT && strstr(r->s[0],
+	    "oauth2_flow is required when there is no permission_url") !=
+	    NULL, "complete: ... but not obtain new tokens");
+	if (r != NULL)
+		rec_free(r);
 }
 
 static struct rec *
@@ -1949,10 +2091,23 @@ configure(void)
 	free(a->client_secret);
 	a->client_secret = NULL;
 
+	/* A resource and no scope, as the parser leaves an unset key. */
 	a = account("ropc@example.com", "password");
 	free(a->oauth2_scope);
-	a->oauth2_scope = strdup("");
+	a->oauth2_scope = NULL;
 	a->oauth2_resource = strdup("https://resource.example.com");
+	a = account("noscope@example.com", "client_credentials");
+	free(a->oauth2_scope);
+	a->oauth2_scope = NULL;
+	a->oauth2_resource = strdup("https://resource.example.com");
+	account("noflow@example.com", NULL);
+	a = account("sample@example.com", "client_credentials");
+	free(a->client_id);
+	a->client_id = strdup("*** your client id here ***");
+	a = account("samplesecret@example.com", "client_credentials");
+	free(a->client_secret);
+	a->client_secret = strdup("*** your client secret here (remove this "
+	    "entire line if a secret is not required) ***");
 	account("slow@example.com", "password");
 	account("fast@example.com", "password");
 
@@ -2112,6 +2267,8 @@ main(void)
 	test_refresh();
 	test_device();
 	test_direct();
+	test_numbers();
+	test_complete();
 	test_failures();
 	test_concurrency();
 	test_park_and_ctl();
