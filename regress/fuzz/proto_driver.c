@@ -29,6 +29,10 @@
  * Any other op byte is one of these by its value mod 7.  Events are
  * only played when the session could see them: a token answer only for
  * a request that is out, a handshake only after the module started it.
+ *
+ * Besides crashes, it checks that with server_starttls no login command
+ * (LOGIN, AUTHENTICATE, AUTH, USER, PASS, APOP) reaches a server before
+ * its TLS is up, in any line the server may see: lines end at LF or CR.
  */
 
 #include <sys/types.h>
@@ -36,6 +40,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "emailproxy.h"
 #include "../unit/mock_session.h"
@@ -48,6 +53,9 @@
 	SESSION_REQUIRE_TLS_LOGIN)
 
 static const char	 opnames[] = "CSTFXLR";
+static const char	*logins[] = {
+	"LOGIN", "AUTHENTICATE", "AUTH", "USER", "PASS", "APOP"
+};
 
 static char *
 data_str(const uint8_t *p, size_t n)
@@ -78,17 +86,63 @@ tls_done(void (**cb)(void *, int, const char *), unsigned int flag,
 	f(mod, 1, NULL);
 }
 
+/* Is the word at p (n bytes) a login command? */
+static int
+is_login(const char *p, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(logins) / sizeof(logins[0]); i++)
+		if (strlen(logins[i]) == n && strncasecmp(p, logins[i], n) == 0)
+			return (1);
+	return (0);
+}
+
+/* Abort if a line of p, as a server splits them, is a login command. */
+static void
+check_clear(const char *p, size_t len)
+{
+	const char	*end = p + len, *eol, *w[3];
+	size_t		 wl[3];
+	int		 nw;
+
+	for (; p < end; p = eol + 1) {
+		for (eol = p; eol < end && *eol != '\r' && *eol != '\n'; eol++)
+			;
+		/* The first three words: "tag UID LOGIN" at most. */
+		for (nw = 0; nw < 3 && p < eol; nw++) {
+			while (p < eol && (*p == ' ' || *p == '\t'))
+				p++;
+			w[nw] = p;
+			while (p < eol && *p != ' ' && *p != '\t')
+				p++;
+			wl[nw] = p - w[nw];
+		}
+		if (nw == 0)
+			continue;
+		if (ops->proto != PROTO_IMAP) {
+			if (is_login(w[0], wl[0]))
+				abort();
+		} else if ((nw > 1 && is_login(w[1], wl[1])) ||
+		    (nw > 2 && wl[1] == 3 && strncasecmp(w[1], "UID", 3) == 0 &&
+		    is_login(w[2], wl[2])))
+			abort();
+	}
+}
+
 void
 proto_fuzz(const struct proto_ops *o, const uint8_t *data, size_t size)
 {
 	const char	*op;
 	char		*s;
-	size_t		 n;
-	int		 answered = 0, c;
+	size_t		 n, clear_start = 0;
+	int		 answered = 0, c, in_clear;
 
 	if (size < 1)
 		return;
 	start(o, data[0] & FLAGS_MASK);
+	in_clear = (tlsflags & SESSION_SERVER_STARTTLS) &&
+	    !(tlsflags & SESSION_TLS_SERVER);
 	data++;
 	size--;
 	while (size >= 2 && !closed && !done) {
@@ -130,6 +184,11 @@ proto_fuzz(const struct proto_ops *o, const uint8_t *data, size_t size)
 			break;
 		case 'X':
 			rec_clear(&sin_);
+			/* A new connection starts in clear. */
+			if (tlsflags & SESSION_SERVER_STARTTLS) {
+				in_clear = 1;
+				clear_start = sout.len;
+			}
 			if (ops->server_closed(mod) == 0)
 				closed = 1;
 			pump();
@@ -139,12 +198,23 @@ proto_fuzz(const struct proto_ops *o, const uint8_t *data, size_t size)
 			pump();
 			break;
 		case 'R':
+			/* What the handshake's end sends goes over TLS. */
+			if (in_clear)
+				check_clear(rec_str(&sout) + clear_start,
+				    sout.len - clear_start);
 			tls_done(&tls_server_cb, SESSION_TLS_SERVER, data, n);
+			if (tlsflags & SESSION_TLS_SERVER)
+				in_clear = 0;
 			pump();
 			break;
 		}
 		data += n;
 		size -= n;
+		if (in_clear)
+			check_clear(rec_str(&sout) + clear_start,
+			    sout.len - clear_start);
+		if (tlsflags & SESSION_TLS_SERVER)
+			in_clear = 0;
 	}
 	(void)mock_finish();
 	mod = NULL;
