@@ -98,6 +98,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (imsgbuf_init(&ibuf, sv[0]) == -1 ||
 	    imsgbuf_set_maxsize(&ibuf, IMSG_MAXSIZE_PARENT) == -1)
 		abort();
+	if (left == 0)
+		shutdown(sv[1], SHUT_WR);
 	for (;;) {
 		/* Write what fits, read what came, as the event loop does. */
 		if (left > 0) {

@@ -251,7 +251,7 @@ put("imap_cap", "untagged", "\x01* CAPABILITY IMAP4rev1 AUTH=PLAIN "
     "AUTH=XOAUTH2 STARTTLS")
 put("imap_cap", "tagged", "\x03a OK [CAPABILITY IMAP4rev1 ID ENABLE] done")
 put("imap_cap", "lowercase", "\x02* capability imap4rev1 starttls")
-put("imap_cap", "empty", "\x01* CAPABILITY")
+put("imap_cap", "no-capabilities", "\x01* CAPABILITY")
 
 put("sasl", "plain", PLAIN)
 put("sasl", "plain-authzid", b64("admin\0user\0pw"))
@@ -465,3 +465,7 @@ put("control", "admin-authorise", b"\x01" + imsg(CTL["authorise"],
 put("control", "many-requests", b"\x03" + imsg(CTL["show_pending"]) * 300)
 put("control", "unknown-type", b"\x01" + imsg(9999) + imsg(1, b"x" * 40))
 put("control", "truncated", b"\x01" + imsg(154)[:10])
+
+# Every harness takes an empty input.
+for t in os.listdir(TOP):
+    put(t, "empty", b"")
