@@ -27,6 +27,8 @@
 #include <sys/socket.h>
 #include <sys/queue.h>
 
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -45,8 +47,9 @@
 #include "authd.h"
 
 #define REDIRECT_MAX_REQUEST	8192
-#define REDIRECT_MAX_CONNS	32
-#define REDIRECT_TIMEOUT	10
+#define REDIRECT_MAX_CONNS	32	/* in all */
+#define REDIRECT_MAX_PER_ADDR	8	/* from one client address */
+#define REDIRECT_DEADLINE	10	/* s from accept to the answer sent */
 
 struct redirect_listener {
 	TAILQ_ENTRY(redirect_listener)	 entry;
@@ -56,6 +59,21 @@ struct redirect_listener {
 };
 static TAILQ_HEAD(, redirect_listener) listeners =
     TAILQ_HEAD_INITIALIZER(listeners);
+
+/*
+ * A browser's connection.  Each has REDIRECT_DEADLINE seconds from accept
+ * to read its request and take the answer, however it trickles bytes, and
+ * one client address holds at most REDIRECT_MAX_PER_ADDR of the
+ * REDIRECT_MAX_CONNS, so slow clients cannot keep a redirect out for long.
+ */
+struct redirect_conn {
+	TAILQ_ENTRY(redirect_conn)	 entry;
+	struct bufferevent		*bev;
+	struct event			 deadline;
+	struct sockaddr_storage		 ss;
+	int				 done;
+};
+static TAILQ_HEAD(, redirect_conn) conns = TAILQ_HEAD_INITIALIZER(conns);
 static int	 nconns;
 
 static const char page_head[] = "<html><head><title>%s</title>"
@@ -308,17 +326,63 @@ authd_redirect_url(const char *url)
 	return (0);
 }
 
-struct redirect_conn {
-	struct bufferevent	*bev;
-	int			 done;
-};
-
 static void
 conn_free(struct redirect_conn *c)
 {
+	evtimer_del(&c->deadline);
+	TAILQ_REMOVE(&conns, c, entry);
 	bufferevent_free(c->bev);
 	free(c);
 	nconns--;
+}
+
+static void
+conn_deadline(int fd, short event, void *arg)
+{
+	log_debug("redirect listener: request not done in %d s; closed",
+	    REDIRECT_DEADLINE);
+	conn_free(arg);
+}
+
+/* The client address without its port (IPv4 or IPv6). */
+static int
+addr_key(const struct sockaddr_storage *ss, const void **p, size_t *len)
+{
+	switch (ss->ss_family) {
+	case AF_INET:
+		*p = &((const struct sockaddr_in *)ss)->sin_addr;
+		*len = sizeof(struct in_addr);
+		return (0);
+	case AF_INET6:
+		*p = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		*len = sizeof(struct in6_addr);
+		return (0);
+	}
+	return (-1);
+}
+
+static int
+same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	const void	*pa, *pb;
+	size_t		 la, lb;
+
+	if (a->ss_family != b->ss_family || addr_key(a, &pa, &la) == -1 ||
+	    addr_key(b, &pb, &lb) == -1)
+		return (0);
+	return (la == lb && memcmp(pa, pb, la) == 0);
+}
+
+static int
+conns_from(const struct sockaddr_storage *ss)
+{
+	struct redirect_conn	*c;
+	int			 n = 0;
+
+	TAILQ_FOREACH(c, &conns, entry)
+		if (same_addr(&c->ss, ss))
+			n++;
+	return (n);
 }
 
 static void
@@ -445,17 +509,29 @@ redirect_accept(int fd, short event, void *arg)
 {
 	struct redirect_listener	*l = arg;
 	struct redirect_conn		*c;
-	struct timeval			 tv = { REDIRECT_TIMEOUT, 0 };
+	struct sockaddr_storage		 ss;
+	struct timeval			 tv = { REDIRECT_DEADLINE, 0 };
+	socklen_t			 sslen = sizeof(ss);
 	int				 s;
 
-	if ((s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) ==
-	    -1) {
+	memset(&ss, 0, sizeof(ss));
+	if ((s = accept4(fd, (struct sockaddr *)&ss, &sslen, SOCK_NONBLOCK |
+	    SOCK_CLOEXEC)) == -1) {
 		if (errno != EAGAIN && errno != EINTR &&
 		    errno != ECONNABORTED)
 			log_warn("redirect listener %s: accept", l->hostport);
 		return;
 	}
 	if (nconns >= REDIRECT_MAX_CONNS) {
+		log_debug("redirect listener %s: %d connections; one more "
+		    "refused", l->hostport, nconns);
+		close(s);
+		return;
+	}
+	if (conns_from(&ss) >= REDIRECT_MAX_PER_ADDR) {
+		log_debug("redirect listener %s: %d connections from one "
+		    "address; one more refused", l->hostport,
+		    REDIRECT_MAX_PER_ADDR);
 		close(s);
 		return;
 	}
@@ -467,8 +543,12 @@ redirect_accept(int fd, short event, void *arg)
 		close(s);
 		return;
 	}
+	c->ss = ss;
+	TAILQ_INSERT_TAIL(&conns, c, entry);
 	nconns++;
+	/* Absolute: bytes that trickle in do not move it. */
+	evtimer_set(&c->deadline, conn_deadline, c);
+	evtimer_add(&c->deadline, &tv);
 	bufferevent_setcb(c->bev, conn_read, NULL, conn_event, c);
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	bufferevent_enable(c->bev, EV_READ);
 }
