@@ -229,6 +229,7 @@ config_free(struct emailproxy_conf *conf)
 	free(conf->control_group);
 	free(conf->control_admin_group);
 	conf_file_free(&conf->ca_file, 0);
+	free(conf->ca_dir);
 	free(conf);
 }
 
@@ -578,10 +579,13 @@ config_print(const struct emailproxy_conf *conf, int verbose)
 	if (!verbose)
 		return;
 	printf("globals: user %s, store_dir %s, control_socket %s, "
-	    "catch-all %s, ca_file %s\n", conf->user, conf->store_dir,
+	    "catch-all %s, ca_file %s%s%s%s\n", conf->user, conf->store_dir,
 	    conf->control_socket,
 	    conf->allow_catch_all_accounts ? "on" : "off",
-	    conf->ca_file.path != NULL ? conf->ca_file.path : "none");
+	    conf->ca_file.path != NULL ? conf->ca_file.path : "none",
+	    conf->ca_env ? " (SSL_CERT_FILE)" : "",
+	    conf->ca_dir != NULL ? ", SSL_CERT_DIR " : "",
+	    conf->ca_dir != NULL ? conf->ca_dir : "");
 	printf("logins: local password %s, ", conf->require_local_password ?
 	    "required" : "optional");
 	if (conf->max_login_failures == 0)

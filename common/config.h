@@ -137,6 +137,14 @@ struct emailproxy_conf {
 	char		*control_admin_group; /* may also change state */
 	char		*notify_command; /* run by the parent, or NULL */
 	struct conf_file ca_file;	/* upstream and OAuth CA bundle */
+	/*
+	 * Without ca_file, OpenSSL's environment: ca_file.path is then
+	 * SSL_CERT_FILE (ca_env set) or the system bundle, and the
+	 * certificates of the SSL_CERT_DIR directories (ca_dir) are added
+	 * to the bundle's data.
+	 */
+	int		 ca_env;
+	char		*ca_dir;
 	unsigned int	 auth_timeout;		/* 600 s: wait for a person */
 	unsigned int	 http_connect_timeout;	/* 10 s */
 	unsigned int	 http_timeout;		/* 60 s per request */

@@ -809,6 +809,7 @@ config_build(struct emailproxy_conf *conf, const struct ini *ini)
 	const struct ini_section *s;
 	enum proto		 proto;
 	const char		*port;
+	const char		*env;
 	char			 fix[32];
 	size_t			 i;
 
@@ -839,9 +840,16 @@ config_build(struct emailproxy_conf *conf, const struct ini *ini)
 	}
 	TAILQ_FOREACH(a, &conf->accounts, entry)
 		check_account(conf, &c, a, 0);
-	if (conf->ca_file.path == NULL &&
-	    access(EMAILPROXY_CA_FILE, R_OK) == 0)
-		conf->ca_file.path = xstrdup(EMAILPROXY_CA_FILE);
+	/* Without ca_file, OpenSSL's variables, as for any OpenSSL program. */
+	if (conf->ca_file.path == NULL) {
+		if ((env = getenv("SSL_CERT_FILE")) != NULL && *env != '\0') {
+			conf->ca_file.path = xstrdup(env);
+			conf->ca_env = 1;
+		} else if (access(EMAILPROXY_CA_FILE, R_OK) == 0)
+			conf->ca_file.path = xstrdup(EMAILPROXY_CA_FILE);
+		if ((env = getenv("SSL_CERT_DIR")) != NULL && *env != '\0')
+			conf->ca_dir = xstrdup(env);
+	}
 	return (c.errors ? -1 : 0);
 }
 

@@ -23,6 +23,7 @@
 #include <sys/types.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -43,8 +44,23 @@
 
 static int	load_file(const char *, struct conf_file *, const char *);
 static int	no_passphrase(char *, int, int, void *);
+static void	file_warn(const char *, const struct conf_file *, const char *,
+		    const char *);
+static int	load_cert_dirs(struct emailproxy_conf *);
 static int	check_keypair(const char *, const struct conf_file *,
 		    const char *, const struct conf_file *, const char *);
+
+/* "file:line: key: path: reason", or "key: path: reason" for none. */
+static void
+file_warn(const char *conf_path, const struct conf_file *f, const char *key,
+    const char *reason)
+{
+	if (f->line == 0)
+		log_warnx("%s: %s: %s", key, f->path, reason);
+	else
+		log_warnx("%s:%d: %s: %s: %s", conf_path, f->line, key,
+		    f->path, reason);
+}
 
 static int
 load_file(const char *conf_path, struct conf_file *f, const char *key)
@@ -62,14 +78,13 @@ load_file(const char *conf_path, struct conf_file *f, const char *key)
 	if (fstat(fd, &st) == -1)
 		goto fail;
 	if (!S_ISREG(st.st_mode)) {
-		log_warnx("%s:%d: %s: %s: not a regular file", conf_path,
-		    f->line, key, f->path);
+		file_warn(conf_path, f, key, "not a regular file");
 		close(fd);
 		return (-1);
 	}
 	if (st.st_size > CONF_FILE_MAX) {
-		log_warnx("%s:%d: %s: %s: larger than %d bytes", conf_path,
-		    f->line, key, f->path, CONF_FILE_MAX);
+		file_warn(conf_path, f, key, "larger than the 960 KiB a "
+		    "configuration file may be");
 		close(fd);
 		return (-1);
 	}
@@ -100,9 +115,78 @@ load_file(const char *conf_path, struct conf_file *f, const char *key)
 		freezero(buf, st.st_size + 1);
 	if (fd != -1)
 		close(fd);
-	log_warnx("%s:%d: %s: %s: %s", conf_path, f->line, key, f->path,
-	    strerror(saved));
+	file_warn(conf_path, f, key, strerror(saved));
 	return (-1);
+}
+
+/*
+ * The certificates of the SSL_CERT_DIR directories (":"-separated), as
+ * OpenSSL finds them there: the files named by subject hash, "89abcdef.0",
+ * each a certificate once.  Added to the CA bundle's data.
+ */
+static int
+load_cert_dirs(struct emailproxy_conf *conf)
+{
+	struct conf_file	 f;
+	struct dirent		*de;
+	DIR			*d;
+	char			*dirs, *dir, *next, *buf, path[4096];
+	size_t			 len, n;
+	int			 rv = 0;
+
+	if (conf->ca_dir == NULL)
+		return (0);
+	if ((dirs = strdup(conf->ca_dir)) == NULL)
+		fatal("%s", __func__);
+	len = conf->ca_file.data != NULL ? conf->ca_file.len : 0;
+	for (next = dirs; rv == 0 && (dir = strsep(&next, ":")) != NULL;) {
+		if (*dir == '\0')
+			continue;
+		if ((d = opendir(dir)) == NULL) {
+			log_warn("SSL_CERT_DIR: %s", dir);
+			rv = -1;
+			break;
+		}
+		while (rv == 0 && (de = readdir(d)) != NULL) {
+			n = strlen(de->d_name);
+			if (n < 10 || strspn(de->d_name, "0123456789abcdef") !=
+			    8 || de->d_name[8] != '.' ||
+			    strspn(de->d_name + 9, "0123456789") != n - 9)
+				continue;
+			memset(&f, 0, sizeof(f));
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			f.path = path;
+			if (load_file(conf->path, &f, "SSL_CERT_DIR") == -1) {
+				rv = -1;
+				break;
+			}
+			if (len + f.len + 1 > CONF_FILE_MAX) {
+				log_warnx("SSL_CERT_DIR: %s: more certificates "
+				    "than the 960 KiB a CA bundle may be", dir);
+				free(f.data);
+				rv = -1;
+				break;
+			}
+			if ((buf = realloc(conf->ca_file.data,
+			    len + f.len + 2)) == NULL)
+				fatal("%s", __func__);
+			/* A file may lack its last newline. */
+			buf[len] = '\n';
+			memcpy(buf + len + 1, f.data, f.len + 1);
+			conf->ca_file.data = buf;
+			len += f.len + 1;
+			conf->ca_file.len = len;
+			free(f.data);
+		}
+		closedir(d);
+	}
+	free(dirs);
+	/* The bundle is known by a name, even when it is only these. */
+	if (rv == 0 && conf->ca_file.path == NULL &&
+	    conf->ca_file.data != NULL &&
+	    (conf->ca_file.path = strdup(conf->ca_dir)) == NULL)
+		fatal("%s", __func__);
+	return (rv);
 }
 
 /* An encrypted key is never asked a passphrase for (no terminal). */
@@ -174,7 +258,8 @@ config_load_files(struct emailproxy_conf *conf)
 	struct account_conf	*a;
 	int			 rv = 0;
 
-	if (load_file(conf->path, &conf->ca_file, "ca_file") == -1)
+	if (load_file(conf->path, &conf->ca_file, conf->ca_env ?
+	    "SSL_CERT_FILE" : "ca_file") == -1 || load_cert_dirs(conf) == -1)
 		rv = -1;
 	TAILQ_FOREACH(s, &conf->servers, entry) {
 		if (load_file(conf->path, &s->local_certificate,
