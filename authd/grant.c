@@ -59,11 +59,9 @@ grant_start(struct flight *f)
 		grant_service_account(f);
 		break;
 	case FLOW_UNSET:
-		flight_fail(f, AUTH_FAIL_PERMANENT, "Incomplete config file "
-		    "entry found for account %s - please make sure an "
-		    "`oauth2_flow` value is specified when using a method "
-		    "that does not require a `permission_url`",
-		    f->gc.account);
+		/* Refused before: a grant needs a flow (account_gap()). */
+		flight_fail(f, AUTH_FAIL_PERMANENT, "Login failed for account "
+		    "%s: no grant to obtain tokens with", f->gc.account);
 		break;
 	}
 }

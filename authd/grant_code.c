@@ -40,11 +40,10 @@ grant_code_start(struct flight *f)
 	const char		*sep;
 	size_t			 n;
 
+	/* Refused before without them (account_gap()); never built. */
 	if (gc->permission_url == NULL || gc->redirect_uri == NULL) {
-		flight_fail(f, AUTH_FAIL_PERMANENT, "Incomplete config file "
-		    "entry found for account %s - the authorization code "
-		    "grant needs permission_url and redirect_uri",
-		    gc->account);
+		flight_fail(f, AUTH_FAIL_PERMANENT, "Login failed for account "
+		    "%s: no permission_url or redirect_uri", gc->account);
 		return;
 	}
 	if ((f->oauth_state = random_b64url(STATE_BYTES)) == NULL)
