@@ -463,6 +463,31 @@ io_flush_pre(struct io *io)
 	return 1;
 }
 
+/*
+ * Writing failed (the peer reset, or closed its end): what it sent
+ * before, its last answer to a command it would not take whole, say,
+ * is still to be read, and is reported before the write error.
+ */
+static void
+io_write_failed(struct io *io)
+{
+	char	error[sizeof(io->error)];
+	ssize_t	n;
+
+	if (io_reading(io)) {
+		strlcpy(error, io->error, sizeof(error));
+		n = io_fill(io);
+		io->flags &= ~IO_F_ERROR;
+		strlcpy(io->error, error, sizeof(io->error));
+		if (n > 0) {
+			io->cb(io, IO_DATAIN, io->arg);
+			if (io->state != IO_S_UP)
+				return;
+		}
+	}
+	io->cb(io, IO_ERROR, io->arg);
+}
+
 static void
 io_dispatch(int fd, short event, void *arg)
 {
@@ -516,7 +541,7 @@ io_dispatch(int fd, short event, void *arg)
 		return;
 
 	if (iobuf_len(&io->out) > 0 && io_flush(io) == -1) {
-		io->cb(io, IO_ERROR, io->arg);
+		io_write_failed(io);
 		return;
 	}
 	if ((io->flags & IO_F_LOWAT) && iobuf_len(&io->out) < IO_LOWAT_BYTES) {

@@ -17,7 +17,8 @@
 - Byte-exact relaying on every way a connection can end after its last
   bytes (close_notify, none, TCP half-close, reset), ten runs each, with
   a TLS upstream, a STARTTLS upstream, and in the other direction with a
-  TLS client that ends the same ways.
+  TLS client that ends the same ways; a server that answers a big
+  upload early and resets still has its answer relayed.
 - A login that still works: greeting and tagged answer in 1-byte pieces,
   untagged lines (8-bit, NUL) between the command and its answer, no
   capabilities at all, slow answers.
@@ -60,6 +61,10 @@ hostile.server_closes(h, Imap, tls, ports["tls"], "IMAP, TLS upstream")
 hostile.server_closes(h, Imap, stls, ports["starttls"],
                       "IMAP, STARTTLS upstream")
 hostile.client_closes(h, Imap, tls, ports["local"], "IMAP, TLS client")
+hostile.server_refuses_upload(h, Imap, tls, ports["tls"],
+                             "IMAP, TLS upstream")
+hostile.server_refuses_upload(h, Imap, stls, ports["starttls"],
+                             "IMAP, STARTTLS upstream")
 
 
 # ---- odd but valid servers ----------------------------------------------------

@@ -48,9 +48,11 @@ import array
 import base64
 import fcntl
 import hashlib
+import os
 import queue
 import random
 import re
+import signal
 import socket
 import ssl
 import struct
@@ -529,6 +531,19 @@ class Relay:
         if st["case"] == "client":
             p.client_bytes = p.read_until_eof(timeout=20)
             return
+        if st["case"] == "upload":
+            p.client_bytes = p.readline()
+            # Let the upload fill every buffer on the way, so that the
+            # proxy has bytes for us it cannot write; then the answer
+            # and the reset reach it together, while it is stopped.
+            time.sleep(0.5)
+            os.kill(st["pid"], signal.SIGSTOP)
+            try:
+                p.send(st["payload"])
+                p.close_by("reset")
+            finally:
+                os.kill(st["pid"], signal.SIGCONT)
+            return
         p.client_bytes = p.read_exact(len(st["client"]))
         p.send(st["payload"])
         p.close_by(st["how"])
@@ -583,6 +598,56 @@ def server_closes(h, proto, relay, port, label, runs=10):
         h.check(good == runs, "%s: server ends by %s: %d of %d runs "
                 "byte-exact both ways" % (label, how, good, runs),
                 "; ".join(why[:3]))
+
+
+def proxy_pid(h):
+    """The proxy child of the running daemon."""
+    for pid in h.proxy.children():
+        try:
+            t = h.proc_title(pid)
+        except OSError:
+            continue
+        if re.search(r"\bproxy\b", t) and "tokend" not in t and \
+           "authd" not in t:
+            return pid
+    raise ValueError("no proxy child")
+
+
+def server_refuses_upload(h, proto, relay, port, label, runs=10):
+    """The server answers while the client is still sending a lot, and
+    resets: its answer must reach the client whole all the same."""
+    good, why = 0, []
+    pid = proxy_pid(h)
+    for i in range(runs):
+        relay.up.drain()
+        answer = b"b NO [TOOBIG] no more \xff\r\n" * (i + 1)
+        relay.state.update(case="upload", payload=answer, pid=pid)
+        c = _log_in(h, proto, port, False, why, i)
+        if c is None:
+            continue
+        blob = b"b APPEND\r\n" + b"x" * (16 << 20)
+
+        def upload():
+            try:
+                c.sock.sendall(blob)
+            except OSError:
+                pass
+        t = threading.Thread(target=upload, daemon=True)
+        t.start()
+        data, closed = read_to_eof(c)
+        c.close()
+        t.join(10)
+        p = relay.up.next()
+        if p is None or p.error:
+            why.append("run %d: server: %s" % (
+                i, p.error if p else "no connection"))
+        elif data != answer:
+            why.append("run %d: client got %r" % (i, data[-60:]))
+        else:
+            good += 1
+    h.check(good == runs, "%s: server answers an upload and resets: %d of "
+            "%d runs the answer arrives whole" % (label, good, runs),
+            "; ".join(why[:3]))
 
 
 def client_closes(h, proto, relay, port, label, runs=10):
