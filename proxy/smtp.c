@@ -119,6 +119,7 @@ struct smtp {
 	int		 ehlo_auth;	/* an AUTH line was rewritten */
 	int		 ehlo_raw;	/* not a 250 reply: forward as is */
 	enum body_state	 bst;
+	int		 lfbol;		/* that line began after a bare LF */
 	uint64_t	 bdatleft;
 	struct proto_login lg;		/* credentials, XOAUTH2 exchange */
 	int		 greeted;	/* the client has had the greeting */
@@ -474,7 +475,12 @@ client_command(struct smtp *sm, const uint8_t *line, size_t len,
 	return consumed;
 }
 
-/* Message body: pass bytes until the line "." (RFC 5321 4.1.1.4). */
+/*
+ * Message body: pass bytes until the line "." (RFC 5321 4.1.1.4).  A
+ * "." line next to a bare LF ends the data for some servers and not for
+ * others (nor for us): the session ends rather than have the server
+ * read the rest as commands we passed unread.
+ */
 static ssize_t
 body_input(struct smtp *sm, const uint8_t *buf, size_t len)
 {
@@ -483,14 +489,22 @@ body_input(struct smtp *sm, const uint8_t *buf, size_t len)
 	for (i = 0; i < len; i++) {
 		switch (sm->bst) {
 		case BODY_BOL:
+			if (buf[i] == '\n') {
+				sm->lfbol = 1;
+				break;
+			}
 			sm->bst = buf[i] == '.' ? BODY_DOT :
 			    buf[i] == '\r' ? BODY_CR : BODY_MID;
 			break;
 		case BODY_DOT:
+			if (buf[i] == '\n')
+				goto ambiguous;
 			sm->bst = buf[i] == '\r' ? BODY_DOTCR : BODY_MID;
 			break;
 		case BODY_DOTCR:
 			if (buf[i] == '\n') {
+				if (sm->lfbol)
+					goto ambiguous;
 				session_server_write(sm->s, buf, i + 1);
 				expect_push(sm, EXP_FWD);
 				sm->state = SMTP_IDLE;
@@ -499,16 +513,27 @@ body_input(struct smtp *sm, const uint8_t *buf, size_t len)
 			sm->bst = buf[i] == '\r' ? BODY_CR : BODY_MID;
 			break;
 		case BODY_MID:
-			sm->bst = buf[i] == '\r' ? BODY_CR : BODY_MID;
+			if (buf[i] == '\n') {
+				sm->bst = BODY_BOL;
+				sm->lfbol = 1;
+			} else if (buf[i] == '\r')
+				sm->bst = BODY_CR;
 			break;
 		case BODY_CR:
-			sm->bst = buf[i] == '\n' ? BODY_BOL :
-			    buf[i] == '\r' ? BODY_CR : BODY_MID;
+			if (buf[i] == '\n') {
+				sm->bst = BODY_BOL;
+				sm->lfbol = 0;
+			} else if (buf[i] != '\r')
+				sm->bst = BODY_MID;
 			break;
 		}
 	}
 	session_server_write(sm->s, buf, len);
 	return len;
+
+ ambiguous:
+	session_bye(sm->s, "Bare LF next to the end of the message data");
+	return -1;
 }
 
 static void
@@ -817,6 +842,7 @@ reply_line(struct smtp *sm, const uint8_t *line, size_t len)
 		session_client_write(sm->s, line, len + 2);
 		if (final) {
 			sm->bst = BODY_BOL;
+			sm->lfbol = 0;
 			sm->state = code == 354 ? SMTP_BODY : SMTP_IDLE;
 		}
 		break;

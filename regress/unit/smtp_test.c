@@ -355,6 +355,30 @@ test_body(void)
 	check(ntokget == 1, "command state again after the lone dot");
 	expect(&sout, "AUTH XOAUTH2\r\n", "AUTH after the body intercepted");
 
+	/* A "." line next to a bare LF: some servers end the data there. */
+	ehloed(SESSION_TLS_SERVER);
+	from_client("DATA\r\n");
+	from_server("354 go ahead\r\n");
+	from_client("x\r\n.\nAUTH PLAIN AGJvYkBleGFtcGxlLmNvbQBwdw==\r\n");
+	check(closed, "\".\" then a bare LF: the session ends");
+	check(strstr(rec_str(&sout), "AUTH PLAIN") == NULL,
+	    "\".\" then a bare LF: what follows is not forwarded");
+	ehloed(SESSION_TLS_SERVER);
+	from_client("DATA\r\n");
+	from_server("354 go ahead\r\n");
+	from_client("x\n.\r\nAUTH PLAIN AGJvYkBleGFtcGxlLmNvbQBwdw==\r\n");
+	check(closed, "a bare LF then \".\": the session ends");
+	check(strstr(rec_str(&sout), "AUTH PLAIN") == NULL,
+	    "a bare LF then \".\": what follows is not forwarded");
+	ehloed(SESSION_TLS_SERVER);
+	from_client("DATA\r\n");
+	from_server("354 go ahead\r\n");
+	rec_clear(&sout);
+	from_client("a\nb\r\n..\n\r\n.\r\n");
+	expect(&sout, "a\nb\r\n..\n\r\n.\r\n",
+	    "bare LFs elsewhere in the body pass untouched");
+	check(!closed, "and the message ends at CRLF.CRLF");
+
 	ehloed(SESSION_TLS_SERVER);
 	from_client("DATA\r\n");
 	from_server("554 no valid recipients\r\n");
