@@ -208,7 +208,7 @@ show_stats(const struct tk_peer *p, uint32_t id)
 	RB_FOREACH(a, tk_accounts, &tk.accounts)
 		unlocked += a->unlocked;
 	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:I, s:I, s:I, s:I}",
+	    "s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "tokend_logins_ok_total", (json_int_t)tk.stats.logins_ok,
 	    "tokend_logins_bad_password_total",
 	    (json_int_t)tk.stats.logins_bad_password,
@@ -230,7 +230,10 @@ show_stats(const struct tk_peer *p, uint32_t id)
 	    "tokend_accounts_unlocked", (json_int_t)unlocked,
 	    "tokend_store_write_failures_total",
 	    (json_int_t)tk.stats.store_write_failures,
-	    "tokend_records_unsaved", (json_int_t)acct_unsaved());
+	    "tokend_records_unsaved", (json_int_t)acct_unsaved(),
+	    "tokend_kdf_queue", (json_int_t)kdfq_len(),
+	    "tokend_kdf_queue_refused_total",
+	    (json_int_t)tk.stats.kdfq_refused);
 	if (o == NULL)
 		fatalx("json_pack");
 	ctl_data(p, id, o);

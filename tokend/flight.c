@@ -99,6 +99,18 @@ flight_start(struct tk_account *a, enum auth_op op, struct tk_keys *newkeys,
 	flight_send(f);
 }
 
+/* Token requests of first logins (a new password) under way. */
+int
+flight_count_new(void)
+{
+	struct tk_account	*a;
+	int			 n = 0;
+
+	RB_FOREACH(a, tk_accounts, &tk.accounts)
+		n += a->flight != NULL && a->flight->newkeys != NULL;
+	return (n);
+}
+
 void
 flight_join(struct tk_flight *f, struct tk_req *req)
 {

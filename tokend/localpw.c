@@ -38,6 +38,21 @@ localpw_tag(const struct tk_account *a, const char *hash,
 	tk_verifier(a->name, hash, tag);
 }
 
+/* 1 if the request's password is the one that matched this hash. */
+int
+localpw_known(struct tk_account *a, const struct tk_req *req,
+    const char *hash)
+{
+	uint8_t	tag[TK_MACLEN];
+	int	known;
+
+	localpw_tag(a, hash, tag);
+	known = a->lp_known && tk_equal(a->lp_tag, tag, TK_MACLEN) &&
+	    tk_equal(a->lp_verifier, req->verifier, TK_MACLEN);
+	explicit_bzero(tag, sizeof(tag));
+	return (known);
+}
+
 int
 localpw_check(struct tk_account *a, const struct tk_req *req,
     const char *hash)

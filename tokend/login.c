@@ -44,6 +44,7 @@ static void	login_import(struct tk_account *, struct tk_req *,
 		    const struct account_view *);
 static void	login_new_password(struct tk_account *, struct tk_req *,
 		    const struct account_view *);
+static int	login_new_allowed(struct tk_req *);
 
 int
 tokend_login_init(const struct emailproxy_conf *conf, const char *dir,
@@ -115,6 +116,7 @@ tokend_login_shutdown(void)
 	struct tk_account	*a, *next;
 	const char		*text = "emailproxy is shutting down";
 
+	kdfq_shutdown();
 	RB_FOREACH_SAFE(a, tk_accounts, &tk.accounts, next) {
 		fail_deferred(a, TOKEN_FAIL_PROVIDER, text);
 		if (a->flight != NULL)
@@ -146,6 +148,7 @@ req_free(struct tk_req *req)
 		return;
 	str_freezero(req->password);
 	str_freezero(req->rejected);
+	free(req->qaccount);
 	free(req->server);
 	free(req->client);
 	free(req->username);
@@ -208,6 +211,7 @@ tokend_proxy_imsg(struct imsg *imsg)
 		}
 		flight_cancel_session(imsg_get_id(imsg));
 		throttle_cancel_session(imsg_get_id(imsg));
+		kdfq_cancel_session(imsg_get_id(imsg));
 		return (0);
 	default:
 		log_warnx("unexpected message %u from the proxy",
@@ -340,6 +344,63 @@ login_allowed(struct tk_req *req, const struct account_view *v,
 	return (1);
 }
 
+/*
+ * The login needs a KDF: it leaves the account (which may go away
+ * meanwhile) and waits in the queue; its turn decides it afresh.
+ */
+static void
+login_queue(struct tk_account *a, struct tk_req *req)
+{
+	req->acct = NULL;
+	kdfq_add(req, a->name);
+	acct_release(a);
+}
+
+/* Does this account have tokens a password could unlock? */
+static int
+login_has_tokens(struct tk_account *a, const struct account_view *v)
+{
+	if (a->unlocked || store_has(&tk.store, a->name))
+		return (1);
+	return (!a->import_discarded && import_available(v) &&
+	    !store_forgotten(&tk.store, a->name));
+}
+
+/*
+ * Before a KDF is queued for a login with no tokens to unlock (a first
+ * login): it must be able to obtain tokens, a catch-all address must
+ * not have had its share of first logins, and the first logins under
+ * way must stay few.  0 when the login was refused.
+ */
+static int
+login_precheck(struct tk_account *a, struct tk_req *req,
+    const struct account_view *v)
+{
+	int64_t	wait;
+
+	if (login_has_tokens(a, v))
+		return (1);
+	if (!login_complete(req, v, ACCOUNT_NEED_GRANT)) {
+		finish(req, a);
+		return (0);
+	}
+	if (v->section == NULL && throttle_first_check(req->client, &wait)) {
+		log_info("%s: too many first logins under a catch-all section "
+		    "from %s; refused for %lld more s", req->logname,
+		    req->client, (long long)wait);
+		reply_fail(req, TOKEN_FAIL_THROTTLED, "too many new accounts "
+		    "from %s; try again in %lld s", req->client,
+		    (long long)wait);
+		finish(req, a);
+		return (0);
+	}
+	if (!login_new_allowed(req)) {
+		finish(req, a);
+		return (0);
+	}
+	return (1);
+}
+
 void
 login_run(struct tk_req *req)
 {
@@ -389,14 +450,23 @@ login_run(struct tk_req *req)
 
 	/*
 	 * The administrator's password comes first; with one there is no
-	 * trust on first use, and a wrong one destroys nothing.
+	 * trust on first use, and a wrong one destroys nothing.  A
+	 * password not known to match costs a crypt(3): it waits its
+	 * turn like a KDF.
 	 */
 	if (v.local_password != NULL) {
-		if (!localpw_check(a, req, v.local_password)) {
-			log_info("Login failed - the local password for "
-			    "account %s is incorrect", req->logname);
-			bad_password(a, req);
-			return;
+		if (!localpw_known(a, req, v.local_password)) {
+			if (!req->kdf_turn) {
+				login_queue(a, req);
+				return;
+			}
+			if (!localpw_check(a, req, v.local_password)) {
+				log_info("Login failed - the local password "
+				    "for account %s is incorrect",
+				    req->logname);
+				bad_password(a, req);
+				return;
+			}
 		}
 		req->local_ok = 1;
 	}
@@ -417,11 +487,26 @@ login_run(struct tk_req *req)
 	/* The warm path: no KDF for a password we already know. */
 	if (a->unlocked && tk_equal(req->verifier, a->keys.verifier,
 	    TK_MACLEN)) {
-		login_unlocked(a, req, &v);
+		if (needs_config_secret(&v, &a->secrets) && !req->kdf_turn)
+			login_queue(a, req);
+		else
+			login_unlocked(a, req, &v);
 		return;
 	}
+	/* A known wrong password is refused at once, unless it gets a
+	 * new authorisation (which derives a key). */
 	if (acct_bad_known(a, req->verifier)) {
-		login_wrong(a, req, &v);
+		if ((delete_on_wrong_password(&v) || req->local_ok) &&
+		    !req->kdf_turn)
+			login_queue(a, req);
+		else
+			login_wrong(a, req, &v);
+		return;
+	}
+	/* Everything below derives a key: it waits its turn (kdfq.c). */
+	if (!req->kdf_turn) {
+		if (login_precheck(a, req, &v))
+			login_queue(a, req);
 		return;
 	}
 	if ((r = store_load(&tk.store, a->name, &rec)) == -1) {
@@ -456,6 +541,8 @@ login_run(struct tk_req *req)
 		login_import(a, req, &v);
 		return;
 	}
+	if (v.section == NULL)
+		throttle_first_count(req->client);
 	login_new_password(a, req, &v);
 }
 
@@ -468,6 +555,8 @@ login_rerun(struct tk_reqlist *list)
 	while ((req = TAILQ_FIRST(list)) != NULL) {
 		TAILQ_REMOVE(list, req, entry);
 		req->acct = NULL;
+		/* A KDF, if it needs one, waits for a new turn. */
+		req->kdf_turn = 0;
 		login_run(req);
 	}
 }
@@ -645,7 +734,8 @@ login_new_password(struct tk_account *a, struct tk_req *req,
 	char		*secret;
 	unsigned int	 iter;
 
-	if (!login_complete(req, v, ACCOUNT_NEED_GRANT)) {
+	if (!login_complete(req, v, ACCOUNT_NEED_GRANT) ||
+	    !login_new_allowed(req)) {
 		finish(req, a);
 		return;
 	}
@@ -671,4 +761,17 @@ login_new_password(struct tk_account *a, struct tk_req *req,
 	log_info("%s: no token this password unlocks; requesting one",
 	    a->name);
 	flight_start(a, AUTH_OP_OBTAIN, k, secret, req);
+}
+
+/* A bound on the first logins that wait for tokens at a time. */
+static int
+login_new_allowed(struct tk_req *req)
+{
+	if (flight_count_new() < TK_MAX_NEW_AUTH)
+		return (1);
+	log_warnx("%s: %d first logins already wait for tokens - refusing "
+	    "login", req->logname, TK_MAX_NEW_AUTH);
+	reply_fail(req, TOKEN_FAIL_THROTTLED, "too many new accounts are "
+	    "waiting for authorisation; try again later");
+	return (0);
 }

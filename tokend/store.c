@@ -313,6 +313,17 @@ store_save(struct store *st, const struct record *r)
 }
 
 int
+store_has(struct store *st, const char *account)
+{
+	char		name[256];
+	struct stat	sb;
+
+	if (store_name(account, name, sizeof(name)) == -1)
+		return (0);
+	return (fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0);
+}
+
+int
 store_remove(struct store *st, const char *account)
 {
 	char	name[256];

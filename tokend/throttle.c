@@ -100,7 +100,7 @@ acct_key(const char *account)
  * canonical form.  Anything else is kept as it came.
  */
 static char *
-addr_key(const char *client)
+addr_key_kind(const char *client, char kind)
 {
 	struct in6_addr	 a;
 	char		 s[INET6_ADDRSTRLEN], *k;
@@ -112,9 +112,15 @@ addr_key(const char *client)
 			inet_ntop(AF_INET6, &a, s, sizeof(s));
 		client = s;
 	}
-	if (asprintf(&k, "c:%s", client) == -1)
+	if (asprintf(&k, "%c:%s", kind, client) == -1)
 		fatal(NULL);
 	return (k);
+}
+
+static char *
+addr_key(const char *client)
+{
+	return (addr_key_kind(client, 'c'));
 }
 
 static struct throttle *
@@ -271,6 +277,55 @@ throttle_fail(const char *account, const char *client)
 		free(key);
 	}
 	return (delay);
+}
+
+/*
+ * First logins under a catch-all section: each costs a KDF and may
+ * start an authorisation, and any name will do, so an address gets
+ * TK_FIRST_PER_ADDR of them per login_failure_window.  1 and the wait
+ * in seconds when this address has had its share.
+ */
+int
+throttle_first_check(const char *client, int64_t *wait)
+{
+	struct throttle	*t;
+	char		*key;
+	int64_t		 now = time(NULL), end;
+
+	*wait = 0;
+	if (!enabled() || client == NULL || *client == '\0')
+		return (0);
+	key = addr_key_kind(client, 'n');
+	t = th_find(key);
+	free(key);
+	if (t == NULL || t->nfail < TK_FIRST_PER_ADDR)
+		return (0);
+	end = t->first + (int64_t)tk.conf->login_failure_window;
+	if (now >= end)
+		return (0);
+	*wait = end - now;
+	return (1);
+}
+
+void
+throttle_first_count(const char *client)
+{
+	struct throttle	*t;
+	char		*key;
+	int64_t		 now = time(NULL);
+
+	if (!enabled() || client == NULL || *client == '\0')
+		return;
+	key = addr_key_kind(client, 'n');
+	t = th_get(key, now);
+	free(key);
+	if (t->nfail == 0 || now - t->first >=
+	    (int64_t)tk.conf->login_failure_window) {
+		t->nfail = 0;
+		t->first = now;
+	}
+	t->nfail++;
+	t->last = now;
 }
 
 void

@@ -50,6 +50,12 @@
 #define TK_LASTUSE_SAVE	3600	/* write last_use at most hourly */
 #define TK_MAX_BACKOFF	900	/* refresh-ahead retry cap, seconds */
 #define TK_SAVE_RETRY	30	/* seconds between tries of an unsaved record */
+#define TK_KDFQ_MAX	64	/* logins waiting for a KDF, in all */
+#define TK_KDFQ_PER_ADDR 4	/* ... from one client address */
+#define TK_KDFQ_PER_ACCOUNT 4	/* ... for one account */
+#define TK_FIRST_PER_ADDR 10	/* catch-all first logins per address and
+				   login_failure_window */
+#define TK_MAX_NEW_AUTH	32	/* first-login token requests at a time */
 
 /*
  * What a client hears for a wrong password, and also for an account
@@ -66,6 +72,8 @@ struct tk_peer {
 };
 
 /* One TOKEN_GET being answered. */
+struct tk_req;
+TAILQ_HEAD(tk_reqlist, tk_req);
 struct tk_req {
 	TAILQ_ENTRY(tk_req) entry;
 	uint32_t	 sid;		/* proxy session id */
@@ -78,10 +86,12 @@ struct tk_req {
 	char		*password;
 	char		*rejected;	/* token the server refused */
 	int		 local_ok;	/* matched the local password */
+	int		 kdf_turn;	/* its turn in the KDF queue */
+	char		*qaccount;	/* the account it is queued for */
+	struct tk_reqlist followers;	/* same account and password */
 	uint8_t		 verifier[TK_MACLEN];
 	struct tk_account *acct;
 };
-TAILQ_HEAD(tk_reqlist, tk_req);
 
 /* A password-derived key and what derived it. */
 struct tk_keys {
@@ -147,6 +157,7 @@ struct tk_stats {
 	uint64_t	 logins_throttled;
 	uint64_t	 logins_not_allowed;
 	uint64_t	 store_write_failures;
+	uint64_t	 kdfq_refused;
 };
 
 struct tk_env {
@@ -219,6 +230,7 @@ const uint8_t *flight_verifier(const struct tk_flight *);
 void	 flight_abort(struct tk_flight *, enum token_fail, const char *);
 int	 tokend_authd_imsg(struct imsg *);
 void	 flight_cancel_session(uint32_t sid);
+int	 flight_count_new(void);
 int	 flight_can_run_unattended(const struct account_view *,
 	    const struct tk_account *);
 
@@ -240,6 +252,8 @@ int	 needs_config_secret(const struct account_view *,
 int	 localpw_check(struct tk_account *, const struct tk_req *,
 	    const char *hash);
 void	 localpw_forget(struct tk_account *);
+int	 localpw_known(struct tk_account *, const struct tk_req *,
+	    const char *hash);
 
 /* throttle.c */
 int	 throttle_check(const char *account, const char *client,
@@ -252,6 +266,16 @@ void	 throttle_hold(struct tk_req *, unsigned int secs, enum token_fail,
 	    const char *text);
 void	 throttle_cancel_session(uint32_t sid);
 void	 throttle_shutdown(void);
+
+int	 throttle_first_check(const char *client, int64_t *wait);
+void	 throttle_first_count(const char *client);
+
+/* kdfq.c */
+int	 kdfq_add(struct tk_req *, const char *account);
+int	 kdfq_run_one(void);
+unsigned int kdfq_len(void);
+void	 kdfq_cancel_session(uint32_t sid);
+void	 kdfq_shutdown(void);
 
 /* ctl.c */
 int	 tokend_ctl_imsg(const struct tk_peer *parent, struct imsg *);

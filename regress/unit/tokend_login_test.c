@@ -31,7 +31,7 @@
  *
  * DEPS: tokend/login.c tokend/account.c tokend/flight.c tokend/ahead.c common/secret.c common/base64.c
  * DEPS: tokend/import.c tokend/reply.c tokend/ctl.c tokend/store.c
- * DEPS: tokend/throttle.c tokend/localpw.c common/ctl_answer.c
+ * DEPS: tokend/throttle.c tokend/localpw.c common/ctl_answer.c tokend/kdfq.c
  * DEPS: tokend/record.c tokend/crypto.c tokend/fernet.c common/config.c
  * DEPS: common/config_parse.c common/config_check.c common/account_complete.c common/config_files.c common/cidr.c
  * DEPS: common/msg.c common/imsg.c common/imsg_buffer.c common/log.c
@@ -214,7 +214,7 @@ pump(void)
 		moved = dispatch(&k_proxy, tokend_proxy_imsg);
 		moved += dispatch(&k_authd, tokend_authd_imsg);
 		moved += imsgbuf_queuelen(&k_proxy) +
-		    imsgbuf_queuelen(&k_authd);
+		    imsgbuf_queuelen(&k_authd) + kdfq_len();
 		imsgbuf_flush(&k_proxy);
 		imsgbuf_flush(&k_authd);
 		collect(&t_proxy);
@@ -1069,6 +1069,216 @@ test_store_retry(void)
 	    "store retry: the stop writes the record once more", "%s",
 	    r ? r : "NULL");
 	free(r);
+}
+
+/* ---- the KDF queue ------------------------------------------------- */
+
+/* Read what the proxy sent once, without turning the event loop. */
+static void
+dispatch_once(void)
+{
+	imsgbuf_flush(&t_proxy);
+	dispatch(&k_proxy, tokend_proxy_imsg);
+	imsgbuf_flush(&k_proxy);
+	imsgbuf_flush(&k_authd);
+	collect(&t_proxy);
+	collect(&t_authd);
+}
+
+static int
+count_fail(enum token_fail reason, const char *text)
+{
+	int	i, n = 0;
+
+	for (i = 0; i < ngot; i++)
+		n += got[i].type == IMSG_TOKEN_FAIL && got[i].u == reason &&
+		    (text == NULL || (got[i].s[0] != NULL &&
+		    strstr(got[i].s[0], text) != NULL));
+	return (n);
+}
+
+static void
+test_kdf_queue(void)
+{
+	const char	*saved = client_addr;
+	struct got	*rq, *g;
+	char		 name[64], addr[32];
+	unsigned long	 runs;
+	time_t		 now = time(NULL);
+	uint32_t	 sid;
+	int		 i, n, maxfail = conf->max_login_failures;
+
+	conf->max_login_failures = 0;
+	/* An unlocked account with a fresh token. */
+	got_clear();
+	get(1600, "warm@example.com", "wpw", 0, NULL);
+	pump();
+	if ((rq = find(IMSG_AUTH_REQUEST, 0)) == NULL) {
+		check(0, "kdf queue setup", "no request");
+		return;
+	}
+	tokens(rq->id, "W1", now + 3600, "WR");
+	pump();
+
+	/* New names under a catch-all, then the warm login, in one read. */
+	got_clear();
+	runs = tk_kdf_runs;
+	for (i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "q%d@catch.example", i);
+		snprintf(addr, sizeof(addr), "10.0.0.%d", i + 1);
+		client_addr = addr;
+		get(1610 + i, name, "any", 0, NULL);
+	}
+	client_addr = saved;
+	get(1620, "warm@example.com", "wpw", 0, NULL);
+	dispatch_once();
+	g = find(IMSG_TOKEN_OK, 0);
+	check(is_ok(g, "W1") && g->id == 1620 && tk_kdf_runs == runs &&
+	    kdfq_len() == 3, "kdf queue: the warm login is answered before "
+	    "any of the 3 KDFs queued ahead of it runs", "%s, %lu KDFs run, "
+	    "%u queued", show(g), tk_kdf_runs - runs, kdfq_len());
+	pump();
+	check(tk_kdf_runs - runs == 3 && count(IMSG_AUTH_REQUEST) == 3,
+	    "kdf queue: the queued first logins run afterwards", "%lu KDFs, "
+	    "%d requests", tk_kdf_runs - runs, count(IMSG_AUTH_REQUEST));
+	for (i = 0; i < 3; i++)
+		cancel(1610 + i);
+	pump();
+
+	/* One address gets TK_KDFQ_PER_ADDR places. */
+	got_clear();
+	runs = tk_kdf_runs;
+	client_addr = "10.0.1.1";
+	for (i = 0; i < TK_KDFQ_PER_ADDR + 2; i++) {
+		snprintf(name, sizeof(name), "a%d@catch.example", i);
+		get(1630 + i, name, "any", 0, NULL);
+	}
+	client_addr = saved;
+	dispatch_once();
+	check(count_fail(TOKEN_FAIL_THROTTLED, "from this address") == 2 &&
+	    kdfq_len() == TK_KDFQ_PER_ADDR && tk_kdf_runs == runs,
+	    "kdf queue: logins beyond an address's share are refused as "
+	    "throttled before any KDF", "%d refused, %u queued, %lu KDFs",
+	    count_fail(TOKEN_FAIL_THROTTLED, NULL), kdfq_len(),
+	    tk_kdf_runs - runs);
+	/* The same account and password from elsewhere follows, free. */
+	client_addr = "10.0.1.2";
+	get(1640, "a0@catch.example", "any", 0, NULL);
+	client_addr = saved;
+	got_clear();
+	dispatch_once();
+	check(kdfq_len() == TK_KDFQ_PER_ADDR && ngot == 0,
+	    "kdf queue: the same account and password again takes no place "
+	    "of its own", "%u queued, %d answers", kdfq_len(), ngot);
+	pump();
+	check(tk_kdf_runs - runs == TK_KDFQ_PER_ADDR,
+	    "kdf queue: one KDF per distinct login", "%lu", tk_kdf_runs - runs);
+	for (i = 0; i < TK_KDFQ_PER_ADDR + 2; i++)
+		cancel(1630 + i);
+	cancel(1640);
+	pump();
+
+	/* One account gets TK_KDFQ_PER_ACCOUNT places (other passwords). */
+	got_clear();
+	conf->delete_account_token_on_password_error = 0;
+	engine_restart();	/* warm@example.com locked again */
+	runs = tk_kdf_runs;
+	for (i = 0; i < TK_KDFQ_PER_ACCOUNT + 3; i++) {
+		snprintf(addr, sizeof(addr), "10.0.2.%d", i + 1);
+		snprintf(name, sizeof(name), "guess%d", i);
+		client_addr = addr;
+		get(1650 + i, "warm@example.com", name, 0, NULL);
+	}
+	client_addr = saved;
+	dispatch_once();
+	check(count_fail(TOKEN_FAIL_THROTTLED, "for this account") == 3 &&
+	    kdfq_len() == TK_KDFQ_PER_ACCOUNT && tk_kdf_runs == runs,
+	    "kdf queue: passwords beyond an account's share are refused as "
+	    "throttled", "%d refused, %u queued",
+	    count_fail(TOKEN_FAIL_THROTTLED, NULL), kdfq_len());
+	pump();
+	check(count_fail(TOKEN_FAIL_BAD_PASSWORD, NULL) == TK_KDFQ_PER_ACCOUNT,
+	    "kdf queue: the queued wrong passwords are refused in turn",
+	    "%d", count_fail(TOKEN_FAIL_BAD_PASSWORD, NULL));
+
+	/* The whole queue holds TK_KDFQ_MAX. */
+	got_clear();
+	runs = tk_kdf_runs;
+	for (i = 0; i < TK_KDFQ_MAX + 5; i++) {
+		snprintf(addr, sizeof(addr), "10.1.%d.%d", i / 200, i % 200);
+		snprintf(name, sizeof(name), "m%d@catch.example", i);
+		client_addr = addr;
+		get(1700 + i, name, "any", 0, NULL);
+		if (i % 16 == 15)
+			dispatch_once();
+	}
+	client_addr = saved;
+	dispatch_once();
+	check(count_fail(TOKEN_FAIL_THROTTLED, "too many logins are being "
+	    "checked") == 5 && kdfq_len() == TK_KDFQ_MAX &&
+	    tk_kdf_runs == runs, "kdf queue: beyond its bound the queue "
+	    "refuses logins as throttled", "%d refused, %u queued",
+	    count_fail(TOKEN_FAIL_THROTTLED, NULL), kdfq_len());
+	/* Leaving clients take their places with them. */
+	for (i = 0; i < TK_KDFQ_MAX + 5; i++)
+		cancel(1700 + i);
+	got_clear();
+	pump();
+	check(kdfq_len() == 0 && tk_kdf_runs == runs && ngot == 0,
+	    "kdf queue: logins whose clients left run no KDF", "%u queued, "
+	    "%lu KDFs", kdfq_len(), tk_kdf_runs - runs);
+
+	/* First logins waiting for tokens are bounded. */
+	got_clear();
+	n = 0;
+	for (i = 0; i < TK_MAX_NEW_AUTH + 2; i++) {
+		snprintf(addr, sizeof(addr), "10.2.0.%d", i + 1);
+		snprintf(name, sizeof(name), "p%d@catch.example", i);
+		client_addr = addr;
+		get(1800 + i, name, "any", 0, NULL);
+		pump();
+	}
+	client_addr = saved;
+	check(count(IMSG_AUTH_REQUEST) == TK_MAX_NEW_AUTH &&
+	    count_fail(TOKEN_FAIL_THROTTLED, "waiting for authorisation") ==
+	    2, "kdf queue: first logins beyond the bound of pending ones are "
+	    "refused", "%d requests, %d refused", count(IMSG_AUTH_REQUEST),
+	    count_fail(TOKEN_FAIL_THROTTLED, NULL));
+	/* Their clients leave: authd is told, the bound frees up. */
+	got_clear();
+	for (i = 0; i < TK_MAX_NEW_AUTH + 2; i++)
+		cancel(1800 + i);
+	pump();
+	n = count(IMSG_AUTH_CANCEL);
+	check(n == TK_MAX_NEW_AUTH && flight_count_new() == 0,
+	    "kdf queue: authorisations nobody waits for are cancelled",
+	    "%d cancels", n);
+
+	/* Catch-all first logins per address. */
+	conf->max_login_failures = 5;
+	got_clear();
+	client_addr = "10.3.0.1";
+	for (i = 0, sid = 1900; i < TK_FIRST_PER_ADDR; i++, sid++) {
+		snprintf(name, sizeof(name), "f%d@catch.example", i);
+		get(sid, name, "any", 0, NULL);
+		pump();
+		cancel(sid);
+		pump();
+	}
+	got_clear();
+	runs = tk_kdf_runs;
+	get(sid, "flast@catch.example", "any", 0, NULL);
+	pump();
+	client_addr = saved;
+	check(count_fail(TOKEN_FAIL_THROTTLED, "too many new accounts from "
+	    "10.3.0.1") == 1 && tk_kdf_runs == runs,
+	    "kdf queue: an address's catch-all first logins are throttled "
+	    "before any KDF", "%d refused, %lu KDFs",
+	    count_fail(TOKEN_FAIL_THROTTLED, NULL), tk_kdf_runs - runs);
+	g = login(sid + 1, "warm@example.com", "wpw");
+	check(is_ok(g, "W1"), "kdf queue: known accounts from there still "
+	    "log in", "%s", show(g));
+	conf->max_login_failures = maxfail;
 }
 
 /* ---- import of a Python-proxy cache -------------------------------- */
@@ -2043,6 +2253,7 @@ static const char conf_text[] =
 "\n"
 "[user@example.com]\n" ACCT_CODE
 "[disk@example.com]\n" ACCT_CODE
+"[warm@example.com]\n" ACCT_CODE
 "[flight@example.com]\n" ACCT_CODE
 "[ahead@example.com]\n" ACCT_CODE
 "[enc@example.com]\n" ACCT_CODE
@@ -2182,6 +2393,7 @@ main(void)
 	test_throttle();
 	test_hardening_ctl();
 	test_store_retry();
+	test_kdf_queue();
 	test_reload();
 
 	tokend_login_shutdown();
