@@ -50,7 +50,8 @@ log_init(int n_debug, int facility)
 	 * does, so each line carries them.
 	 */
 	if (debug && getenv(LOG_FILE_ENV) != NULL &&
-	    fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode)) {
+	    fstat(STDERR_FILENO, &st) == 0 && (S_ISREG(st.st_mode) ||
+	    S_ISFIFO(st.st_mode))) {
 		stamp = 1;
 		journal = 0;
 	}

@@ -26,6 +26,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -61,7 +62,7 @@ static const char *base_syscalls[] = {
 	"exit", "exit_group", "getpid", "gettid", "getppid", "tgkill",
 	"getrandom", "fcntl", "fstat", "newfstatat", "statx",
 	"futex", "sched_yield", "getuid", "geteuid", "getgid", "getegid",
-	"uname", "ioctl", "restart_syscall", "shutdown",
+	"uname", "restart_syscall", "shutdown",
 	"getsockopt", "setsockopt", "getsockname", "getpeername",
 	"rseq", "set_robust_list", "prlimit64", "getrlimit",
 	NULL
@@ -117,6 +118,11 @@ sandbox_violation(int sig, siginfo_t *info, void *ctx)
 		len = snprintf(buf, sizeof(buf), "sandbox: syscall openat "
 		    "%.80s refused\n", (const char *)((ucontext_t *)ctx)->
 		    uc_mcontext.gregs[REG_RSI]);
+	/* Which request. */
+	if (info->si_syscall == __NR_ioctl)
+		len = snprintf(buf, sizeof(buf), "sandbox: syscall ioctl "
+		    "request 0x%llx refused\n", (unsigned long long)
+		    ((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RSI]);
 #endif
 	if (len > 0)
 		(void)write(STDERR_FILENO, buf, len);
@@ -159,6 +165,39 @@ sandbox_no_files(scmp_filter_ctx ctx)
 		fatalx("seccomp: open rule");
 }
 #endif
+
+/*
+ * ioctl(2) only for what the libraries ask of sockets and pipes:
+ * FIONREAD (libevent), FIONBIO (OpenSSL), FIOCLEX and FIONCLEX.  The
+ * terminal queries isatty(3) and friends make fail as on a descriptor
+ * that is no terminal, which none of ours is.  Any other request kills:
+ * TIOCSTI, say, which types into a terminal.
+ */
+static const unsigned long ioctl_allowed[] = {
+	FIONREAD, FIONBIO, FIOCLEX, FIONCLEX
+};
+static const unsigned long ioctl_notty[] = {
+	TCGETS, TIOCGWINSZ, TIOCGPGRP
+};
+
+static void
+sandbox_allow_ioctl(scmp_filter_ctx ctx)
+{
+	size_t	i;
+
+	/* The request is an int to some callers: compare 32 bits. */
+	for (i = 0; i < sizeof(ioctl_allowed) / sizeof(ioctl_allowed[0]);
+	    i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+		    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL,
+		    ioctl_allowed[i])) < 0)
+			fatalx("seccomp: ioctl rule");
+	for (i = 0; i < sizeof(ioctl_notty) / sizeof(ioctl_notty[0]); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTTY),
+		    SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_MASKED_EQ,
+		    0xffffffffUL, ioctl_notty[i])) < 0)
+			fatalx("seccomp: ioctl rule");
+}
 
 /* socket(2) only for IPv4/IPv6 (and AF_UNIX when asked). */
 static void
@@ -213,6 +252,7 @@ sandbox_load(const char *proc, const char **extra, int sockets)
 		fatalx("seccomp_init");
 	sandbox_allow(ctx, base_syscalls);
 	sandbox_allow(ctx, extra);
+	sandbox_allow_ioctl(ctx);
 	if (sockets)
 		sandbox_allow_socket(ctx, sockets > 1);
 #ifdef SANITIZE

@@ -57,11 +57,13 @@ socketpair_or_die(int sv[2])
 
 /*
  * Fork and exec one child.  fds[i] lands on descriptor 3 + i; every
- * other descriptor above stderr is closed.
+ * other descriptor above stderr is closed.  Standard input and output
+ * are /dev/null and standard error is errfd: never the descriptors the
+ * parent was given, which may be the operator's terminal.
  */
 static pid_t
 start_child(const char *self, const char *name, int *fds, int nfds,
-    const struct parent_opts *opts)
+    int devnull, int errfd, const struct parent_opts *opts)
 {
 	char	*argv[16];
 	int	 argc = 0, i, v, high[3];
@@ -80,6 +82,10 @@ start_child(const char *self, const char *name, int *fds, int nfds,
 	for (i = 0; i < nfds; i++)
 		if ((high[i] = fcntl(fds[i], F_DUPFD, 64)) == -1)
 			fatal("dup");
+	if (dup2(devnull, STDIN_FILENO) == -1 ||
+	    dup2(devnull, STDOUT_FILENO) == -1 ||
+	    dup2(errfd, STDERR_FILENO) == -1)
+		fatal("dup2");
 	for (i = 0; i < nfds; i++)
 		if (dup2(high[i], PARENT_SOCK_FILENO + i) == -1)
 			fatal("dup2");
@@ -109,7 +115,14 @@ children_start(const char *self, const struct parent_opts *opts)
 {
 	int	 p_proxy[2], p_tokend[2], p_authd[2];
 	int	 proxy_tokend[2], tokend_authd[2];
-	int	 fds[3];
+	int	 fds[3], i, devnull, err[PROC_MAX];
+
+	if ((devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+		fatal("/dev/null");
+	/* With -d each child's log comes through us; else it is syslog. */
+	for (i = PROC_PROXY; i < PROC_MAX; i++)
+		if ((err[i] = logrelay_open()) == -1)
+			err[i] = devnull;
 
 	socketpair_or_die(p_proxy);
 	socketpair_or_die(p_tokend);
@@ -119,18 +132,24 @@ children_start(const char *self, const struct parent_opts *opts)
 
 	fds[0] = p_proxy[1];
 	fds[1] = proxy_tokend[0];
-	children[PROC_PROXY].pid = start_child(self, "proxy", fds, 2, opts);
+	children[PROC_PROXY].pid = start_child(self, "proxy", fds, 2,
+	    devnull, err[PROC_PROXY], opts);
 
 	fds[0] = p_tokend[1];
 	fds[1] = proxy_tokend[1];
 	fds[2] = tokend_authd[0];
 	children[PROC_TOKEND].pid = start_child(self, "tokend", fds, 3,
-	    opts);
+	    devnull, err[PROC_TOKEND], opts);
 
 	fds[0] = p_authd[1];
 	fds[1] = tokend_authd[1];
-	children[PROC_AUTHD].pid = start_child(self, "authd", fds, 2, opts);
+	children[PROC_AUTHD].pid = start_child(self, "authd", fds, 2,
+	    devnull, err[PROC_AUTHD], opts);
 
+	for (i = PROC_PROXY; i < PROC_MAX; i++)
+		if (err[i] != devnull)
+			close(err[i]);
+	close(devnull);
 	close(p_proxy[1]);
 	close(p_tokend[1]);
 	close(p_authd[1]);
@@ -193,6 +212,8 @@ children_stop_some(unsigned int want, int ms)
 				left++;
 		if (left == 0 || waited >= ms)
 			return (left);
+		/* A child that logs as it goes must not wait for us. */
+		logrelay_drain();
 		nanosleep(&pause, NULL);
 	}
 }

@@ -23,6 +23,7 @@
 
 #include <sys/types.h>
 
+#include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <pwd.h>
@@ -42,6 +43,7 @@ notify_pending(const struct emailproxy_conf *conf, const char *account,
 	struct passwd	*pw = NULL;
 	char		 exp[32];
 	pid_t		 pid;
+	int		 errfd, devnull;
 
 	if (conf->notify_command == NULL)
 		return;
@@ -49,17 +51,28 @@ notify_pending(const struct emailproxy_conf *conf, const char *account,
 		log_warnx("notify_command: unknown user %s", conf->user);
 		return;
 	}
+	/* Its output goes to the log, never to our terminal. */
+	errfd = logrelay_open();
 	switch (pid = fork()) {
 	case -1:
 		log_warn("notify_command: fork");
+		if (errfd != -1)
+			close(errfd);
 		return;
 	case 0:
 		break;
 	default:
+		if (errfd != -1)
+			close(errfd);
 		log_debug("notify_command for %s started (pid %ld)", account,
 		    (long)pid);
 		return;
 	}
+	if ((devnull = open("/dev/null", O_RDWR)) == -1 ||
+	    dup2(devnull, STDIN_FILENO) == -1 ||
+	    dup2(errfd != -1 ? errfd : devnull, STDOUT_FILENO) == -1 ||
+	    dup2(errfd != -1 ? errfd : devnull, STDERR_FILENO) == -1)
+		_exit(127);
 	closefrom(STDERR_FILENO + 1);
 	if (pw != NULL && (chdir("/") == -1 ||
 	    setgroups(1, &pw->pw_gid) == -1 ||

@@ -62,6 +62,7 @@ parent_shutdown(int status)
 	stopping = 1;
 	sdnotify("STOPPING=1");
 	children_stop();
+	logrelay_finish(500);
 	listeners_discard();
 	redirect_discard();
 	control_cleanup();
@@ -212,6 +213,7 @@ parent_collect(struct child *want, int wait_ms)
 			else if (waited >= grace)
 				break;
 		}
+		logrelay_drain();
 		nanosleep(&pause, NULL);
 		waited += 10;
 	}
@@ -528,9 +530,12 @@ parent_run(const char *self, struct parent_opts *o,
 	    EMAILPROXY_VERSION, conf->path);
 
 	signal(SIGPIPE, SIG_IGN);
+	if (opts->debug)
+		logrelay_enable();
 	children_start(self, opts);
 
 	event_init();
+	logrelay_start();
 	for (i = PROC_PROXY; i < PROC_MAX; i++) {
 		fd = children[i].iev.ibuf.fd;
 		imsgev_init(&children[i].iev, fd, children[i].name,

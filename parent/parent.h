@@ -49,6 +49,13 @@ void	 children_start(const char *self, const struct parent_opts *);
 void	 children_stop(void);
 struct child *child_by_pid(pid_t);
 
+/* logrelay.c */
+void	 logrelay_enable(void);
+int	 logrelay_open(void);
+void	 logrelay_start(void);
+void	 logrelay_drain(void);
+void	 logrelay_finish(int ms);
+
 /* listen.c */
 int	 listeners_prepare(const struct emailproxy_conf *newconf,
 	    const struct emailproxy_conf *oldconf, const long long *deadline);
