@@ -142,8 +142,12 @@ load_cert_dirs(struct emailproxy_conf *conf)
 	for (next = dirs; rv == 0 && (dir = strsep(&next, ":")) != NULL;) {
 		if (*dir == '\0')
 			continue;
+		/* As OpenSSL does, a directory that is not there is skipped. */
 		if ((d = opendir(dir)) == NULL) {
-			log_warn("SSL_CERT_DIR: %s", dir);
+			log_warn("SSL_CERT_DIR: %s%s", dir, errno == ENOENT ?
+			    ", skipped" : "");
+			if (errno == ENOENT)
+				continue;
 			rv = -1;
 			break;
 		}

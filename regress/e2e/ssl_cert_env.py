@@ -122,4 +122,13 @@ err = r.stderr.decode()
 h.check(r.returncode == 1 and "SSL_CERT_FILE: %s: No such file" %
         h.path("missing.crt") in err, "-n: SSL_CERT_FILE naming a missing "
         "file is an error", err[-300:])
+env.pop("SSL_CERT_FILE")
+env["SSL_CERT_DIR"] = "%s:%s" % (h.path("missing"), cadir)
+r = subprocess.run([h.emailproxy_bin, "-n", "-f", conf], env=env,
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                   stdin=subprocess.DEVNULL, timeout=30)
+err = r.stderr.decode()
+h.check(r.returncode == 0 and "SSL_CERT_DIR: %s, skipped: No such file" %
+        h.path("missing") in err, "-n: a missing SSL_CERT_DIR directory is "
+        "skipped with a warning, as OpenSSL skips it", err[-300:])
 h.finish()
