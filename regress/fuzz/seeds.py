@@ -469,3 +469,55 @@ put("control", "truncated", b"\x01" + imsg(154)[:10])
 # Every harness takes an empty input.
 for t in os.listdir(TOP):
     put(t, "empty", b"")
+
+# tokend: 16-bit length, the proxy's stream, then authd's.
+TOKEN_GET, TOKEN_CANCEL, AUTH_TOKENS, AUTH_FAIL = 10, 13, 16, 17
+
+
+def token_get(sid, user, pw, flags=0, rejected=None, proto=0,
+              server="IMAP-1993", client="127.0.0.1"):
+    return imsg(TOKEN_GET, mstr(server) + s32(proto) + mstr(client) +
+                mstr(user) + mstr(pw) + s32(flags) + mstr(rejected), sid)
+
+
+def auth_tokens(rid, access, expiry, refresh):
+    return imsg(AUTH_TOKENS, mstr(access) + struct.pack("<Q", expiry) +
+                mstr(refresh), rid)
+
+
+def tokend(proxy, authd=b""):
+    return struct.pack(">H", len(proxy)) + proxy + authd
+
+
+put("tokend", "ccg-login", tokend(
+    token_get(1, "ccg@example.com", "pw") +
+    token_get(2, "ccg@example.com", "pw"),
+    auth_tokens(1, "at", 1900000000, "rt")))
+put("tokend", "code-login-tokens", tokend(
+    token_get(7, "user@example.com", "secret"),
+    auth_tokens(1, "at", 1900000000, "rt") +
+    auth_tokens(2, "at2", 1900000000, None)))
+put("tokend", "catch-all-fail", tokend(
+    token_get(3, "x@catch.example", "pw"),
+    imsg(AUTH_FAIL, s32(1) + mstr("denied"), 1)))
+put("tokend", "ropc-rejected", tokend(
+    token_get(4, "ropc@example.com", "pw") +
+    token_get(5, "ropc@example.com", "pw", 1, "old-token"),
+    auth_tokens(1, "at", 0, "rt") + auth_tokens(2, "at3", 2 ** 63 - 1,
+                                                 "rt3")))
+put("tokend", "unknown-and-empty", tokend(
+    token_get(1, "nobody@example.net", "pw") +
+    token_get(2, "", "") + token_get(3, "user@example.com\n", "pw") +
+    imsg(TOKEN_CANCEL, b"", 2)))
+put("tokend", "cancel", tokend(
+    token_get(1, "ccg@example.com", "pw") + imsg(TOKEN_CANCEL, b"", 1),
+    auth_tokens(1, "at", 1900000000, "rt")))
+put("tokend", "malformed-get", tokend(
+    token_get(1, "ccg@example.com", "pw", proto=7)))
+put("tokend", "malformed-tokens", tokend(
+    token_get(1, "ccg@example.com", "pw"),
+    auth_tokens(1, "", 1, "") + auth_tokens(1, "a", 2 ** 64 - 1, None)))
+put("tokend", "fail-class", tokend(
+    token_get(1, "ccg@example.com", "pw"),
+    imsg(AUTH_FAIL, s32(99) + mstr("x"), 1)))
+put("tokend", "empty", b"")

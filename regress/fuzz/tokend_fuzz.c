@@ -1,0 +1,247 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * What a compromised proxy (internet facing) or authd can send tokend,
+ * the process holding the tokens (tokend/login.c, flight.c): TOKEN_GET
+ * and TOKEN_CANCEL, AUTH_TOKENS, AUTH_FAIL and AUTH_PENDING, framed and
+ * typed as tokend reads them, then the logins, token requests, token
+ * store writes and answers they cause.  The input is two byte streams:
+ * a 16-bit big-endian length, that many bytes from the proxy, the rest
+ * from authd.  Each input starts from an empty store (a scratch
+ * directory) with a configuration of a few accounts; new records use
+ * two PBKDF2 iterations instead of 1.2 million.
+ *
+ * DEPS: tokend/login.c tokend/account.c tokend/flight.c tokend/ahead.c tokend/import.c tokend/reply.c tokend/ctl.c tokend/store.c tokend/throttle.c tokend/localpw.c tokend/record.c tokend/crypto.c tokend/fernet.c common/ctl_answer.c common/config.c common/config_parse.c common/config_check.c common/account_complete.c common/config_files.c common/cidr.c common/msg.c common/imsg.c common/imsg_buffer.c common/secret.c common/base64.c common/log.c
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event.h>
+
+#include "emailproxy.h"
+#include "config.h"
+#include "tokend.h"
+#include "fuzz.h"
+
+#define ACCT_CODE							\
+	"permission_url = https://127.0.0.1/auth\n"			\
+	"token_url = https://127.0.0.1/token\n"				\
+	"oauth2_scope = mail\n"						\
+	"redirect_uri = http://localhost\n"				\
+	"client_id = id\n"						\
+	"client_secret = plain-secret\n\n"
+
+static const char conf_text[] =
+"[emailproxy]\n"
+"allow_catch_all_accounts = True\n"
+"\n"
+"[IMAP-1993]\n"
+"server_address = 127.0.0.1\n"
+"server_port = 993\n"
+"\n"
+"[user@example.com]\n" ACCT_CODE
+"[@catch.example]\n" ACCT_CODE
+"[ccg@example.com]\n"
+"token_url = https://127.0.0.1/token\n"
+"oauth2_scope = mail\n"
+"oauth2_flow = client_credentials\n"
+"client_id = id\n"
+"client_secret = secret\n"
+"\n"
+"[ropc@example.com]\n"
+"token_url = https://127.0.0.1/token\n"
+"oauth2_scope = mail\n"
+"oauth2_flow = password\n"
+"client_id = id\n"
+"\n";
+
+static char			 dir[64];
+static struct emailproxy_conf	*conf;
+static struct imsgbuf		 k_proxy, k_authd;	/* tokend's ends */
+static int			 t_proxy, t_authd;	/* the peers' ends */
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	char	 path[128];
+	FILE	*fp;
+	int	 sp[2], sa[2];
+
+	fuzz_log_init(0);
+	record_init();
+	event_init();
+	strlcpy(dir, "/tmp/tokend_fuzz.XXXXXX", sizeof(dir));
+	if (mkdtemp(dir) == NULL)
+		abort();
+	snprintf(path, sizeof(path), "%s/emailproxy.conf", dir);
+	if ((fp = fopen(path, "w")) == NULL)
+		abort();
+	fputs(conf_text, fp);
+	fclose(fp);
+	if ((conf = config_load(path, NULL)) == NULL)
+		abort();
+	unlink(path);
+	conf->kdf_iterations = 2;
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == -1 ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, sa) == -1)
+		abort();
+	if (fcntl(sp[0], F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(sp[1], F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(sa[0], F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(sa[1], F_SETFL, O_NONBLOCK) == -1)
+		abort();
+	if (imsgbuf_init(&k_proxy, sp[0]) == -1 ||
+	    imsgbuf_init(&k_authd, sa[0]) == -1)
+		abort();
+	t_proxy = sp[1];
+	t_authd = sa[1];
+	return (0);
+}
+
+/* Write what fits of *p; the rest goes on the next round. */
+static void
+feed(int fd, const uint8_t **p, size_t *left)
+{
+	ssize_t	 n;
+
+	if (*left == 0)
+		return;
+	if ((n = write(fd, *p, *left)) == -1) {
+		if (errno != EAGAIN)
+			abort();
+		return;
+	}
+	*p += n;
+	*left -= n;
+}
+
+/* Read and drop what tokend sent a peer. */
+static void
+drain(int fd)
+{
+	char	 buf[4096];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+/* Messages from one peer, as tokend.c reads them; 0 once it is bad. */
+static int
+dispatch(struct imsgbuf *ib, int (*fn)(struct imsg *), int *moved)
+{
+	struct imsg	 imsg;
+	ssize_t		 n;
+
+	if (imsgbuf_read(ib) == -1)
+		return (0);
+	while ((n = imsg_get(ib, &imsg)) > 0) {
+		(*moved)++;
+		/* tokend stops at the first bad message. */
+		if (fn(&imsg) == -1) {
+			imsg_free(&imsg);
+			return (0);
+		}
+		imsg_free(&imsg);
+	}
+	return (n == 0);
+}
+
+static void
+empty_store(void)
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		 path[512];
+
+	if ((d = opendir(dir)) == NULL)
+		abort();
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	closedir(d);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct tk_peer	 p, a;
+	const uint8_t	*pp, *pa;
+	size_t		 lp, la;
+	int		 i, moved, proxy_ok = 1, authd_ok = 1;
+
+	if (size < 2)
+		return (0);
+	lp = (size_t)data[0] << 8 | data[1];
+	pp = data + 2;
+	if (lp > size - 2)
+		lp = size - 2;
+	pa = pp + lp;
+	la = size - 2 - lp;
+	memset(&p, 0, sizeof(p));
+	memset(&a, 0, sizeof(a));
+	p.ibuf = &k_proxy;
+	a.ibuf = &k_authd;
+	if (tokend_login_init(conf, dir, &p, &a) == -1)
+		abort();
+	for (i = 0; i < 1000; i++) {
+		moved = 0;
+		feed(t_proxy, &pp, &lp);
+		feed(t_authd, &pa, &la);
+		if (proxy_ok)
+			proxy_ok = dispatch(&k_proxy, tokend_proxy_imsg, &moved);
+		if (authd_ok)
+			authd_ok = dispatch(&k_authd, tokend_authd_imsg, &moved);
+		moved += imsgbuf_queuelen(&k_proxy) +
+		    imsgbuf_queuelen(&k_authd);
+		if (imsgbuf_write(&k_proxy) == -1 ||
+		    imsgbuf_write(&k_authd) == -1)
+			abort();
+		drain(t_proxy);
+		drain(t_authd);
+		event_loop(EVLOOP_NONBLOCK);
+		if (moved == 0 && lp == 0 && la == 0)
+			break;
+	}
+	tokend_login_shutdown();
+	(void)imsgbuf_write(&k_proxy);
+	(void)imsgbuf_write(&k_authd);
+	drain(t_proxy);
+	drain(t_authd);
+	/* What a peer sent but tokend did not read, and the next input. */
+	imsgbuf_clear(&k_proxy);
+	imsgbuf_clear(&k_authd);
+	drain(k_proxy.fd);
+	drain(k_authd.fd);
+	if (imsgbuf_init(&k_proxy, k_proxy.fd) == -1 ||
+	    imsgbuf_init(&k_authd, k_authd.fd) == -1)
+		abort();
+	empty_store();
+	return (0);
+}
