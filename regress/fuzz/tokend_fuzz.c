@@ -21,11 +21,12 @@
  * typed as tokend reads them, then the logins, token requests, token
  * store writes and answers they cause.  The input is two byte streams:
  * a 16-bit big-endian length, that many bytes from the proxy, the rest
- * from authd.  Each input starts from an empty store (a scratch
+ * from authd.  authd's stream goes one message (by its header) at a
+ * time, each when tokend has a request out or nothing else moves.  Each input starts from an empty store (a scratch
  * directory) with a configuration of a few accounts; new records use
  * two PBKDF2 iterations instead of 1.2 million.
  *
- * DEPS: tokend/login.c tokend/account.c tokend/flight.c tokend/ahead.c tokend/import.c tokend/reply.c tokend/ctl.c tokend/store.c tokend/throttle.c tokend/localpw.c tokend/record.c tokend/crypto.c tokend/fernet.c common/ctl_answer.c common/config.c common/config_parse.c common/config_check.c common/account_complete.c common/config_files.c common/cidr.c common/msg.c common/imsg.c common/imsg_buffer.c common/secret.c common/base64.c common/log.c
+ * DEPS: tokend/login.c tokend/account.c tokend/flight.c tokend/ahead.c tokend/import.c tokend/reply.c tokend/ctl.c tokend/store.c tokend/throttle.c tokend/localpw.c tokend/kdfq.c tokend/record.c tokend/crypto.c tokend/fernet.c common/ctl_answer.c common/config.c common/config_parse.c common/config_check.c common/account_complete.c common/config_files.c common/cidr.c common/msg.c common/imsg.c common/imsg_buffer.c common/secret.c common/base64.c common/log.c
  */
 
 #include <sys/types.h>
@@ -82,7 +83,8 @@ static const char conf_text[] =
 static char			 dir[64];
 static struct emailproxy_conf	*conf;
 static struct imsgbuf		 k_proxy, k_authd;	/* tokend's ends */
-static int			 t_proxy, t_authd;	/* the peers' ends */
+static int			 t_proxy;		/* the proxy's end */
+static struct imsgbuf		 t_authd;		/* authd's end */
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -118,7 +120,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	    imsgbuf_init(&k_authd, sa[0]) == -1)
 		abort();
 	t_proxy = sp[1];
-	t_authd = sa[1];
+	if (imsgbuf_init(&t_authd, sa[1]) == -1)
+		abort();
 	return (0);
 }
 
@@ -137,6 +140,38 @@ feed(int fd, const uint8_t **p, size_t *left)
 	}
 	*p += n;
 	*left -= n;
+}
+
+/* The length of the next message of authd's stream (all if unclear). */
+static size_t
+next_message(const uint8_t *p, size_t left)
+{
+	uint32_t	 len;
+
+	if (left < IMSG_HEADER_SIZE)
+		return (left);
+	memcpy(&len, p + 4, sizeof(len));
+	len &= 0x7fffffff;
+	if (len < IMSG_HEADER_SIZE || len > left)
+		return (left);
+	return (len);
+}
+
+/* How many requests tokend sent authd (read and dropped). */
+static int
+requests(void)
+{
+	struct imsg	 imsg;
+	int		 n = 0;
+
+	if (imsgbuf_read(&t_authd) == -1)
+		abort();
+	while (imsg_get(&t_authd, &imsg) > 0) {
+		if (imsg_get_type(&imsg) == IMSG_AUTH_REQUEST)
+			n++;
+		imsg_free(&imsg);
+	}
+	return (n);
 }
 
 /* Read and drop what tokend sent a peer. */
@@ -193,8 +228,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tk_peer	 p, a;
 	const uint8_t	*pp, *pa;
-	size_t		 lp, la;
-	int		 i, moved, proxy_ok = 1, authd_ok = 1;
+	size_t		 lp, la, n;
+	int		 i, moved, proxy_ok = 1, authd_ok = 1, quiet = 0;
+	int		 asked = 0, answered = 0;
 
 	if (size < 2)
 		return (0);
@@ -213,7 +249,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < 1000; i++) {
 		moved = 0;
 		feed(t_proxy, &pp, &lp);
-		feed(t_authd, &pa, &la);
+		if (la > 0 && (asked > answered || quiet)) {
+			n = next_message(pa, la);
+			feed(t_authd.fd, &pa, &n);
+			la = size - (pa - data);
+			answered++;
+		}
 		if (proxy_ok)
 			proxy_ok = dispatch(&k_proxy, tokend_proxy_imsg, &moved);
 		if (authd_ok)
@@ -224,23 +265,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    imsgbuf_write(&k_authd) == -1)
 			abort();
 		drain(t_proxy);
-		drain(t_authd);
+		asked += requests();
 		event_loop(EVLOOP_NONBLOCK);
-		if (moved == 0 && lp == 0 && la == 0)
+		/* Logins waiting for a KDF are decided one per turn. */
+		quiet = moved == 0 && lp == 0 && kdfq_len() == 0;
+		if (quiet && la == 0)
 			break;
 	}
 	tokend_login_shutdown();
 	(void)imsgbuf_write(&k_proxy);
 	(void)imsgbuf_write(&k_authd);
 	drain(t_proxy);
-	drain(t_authd);
+	(void)requests();
 	/* What a peer sent but tokend did not read, and the next input. */
 	imsgbuf_clear(&k_proxy);
 	imsgbuf_clear(&k_authd);
+	imsgbuf_clear(&t_authd);
 	drain(k_proxy.fd);
 	drain(k_authd.fd);
 	if (imsgbuf_init(&k_proxy, k_proxy.fd) == -1 ||
-	    imsgbuf_init(&k_authd, k_authd.fd) == -1)
+	    imsgbuf_init(&k_authd, k_authd.fd) == -1 ||
+	    imsgbuf_init(&t_authd, t_authd.fd) == -1)
 		abort();
 	empty_store();
 	return (0);
