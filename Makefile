@@ -5,6 +5,8 @@
 #   make SANITIZE=1 ...  the same with AddressSanitizer and UBSan (in obj-san/)
 #   make fuzz            libFuzzer harnesses (obj-fuzz/); FUZZ_SECONDS=N runs them
 #   make install         PREFIX=/usr/local DESTDIR=
+#   make uninstall       the same variables: removes what install put
+#   make deb-check       build, install and purge the Debian package (root)
 
 PREFIX ?=	/usr/local
 SBINDIR ?=	$(PREFIX)/sbin
@@ -140,6 +142,9 @@ UNITDIR ?=	$(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?=	$(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?=	$(PREFIX)/lib/tmpfiles.d
 EXAMPLESDIR ?=	$(PREFIX)/share/examples/emailproxy
+BASHCOMPDIR ?=	$(PREFIX)/share/bash-completion/completions
+EXAMPLES =	fail2ban/filter.d/emailproxy.conf \
+		fail2ban/jail.d/emailproxy.local logrotate/emailproxy
 
 # Always rebuilt: PREFIX or SYSCONFDIR may differ from the last install.
 $(OBJDIR)/emailproxy.service: etc/emailproxy.service.in FORCE
@@ -155,12 +160,12 @@ install: all $(OBJDIR)/emailproxy.service
 	install -m 0555 $(PROGS) $(DESTDIR)$(SBINDIR)/
 	install -m 0444 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
 	install -m 0444 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
-	install -d $(DESTDIR)$(EXAMPLESDIR)/fail2ban/filter.d \
-	    $(DESTDIR)$(EXAMPLESDIR)/fail2ban/jail.d
-	install -m 0444 etc/fail2ban/filter.d/emailproxy.conf \
-	    $(DESTDIR)$(EXAMPLESDIR)/fail2ban/filter.d/
-	install -m 0444 etc/fail2ban/jail.d/emailproxy.local \
-	    $(DESTDIR)$(EXAMPLESDIR)/fail2ban/jail.d/
+	for f in $(EXAMPLES); do \
+		install -d $(DESTDIR)$(EXAMPLESDIR)/$${f%/*} && \
+		install -m 0444 etc/$$f $(DESTDIR)$(EXAMPLESDIR)/$$f || exit 1; \
+	done
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0444 etc/bash-completion/emailproxyctl $(DESTDIR)$(BASHCOMPDIR)/
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/emailproxy.conf ]; then \
 		echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/emailproxy.conf"; \
 	else \
@@ -180,7 +185,34 @@ else
 	    $(DESTDIR)$(TMPFILESDIR)/emailproxy.conf
 endif
 
+# Removes what install put, except an emailproxy.conf that differs from
+# the sample (it is the administrator's); directories only when empty.
+uninstall:
+	rm -f $(patsubst %,$(DESTDIR)$(SBINDIR)/%,$(notdir $(PROGS))) \
+	    $(MAN5:%=$(DESTDIR)$(MANDIR)/man5/%) \
+	    $(MAN8:%=$(DESTDIR)$(MANDIR)/man8/%) \
+	    $(EXAMPLES:%=$(DESTDIR)$(EXAMPLESDIR)/%) \
+	    $(DESTDIR)$(BASHCOMPDIR)/emailproxyctl \
+	    $(DESTDIR)$(UNITDIR)/emailproxy.service \
+	    $(DESTDIR)$(SYSUSERSDIR)/emailproxy.conf \
+	    $(DESTDIR)$(TMPFILESDIR)/emailproxy.conf \
+	    $(DESTDIR)$(SYSCONFDIR)/rc.d/emailproxy
+	rmdir $(sort $(dir $(EXAMPLES:%=$(DESTDIR)$(EXAMPLESDIR)/%))) \
+	    $(DESTDIR)$(EXAMPLESDIR)/fail2ban $(DESTDIR)$(EXAMPLESDIR) \
+	    2>/dev/null || true
+	@if cmp -s etc/emailproxy.conf $(DESTDIR)$(SYSCONFDIR)/emailproxy.conf; \
+	then \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/emailproxy.conf; \
+	elif [ -e $(DESTDIR)$(SYSCONFDIR)/emailproxy.conf ]; then \
+		echo "keeping changed $(DESTDIR)$(SYSCONFDIR)/emailproxy.conf"; \
+	fi
+
+# Slow, and installs on this machine: not part of check.
+deb-check:
+	sh regress/deb/check.sh
+
 clean:
 	rm -rf obj obj-san obj-fuzz emailproxy emailproxyctl regress/tmp
 
-.PHONY: all unit replay fuzz check bench lint install clean FORCE
+.PHONY: all unit replay fuzz check bench lint install uninstall deb-check \
+	clean FORCE

@@ -1,8 +1,10 @@
 #!/bin/sh
 # make install lays out the expected tree under DESTDIR: the programs,
-# the man pages, the sample configuration (0600, never overwritten) and
+# the man pages, the sample configuration (0600, never overwritten),
 # the systemd unit (paths substituted), sysusers.d and tmpfiles.d
-# entries.  Installed without DESTDIR into a scratch root, the unit
+# entries, the bash completion and the examples; make uninstall removes
+# each of those files and the examples' directories, but keeps an
+# emailproxy.conf that differs from the sample.  Installed without DESTDIR into a scratch root, the unit
 # passes systemd-analyze verify and its systemd-analyze security
 # exposure stays at most 2.3 (the figure is printed).  2.3 is what a
 # unit that can start takes: chroot is in @mount (0.2) and tokend opens
@@ -45,8 +47,10 @@ usr/lib/sysusers.d/emailproxy.conf
 usr/lib/tmpfiles.d/emailproxy.conf
 usr/sbin/emailproxy
 usr/sbin/emailproxyctl
+usr/share/bash-completion/completions/emailproxyctl
 usr/share/examples/emailproxy/fail2ban/filter.d/emailproxy.conf
 usr/share/examples/emailproxy/fail2ban/jail.d/emailproxy.local
+usr/share/examples/emailproxy/logrotate/emailproxy
 usr/share/man/man5/emailproxy.conf.5
 usr/share/man/man8/emailproxy.8
 usr/share/man/man8/emailproxyctl.8"
@@ -100,6 +104,47 @@ if install_to DESTDIR="$D" PREFIX=/usr &&
 else
 	fail "a second make install keeps the changed emailproxy.conf" \
 	    "$(tail -3 "$tmp/make.log")"
+fi
+
+check "the bash completion of emailproxyctl is installed" \
+    "$(ls -l "$D/usr/share/bash-completion/completions" 2>&1)" \
+    cmp -s "$top/etc/bash-completion/emailproxyctl" \
+    "$D/usr/share/bash-completion/completions/emailproxyctl"
+
+# make uninstall: every file install put, except the changed
+# configuration; the examples' directories, not the shared ones.
+uninstall_from() {
+	make -s --no-print-directory -C "$top" uninstall "$@" \
+	    >"$tmp/make.log" 2>&1
+}
+if uninstall_from DESTDIR="$D" PREFIX=/usr; then
+	pass "make uninstall DESTDIR=... PREFIX=/usr succeeds"
+else
+	fail "make uninstall DESTDIR=... PREFIX=/usr" "$(tail -5 "$tmp/make.log")"
+fi
+have=$(cd "$D" && find . -type f | sed 's|^\./||' | LC_ALL=C sort)
+if [ "$have" = "etc/emailproxy.conf" ] && cmp -s "$conf" "$tmp/conf.changed" &&
+    grep -q "keeping changed" "$tmp/make.log"; then
+	pass "make uninstall removes every file but the changed emailproxy.conf"
+else
+	fail "make uninstall removes every file but the changed emailproxy.conf" \
+	    "$(echo "$have" | tr '\n' ' ')"
+fi
+check "make uninstall removes the examples directory" \
+    "$(find "$D/usr/share/examples" 2>&1 | tr '\n' ' ')" \
+    test ! -e "$D/usr/share/examples/emailproxy"
+check "make uninstall keeps the shared directories" \
+    "$(ls -d "$D/usr/sbin" "$D/usr/share/man/man8" 2>&1)" \
+    test -d "$D/usr/sbin" -a -d "$D/usr/share/man/man8"
+# Installed again unchanged, uninstall takes the sample configuration.
+D2=$tmp/destdir2
+install_to DESTDIR="$D2" PREFIX=/usr
+if uninstall_from DESTDIR="$D2" PREFIX=/usr &&
+    [ -z "$(find "$D2" -type f)" ]; then
+	pass "make uninstall removes an unchanged emailproxy.conf: no file left"
+else
+	fail "make uninstall removes an unchanged emailproxy.conf: no file left" \
+	    "$(find "$D2" -type f | tr '\n' ' ')"
 fi
 
 # -- a scratch root without DESTDIR: the unit's paths exist ---------------
