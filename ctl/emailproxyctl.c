@@ -26,7 +26,9 @@
 
 #include <err.h>
 #include <errno.h>
+#include <getopt.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,11 +45,12 @@
 
 enum output { OUT_TEXT, OUT_JSON, OUT_METRICS };
 
+/* Asked for (-h, --help): on stdout, exit 0. */
 static __dead void
 usage(void)
 {
-	fprintf(stderr,
-	    "usage: emailproxyctl [-j] [-s socket] command [argument ...]\n"
+	printf("usage: emailproxyctl [-j] [-s socket] command [argument ...]\n"
+	    "       emailproxyctl -h | -V\n"
 	    "commands:\n"
 	    "\tshow accounts | sessions | pending | stats | metrics\n"
 	    "\tauthorise account [redirect-url | -]\n"
@@ -55,8 +58,31 @@ usage(void)
 	    "\treload\n"
 	    "\tlog verbose | brief\n"
 	    "\thash-password [-b | -s]\n");
+	exit(0);
+}
+
+/* A mistake: one line naming it, exit 2. */
+static __dead void __attribute__((format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fprintf(stderr, "emailproxyctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "; emailproxyctl -h prints the usage\n");
 	exit(2);
 }
+
+static const char	show_usage[] =
+    "show takes accounts, sessions, pending, stats or metrics";
+
+static const struct option longopts[] = {
+	{ "help",	no_argument,	NULL, 'h' },
+	{ "version",	no_argument,	NULL, 'V' },
+	{ NULL,		0,		NULL, 0 }
+};
 
 static int
 connect_daemon(const char *path)
@@ -290,24 +316,36 @@ main(int argc, char *argv[])
 	json_error_t	 jerr;
 	uint32_t	 type;
 	ssize_t		 n;
-	int		 ch, fd, done = 0, failed = 0, json_out = 0;
+	int		 ch, prev, fd, done = 0, failed = 0, json_out = 0;
 
-	while ((ch = getopt(argc, argv, "+js:")) != -1) {
+	/* No permutation: prev is the argument being read. */
+	opterr = 0;
+	while ((prev = optind, ch = getopt_long(argc, argv, "+:hjs:V",
+	    longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'h':
+			usage();
 		case 'j':
 			json_out = 1;
 			break;
 		case 's':
 			sock = optarg;
 			break;
+		case 'V':
+			printf("emailproxyctl %s\n", EMAILPROXY_VERSION);
+			exit(0);
+		case ':':
+			usage_error("missing argument to %s", argv[prev]);
 		default:
-			usage();
+			if (strncmp(argv[prev], "--", 2) == 0)
+				usage_error("unknown option %s", argv[prev]);
+			usage_error("unknown option -%c", optopt);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
-		usage();
+		usage_error("no command");
 
 	/* Needs no daemon. */
 	if (strcmp(argv[0], "hash-password") == 0) {
@@ -317,7 +355,7 @@ main(int argc, char *argv[])
 			return (hash_password("$2b$"));
 		if (argc == 2 && strcmp(argv[1], "-s") == 0)
 			return (hash_password("$6$"));
-		usage();
+		usage_error("hash-password takes -b, -s or nothing");
 	}
 
 	if (strcmp(argv[0], "show") == 0 && argc == 2) {
@@ -333,7 +371,7 @@ main(int argc, char *argv[])
 			type = IMSG_CTL_SHOW_STATS;
 			out = OUT_METRICS;
 		} else
-			usage();
+			usage_error("%s", show_usage);
 	} else if ((strcmp(argv[0], "authorise") == 0 ||
 	    strcmp(argv[0], "authorize") == 0) && (argc == 2 || argc == 3)) {
 		type = IMSG_CTL_AUTHORISE;
@@ -347,8 +385,20 @@ main(int argc, char *argv[])
 	else if (strcmp(argv[0], "log") == 0 && argc == 2 &&
 	    (strcmp(argv[1], "verbose") == 0 || strcmp(argv[1], "brief") == 0))
 		type = IMSG_CTL_LOG_VERBOSE;
+	else if (strcmp(argv[0], "show") == 0)
+		usage_error("%s", show_usage);
+	else if (strcmp(argv[0], "authorise") == 0 ||
+	    strcmp(argv[0], "authorize") == 0)
+		usage_error("%s takes an account and optionally a redirect "
+		    "URL or -", argv[0]);
+	else if (strcmp(argv[0], "forget") == 0)
+		usage_error("forget takes an account");
+	else if (strcmp(argv[0], "reload") == 0)
+		usage_error("reload takes no argument");
+	else if (strcmp(argv[0], "log") == 0)
+		usage_error("log takes verbose or brief");
 	else
-		usage();
+		usage_error("unknown command %s", argv[0]);
 	/* -j wins over the text forms, OpenMetrics included. */
 	if (json_out)
 		out = OUT_JSON;

@@ -34,13 +34,26 @@
 
 extern char	**environ;
 
-/* Asked for (--help): stdout and success; else a mistake. */
+/* Asked for (-h, --help): on stdout, exit 0. */
 static __dead void
-usage(int status)
+usage(void)
 {
-	fprintf(status == 0 ? stdout : stderr, "usage: emailproxy [-dnv] "
-	    "[-f file] [--cache-store file] [--log-file file]\n");
-	exit(status);
+	printf("usage: emailproxy [-dnv] [-f file] [--cache-store file] "
+	    "[--log-file file]\n"
+	    "       emailproxy -h | -V\n");
+	exit(0);
+}
+
+/* A mistake: one line naming it, the argument or else the option. */
+static __dead void
+usage_error(const char *problem, const char *arg, int opt)
+{
+	if (arg != NULL)
+		fprintf(stderr, "emailproxy: %s %s", problem, arg);
+	else
+		fprintf(stderr, "emailproxy: %s -%c", problem, opt);
+	fprintf(stderr, "; emailproxy -h prints the usage\n");
+	exit(1);
 }
 
 /*
@@ -96,7 +109,7 @@ main(int argc, char *argv[])
 	const char		*child = NULL;
 	char			 self[PATH_MAX];
 	ssize_t			 n;
-	int			 ch, save_argc = argc;
+	int			 ch, prev, save_argc = argc;
 	char			**save_argv = argv;
 
 	memset(&opts, 0, sizeof(opts));
@@ -107,8 +120,13 @@ main(int argc, char *argv[])
 		err(1, "readlink /proc/self/exe");
 	self[n] = '\0';
 
-	while ((ch = getopt_long(argc, argv, "df:hnP:v", longopts,
-	    NULL)) != -1) {
+	/*
+	 * No permutation: prev is the argument being read, a long option
+	 * or a cluster of short ones.
+	 */
+	opterr = 0;
+	while ((prev = optind, ch = getopt_long(argc, argv, "+:df:hnP:vV",
+	    longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
 			opts.debug = 1;
@@ -137,19 +155,24 @@ main(int argc, char *argv[])
 			break;
 		case OPT_ALWAYS:
 			break;
+		case 'V':
 		case OPT_VERSION:
 			printf("%s %s\n", EMAILPROXY_NAME, EMAILPROXY_VERSION);
 			exit(0);
 		case 'h':
-			usage(0);
+			usage();
+		case ':':
+			usage_error("missing argument to", strncmp(argv[prev],
+			    "--", 2) == 0 ? argv[prev] : NULL, optopt);
 		default:
-			usage(1);
+			usage_error("unknown option", strncmp(argv[prev],
+			    "--", 2) == 0 ? argv[prev] : NULL, optopt);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc > 0)
-		usage(1);
+		usage_error("unexpected argument", argv[0], 0);
 
 	if (child != NULL) {
 		/* setproctitle_init may reuse argv: decide before it. */
