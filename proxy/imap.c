@@ -22,7 +22,7 @@
  * we parse (RFC 9051 quoted strings and literals) and turn into a token
  * request to tokend; the server then gets "<tag> AUTHENTICATE XOAUTH2
  * ..." with the client's own tag.  Anything else is answered BAD here
- * (client_command), and a line not ended by CRLF ends the session
+ * (imap_client_command), and a line not ended by CRLF ends the session
  * (proto_client_line).  A login waits until every forwarded command has
  * had its tagged answer, so no earlier answer passes for its own.
  * Server side: every line is forwarded, capability lines rewritten so
@@ -160,7 +160,7 @@ imap_free(void *arg)
 
 /* RFC 9051 ATOM-CHAR; a UTF-8 byte passes too (RFC 6855). */
 static int
-atomchar(unsigned char c)
+imap_atomchar(unsigned char c)
 {
 	if (c >= 0x80)
 		return 1;
@@ -170,15 +170,15 @@ atomchar(unsigned char c)
 }
 
 static int
-tagchar(unsigned char c)
+imap_tagchar(unsigned char c)
 {
-	return c < 0x80 && c != '+' && (atomchar(c) || c == ']');
+	return c < 0x80 && c != '+' && (imap_atomchar(c) || c == ']');
 }
 
 static int
-astringchar(unsigned char c)
+imap_astringchar(unsigned char c)
 {
-	return atomchar(c) || c == ']';
+	return imap_atomchar(c) || c == ']';
 }
 
 /*
@@ -186,7 +186,7 @@ astringchar(unsigned char c)
  * -1.  *sync is 1 for a synchronising literal.
  */
 static long long
-literal_spec(const uint8_t *line, size_t len, int *sync)
+imap_literal_spec(const uint8_t *line, size_t len, int *sync)
 {
 	size_t		 i;
 	long long	 n = 0;
@@ -214,7 +214,7 @@ literal_spec(const uint8_t *line, size_t len, int *sync)
 }
 
 static void
-trace_client(struct imap *im, const uint8_t *line, size_t len, int censor)
+imap_trace_client(struct imap *im, const uint8_t *line, size_t len, int censor)
 {
 	char	*t;
 
@@ -260,7 +260,7 @@ imap_ask_token(struct imap *im)
  * error.
  */
 static int
-parse_login_args(struct imap *im, const uint8_t *p, const uint8_t *end,
+imap_parse_login_args(struct imap *im, const uint8_t *p, const uint8_t *end,
     int *sync)
 {
 	const uint8_t	*q;
@@ -295,7 +295,7 @@ parse_login_args(struct imap *im, const uint8_t *p, const uint8_t *end,
 			p++;
 			im->args[im->nargs++] = arg;
 		} else if (*p == '{') {
-			n = literal_spec(p, end - p, sync);
+			n = imap_literal_spec(p, end - p, sync);
 			if (n < 0)
 				return -1;
 			if (n > SESSION_LITERAL_MAX)
@@ -303,7 +303,7 @@ parse_login_args(struct imap *im, const uint8_t *p, const uint8_t *end,
 			im->litlen = n;
 			return 2;
 		} else {
-			for (q = p; q < end && astringchar(*q); q++)
+			for (q = p; q < end && imap_astringchar(*q); q++)
 				;
 			if (q == p)
 				return -1;
@@ -317,7 +317,7 @@ parse_login_args(struct imap *im, const uint8_t *p, const uint8_t *end,
 
 /* Both LOGIN arguments are there: ask for a token. */
 static void
-login_complete(struct imap *im)
+imap_login_complete(struct imap *im)
 {
 	im->lg.user = im->args[0];
 	im->lg.pass = im->args[1];
@@ -328,14 +328,14 @@ login_complete(struct imap *im)
 
 /* After the LOGIN arguments so far: wait for a literal or finish. */
 static ssize_t
-login_args(struct imap *im, const uint8_t *p, const uint8_t *end,
+imap_login_args(struct imap *im, const uint8_t *p, const uint8_t *end,
     size_t consumed)
 {
 	int	 sync = 0;
 
-	switch (parse_login_args(im, p, end, &sync)) {
+	switch (imap_parse_login_args(im, p, end, &sync)) {
 	case 1:
-		login_complete(im);
+		imap_login_complete(im);
 		break;
 	case 2:
 		im->state = IMAP_LITERAL;
@@ -353,7 +353,7 @@ login_args(struct imap *im, const uint8_t *p, const uint8_t *end,
 }
 
 static void
-plain_response(struct imap *im, const uint8_t *b64, size_t len)
+imap_plain_response(struct imap *im, const uint8_t *b64, size_t len)
 {
 	switch (sasl_plain_decode((const char *)b64, len, &im->lg.user,
 	    &im->lg.pass)) {
@@ -384,7 +384,7 @@ imap_tls_client_done(void *arg, int ok, const char *error)
 
 /* The client's STARTTLS: ours to answer, never the server's. */
 static ssize_t
-client_starttls(struct imap *im, const uint8_t *line, size_t taglen,
+imap_client_starttls(struct imap *im, const uint8_t *line, size_t taglen,
     int noargs, size_t consumed, size_t avail)
 {
 	unsigned int	f = session_tls_flags(im->s);
@@ -418,13 +418,13 @@ client_starttls(struct imap *im, const uint8_t *line, size_t taglen,
 
 /* LOGIN or AUTHENTICATE before TLS with require_tls_login. */
 static ssize_t
-refuse_login(struct imap *im, const uint8_t *line, size_t len,
+imap_refuse_login(struct imap *im, const uint8_t *line, size_t len,
     size_t taglen, size_t consumed)
 {
 	int	sync = 1;
 
-	trace_client(im, line, len, 2);
-	if (literal_spec(line, len, &sync) >= 0 && !sync) {
+	imap_trace_client(im, line, len, 2);
+	if (imap_literal_spec(line, len, &sync) >= 0 && !sync) {
 		/* Its bytes follow unasked: no telling where they end. */
 		session_bye(im->s, "Login only after STARTTLS");
 		return -1;
@@ -436,7 +436,7 @@ refuse_login(struct imap *im, const uint8_t *line, size_t len,
 
 /* Is the word one of the commands we forward before login? */
 static int
-forwarded_verb(const uint8_t *verb, size_t len)
+imap_forwarded_verb(const uint8_t *verb, size_t len)
 {
 	return proto_word_is(verb, len, "CAPABILITY") ||
 	    proto_word_is(verb, len, "NOOP") ||
@@ -456,26 +456,26 @@ forwarded_verb(const uint8_t *verb, size_t len)
  * bounded by SESSION_LITERAL_MAX.
  */
 static ssize_t
-forward_command(struct imap *im, const uint8_t *line, size_t len,
+imap_forward_command(struct imap *im, const uint8_t *line, size_t len,
     size_t consumed)
 {
 	long long	n;
 	int		sync = 1;
 
-	if ((n = literal_spec(line, len, &sync)) >= 0) {
+	if ((n = imap_literal_spec(line, len, &sync)) >= 0) {
 		if (!sync) {
-			trace_client(im, line, len, 2);
+			imap_trace_client(im, line, len, 2);
 			session_bye(im->s, "Non-synchronising literal "
 			    "before login");
 			return -1;
 		}
 		if (n > SESSION_LITERAL_MAX) {
-			trace_client(im, line, len, 2);
+			imap_trace_client(im, line, len, 2);
 			session_bye(im->s, "Literal too long");
 			return -1;
 		}
 	}
-	trace_client(im, line, len, 0);
+	imap_trace_client(im, line, len, 0);
 	session_server_write(im->s, line, len);
 	session_server_write(im->s, "\r\n", 2);
 	if (im->state != IMAP_FWD_CONT)
@@ -490,7 +490,7 @@ forward_command(struct imap *im, const uint8_t *line, size_t len,
 
 /* The client's own AUTHENTICATE: the server's business, line by line. */
 static ssize_t
-forward_auth(struct imap *im, const uint8_t *line, size_t len,
+imap_forward_auth(struct imap *im, const uint8_t *line, size_t len,
     size_t keep, size_t consumed)
 {
 	if (session_tracing()) {
@@ -509,7 +509,7 @@ forward_auth(struct imap *im, const uint8_t *line, size_t len,
 
 /* A line we do not forward: tagged BAD, and the trace shows no more. */
 static ssize_t
-refuse_command(struct imap *im, const uint8_t *line, size_t taglen,
+imap_refuse_command(struct imap *im, const uint8_t *line, size_t taglen,
     const char *why, size_t consumed)
 {
 	proto_trace_censored(im->s, "C>", line, taglen);
@@ -523,7 +523,7 @@ refuse_command(struct imap *im, const uint8_t *line, size_t taglen,
 
 /* Is the initial response base64 (or "=")? */
 static int
-initial_response(const uint8_t *p, size_t len)
+imap_initial_response(const uint8_t *p, size_t len)
 {
 	size_t	i;
 
@@ -545,7 +545,7 @@ initial_response(const uint8_t *p, size_t len)
  * and an earlier command's answer must never pass for a login's.
  */
 static ssize_t
-client_command(struct imap *im, const uint8_t *line, size_t len,
+imap_client_command(struct imap *im, const uint8_t *line, size_t len,
     size_t consumed, size_t avail)
 {
 	const uint8_t	*p = line, *end = line + len, *verb, *mech;
@@ -553,7 +553,7 @@ client_command(struct imap *im, const uint8_t *line, size_t len,
 	int		 sync = 1, fwd, spaced;
 	ssize_t		 r;
 
-	while (p < end && tagchar(*p))
+	while (p < end && imap_tagchar(*p))
 		p++;
 	taglen = p - line;
 	spaced = p < end && *p == ' ';
@@ -562,60 +562,61 @@ client_command(struct imap *im, const uint8_t *line, size_t len,
 	for (verb = p; p < end && *p != ' '; p++)
 		;
 	vlen = p - verb;
-	fwd = taglen > 0 && spaced && forwarded_verb(verb, vlen) &&
+	fwd = taglen > 0 && spaced && imap_forwarded_verb(verb, vlen) &&
 	    !proto_word_is(verb, vlen, "STARTTLS") &&
-	    literal_spec(line, len, &sync) < 0;
+	    imap_literal_spec(line, len, &sync) < 0;
 	if (!fwd && im->pending > 0)
 		return 0;
 	if (taglen == 0 || !spaced)
-		return refuse_command(im, line, 0, "Invalid tag", consumed);
+		return imap_refuse_command(im, line, 0, "Invalid tag",
+		    consumed);
 	if (vlen == 0)
-		return refuse_command(im, line, taglen, "Invalid command",
+		return imap_refuse_command(im, line, taglen, "Invalid command",
 		    consumed);
 	if (proto_word_is(verb, vlen, "STARTTLS") &&
-	    (r = client_starttls(im, line, taglen, p == end,
+	    (r = imap_client_starttls(im, line, taglen, p == end,
 	    consumed, avail)) != 0)
 		return r;
-	if (forwarded_verb(verb, vlen))
-		return forward_command(im, line, len, consumed);
+	if (imap_forwarded_verb(verb, vlen))
+		return imap_forward_command(im, line, len, consumed);
 	if (!proto_word_is(verb, vlen, "LOGIN") &&
 	    !proto_word_is(verb, vlen, "AUTHENTICATE"))
-		return refuse_command(im, line, taglen,
+		return imap_refuse_command(im, line, taglen,
 		    "Unknown command or not allowed before login", consumed);
 	if (proto_require_tls(im->s))
-		return refuse_login(im, line, len, taglen, consumed);
+		return imap_refuse_login(im, line, len, taglen, consumed);
 	if (proto_word_is(verb, vlen, "LOGIN")) {
 		if ((im->tag = strndup((const char *)line, taglen)) == NULL)
 			return -1;
 		im->verb = VERB_LOGIN;
-		trace_client(im, line, len, 1);
-		return login_args(im, p, end, consumed);
+		imap_trace_client(im, line, len, 1);
+		return imap_login_args(im, p, end, consumed);
 	}
 	if (p < end)
 		p++;
 	for (mech = p; p < end && *p != ' '; p++)
 		;
 	if (!proto_mech_valid(mech, p - mech))
-		return refuse_command(im, line, taglen,
+		return imap_refuse_command(im, line, taglen,
 		    "Invalid AUTHENTICATE arguments", consumed);
 	if (!proto_word_is(mech, p - mech, "PLAIN")) {
 		/* Another mechanism is the server's business. */
-		if (p < end && !initial_response(p + 1, end - p - 1))
-			return refuse_command(im, line, taglen,
+		if (p < end && !imap_initial_response(p + 1, end - p - 1))
+			return imap_refuse_command(im, line, taglen,
 			    "Invalid AUTHENTICATE arguments", consumed);
-		return forward_auth(im, line, len, p - line, consumed);
+		return imap_forward_auth(im, line, len, p - line, consumed);
 	}
 	if ((im->tag = strndup((const char *)line, taglen)) == NULL)
 		return -1;
 	im->verb = VERB_AUTHENTICATE;
-	trace_client(im, line, len, 1);
+	imap_trace_client(im, line, len, 1);
 	if (p == end) {
 		im->state = IMAP_PLAIN_CONT;
 		session_client_write(im->s, "+ \r\n", 4);
 		return consumed;
 	}
 	p++;
-	plain_response(im, p, end - p);
+	imap_plain_response(im, p, end - p);
 	return consumed;
 }
 
@@ -645,7 +646,7 @@ imap_client_input(void *arg, const uint8_t *buf, size_t len)
 		}
 		if ((lit = strndup((const char *)buf, im->litlen)) == NULL)
 			return -1;
-		trace_client(im, buf, im->litlen, 2);
+		imap_trace_client(im, buf, im->litlen, 2);
 		im->args[im->nargs++] = lit;
 		n = im->litlen;
 		im->litlen = 0;
@@ -673,31 +674,31 @@ imap_client_input(void *arg, const uint8_t *buf, size_t len)
 
 	switch (im->state) {
 	case IMAP_LOGIN_CONT:
-		trace_client(im, buf, eol, 2);
-		return login_args(im, buf, buf + eol, eol + 2);
+		imap_trace_client(im, buf, eol, 2);
+		return imap_login_args(im, buf, buf + eol, eol + 2);
 	case IMAP_PLAIN_CONT:
-		trace_client(im, buf, eol, 2);
+		imap_trace_client(im, buf, eol, 2);
 		if (eol == 1 && buf[0] == '*') {
 			imap_fail(im, "%s BAD %s\r\n",
 			    "AUTHENTICATE cancelled");
 			return eol + 2;
 		}
-		plain_response(im, buf, eol);
+		imap_plain_response(im, buf, eol);
 		return eol + 2;
 	case IMAP_FWD_CONT:
-		return forward_command(im, buf, eol, eol + 2);
+		return imap_forward_command(im, buf, eol, eol + 2);
 	case IMAP_FWD_AUTH:
 		im->authcont = 0;
 		proto_forward_secret(im->s, buf, n);
 		return n;
 	default:
-		return client_command(im, buf, eol, eol + 2, len);
+		return imap_client_command(im, buf, eol, eol + 2, len);
 	}
 }
 
 /* Send the XOAUTH2 command with the token we hold. */
 static void
-send_auth(struct imap *im)
+imap_send_auth(struct imap *im)
 {
 	if (im->lg.b64 == NULL) {
 		session_close(im->s, "out of memory");
@@ -740,7 +741,7 @@ imap_token_ok(void *arg, const char *user, const char *token)
 		return;
 	}
 	if (im->upstream_ready)
-		send_auth(im);
+		imap_send_auth(im);
 	/* else the greeting of the new connection sends it */
 }
 
@@ -756,7 +757,7 @@ imap_token_fail(void *arg, enum token_fail reason, const char *message)
 
 /* The tagged answer to our XOAUTH2 command. */
 static void
-auth_answer(struct imap *im, const uint8_t *line, size_t len,
+imap_auth_answer(struct imap *im, const uint8_t *line, size_t len,
     const uint8_t *status)
 {
 	size_t	 slen = len - (status - line);
@@ -795,7 +796,7 @@ auth_answer(struct imap *im, const uint8_t *line, size_t len,
  * STARTTLS key is set and the capability rewrite stands alone.
  */
 static int
-cap_adjust_flags(struct imap *im, unsigned int *flags)
+imap_cap_adjust_flags(struct imap *im, unsigned int *flags)
 {
 	unsigned int	f = session_tls_flags(im->s);
 
@@ -815,7 +816,7 @@ cap_adjust_flags(struct imap *im, unsigned int *flags)
  * a line we built has none), rewriting capability lines.
  */
 static void
-forward_server_line(struct imap *im, const uint8_t *line, size_t len)
+imap_forward_server_line(struct imap *im, const uint8_t *line, size_t len)
 {
 	char		*rw, *adj;
 	size_t		 rwlen, adjlen;
@@ -826,7 +827,7 @@ forward_server_line(struct imap *im, const uint8_t *line, size_t len)
 			im->sasl_ir = 1;
 		if ((rw = imap_cap_rewrite((const char *)line, len,
 		    &rwlen)) != NULL) {
-			if (cap_adjust_flags(im, &flags)) {
+			if (imap_cap_adjust_flags(im, &flags)) {
 				adj = imap_cap_adjust(rw, rwlen, flags,
 				    &adjlen);
 				free(rw);
@@ -848,7 +849,7 @@ forward_server_line(struct imap *im, const uint8_t *line, size_t len)
 
 /* Is this the tagged line for tag?  *status then points after it. */
 static int
-tagged(const uint8_t *line, size_t len, const char *tag,
+imap_tagged(const uint8_t *line, size_t len, const char *tag,
     const uint8_t **status)
 {
 	size_t	tlen;
@@ -863,7 +864,7 @@ tagged(const uint8_t *line, size_t len, const char *tag,
 }
 
 static int
-starts_ci(const uint8_t *line, size_t len, const char *w)
+imap_starts_ci(const uint8_t *line, size_t len, const char *w)
 {
 	size_t	n = strlen(w);
 
@@ -871,14 +872,14 @@ starts_ci(const uint8_t *line, size_t len, const char *w)
 }
 
 static int
-is_ok(const uint8_t *status, size_t len)
+imap_is_ok(const uint8_t *status, size_t len)
 {
 	return len >= 2 && strncasecmp((const char *)status, "OK", 2) == 0 &&
 	    (len == 2 || status[2] == ' ');
 }
 
 static void
-send_cmd(struct imap *im, const char *tag, const char *cmd)
+imap_send_cmd(struct imap *im, const char *tag, const char *cmd)
 {
 	char	*t;
 
@@ -891,7 +892,7 @@ send_cmd(struct imap *im, const char *tag, const char *cmd)
 
 /* No TLS with this server: end the session, no login goes to it. */
 static void
-conn_refuse(struct imap *im, const char *why)
+imap_conn_refuse(struct imap *im, const char *why)
 {
 	log_warnx("session %u: STARTTLS with the server: %s",
 	    session_id(im->s), why);
@@ -904,7 +905,7 @@ conn_refuse(struct imap *im, const char *why)
 
 /* Keep the greeting's text, without its response code, for later. */
 static int
-keep_greeting(struct imap *im, const uint8_t *line, size_t len)
+imap_keep_greeting(struct imap *im, const uint8_t *line, size_t len)
 {
 	const uint8_t	*p = line + 4, *end = line + len, *q;
 
@@ -924,7 +925,7 @@ keep_greeting(struct imap *im, const uint8_t *line, size_t len)
 
 /* The connection is TLS and its capabilities known: carry on. */
 static void
-conn_ready(struct imap *im)
+imap_conn_ready(struct imap *im)
 {
 	char	*line;
 	int	 n;
@@ -933,7 +934,7 @@ conn_ready(struct imap *im)
 	im->upstream_ready = 1;
 	if (im->greeted) {
 		if (im->state == IMAP_TOKEN && im->lg.b64 != NULL)
-			send_auth(im);
+			imap_send_auth(im);
 		return;
 	}
 	im->greeted = 1;
@@ -948,7 +949,7 @@ conn_ready(struct imap *im)
 		session_close(im->s, "out of memory");
 		return;
 	}
-	forward_server_line(im, (const uint8_t *)line, n);
+	imap_forward_server_line(im, (const uint8_t *)line, n);
 	free(line);
 	free(im->greeting);
 	im->greeting = NULL;
@@ -962,7 +963,7 @@ imap_tls_server_done(void *arg, int ok, const char *error)
 	struct imap	*im = arg;
 
 	if (!ok) {
-		conn_refuse(im, error ? error : "TLS handshake failed");
+		imap_conn_refuse(im, error ? error : "TLS handshake failed");
 		return;
 	}
 	log_debug("session %u: upstream STARTTLS done", session_id(im->s));
@@ -970,14 +971,14 @@ imap_tls_server_done(void *arg, int ok, const char *error)
 	free(im->capline);
 	im->capline = NULL;
 	im->conn = CONN_CAPA_TLS;
-	send_cmd(im, TAG_CAPA_TLS, "CAPABILITY");
+	imap_send_cmd(im, TAG_CAPA_TLS, "CAPABILITY");
 }
 
 static void
-start_tls(struct imap *im)
+imap_start_tls(struct imap *im)
 {
 	im->conn = CONN_STARTTLS;
-	send_cmd(im, TAG_STARTTLS, "STARTTLS");
+	imap_send_cmd(im, TAG_STARTTLS, "STARTTLS");
 }
 
 /*
@@ -985,73 +986,73 @@ start_tls(struct imap *im)
  * STARTTLS, the handshake, CAPABILITY again over TLS.
  */
 static ssize_t
-conn_input(struct imap *im, const uint8_t *line, size_t len, size_t avail)
+imap_conn_input(struct imap *im, const uint8_t *line, size_t len, size_t avail)
 {
 	const uint8_t	*status;
 	char		 why[128];
 
 	switch (im->conn) {
 	case CONN_GREETING:
-		if (!starts_ci(line, len, "* OK")) {
+		if (!imap_starts_ci(line, len, "* OK")) {
 			snprintf(why, sizeof(why), "greeting: %.*s",
 			    (int)(len > 80 ? 80 : len), line);
-			conn_refuse(im, why);
+			imap_conn_refuse(im, why);
 			return -1;
 		}
-		if (!im->greeted && keep_greeting(im, line, len) == -1) {
+		if (!im->greeted && imap_keep_greeting(im, line, len) == -1) {
 			session_close(im->s, "out of memory");
 			return -1;
 		}
 		if (imap_cap_match((const char *)line, len)) {
 			if (!imap_cap_has((const char *)line, len,
 			    "STARTTLS")) {
-				conn_refuse(im, "not offered");
+				imap_conn_refuse(im, "not offered");
 				return -1;
 			}
-			start_tls(im);
+			imap_start_tls(im);
 		} else {
 			im->srv_starttls = 0;
 			im->conn = CONN_CAPA;
-			send_cmd(im, TAG_CAPA, "CAPABILITY");
+			imap_send_cmd(im, TAG_CAPA, "CAPABILITY");
 		}
 		return len + 2;
 	case CONN_CAPA:
 		if (imap_cap_match((const char *)line, len) &&
 		    imap_cap_has((const char *)line, len, "STARTTLS"))
 			im->srv_starttls = 1;
-		if (!tagged(line, len, TAG_CAPA, &status))
+		if (!imap_tagged(line, len, TAG_CAPA, &status))
 			return len + 2;
-		if (!is_ok(status, len - (status - line)) ||
+		if (!imap_is_ok(status, len - (status - line)) ||
 		    !im->srv_starttls) {
-			conn_refuse(im, "not offered");
+			imap_conn_refuse(im, "not offered");
 			return -1;
 		}
-		start_tls(im);
+		imap_start_tls(im);
 		return len + 2;
 	case CONN_STARTTLS:
-		if (!tagged(line, len, TAG_STARTTLS, &status))
+		if (!imap_tagged(line, len, TAG_STARTTLS, &status))
 			return len + 2;
-		if (!is_ok(status, len - (status - line))) {
+		if (!imap_is_ok(status, len - (status - line))) {
 			snprintf(why, sizeof(why), "refused: %.*s",
 			    (int)(len > 80 ? 80 : len), line);
-			conn_refuse(im, why);
+			imap_conn_refuse(im, why);
 			return -1;
 		}
 		if (avail > len + 2) {
 			/* Bytes after the OK in clear: injection. */
-			conn_refuse(im, "data after its STARTTLS answer");
+			imap_conn_refuse(im, "data after its STARTTLS answer");
 			return -1;
 		}
 		im->conn = CONN_HANDSHAKE;
 		if (session_starttls_server(im->s, imap_tls_server_done) ==
 		    -1) {
-			conn_refuse(im, "cannot start TLS");
+			imap_conn_refuse(im, "cannot start TLS");
 			return -1;
 		}
 		return len + 2;
 	case CONN_CAPA_TLS:
 		if (imap_cap_match((const char *)line, len) &&
-		    starts_ci(line, len, "* CAPABILITY ")) {
+		    imap_starts_ci(line, len, "* CAPABILITY ")) {
 			free(im->capline);
 			if ((im->capline = strndup((const char *)line,
 			    len)) == NULL) {
@@ -1061,13 +1062,13 @@ conn_input(struct imap *im, const uint8_t *line, size_t len, size_t avail)
 			if (imap_cap_has((const char *)line, len, "SASL-IR"))
 				im->sasl_ir = 1;
 		}
-		if (!tagged(line, len, TAG_CAPA_TLS, &status))
+		if (!imap_tagged(line, len, TAG_CAPA_TLS, &status))
 			return len + 2;
-		if (!is_ok(status, len - (status - line))) {
-			conn_refuse(im, "CAPABILITY refused over TLS");
+		if (!imap_is_ok(status, len - (status - line))) {
+			imap_conn_refuse(im, "CAPABILITY refused over TLS");
 			return -1;
 		}
-		conn_ready(im);
+		imap_conn_ready(im);
 		return len + 2;
 	default:
 		return 0;
@@ -1076,7 +1077,7 @@ conn_input(struct imap *im, const uint8_t *line, size_t len, size_t avail)
 
 /* A server literal of n bytes follows: passed raw, then its line. */
 static void
-server_literal(struct imap *im, long long n)
+imap_server_literal(struct imap *im, long long n)
 {
 	im->srvleft = n;
 	if (n == 0)
@@ -1085,14 +1086,14 @@ server_literal(struct imap *im, long long n)
 
 /* "tag OK" or "tag OK ...". */
 static int
-tagged_ok(const uint8_t *line, size_t len)
+imap_tagged_ok(const uint8_t *line, size_t len)
 {
 	const uint8_t	*p;
 
 	if ((p = memchr(line, ' ', len)) == NULL)
 		return 0;
 	p++;
-	return is_ok(p, len - (p - line));
+	return imap_is_ok(p, len - (p - line));
 }
 
 static ssize_t
@@ -1120,11 +1121,11 @@ imap_server_input(void *arg, const uint8_t *buf, size_t len)
 
 	if (im->conn != CONN_READY && (session_tls_flags(im->s) &
 	    SESSION_SERVER_STARTTLS))
-		return conn_input(im, buf, eol, len);
+		return imap_conn_input(im, buf, eol, len);
 	if (!im->upstream_ready) {
 		/* The greeting of a connection: OK, or BYE passed on. */
-		if (!starts_ci(buf, eol, "* OK") &&
-		    (im->greeted || !starts_ci(buf, eol, "* BYE"))) {
+		if (!imap_starts_ci(buf, eol, "* OK") &&
+		    (im->greeted || !imap_starts_ci(buf, eol, "* BYE"))) {
 			log_warnx("session %u: the server's greeting is not "
 			    "an IMAP greeting", session_id(im->s));
 			session_bye(im->s, "Server unavailable");
@@ -1136,11 +1137,11 @@ imap_server_input(void *arg, const uint8_t *buf, size_t len)
 			im->sasl_ir = 1;
 		if (!im->greeted) {
 			im->greeted = 1;
-			forward_server_line(im, buf, eol);
+			imap_forward_server_line(im, buf, eol);
 			if (im->state == IMAP_GREETING)
 				im->state = IMAP_IDLE;
 		} else if (im->state == IMAP_TOKEN && im->lg.b64 != NULL)
-			send_auth(im);
+			imap_send_auth(im);
 		return eol + 2;
 	}
 
@@ -1148,8 +1149,8 @@ imap_server_input(void *arg, const uint8_t *buf, size_t len)
 		/* The rest of a line after its literal: the same answer. */
 		im->srvcont = 0;
 		session_client_write(im->s, buf, eol + 2);
-		if ((lit = literal_spec(buf, eol, &sync)) >= 0)
-			server_literal(im, lit);
+		if ((lit = imap_literal_spec(buf, eol, &sync)) >= 0)
+			imap_server_literal(im, lit);
 		return eol + 2;
 	}
 
@@ -1170,8 +1171,8 @@ imap_server_input(void *arg, const uint8_t *buf, size_t len)
 			}
 			return eol + 2;
 		}
-		if (tagged(buf, eol, im->tag, &status)) {
-			auth_answer(im, buf, eol, status);
+		if (imap_tagged(buf, eol, im->tag, &status)) {
+			imap_auth_answer(im, buf, eol, status);
 			return eol + 2;
 		}
 	}
@@ -1193,7 +1194,7 @@ imap_server_input(void *arg, const uint8_t *buf, size_t len)
 		return eol + 2;
 	}
 
-	forward_server_line(im, buf, eol);
+	imap_forward_server_line(im, buf, eol);
 	if (eol > 0 && buf[0] != '*' && im->pending > 0) {
 		/* The tagged answer to the oldest forwarded command. */
 		im->pending--;
@@ -1211,7 +1212,7 @@ imap_server_input(void *arg, const uint8_t *buf, size_t len)
 		case IMAP_FWD_AUTH:
 			im->authcont = 0;
 			im->state = IMAP_IDLE;
-			if (tagged_ok(buf, eol)) {
+			if (imap_tagged_ok(buf, eol)) {
 				/* The client did its own login: relay. */
 				im->state = IMAP_DONE;
 				session_login_done(im->s);
@@ -1222,8 +1223,8 @@ imap_server_input(void *arg, const uint8_t *buf, size_t len)
 			break;
 		}
 	}
-	if ((lit = literal_spec(buf, eol, &sync)) >= 0)
-		server_literal(im, lit);
+	if ((lit = imap_literal_spec(buf, eol, &sync)) >= 0)
+		imap_server_literal(im, lit);
 	return eol + 2;
 }
 
