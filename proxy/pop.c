@@ -116,14 +116,14 @@ pop_free(void *arg)
 
 /* "+OK", "+OK ...": a positive status line. */
 static int
-is_ok(const uint8_t *line, size_t len)
+pop_is_ok(const uint8_t *line, size_t len)
 {
 	return proto_verb_is(line, len, "+OK");
 }
 
 /* "+" or "+ ...": a SASL continuation. */
 static int
-is_cont(const uint8_t *line, size_t len)
+pop_is_cont(const uint8_t *line, size_t len)
 {
 	return len >= 1 && line[0] == '+' && (len == 1 || line[1] == ' ');
 }
@@ -143,13 +143,13 @@ pop_login(struct pop *p)
 	const char	*why;
 
 	p->state = POP_XOAUTH2;
-	/* On a new connection AUTH goes once it is ready (conn_ready). */
+	/* On a new connection AUTH goes once it is ready (pop_conn_ready). */
 	if (proto_login_start(&p->lg, p->conn == CONN_READY, &why) == -1)
 		pop_fail(p, why);
 }
 
 static void
-plain_response(struct pop *p, const uint8_t *b64, size_t len)
+pop_plain_response(struct pop *p, const uint8_t *b64, size_t len)
 {
 	if (sasl_plain_decode((const char *)b64, len, &p->lg.user,
 	    &p->lg.pass) != SASL_PLAIN_OK) {
@@ -161,7 +161,7 @@ plain_response(struct pop *p, const uint8_t *b64, size_t len)
 
 /* The rest of a "VERB rest" line, as a string. */
 static char *
-rest_of(const uint8_t *line, size_t len, size_t vlen)
+pop_rest_of(const uint8_t *line, size_t len, size_t vlen)
 {
 	if (len <= vlen + 1)
 		return strdup("");
@@ -170,7 +170,8 @@ rest_of(const uint8_t *line, size_t len, size_t vlen)
 
 /* The client's own AUTH or APOP: the server's business, TLS allowing. */
 static ssize_t
-forward_auth(struct pop *p, const uint8_t *line, size_t len, size_t consumed)
+pop_forward_auth(struct pop *p, const uint8_t *line, size_t len,
+    size_t consumed)
 {
 	if (proto_require_tls(p->s))
 		session_client_printf(p->s, TLS_REQUIRED);
@@ -184,7 +185,7 @@ forward_auth(struct pop *p, const uint8_t *line, size_t len, size_t consumed)
 
 /* A command line in POP_IDLE. */
 static ssize_t
-client_command(struct pop *p, const uint8_t *line, size_t len,
+pop_client_command(struct pop *p, const uint8_t *line, size_t len,
     size_t consumed, size_t avail)
 {
 	const uint8_t	*mech, *q, *end = line + len;
@@ -239,7 +240,7 @@ client_command(struct pop *p, const uint8_t *line, size_t len,
 		if (q - mech != 5 || strncasecmp((const char *)mech,
 		    "PLAIN", 5) != 0)
 			/* Another mechanism is the server's business. */
-			return forward_auth(p, line, len, consumed);
+			return pop_forward_auth(p, line, len, consumed);
 		if (proto_require_tls(p->s)) {
 			session_client_printf(p->s, TLS_REQUIRED);
 			return consumed;
@@ -249,7 +250,7 @@ client_command(struct pop *p, const uint8_t *line, size_t len,
 			session_client_printf(p->s, "+ \r\n");
 			return consumed;
 		}
-		plain_response(p, q + 1, end - q - 1);
+		pop_plain_response(p, q + 1, end - q - 1);
 		return consumed;
 	}
 	if (proto_verb_is(line, len, "USER")) {
@@ -259,7 +260,7 @@ client_command(struct pop *p, const uint8_t *line, size_t len,
 			return consumed;
 		}
 		str_wipe(&p->lg.user);
-		if ((p->lg.user = rest_of(line, len, 4)) == NULL) {
+		if ((p->lg.user = pop_rest_of(line, len, 4)) == NULL) {
 			session_close(p->s, "out of memory");
 			return -1;
 		}
@@ -288,7 +289,7 @@ client_command(struct pop *p, const uint8_t *line, size_t len,
 	}
 	if (proto_verb_is(line, len, "APOP")) {
 		proto_trace_censored(p->s, "C>", line, 4);
-		return forward_auth(p, line, len, consumed);
+		return pop_forward_auth(p, line, len, consumed);
 	}
 	if (proto_verb_is(line, len, "PASS")) {
 		/* USER is ours: a PASS without it is not the server's. */
@@ -336,7 +337,7 @@ pop_client_input(void *arg, const uint8_t *buf, size_t len)
 			pop_reset(p);
 			return n;
 		}
-		plain_response(p, buf, eol);
+		pop_plain_response(p, buf, eol);
 		return n;
 	case POP_USER:
 		if (!proto_verb_is(buf, eol, "PASS")) {
@@ -347,7 +348,7 @@ pop_client_input(void *arg, const uint8_t *buf, size_t len)
 			return -1;
 		}
 		proto_trace_censored(p->s, "C>", buf, 4);
-		if ((p->lg.pass = rest_of(buf, eol, 4)) == NULL) {
+		if ((p->lg.pass = pop_rest_of(buf, eol, 4)) == NULL) {
 			session_close(p->s, "out of memory");
 			return -1;
 		}
@@ -358,7 +359,7 @@ pop_client_input(void *arg, const uint8_t *buf, size_t len)
 		proto_forward_secret(p->s, buf, n);
 		return n;
 	default:
-		return client_command(p, buf, eol, n, len);
+		return pop_client_command(p, buf, eol, n, len);
 	}
 }
 
@@ -380,7 +381,7 @@ pop_token_fail(void *arg, enum token_fail reason, const char *message)
 
 /* A new upstream connection is up (and TLS if it must be). */
 static void
-conn_ready(struct pop *p)
+pop_conn_ready(struct pop *p)
 {
 	p->conn = CONN_READY;
 	if (!p->greeted) {
@@ -401,7 +402,7 @@ pop_tls_server_done(void *arg, int ok, const char *error)
 	if (proto_server_tls_done(p->s, ok, error) == -1)
 		return;
 	log_debug("session %u: upstream STLS done", session_id(p->s));
-	conn_ready(p);
+	pop_conn_ready(p);
 }
 
 static void
@@ -415,11 +416,11 @@ pop_tls_client_done(void *arg, int ok, const char *error)
 
 /* Greeting and STLS of an upstream connection. */
 static ssize_t
-conn_input(struct pop *p, const uint8_t *line, size_t len, size_t avail)
+pop_conn_input(struct pop *p, const uint8_t *line, size_t len, size_t avail)
 {
 	switch (p->conn) {
 	case CONN_GREETING:
-		if (!is_ok(line, len)) {
+		if (!pop_is_ok(line, len)) {
 			/* A refusal is passed on; anything else is not POP. */
 			if (!p->greeted && len >= 4 &&
 			    strncasecmp((const char *)line, "-ERR", 4) == 0 &&
@@ -442,10 +443,10 @@ conn_input(struct pop *p, const uint8_t *line, size_t len, size_t avail)
 			proto_send_line(p->s, "STLS");
 			p->conn = CONN_STLS;
 		} else
-			conn_ready(p);
+			pop_conn_ready(p);
 		return len + 2;
 	case CONN_STLS:
-		if (!is_ok(line, len)) {
+		if (!pop_is_ok(line, len)) {
 			log_warnx("session %u: server refused STLS: %.*s",
 			    session_id(p->s), (int)len, line);
 			session_bye(p->s, "The server refused STLS");
@@ -469,7 +470,7 @@ conn_input(struct pop *p, const uint8_t *line, size_t len, size_t avail)
 
 /* Streamed CAPA answer: SASL PLAIN, USER, STLS as we offer them. */
 static void
-capa_line(struct pop *p, const uint8_t *line, size_t len, int first)
+pop_capa_line(struct pop *p, const uint8_t *line, size_t len, int first)
 {
 	unsigned int	f = session_tls_flags(p->s);
 	int		adv, stls;
@@ -513,15 +514,15 @@ capa_line(struct pop *p, const uint8_t *line, size_t len, int first)
 
 /* The server's answer to our XOAUTH2 response. */
 static void
-auth_answer(struct pop *p, const uint8_t *line, size_t len)
+pop_auth_answer(struct pop *p, const uint8_t *line, size_t len)
 {
-	if (is_ok(line, len)) {
+	if (pop_is_ok(line, len)) {
 		pop_reset(p);
 		p->state = POP_DONE;
 		proto_accepted(p->s, line, len);
 		return;
 	}
-	if (is_cont(line, len)) {
+	if (pop_is_cont(line, len)) {
 		/* Error challenge: answer it, the client never sees it. */
 		proto_login_challenge(&p->lg, line + 2, len > 2 ? len - 2 : 0);
 		return;
@@ -537,11 +538,11 @@ auth_answer(struct pop *p, const uint8_t *line, size_t len)
 
 /* A server line while our XOAUTH2 exchange runs. */
 static ssize_t
-xoauth2_line(struct pop *p, const uint8_t *line, size_t len)
+pop_xoauth2_line(struct pop *p, const uint8_t *line, size_t len)
 {
 	switch (p->lg.xo) {
 	case PROTO_XO_AUTH:
-		if (is_cont(line, len))
+		if (pop_is_cont(line, len))
 			proto_login_cont(&p->lg);
 		else if (line[0] == '-' && p->lg.failmsg != NULL)
 			pop_fail(p, p->lg.failmsg);
@@ -560,7 +561,7 @@ xoauth2_line(struct pop *p, const uint8_t *line, size_t len)
 		pop_fail(p, p->lg.failmsg);
 		break;
 	case PROTO_XO_SENT:
-		auth_answer(p, line, len);
+		pop_auth_answer(p, line, len);
 		break;
 	default:
 		break;
@@ -581,22 +582,22 @@ pop_server_input(void *arg, const uint8_t *buf, size_t len)
 		return n;
 	eol = n - 2;
 	if (p->conn != CONN_READY)
-		return conn_input(p, buf, eol, len);
+		return pop_conn_input(p, buf, eol, len);
 
 	switch (p->state) {
 	case POP_CAPA:
-		capa_line(p, buf, eol, p->capa_first);
+		pop_capa_line(p, buf, eol, p->capa_first);
 		p->capa_first = 0;
 		return n;
 	case POP_XOAUTH2:
-		return xoauth2_line(p, buf, eol);
+		return pop_xoauth2_line(p, buf, eol);
 	case POP_FWD_AUTH:
 		session_client_write(p->s, buf, n);
-		if (is_ok(buf, eol)) {
+		if (pop_is_ok(buf, eol)) {
 			/* The client did its own OAuth: relay. */
 			p->state = POP_DONE;
 			session_login_done(p->s);
-		} else if (is_cont(buf, eol))
+		} else if (pop_is_cont(buf, eol))
 			p->authcont = 1;
 		else if (buf[0] == '-')
 			p->state = POP_IDLE;
