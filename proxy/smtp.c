@@ -144,7 +144,7 @@ smtp_init(struct session *s)
 }
 
 static void
-ehlo_clear(struct smtp *sm)
+smtp_ehlo_clear(struct smtp *sm)
 {
 	size_t	i;
 
@@ -170,14 +170,14 @@ smtp_free(void *arg)
 	if (sm == NULL)
 		return;
 	smtp_reset(sm);
-	ehlo_clear(sm);
+	smtp_ehlo_clear(sm);
 	free(sm->ehlo);
 	free(sm);
 }
 
 /* The reply code of a line, or 0 if it has none. */
 static int
-reply_code(const uint8_t *line, size_t len)
+smtp_reply_code(const uint8_t *line, size_t len)
 {
 	if (len < 3 || line[0] < '1' || line[0] > '5' ||
 	    line[1] < '0' || line[1] > '9' || line[2] < '0' || line[2] > '9')
@@ -187,26 +187,26 @@ reply_code(const uint8_t *line, size_t len)
 
 /* Does the line end its reply ("NNN text", "NNN"; not "NNN-text")? */
 static int
-reply_final(const uint8_t *line, size_t len)
+smtp_reply_final(const uint8_t *line, size_t len)
 {
 	return len < 4 || line[3] != '-';
 }
 
 static void
-expect_push(struct smtp *sm, enum expect e)
+smtp_expect_push(struct smtp *sm, enum expect e)
 {
 	sm->exp[(sm->ehead + sm->ecount++) % EXP_MAX] = e;
 }
 
 static void
-expect_pop(struct smtp *sm)
+smtp_expect_pop(struct smtp *sm)
 {
 	sm->ehead = (sm->ehead + 1) % EXP_MAX;
 	sm->ecount--;
 }
 
 static unsigned int
-flags(struct smtp *sm)
+smtp_tls_flags(struct smtp *sm)
 {
 	return session_tls_flags(sm->s);
 }
@@ -221,7 +221,7 @@ smtp_fail(struct smtp *sm, const char *msg)
 
 /* EHLO client.example, even when the client said HELO. */
 static void
-send_pretls_ehlo(struct smtp *sm)
+smtp_send_pretls_ehlo(struct smtp *sm)
 {
 	char	*t;
 	size_t	 vlen = 4;
@@ -237,11 +237,11 @@ send_pretls_ehlo(struct smtp *sm)
 
 /* The client's EHLO/HELO goes to the (secured) server. */
 static void
-forward_ehlo(struct smtp *sm)
+smtp_forward_ehlo(struct smtp *sm)
 {
 	proto_send_line(sm->s, sm->ehlo);
-	expect_push(sm, proto_verb_is((uint8_t *)sm->ehlo, strlen(sm->ehlo),
-	    "EHLO") ? EXP_EHLO : EXP_FWD);
+	smtp_expect_push(sm, proto_verb_is((uint8_t *)sm->ehlo,
+	    strlen(sm->ehlo), "EHLO") ? EXP_EHLO : EXP_FWD);
 }
 
 /* The credentials are in: ask tokend and start AUTH XOAUTH2. */
@@ -257,7 +257,7 @@ smtp_login(struct smtp *sm)
 }
 
 static void
-plain_response(struct smtp *sm, const uint8_t *b64, size_t len)
+smtp_plain_response(struct smtp *sm, const uint8_t *b64, size_t len)
 {
 	switch (sasl_plain_decode((const char *)b64, len, &sm->lg.user,
 	    &sm->lg.pass)) {
@@ -276,7 +276,7 @@ plain_response(struct smtp *sm, const uint8_t *b64, size_t len)
 
 /* A LOGIN username or password; bad base64 or a NUL gives "". */
 static char *
-login_decode(const uint8_t *b64, size_t len)
+smtp_login_decode(const uint8_t *b64, size_t len)
 {
 	uint8_t	*d;
 	size_t	 dlen;
@@ -295,7 +295,7 @@ login_decode(const uint8_t *b64, size_t len)
 
 /* AUTH <mechanism> [initial-response] */
 static ssize_t
-auth_command(struct smtp *sm, const uint8_t *line, size_t len,
+smtp_auth_command(struct smtp *sm, const uint8_t *line, size_t len,
     size_t consumed)
 {
 	const uint8_t	*mech, *q, *end = line + len;
@@ -332,7 +332,7 @@ auth_command(struct smtp *sm, const uint8_t *line, size_t len,
 			sm->state = SMTP_PLAIN_CONT;
 			session_client_printf(sm->s, "334 \r\n");
 		} else
-			plain_response(sm, q + 1, end - q - 1);
+			smtp_plain_response(sm, q + 1, end - q - 1);
 		return consumed;
 	}
 	if (mlen == 5 && strncasecmp((const char *)mech, "LOGIN", 5) == 0) {
@@ -341,7 +341,7 @@ auth_command(struct smtp *sm, const uint8_t *line, size_t len,
 			session_client_printf(sm->s, PROMPT_USER);
 			return consumed;
 		}
-		if ((sm->lg.user = login_decode(q + 1, end - q - 1)) ==
+		if ((sm->lg.user = smtp_login_decode(q + 1, end - q - 1)) ==
 		    NULL) {
 			session_close(sm->s, "out of memory");
 			return -1;
@@ -359,9 +359,9 @@ auth_command(struct smtp *sm, const uint8_t *line, size_t len,
 
 /* STARTTLS from the client: ours to answer, never forwarded. */
 static ssize_t
-starttls_command(struct smtp *sm, size_t consumed, size_t avail)
+smtp_starttls_command(struct smtp *sm, size_t consumed, size_t avail)
 {
-	unsigned int	f = flags(sm);
+	unsigned int	f = smtp_tls_flags(sm);
 
 	if (!(f & SESSION_LOCAL_STARTTLS) || (f & SESSION_TLS_CLIENT)) {
 		log_warnx("session %u: client sent STARTTLS but local_starttls "
@@ -385,7 +385,7 @@ starttls_command(struct smtp *sm, size_t consumed, size_t avail)
 
 /* "BDAT <size> [LAST]": the size, or -1. */
 static int
-bdat_size(const uint8_t *line, size_t len, uint64_t *size)
+smtp_bdat_size(const uint8_t *line, size_t len, uint64_t *size)
 {
 	size_t		i = 5;
 	uint64_t	n = 0;
@@ -405,7 +405,7 @@ bdat_size(const uint8_t *line, size_t len, uint64_t *size)
 
 /* A command line in SMTP_IDLE. */
 static ssize_t
-client_command(struct smtp *sm, const uint8_t *line, size_t len,
+smtp_client_command(struct smtp *sm, const uint8_t *line, size_t len,
     size_t consumed, size_t avail)
 {
 	uint64_t	size;
@@ -432,21 +432,21 @@ client_command(struct smtp *sm, const uint8_t *line, size_t len,
 			return -1;
 		}
 		if (proto_server_tls_due(sm->s))
-			send_pretls_ehlo(sm);
+			smtp_send_pretls_ehlo(sm);
 		else
-			forward_ehlo(sm);
+			smtp_forward_ehlo(sm);
 		return consumed;
 	}
 	if (proto_verb_is(line, len, "STARTTLS")) {
 		if (sm->ecount > 0)
 			return 0;
 		session_trace(sm->s, "C>", line, len);
-		return starttls_command(sm, consumed, avail);
+		return smtp_starttls_command(sm, consumed, avail);
 	}
 	if (proto_verb_is(line, len, "AUTH")) {
 		if (sm->ecount > 0)
 			return 0;
-		return auth_command(sm, line, len, consumed);
+		return smtp_auth_command(sm, line, len, consumed);
 	}
 	session_trace(sm->s, "C>", line, len);
 	if (proto_server_tls_due(sm->s) &&
@@ -461,17 +461,17 @@ client_command(struct smtp *sm, const uint8_t *line, size_t len,
 	}
 	session_server_write(sm->s, line, len + 2);
 	if (proto_verb_is(line, len, "DATA")) {
-		expect_push(sm, EXP_DATA);
+		smtp_expect_push(sm, EXP_DATA);
 		sm->state = SMTP_DATA_WAIT;
 	} else if (proto_verb_is(line, len, "BDAT") &&
-	    bdat_size(line, len, &size) == 0) {
-		expect_push(sm, EXP_FWD);
+	    smtp_bdat_size(line, len, &size) == 0) {
+		smtp_expect_push(sm, EXP_FWD);
 		if (size > 0) {
 			sm->bdatleft = size;
 			sm->state = SMTP_BDAT;
 		}
 	} else
-		expect_push(sm, EXP_FWD);
+		smtp_expect_push(sm, EXP_FWD);
 	return consumed;
 }
 
@@ -482,7 +482,7 @@ client_command(struct smtp *sm, const uint8_t *line, size_t len,
  * read the rest as commands we passed unread.
  */
 static ssize_t
-body_input(struct smtp *sm, const uint8_t *buf, size_t len)
+smtp_body_input(struct smtp *sm, const uint8_t *buf, size_t len)
 {
 	size_t	i;
 
@@ -506,7 +506,7 @@ body_input(struct smtp *sm, const uint8_t *buf, size_t len)
 				if (sm->lfbol)
 					goto ambiguous;
 				session_server_write(sm->s, buf, i + 1);
-				expect_push(sm, EXP_FWD);
+				smtp_expect_push(sm, EXP_FWD);
 				sm->state = SMTP_IDLE;
 				return i + 1;
 			}
@@ -554,7 +554,7 @@ smtp_login_line(struct smtp *sm, const uint8_t *line, size_t len)
 		return;
 	}
 	str_wipe(dst);
-	if ((*dst = login_decode(line, len)) == NULL) {
+	if ((*dst = smtp_login_decode(line, len)) == NULL) {
 		session_close(sm->s, "out of memory");
 		return;
 	}
@@ -576,7 +576,7 @@ smtp_client_input(void *arg, const uint8_t *buf, size_t len)
 		return 0;
 	switch (sm->state) {
 	case SMTP_BODY:
-		return body_input(sm, buf, len);
+		return smtp_body_input(sm, buf, len);
 	case SMTP_BDAT:
 		chunk = len < sm->bdatleft ? len : sm->bdatleft;
 		session_server_write(sm->s, buf, chunk);
@@ -608,7 +608,7 @@ smtp_client_input(void *arg, const uint8_t *buf, size_t len)
 			smtp_reset(sm);
 			return n;
 		}
-		plain_response(sm, buf, eol);
+		smtp_plain_response(sm, buf, eol);
 		return n;
 	case SMTP_LOGIN_USER:
 	case SMTP_LOGIN_PASS:
@@ -619,7 +619,7 @@ smtp_client_input(void *arg, const uint8_t *buf, size_t len)
 		proto_forward_secret(sm->s, buf, n);
 		return n;
 	default:
-		return client_command(sm, buf, eol, n, len);
+		return smtp_client_command(sm, buf, eol, n, len);
 	}
 }
 
@@ -653,7 +653,7 @@ smtp_tls_server_done(void *arg, int ok, const char *error)
 		sm->conn = CONN_REPLAY;
 	} else {
 		sm->conn = CONN_READY;
-		forward_ehlo(sm);
+		smtp_forward_ehlo(sm);
 	}
 }
 
@@ -672,9 +672,10 @@ smtp_tls_client_done(void *arg, int ok, const char *error)
 
 /* Greeting, STARTTLS and EHLO replay of an upstream connection. */
 static ssize_t
-conn_input(struct smtp *sm, const uint8_t *line, size_t len, size_t avail)
+smtp_conn_input(struct smtp *sm, const uint8_t *line, size_t len, size_t avail)
 {
-	int	final = reply_final(line, len), code = reply_code(line, len);
+	int	final = smtp_reply_final(line, len);
+	int	code = smtp_reply_code(line, len);
 
 	if (sm->conn == CONN_GREETING && !sm->greeted) {
 		/* 220, or a refusal (421, 554) passed on; else not SMTP. */
@@ -705,7 +706,7 @@ conn_input(struct smtp *sm, const uint8_t *line, size_t len, size_t avail)
 			sm->replay = 0;
 			sm->conn = CONN_READY;
 		} else if (proto_server_tls_due(sm->s))
-			send_pretls_ehlo(sm);
+			smtp_send_pretls_ehlo(sm);
 		else {
 			proto_send_line(sm->s, sm->ehlo);
 			sm->conn = CONN_REPLAY;
@@ -759,7 +760,7 @@ conn_input(struct smtp *sm, const uint8_t *line, size_t len, size_t avail)
 
 /* One line of a 250 reply to EHLO: keep, rewrite or drop it. */
 static int
-ehlo_add(struct smtp *sm, const char *text, size_t len)
+smtp_ehlo_add(struct smtp *sm, const char *text, size_t len)
 {
 	char	*t;
 
@@ -789,13 +790,13 @@ ehlo_add(struct smtp *sm, const char *text, size_t len)
 
 /* The whole rewritten EHLO reply, last line "250 ". */
 static int
-ehlo_emit(struct smtp *sm)
+smtp_ehlo_emit(struct smtp *sm)
 {
-	unsigned int	 f = flags(sm);
+	unsigned int	 f = smtp_tls_flags(sm);
 	size_t		 i;
 
 	if (!proto_require_tls(sm->s) && !sm->ehlo_auth &&
-	    ehlo_add(sm, "AUTH", 4) == -1)
+	    smtp_ehlo_add(sm, "AUTH", 4) == -1)
 		return -1;
 	if ((f & SESSION_LOCAL_STARTTLS) && !(f & SESSION_TLS_CLIENT)) {
 		if (sm->nelines == EHLO_LINES_MAX ||
@@ -806,15 +807,16 @@ ehlo_emit(struct smtp *sm)
 	for (i = 0; i < sm->nelines; i++)
 		session_client_printf(sm->s, "250%c%s\r\n",
 		    i + 1 == sm->nelines ? ' ' : '-', sm->elines[i]);
-	ehlo_clear(sm);
+	smtp_ehlo_clear(sm);
 	return 0;
 }
 
 /* A reply line for a forwarded command. */
 static ssize_t
-reply_line(struct smtp *sm, const uint8_t *line, size_t len)
+smtp_reply_line(struct smtp *sm, const uint8_t *line, size_t len)
 {
-	int	final = reply_final(line, len), code = reply_code(line, len);
+	int	final = smtp_reply_final(line, len);
+	int	code = smtp_reply_code(line, len);
 	int	first = !sm->midreply;
 
 	sm->midreply = !final;
@@ -826,14 +828,15 @@ reply_line(struct smtp *sm, const uint8_t *line, size_t len)
 	switch (sm->exp[sm->ehead]) {
 	case EXP_EHLO:
 		if (first) {
-			ehlo_clear(sm);
+			smtp_ehlo_clear(sm);
 			sm->ehlo_raw = code != 250;
 		}
 		if (sm->ehlo_raw)
 			session_client_write(sm->s, line, len + 2);
-		else if (ehlo_add(sm, len > 4 ? (const char *)line + 4 : "",
+		else if (smtp_ehlo_add(sm,
+		    len > 4 ? (const char *)line + 4 : "",
 		    len > 4 ? len - 4 : 0) == -1 ||
-		    (final && ehlo_emit(sm) == -1)) {
+		    (final && smtp_ehlo_emit(sm) == -1)) {
 			session_close(sm->s, "EHLO reply too long");
 			return -1;
 		}
@@ -851,15 +854,16 @@ reply_line(struct smtp *sm, const uint8_t *line, size_t len)
 		break;
 	}
 	if (final)
-		expect_pop(sm);
+		smtp_expect_pop(sm);
 	return len + 2;
 }
 
 /* The server's answer to our XOAUTH2 response. */
 static void
-auth_answer(struct smtp *sm, const uint8_t *line, size_t len)
+smtp_auth_answer(struct smtp *sm, const uint8_t *line, size_t len)
 {
-	int	final = reply_final(line, len), code = reply_code(line, len);
+	int	final = smtp_reply_final(line, len);
+	int	code = smtp_reply_code(line, len);
 
 	if (code == 235) {
 		if (!final) {
@@ -892,7 +896,7 @@ auth_answer(struct smtp *sm, const uint8_t *line, size_t len)
 
 /* A final server reply while our XOAUTH2 exchange runs. */
 static ssize_t
-xoauth2_reply(struct smtp *sm, const uint8_t *line, size_t len, int code)
+smtp_xoauth2_reply(struct smtp *sm, const uint8_t *line, size_t len, int code)
 {
 	switch (sm->lg.xo) {
 	case PROTO_XO_AUTH:
@@ -934,18 +938,18 @@ smtp_server_input(void *arg, const uint8_t *buf, size_t len)
 		return n;
 	eol = n - 2;
 	if (sm->conn != CONN_READY)
-		return conn_input(sm, buf, eol, len);
+		return smtp_conn_input(sm, buf, eol, len);
 
-	final = reply_final(buf, eol);
-	code = reply_code(buf, eol);
+	final = smtp_reply_final(buf, eol);
+	code = smtp_reply_code(buf, eol);
 	switch (sm->state) {
 	case SMTP_XOAUTH2:
 		if (sm->lg.xo == PROTO_XO_SENT) {
-			auth_answer(sm, buf, eol);
+			smtp_auth_answer(sm, buf, eol);
 			return n;
 		}
 		/* Multi-line 5xx (O365): only the last line counts. */
-		return final ? xoauth2_reply(sm, buf, eol, code) : n;
+		return final ? smtp_xoauth2_reply(sm, buf, eol, code) : n;
 	case SMTP_FWD_AUTH:
 		session_client_write(sm->s, buf, n);
 		if (!final)
@@ -962,7 +966,7 @@ smtp_server_input(void *arg, const uint8_t *buf, size_t len)
 			sm->state = SMTP_IDLE;
 		return n;
 	default:
-		return reply_line(sm, buf, eol);
+		return smtp_reply_line(sm, buf, eol);
 	}
 }
 
@@ -978,7 +982,7 @@ smtp_server_closed(void *arg)
 		smtp_fail(sm, sm->lg.failmsg);	/* the cancel met a close */
 	sm->ecount = sm->ehead = 0;
 	sm->midreply = 0;
-	ehlo_clear(sm);
+	smtp_ehlo_clear(sm);
 	sm->conn = CONN_GREETING;
 	sm->replay = 1;
 	session_reconnect(sm->s);
