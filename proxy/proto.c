@@ -41,7 +41,7 @@
 
 /* Offset of the CRLF ending the first line, or -1. */
 static ssize_t
-find_crlf(const uint8_t *buf, size_t len)
+proto_find_crlf(const uint8_t *buf, size_t len)
 {
 	const uint8_t	*q = buf;
 
@@ -60,7 +60,7 @@ find_crlf(const uint8_t *buf, size_t len)
  * ends the bytes.  *bare is set when that end is not a CRLF.
  */
 static ssize_t
-find_eol(const uint8_t *buf, size_t len, int *bare)
+proto_find_eol(const uint8_t *buf, size_t len, int *bare)
 {
 	size_t	i;
 
@@ -92,7 +92,7 @@ proto_client_line(struct session *s, const uint8_t *buf, size_t len)
 	ssize_t	eol;
 	int	bare;
 
-	eol = find_eol(buf, len, &bare);
+	eol = proto_find_eol(buf, len, &bare);
 	if ((eol == -1 && len >= SESSION_LINE_MAX) ||
 	    (eol != -1 && (size_t)eol + 2 > SESSION_LINE_MAX)) {
 		session_bye(s, "Line too long");
@@ -112,7 +112,7 @@ proto_client_line(struct session *s, const uint8_t *buf, size_t len)
 ssize_t
 proto_server_line(struct session *s, const uint8_t *buf, size_t len)
 {
-	ssize_t	eol = find_crlf(buf, len);
+	ssize_t	eol = proto_find_crlf(buf, len);
 
 	if (eol == -1) {
 		if (len < SERVER_LINE_MAX)
@@ -378,7 +378,7 @@ proto_login_keep_reason(struct proto_login *lg, const uint8_t *b64,
 
 /* Ask tokend (naming the token the server refused on a retry). */
 static int
-login_ask(struct proto_login *lg, const char *rejected)
+proto_login_ask(struct proto_login *lg, const char *rejected)
 {
 	lg->xo = PROTO_XO_AUTH;
 	lg->tokwait = 1;
@@ -412,7 +412,7 @@ proto_login_start(struct proto_login *lg, int ready, const char **why)
 		return -1;
 	}
 	session_set_account(lg->s, lg->user);
-	if (login_ask(lg, NULL) == -1) {
+	if (proto_login_ask(lg, NULL) == -1) {
 		*why = PROTO_INTERNAL_RETRY;
 		return -1;
 	}
@@ -430,7 +430,7 @@ proto_login_retry(struct proto_login *lg, int ready)
 {
 	proto_log_retry(lg->s, lg->user, lg->reason);
 	lg->retried = 1;
-	if (login_ask(lg, lg->token) == -1)
+	if (proto_login_ask(lg, lg->token) == -1)
 		return -1;
 	if (lg->xo == PROTO_XO_AUTH)
 		proto_login_send_auth(lg, ready);
@@ -439,7 +439,7 @@ proto_login_retry(struct proto_login *lg, int ready)
 
 /* Both the server's go-ahead and tokend's answer are in: respond. */
 static void
-login_respond(struct proto_login *lg)
+proto_login_respond(struct proto_login *lg)
 {
 	if (!lg->cont)
 		return;
@@ -467,7 +467,7 @@ void
 proto_login_cont(struct proto_login *lg)
 {
 	lg->cont = 1;
-	login_respond(lg);
+	proto_login_respond(lg);
 }
 
 /* tokend's token, if this exchange still waits for it. */
@@ -482,7 +482,7 @@ proto_login_token(struct proto_login *lg, const char *user,
 		session_close(lg->s, "out of memory");
 		return;
 	}
-	login_respond(lg);
+	proto_login_respond(lg);
 }
 
 /* tokend's refusal: kept for the client, the password is not needed. */
@@ -499,7 +499,7 @@ proto_login_token_fail(struct proto_login *lg, const char *message)
 	}
 	str_wipe(&lg->pass);
 	str_wipe(&lg->token);
-	login_respond(lg);
+	proto_login_respond(lg);
 }
 
 /*
@@ -546,7 +546,7 @@ proto_login_closed(struct proto_login *lg)
 		if (lg->retried)
 			return PROTO_CLOSED_END;
 		lg->retried = 1;
-		if (login_ask(lg, lg->token) == -1)
+		if (proto_login_ask(lg, lg->token) == -1)
 			return PROTO_CLOSED_END;
 		break;
 	case PROTO_XO_CANCEL:
