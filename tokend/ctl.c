@@ -32,7 +32,7 @@
 #include "tokend.h"
 
 static void
-kick(const struct tk_peer *p)
+ctl_kick_parent(const struct tk_peer *p)
 {
 	if (p->kick != NULL)
 		p->kick(p->arg);
@@ -48,7 +48,7 @@ static void
 ctl_end(const struct tk_peer *p, uint32_t id, const char *fail)
 {
 	ctl_answer_end(p->ibuf, id, fail);
-	kick(p);
+	ctl_kick_parent(p);
 }
 
 /* One row per account, keyed by account name. */

@@ -44,7 +44,7 @@ static void	 flight_fail_all(struct tk_reqlist *, enum token_fail,
 		    const char *);
 
 static void
-kick(const struct tk_peer *p)
+flight_kick_authd(const struct tk_peer *p)
 {
 	if (p->kick != NULL)
 		p->kick(p->arg);
@@ -207,7 +207,7 @@ flight_send(struct tk_flight *f)
 	msg_put_str(&w, secret);
 	if (msg_end(&w, tk.authd.ibuf) == -1)
 		fatalx("cannot queue AUTH_REQUEST");
-	kick(&tk.authd);
+	flight_kick_authd(&tk.authd);
 	if (f->op == AUTH_OP_REFRESH)
 		tk.stats.token_refreshes++;
 	else
@@ -252,7 +252,7 @@ flight_abort(struct tk_flight *f, enum token_fail reason, const char *text)
 	if (imsg_compose(tk.authd.ibuf, IMSG_AUTH_CANCEL, f->id, 0, -1,
 	    NULL, 0) == -1)
 		fatalx("cannot queue AUTH_CANCEL");
-	kick(&tk.authd);
+	flight_kick_authd(&tk.authd);
 	flight_fail_all(&f->waiters, reason, text);
 	flight_end(f);
 	TAILQ_INIT(&deferred);

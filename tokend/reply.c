@@ -32,7 +32,7 @@
 #define REPLY_PREFIX	"emailproxy: "
 
 static void
-kick(const struct tk_peer *p)
+reply_kick_proxy(const struct tk_peer *p)
 {
 	if (p->kick != NULL)
 		p->kick(p->arg);
@@ -62,7 +62,7 @@ reply_ok(struct tk_req *req, const char *token)
 	msg_put_str(&w, token);
 	if (msg_end(&w, tk.proxy.ibuf) == -1)
 		fatalx("cannot queue TOKEN_OK");
-	kick(&tk.proxy);
+	reply_kick_proxy(&tk.proxy);
 	tk.stats.logins_ok++;
 	if (req->acct != NULL)
 		acct_note_login(req->acct, req->client);
@@ -85,7 +85,7 @@ reply_fail_text(struct tk_req *req, enum token_fail reason, const char *text)
 	msg_put_str(&w, clean);
 	if (msg_end(&w, tk.proxy.ibuf) == -1)
 		fatalx("cannot queue TOKEN_FAIL");
-	kick(&tk.proxy);
+	reply_kick_proxy(&tk.proxy);
 	free(clean);
 	switch (reason) {
 	case TOKEN_FAIL_BAD_PASSWORD:
