@@ -51,7 +51,8 @@ parse(const uint8_t *data, size_t size)
 	/* An exact copy: reading past the bytes received is caught. */
 	if ((copy = malloc(size ? size : 1)) == NULL)
 		abort();
-	memcpy(copy, data, size);
+	if (size > 0)
+		memcpy(copy, data, size);
 	memset(&ss, 0, sizeof(ss));
 	n = proxyhdr_parse(copy, size, &ss, &sslen, &err);
 	free(copy);
