@@ -192,11 +192,14 @@ uninstall:
 	    $(MAN5:%=$(DESTDIR)$(MANDIR)/man5/%) \
 	    $(MAN8:%=$(DESTDIR)$(MANDIR)/man8/%) \
 	    $(EXAMPLES:%=$(DESTDIR)$(EXAMPLESDIR)/%) \
-	    $(DESTDIR)$(BASHCOMPDIR)/emailproxyctl \
-	    $(DESTDIR)$(UNITDIR)/emailproxy.service \
+	    $(DESTDIR)$(BASHCOMPDIR)/emailproxyctl
+ifeq ($(shell uname),OpenBSD)
+	rm -f $(DESTDIR)$(SYSCONFDIR)/rc.d/emailproxy
+else
+	rm -f $(DESTDIR)$(UNITDIR)/emailproxy.service \
 	    $(DESTDIR)$(SYSUSERSDIR)/emailproxy.conf \
-	    $(DESTDIR)$(TMPFILESDIR)/emailproxy.conf \
-	    $(DESTDIR)$(SYSCONFDIR)/rc.d/emailproxy
+	    $(DESTDIR)$(TMPFILESDIR)/emailproxy.conf
+endif
 	rmdir $(sort $(dir $(EXAMPLES:%=$(DESTDIR)$(EXAMPLESDIR)/%))) \
 	    $(DESTDIR)$(EXAMPLESDIR)/fail2ban $(DESTDIR)$(EXAMPLESDIR) \
 	    2>/dev/null || true
