@@ -187,6 +187,7 @@ void		 authd_send_fail(uint32_t, enum auth_fail, const char *, ...)
 void		 authd_send_pending(const char *, const char *, const char *,
 		    uint64_t);
 void		 authd_send_pending_done(const char *);
+void		 authd_send_authorised(const char *, uint64_t);
 unsigned int	 authd_auth_timeout(void);
 
 /* flight.c */

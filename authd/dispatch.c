@@ -237,6 +237,19 @@ authd_send_tokens(uint32_t id, const char *access, uint64_t expiry,
 		fatal("AUTH_TOKENS to tokend");
 }
 
+/* Tokens a person authorised wait for the account's next request. */
+void
+authd_send_authorised(const char *account, uint64_t until)
+{
+	struct msgw	 w;
+
+	msg_begin(&w, &iev_tokend->ibuf, IMSG_AUTH_AUTHORISED, 0, -1);
+	msg_put_str(&w, account);
+	msg_put_u64(&w, until);
+	if (imsgev_msg_end(iev_tokend, &w) == -1)
+		fatal("AUTH_AUTHORISED to tokend");
+}
+
 void
 authd_send_fail(uint32_t id, enum auth_fail class, const char *fmt, ...)
 {

@@ -334,6 +334,8 @@ flight_tokens(struct flight *f, const char *access, uint64_t expiry,
 		evtimer_add(&f->expire_ev, &tv);
 		log_info("account %s: no login waits; the tokens are kept "
 		    "for %lld s", f->gc.account, (long long)tv.tv_sec);
+		/* tokend takes them in place of the tokens it holds. */
+		authd_send_authorised(f->gc.account, (uint64_t)f->park_until);
 		ctl_flight_authorised(f, 0);
 		return;
 	}

@@ -116,11 +116,17 @@ enum imsg_type {
 	 *     str refresh token or NULL (NULL: keep the one you have)
 	 *   AUTH_FAIL: u32 class (enum auth_fail), str message for the
 	 *     client (one line)
+	 *   AUTH_AUTHORISED, peerid 0: str account, u64 Unix seconds until
+	 *     which authd keeps them: a person authorised the account with
+	 *     no request waiting (emailproxyctl authorise); the tokens are
+	 *     kept for the account's next AUTH_REQUEST with op OBTAIN and
+	 *     replace the ones tokend holds.
 	 */
 	IMSG_AUTH_REQUEST,
 	IMSG_AUTH_CANCEL,
 	IMSG_AUTH_TOKENS,
 	IMSG_AUTH_FAIL,
+	IMSG_AUTH_AUTHORISED,
 
 	/*
 	 * authd -> parent: a person must act.

@@ -136,7 +136,8 @@ acct_release(struct tk_account *a)
 {
 	if (a->unlocked || a->flight != NULL || !TAILQ_EMPTY(&a->deferred) ||
 	    a->import_discarded || a->last_error != NULL || a->nbad > 0 ||
-	    a->ahead_armed || a->lp_known || a->last_login != 0)
+	    a->ahead_armed || a->lp_known || a->last_login != 0 ||
+	    a->authorised_until != 0)
 		return;
 	RB_REMOVE(tk_accounts, &tk.accounts, a);
 	explicit_bzero(a->bad, sizeof(a->bad));

@@ -40,6 +40,7 @@ static void	 flight_tokens(struct tk_flight *, const char *, uint64_t,
 		    const char *);
 static void	 flight_failed(struct tk_flight *, enum auth_fail,
 		    const char *);
+static void	 flight_authorised(const char *, int64_t);
 static void	 flight_fail_all(struct tk_reqlist *, enum token_fail,
 		    const char *);
 
@@ -375,6 +376,17 @@ tokend_authd_imsg(struct imsg *imsg)
 		}
 		flight_tokens(f, access, expiry, refresh);
 		return (0);
+	case IMSG_AUTH_AUTHORISED:
+		msg_read_init(&r, imsg);
+		text = msg_get_str(&r);
+		expiry = msg_get_u64(&r);
+		if (msg_read_end(&r) == -1 || text == NULL || *text == '\0' ||
+		    expiry > INT64_MAX) {
+			log_warnx("malformed AUTH_AUTHORISED from authd");
+			return (-1);
+		}
+		flight_authorised(text, (int64_t)expiry);
+		return (0);
 	case IMSG_AUTH_FAIL:
 		msg_read_init(&r, imsg);
 		cls = msg_get_u32(&r);
@@ -395,6 +407,34 @@ tokend_authd_imsg(struct imsg *imsg)
 		    imsg_get_type(imsg));
 		return (-1);
 	}
+}
+
+/*
+ * A person authorised the account (emailproxyctl authorise) while no
+ * login waited: authd keeps the tokens until `until'.  They replace
+ * the tokens held: at once when the account is unlocked, else at its
+ * next login that proves the password.
+ */
+static void
+flight_authorised(const char *account, int64_t until)
+{
+	struct tk_account	*a;
+	char			*key;
+
+	if (account_key(account, &key) == -1)
+		fatal(NULL);
+	a = acct_get(key);
+	free(key);
+	a->authorised_until = until;
+	if (a->unlocked && a->flight == NULL) {
+		log_info("%s: a person authorised the account; its new tokens "
+		    "replace the ones held", a->name);
+		a->authorised_until = 0;
+		flight_start(a, AUTH_OP_OBTAIN, NULL, NULL, NULL);
+		return;
+	}
+	log_info("%s: a person authorised the account; its next login "
+	    "takes the new tokens", a->name);
 }
 
 static void
@@ -441,6 +481,8 @@ flight_tokens(struct tk_flight *f, const char *access, uint64_t expiry,
 				fatal(NULL);
 		}
 	}
+	if (f->op == AUTH_OP_OBTAIN)
+		a->authorised_until = 0;
 	a->expiry = expiry != 0 ? (int64_t)expiry :
 	    now + TOKEN_DEFAULT_LIFETIME;
 	a->last_refresh = now;

@@ -580,6 +580,17 @@ login_unlocked(struct tk_account *a, struct tk_req *req,
 		a->secrets.client_secret = secret;
 		acct_save(a);
 	}
+	/* Tokens a person authorised since replace the ones held. */
+	if (a->authorised_until != 0) {
+		if (a->authorised_until > now) {
+			a->authorised_until = 0;
+			log_info("%s: taking the tokens a person authorised",
+			    a->name);
+			flight_start(a, AUTH_OP_OBTAIN, NULL, NULL, req);
+			return;
+		}
+		a->authorised_until = 0;
+	}
 	/* A token the server refused is not offered again. */
 	if ((req->flags & TOKEN_F_REJECTED) && req->rejected != NULL &&
 	    tk_strequal(req->rejected, a->secrets.access_token)) {

@@ -141,6 +141,7 @@ struct tk_account {
 	int64_t		 last_login;	/* last successful login */
 	char		*last_login_address;
 	int		 unsaved;	/* memory is ahead of the record */
+	int64_t		 authorised_until; /* authd keeps new tokens */
 };
 RB_HEAD(tk_accounts, tk_account);
 

@@ -443,6 +443,40 @@ h.check(r.startswith("a OK") and row.get("state") == "unlocked" and
         "that login's password now unlocks the account's stored tokens",
         "%r %r" % (r, row))
 
+
+def introspected():
+    """The access token the mail server checked last."""
+    toks = [q.get("form", {}).get("token") for q in oauth.requests()
+            if q.get("path") == "/introspect"]
+    return toks[-1] if toks else None
+
+
+# An account that holds tokens: authorise replaces them.
+old_token = introspected()
+mark = h.log_mark()
+rc, out, err = ctl("authorise", AUTH)
+pend = wait_pending(AUTH, timeout=2)
+browser_get((pend or {}).get("url", ""))
+redirect = oauth.approve(login_hint=AUTH)
+pasted.append(urllib.parse.parse_qs(
+    urllib.parse.urlsplit(redirect).query)["code"][0])
+codes = grants("authorization_code")
+rc, out, err = ctl("authorise", AUTH, redirect)
+h.check(rc == 0 and grants("authorization_code") == codes + 1,
+        "authorise an account that already holds tokens: the code is "
+        "exchanged", "%d %r %r" % (rc, out, err))
+h.check(h.wait_log(r"%s: access token obtained" % re.escape(AUTH),
+                   timeout=5, since=mark) is not None,
+        "the unlocked account takes the new tokens at once", "")
+tokens = token_requests()
+r = imap(AUTH, AUTH_PASSWORD)
+new_token = introspected()
+h.check(r.startswith("a OK") and old_token is not None and
+        new_token != old_token and token_requests() == tokens and
+        grants("authorization_code") == codes + 1,
+        "the next login uses the newly authorised token, not the old one",
+        "%r old %r new %r" % (r, old_token, new_token))
+
 # The tool goes away during the code exchange: the login still succeeds.
 rc, out, err = ctl("forget", AUTH)
 bg = Background(AUTH, AUTH_PASSWORD)

@@ -430,6 +430,11 @@ peer_read(int fd, short event, void *arg)
 			}
 			r->u64 = msg_get_u64(&m);
 			break;
+		case IMSG_AUTH_AUTHORISED:
+			s = msg_get_str(&m);
+			r->s[0] = s ? strdup(s) : NULL;
+			r->u64 = msg_get_u64(&m);
+			break;
 		case IMSG_AUTH_PENDING_DONE:
 		case IMSG_CTL_DATA:
 		case IMSG_CTL_FAIL:
@@ -1679,6 +1684,14 @@ test_park_and_ctl(void)
 	pump(1);
 	r = find(&tokend, 0, id, 0);
 	check(r == NULL, "park: nothing is sent for a cancelled request");
+	if (r != NULL)
+		rec_free(r);
+	r = find(&tokend, IMSG_AUTH_AUTHORISED, 0, 1);
+	check(r != NULL && r->s[0] != NULL &&
+	    strcmp(r->s[0], "code@example.com") == 0 &&
+	    r->u64 > (uint64_t)time(NULL) + 500,
+	    "park: tokend hears that a person authorised the account, and "
+	    "until when the tokens are kept");
 	if (r != NULL)
 		rec_free(r);
 	id = request(AUTH_OP_OBTAIN, "code@example.com", NULL, NULL, NULL);

@@ -1281,6 +1281,93 @@ test_kdf_queue(void)
 	conf->max_login_failures = maxfail;
 }
 
+/* ---- a person authorised an account that holds tokens ------------- */
+
+static void
+authorised(const char *account, int64_t until)
+{
+	struct msgw	w;
+
+	msg_begin(&w, &t_authd, IMSG_AUTH_AUTHORISED, 0, -1);
+	msg_put_str(&w, account);
+	msg_put_u64(&w, (uint64_t)until);
+	if (msg_end(&w, &t_authd) == -1)
+		abort();
+}
+
+static void
+test_reauthorise(void)
+{
+	struct record_secrets	 s;
+	struct got		*rq, *g;
+	time_t			 now = time(NULL);
+
+	got_clear();
+	get(2100, "reauth@example.com", "rpw", 0, NULL);
+	pump();
+	if ((rq = find(IMSG_AUTH_REQUEST, 0)) == NULL) {
+		check(0, "reauthorise setup", "no request");
+		return;
+	}
+	tokens(rq->id, "RA1", now + 3600, "RR1");
+	pump();
+
+	/* Unlocked: the authorised tokens are taken at once. */
+	got_clear();
+	authorised("reauth@EXAMPLE.com", now + 600);
+	pump();
+	rq = find(IMSG_AUTH_REQUEST, 0);
+	check(rq != NULL && rq->u == AUTH_OP_OBTAIN && rq->s[0] &&
+	    strcmp(rq->s[0], "reauth@example.com") == 0 && rq->s[1] == NULL,
+	    "reauthorise: an unlocked account asks authd at once for the "
+	    "tokens a person authorised", "%s", show(rq));
+	if (rq != NULL)
+		tokens(rq->id, "RA2", now + 3600, "RR2");
+	pump();
+	g = login(2101, "reauth@example.com", "rpw");
+	check(is_ok(g, "RA2") && count(IMSG_AUTH_REQUEST) == 0,
+	    "reauthorise: the next login gets the new token", "%s", show(g));
+	memset(&s, 0, sizeof(s));
+	rewrite("reauth@example.com", "rpw", -1, 0, &s);
+	check(s.refresh_token && strcmp(s.refresh_token, "RR2") == 0,
+	    "reauthorise: the new refresh token replaces the old on disk",
+	    "%s", s.refresh_token ? s.refresh_token : "NULL");
+	record_secrets_clear(&s);
+
+	/* Locked: the next login that opens the record takes them. */
+	engine_restart();
+	got_clear();
+	authorised("reauth@example.com", now + 600);
+	pump();
+	check(count(IMSG_AUTH_REQUEST) == 0, "reauthorise: a locked account "
+	    "waits for a login", "%d requests", count(IMSG_AUTH_REQUEST));
+	got_clear();
+	get(2102, "reauth@example.com", "rpw", 0, NULL);
+	pump();
+	rq = find(IMSG_AUTH_REQUEST, 0);
+	check(rq != NULL && rq->u == AUTH_OP_OBTAIN && count(IMSG_TOKEN_OK) ==
+	    0, "reauthorise: the login that opens the record asks for the "
+	    "authorised tokens instead of answering with the old one", "%s",
+	    show(rq));
+	if (rq != NULL)
+		tokens(rq->id, "RA3", now + 3600, "RR3");
+	got_clear();
+	pump();
+	g = find(IMSG_TOKEN_OK, 0);
+	check(is_ok(g, "RA3"), "reauthorise: and answers with the new token",
+	    "%s", show(g));
+	g = login(2103, "reauth@example.com", "rpw");
+	check(is_ok(g, "RA3") && count(IMSG_AUTH_REQUEST) == 0,
+	    "reauthorise: only once", "%s", show(g));
+
+	/* Tokens authd no longer keeps are not asked for. */
+	engine_restart();
+	authorised("reauth@example.com", now - 1);
+	g = login(2104, "reauth@example.com", "rpw");
+	check(is_ok(g, "RA3") && count(IMSG_AUTH_REQUEST) == 0,
+	    "reauthorise: an expired notice changes nothing", "%s", show(g));
+}
+
 /* ---- import of a Python-proxy cache -------------------------------- */
 
 static const char py_fernet[] =
@@ -2254,6 +2341,7 @@ static const char conf_text[] =
 "[user@example.com]\n" ACCT_CODE
 "[disk@example.com]\n" ACCT_CODE
 "[warm@example.com]\n" ACCT_CODE
+"[reauth@example.com]\n" ACCT_CODE
 "[flight@example.com]\n" ACCT_CODE
 "[ahead@example.com]\n" ACCT_CODE
 "[enc@example.com]\n" ACCT_CODE
@@ -2394,6 +2482,7 @@ main(void)
 	test_hardening_ctl();
 	test_store_retry();
 	test_kdf_queue();
+	test_reauthorise();
 	test_reload();
 
 	tokend_login_shutdown();
