@@ -20,13 +20,13 @@
   TLS client that ends the same ways; a server that answers a big
   upload early and resets still has its answer relayed.
 - A login that still works: greeting and tagged answer in 1-byte pieces,
-  untagged lines (8-bit, NUL) between the command and its answer, no
-  capabilities at all, slow answers.
+  untagged lines (8-bit, NUL, 50 KB long) between the command and its
+  answer, no capabilities at all, slow answers.
 - A well-formed error (* BYE or a tagged NO) and a close on every broken
   path: no greeting, a garbage greeting, an endless greeting line, the
   server gone during the login and its retry, STARTTLS answered and
-  then plaintext, server_starttls against a server that speaks TLS at
-  once (the log names the key and the section).
+  then plaintext, server_starttls against a server that answers in TLS
+  or speaks TLS at once (the log names the key and the section).
 """
 
 import os
@@ -82,7 +82,7 @@ h.check(lines[0] == b"* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] "
         lines[0])
 
 UNTAGGED = (b"* OK [ALERT] caf\xc3\xa9 \xff\r\n* 3 EXISTS\r\n"
-            b"* OK nul \x00 here\r\n")
+            b"* OK nul \x00 here\r\n* OK long " + b"y" * 50000 + b"\r\n")
 
 
 def untagged(p):
@@ -160,6 +160,23 @@ for how in ("reset", "no_close_notify"):
 hostile.broken(h, Imap, stls, ports["starttls"],
                "IMAP: STARTTLS answered, then plaintext", starttls_then_plain)
 
+
+
+
+def alert_first(p):
+    p.send(b"\x15\x03\x03\x00\x02\x02\x46")
+    p.read_until_eof()
+
+
+mark = h.log_mark()
+hostile.broken(h, Imap, stls, ports["starttls"],
+               "IMAP: server_starttls, the server answers in TLS",
+               alert_first, login=False)
+h.check(h.wait_log(r"speaks TLS at once, but \[IMAP-%d\] has "
+                   r"server_starttls = True" % ports["starttls"],
+                   since=mark, timeout=5),
+        "IMAP: server_starttls, the server answers in TLS: the log names "
+        "the key and the section")
 
 mark = h.log_mark()
 t0 = time.monotonic()
