@@ -2,6 +2,7 @@
 #
 #   make                 build emailproxy and emailproxyctl
 #   make check           build, then run every test in regress/
+#   make config-golden   rewrite the golden emailproxy -n -v outputs
 #   make SANITIZE=1 ...  the same with AddressSanitizer and UBSan (in obj-san/)
 #   make fuzz            libFuzzer harnesses (obj-fuzz/); FUZZ_SECONDS=N runs them
 #   make install         PREFIX=/usr/local DESTDIR=
@@ -132,6 +133,10 @@ check: all unit replay
 	BINDIR=$(BINDIR) OBJDIR=$(OBJDIR) SANITIZE=$(SANITIZE) \
 	    sh regress/run $(TESTS)
 
+# Rewrite regress/config/*.nv, the golden emailproxy -n -v output.
+config-golden: all
+	sh regress/config_golden.sh -u
+
 bench: all
 	sh bench/run
 
@@ -217,5 +222,5 @@ deb-check:
 clean:
 	rm -rf obj obj-san obj-fuzz emailproxy emailproxyctl regress/tmp
 
-.PHONY: all unit replay fuzz check bench lint install uninstall deb-check \
+.PHONY: all unit replay fuzz check config-golden bench lint install uninstall deb-check \
 	clean FORCE
