@@ -67,12 +67,14 @@ fi
 tmp=$(mktemp -d /tmp/emailproxy-deb.XXXXXX) || exit 1
 policy=/usr/sbin/policy-rc.d
 ours=0
+saved=0
 ours_installed=0
 cleanup() {
 	if [ $ours_installed -eq 1 ] && known; then
 		dpkg --purge emailproxy >/dev/null 2>&1
 	fi
 	[ $ours -eq 1 ] && rm -f "$policy"
+	[ $saved -eq 1 ] && mv "$tmp/policy-rc.d" "$policy"
 	if [ -n "$store" ] && [ ! -e "$s" ]; then
 		mkdir "$s" && chown "${store% *}" "$s" && chmod "${store#* }" "$s"
 	fi
@@ -143,12 +145,19 @@ fi
 
 # -- install ----------------------------------------------------------------
 # The unit's start during the installation is refused, as invoke-rc.d
-# and deb-systemd-invoke ask policy-rc.d first.
+# and deb-systemd-invoke ask policy-rc.d first.  A policy-rc.d that
+# allows it is put aside meanwhile.
+if [ -e "$policy" ]; then
+	"$policy" emailproxy.service start >/dev/null 2>&1
+	if [ $? -eq 101 ]; then
+		note "$policy refuses service starts already: used as it is"
+	else
+		mv "$policy" "$tmp/policy-rc.d" && saved=1
+	fi
+fi
 if [ ! -e "$policy" ]; then
 	printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" &&
 	    ours=1
-else
-	note "$policy exists already: used as it is"
 fi
 ours_installed=1
 if dpkg -i "$deb" >"$tmp/install.log" 2>&1 && installed; then
