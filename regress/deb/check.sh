@@ -5,8 +5,9 @@
 # give emailproxy_<version>_<arch>.deb; lintian reports no error or
 # warning beyond debian/emailproxy.lintian-overrides; dpkg -i installs
 # it (a policy-rc.d refuses service starts, so no daemon binds a port),
-# with its files, the _emailproxy user, the token store and the unit
-# enabled, and emailproxy -n accepts /etc/emailproxy.conf; dpkg -r keeps
+# with its files, the _emailproxy user (made by the postinst's
+# systemd-sysusers, shown in a scratch root when the user exists
+# already), the token store and the unit enabled, and emailproxy -n accepts /etc/emailproxy.conf; dpkg -r keeps
 # the configuration and the token store; dpkg --purge leaves none of the
 # package's files, no token store and no unit link.  The system user
 # stays, as Debian keeps system users on purge.
@@ -159,6 +160,8 @@ if [ ! -e "$policy" ]; then
 	printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" &&
 	    ours=1
 fi
+hadusr=0
+getent passwd _emailproxy >/dev/null && hadusr=1
 ours_installed=1
 if dpkg -i "$deb" >"$tmp/install.log" 2>&1 && installed; then
 	pass "dpkg -i installs the package"
@@ -194,6 +197,21 @@ check "$c is a conffile" \
 	grep -q '^ /etc/emailproxy.conf '"
 check "the system user _emailproxy exists" "no such user" \
     getent passwd _emailproxy
+# The postinst creates it with systemd-sysusers and the installed entry;
+# when it was here before, that is shown in a scratch root.
+if [ $hadusr -eq 1 ]; then
+	r=$tmp/sysroot
+	mkdir -p "$r/etc" && touch "$r/etc/passwd" "$r/etc/group" \
+	    "$r/etc/shadow" "$r/etc/gshadow"
+	check "the postinst's systemd-sysusers creates _emailproxy (in a \
+scratch root: the user existed here already)" \
+	    "$(grep -h systemd-sysusers /var/lib/dpkg/info/emailproxy.postinst)" \
+	    sh -c "grep -q '^ *systemd-sysusers .*emailproxy.conf' \
+		/var/lib/dpkg/info/emailproxy.postinst &&
+		systemd-sysusers --root='$r' /usr/lib/sysusers.d/emailproxy.conf &&
+		grep -q '^_emailproxy:x:[0-9]*:[0-9]*:[^:]*:/nonexistent:' \
+		'$r/etc/passwd'"
+fi
 check "$s is the token store: _emailproxy's, mode 700" "$(ls -ld "$s" 2>&1)" \
     sh -c "[ \"\$(stat -c '%U %a' '$s')\" = '_emailproxy 700' ]"
 check "the unit is enabled" \
