@@ -32,50 +32,6 @@
 #include "log.h"
 #include "proc.h"
 
-void
-imsgev_init(struct imsgev *iev, int fd, const char *name,
-    void (*handler)(int, short, void *), void *data, size_t maxsize,
-    int fdpass)
-{
-	memset(iev, 0, sizeof(*iev));
-	if (imsgbuf_init(&iev->ibuf, fd) == -1)
-		fatal("imsgbuf_init %s", name);
-	if (maxsize != 0 && imsgbuf_set_maxsize(&iev->ibuf, maxsize) == -1)
-		fatal("imsgbuf_set_maxsize %s", name);
-	if (fdpass)
-		imsgbuf_allow_fdpass(&iev->ibuf);
-	iev->handler = handler;
-	iev->data = data;
-	iev->name = name;
-	iev->events = EV_READ;
-	event_set(&iev->ev, fd, iev->events, iev->handler, iev);
-	event_add(&iev->ev, NULL);
-}
-
-void
-imsg_event_add(struct imsgev *iev)
-{
-	iev->events = EV_READ;
-	if (imsgbuf_queuelen(&iev->ibuf) > 0)
-		iev->events |= EV_WRITE;
-	event_del(&iev->ev);
-	event_set(&iev->ev, iev->ibuf.fd, iev->events, iev->handler, iev);
-	event_add(&iev->ev, NULL);
-}
-
-int
-imsg_compose_event(struct imsgev *iev, uint32_t type, uint32_t peerid,
-    pid_t pid, int fd, const void *data, size_t datalen)
-{
-	int	ret;
-
-	if ((ret = imsg_compose(&iev->ibuf, type, peerid, pid, fd, data,
-	    datalen)) == -1)
-		return (-1);
-	imsg_event_add(iev);
-	return (ret);
-}
-
 int
 imsgev_msg_end(struct imsgev *iev, struct msgw *w)
 {
@@ -85,27 +41,11 @@ imsgev_msg_end(struct imsgev *iev, struct msgw *w)
 	return (0);
 }
 
-int
-imsgev_io(struct imsgev *iev, short event)
+/* The messages that carry a configuration, CONF_START to CONF_END. */
+static int
+proc_config_type(uint32_t type)
 {
-	if (event & EV_READ) {
-		switch (imsgbuf_read(&iev->ibuf)) {
-		case -1:
-			log_warn("read from %s", iev->name);
-			return (-1);
-		case 0:
-			return (-1);	/* peer closed */
-		}
-	}
-	if (event & EV_WRITE) {
-		if (imsgbuf_write(&iev->ibuf) == -1) {
-			if (errno != EPIPE)
-				log_warn("write to %s", iev->name);
-			return (-1);
-		}
-	}
-	imsg_event_add(iev);
-	return (0);
+	return (type >= IMSG_CONF_START && type <= IMSG_CONF_END);
 }
 
 struct emailproxy_conf *
@@ -136,26 +76,18 @@ proc_wait_config(struct imsgbuf *ibuf)
 				fatal("imsg_get from parent");
 			if (n == 0)
 				break;
-			switch (imsg_get_type(&imsg)) {
-			case IMSG_CONF_START:
-			case IMSG_CONF_GLOBALS:
-			case IMSG_CONF_SERVER:
-			case IMSG_CONF_ACCOUNT:
-			case IMSG_CONF_END:
+			if (proc_config_type(imsg_get_type(&imsg))) {
 				conf = proc_config_part(&imsg, &pending);
 				imsg_free(&imsg);
 				if (conf != NULL)
 					return (conf);
-				break;
-			case IMSG_CTL_VERBOSE:
+			} else if (imsg_get_type(&imsg) == IMSG_CTL_VERBOSE) {
 				/* The parent may tune verbosity early. */
 				imsg_free(&imsg);
-				break;
-			default:
-				fatalx("unexpected message %u from parent "
-				    "before the configuration",
-				    imsg_get_type(&imsg));
-			}
+			} else
+				fatalx("unexpected %s from parent before the "
+				    "configuration",
+				    imsg_type_name(imsg_get_type(&imsg)));
 		}
 	}
 }
@@ -195,6 +127,26 @@ proc_verbose(struct imsg *imsg)
 	if (msg_read_end(&r) == -1)
 		fatalx("malformed CTL_VERBOSE from the parent");
 	log_setverbose(level);
+}
+
+int
+proc_parent_common(struct imsgev *parent, struct imsg *imsg,
+    struct emailproxy_conf **pending,
+    void (*apply)(struct emailproxy_conf *))
+{
+	struct emailproxy_conf	*conf;
+
+	if (imsg_get_type(imsg) == IMSG_CTL_VERBOSE) {
+		proc_verbose(imsg);
+		return (1);
+	}
+	if (!proc_config_type(imsg_get_type(imsg)))
+		return (0);
+	if ((conf = proc_config_part(imsg, pending)) != NULL) {
+		apply(conf);
+		proc_config_done(parent);
+	}
+	return (1);
 }
 
 void

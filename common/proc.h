@@ -15,9 +15,9 @@
  */
 
 /*
- * What every process shares: an imsgbuf driven by a libevent event
- * (after proc.c's struct imsgev), the blocking wait for the first
- * configuration, and the privilege drop.
+ * What every child shares: the blocking wait for the first
+ * configuration, the parent's messages every child handles alike, and
+ * the privilege drop.  The imsg links themselves are in dispatch.h.
  */
 
 #ifndef PROC_H
@@ -27,39 +27,14 @@
 
 #include <event.h>
 
+#include "dispatch.h"
 #include "imsg.h"
 #include "msg.h"
 
 struct emailproxy_conf;
 
-struct imsgev {
-	struct imsgbuf	 ibuf;
-	void		(*handler)(int, short, void *);
-	struct event	 ev;
-	void		*data;
-	short		 events;
-	const char	*name;		/* peer, for log lines */
-};
-
-/*
- * Set up iev on fd; handler(fd, event, iev) is called when it is
- * readable or writable.  maxsize 0 keeps the default (16 KiB).
- */
-void	 imsgev_init(struct imsgev *, int fd, const char *name,
-	    void (*handler)(int, short, void *), void *data,
-	    size_t maxsize, int fdpass);
-/* Re-arm EV_WRITE when messages are queued. */
-void	 imsg_event_add(struct imsgev *);
-int	 imsg_compose_event(struct imsgev *, uint32_t type, uint32_t peerid,
-	    pid_t pid, int fd, const void *data, size_t datalen);
 /* msg_end + imsg_event_add. */
 int	 imsgev_msg_end(struct imsgev *, struct msgw *);
-/*
- * The common part of a dispatch handler: read on EV_READ, write on
- * EV_WRITE.  Returns -1 when the peer has gone (the caller then exits
- * or cleans up), else 0; then loop imsg_get until it returns 0.
- */
-int	 imsgev_io(struct imsgev *, short event);
 
 /*
  * In a child, before its event loop: read messages from the parent on
@@ -70,16 +45,19 @@ int	 imsgev_io(struct imsgev *, short event);
 struct emailproxy_conf *proc_wait_config(struct imsgbuf *);
 
 /*
- * The parent's messages every child handles alike.  proc_config_part
- * feeds one IMSG_CONF_* message into *pending and returns the
- * configuration once complete (NULL until then; fatal if malformed);
- * the child swaps it in and answers with proc_config_done.
- * proc_verbose applies an IMSG_CTL_VERBOSE.
+ * The parent's messages every child handles alike, for the child's
+ * handler of its parent: an IMSG_CONF_* part goes into *pending, and
+ * once the configuration is whole apply(conf) swaps it in and
+ * CONF_DONE answers; IMSG_CTL_VERBOSE sets the verbosity.  Returns 1
+ * when imsg was one of them (fatal if malformed), else 0.
  */
 struct emailproxy_conf *proc_config_part(struct imsg *,
 	    struct emailproxy_conf **pending);
 void	 proc_config_done(struct imsgev *parent);
 void	 proc_verbose(struct imsg *);
+int	 proc_parent_common(struct imsgev *parent, struct imsg *,
+	    struct emailproxy_conf **pending,
+	    void (*apply)(struct emailproxy_conf *));
 
 /*
  * chroot(dir), chdir("/"), setproctitle(title), then drop to user's

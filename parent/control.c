@@ -69,7 +69,6 @@ struct ctl_conn {
 	int			 waiting;	/* children yet to answer */
 	int			 failed;
 	int			 requests;	/* served so far */
-	int			 closing;	/* close once written */
 };
 
 struct pending_auth {
@@ -89,8 +88,9 @@ static char			*control_path;
 static uint32_t			 next_id = 1;
 static int			 nconns;
 
-static void	control_dispatch(int, short, void *);
-static void	control_event_add(struct ctl_conn *);
+static int	control_dispatch(struct imsgev *, struct imsg *);
+static void	control_gone(struct imsgev *);
+static int	control_busy(struct imsgev *);
 
 /* Is another daemon answering on this socket? */
 static int
@@ -310,8 +310,10 @@ control_conn_add(int fd, uid_t uid, gid_t gid)
 	c->uid = uid;
 	c->admin = peer_is_admin(fd, uid, gid);
 	/* Children's answers may be as large as their own messages. */
-	imsgev_init(&c->iev, fd, "control", control_dispatch, c,
-	    IMSG_MAXSIZE_PARENT, 0);
+	imsgev_peer(&c->iev, fd, "control", control_dispatch, control_gone,
+	    c, IMSG_MAXSIZE_PARENT, 0);
+	c->iev.client = 1;
+	c->iev.busy = control_busy;
 	TAILQ_INSERT_TAIL(&conns, c, entry);
 	nconns++;
 	log_debug("control: connection %u from uid %u%s", c->id,
@@ -340,32 +342,23 @@ control_by_id(uint32_t id)
 	return (NULL);
 }
 
-/* Busy: an answer is being made or written; read nothing more. */
-static int
-control_busy(struct ctl_conn *c)
+static void
+control_gone(struct imsgev *iev)
 {
-	return (c->waiting > 0 || imsgbuf_queuelen(&c->iev.ibuf) > 0);
+	control_close(iev->data);
 }
 
 /*
- * Read when idle, write what is queued.  A connection busy waiting for
- * a child needs no event: the child's answer re-arms it.
+ * Busy: an answer is being made or written; read nothing more.  A
+ * connection busy waiting for a child needs no event: the child's
+ * answer re-arms it.
  */
-static void
-control_event_add(struct ctl_conn *c)
+static int
+control_busy(struct imsgev *iev)
 {
-	struct imsgev	*iev = &c->iev;
+	struct ctl_conn	*c = iev->data;
 
-	iev->events = 0;
-	if (!control_busy(c) && !c->closing)
-		iev->events |= EV_READ;
-	if (imsgbuf_queuelen(&iev->ibuf) > 0)
-		iev->events |= EV_WRITE;
-	event_del(&iev->ev);
-	if (iev->events == 0)
-		return;
-	event_set(&iev->ev, iev->ibuf.fd, iev->events, iev->handler, iev);
-	event_add(&iev->ev, NULL);
+	return (c->waiting > 0 || imsgbuf_queuelen(&iev->ibuf) > 0);
 }
 
 static void
@@ -377,7 +370,7 @@ control_fail(struct ctl_conn *c, const char *message)
 	msg_put_str(&w, message);
 	if (msg_end(&w, &c->iev.ibuf) == -1)
 		log_warnx("control: cannot answer");
-	control_event_add(c);
+	imsg_event_add(&c->iev);
 }
 
 static void
@@ -385,7 +378,7 @@ control_end(struct ctl_conn *c)
 {
 	if (imsg_compose(&c->iev.ibuf, IMSG_CTL_END, 0, 0, -1, NULL, 0) == -1)
 		log_warnx("control: cannot answer");
-	control_event_add(c);
+	imsg_event_add(&c->iev);
 }
 
 static void
@@ -400,7 +393,7 @@ control_data(struct ctl_conn *c, json_t *obj)
 	msg_put_str(&w, s);
 	if (msg_end(&w, &c->iev.ibuf) == -1)
 		log_warnx("control: cannot answer");
-	control_event_add(c);
+	imsg_event_add(&c->iev);
 	free(s);
 }
 
@@ -487,7 +480,7 @@ control_request(struct ctl_conn *c, struct imsg *imsg)
 		    "connection, closing it", (unsigned)c->uid,
 		    CONTROL_MAX_REQUESTS);
 		control_fail(c, "too many requests on one connection");
-		c->closing = 1;
+		c->iev.closing = 1;
 		return;
 	}
 	switch (type) {
@@ -542,44 +535,15 @@ control_request(struct ctl_conn *c, struct imsg *imsg)
 	}
 }
 
-static void
-control_dispatch(int fd, short event, void *arg)
+/* A request of the tool: answered here, or relayed (control_request). */
+static int
+control_dispatch(struct imsgev *iev, struct imsg *imsg)
 {
-	struct imsgev	*iev = arg;
-	struct ctl_conn	*c = iev->data;
-	struct imsg	 imsg;
-	ssize_t		 n;
-
-	if (imsgev_io(iev, event) == -1) {
-		control_close(c);
-		return;
-	}
-	/* Requests already read wait in the buffer while c is busy. */
-	while (!control_busy(c) && !c->closing) {
-		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1) {
-			control_close(c);
-			return;
-		}
-		if (n == 0)
-			break;
-		control_request(c, &imsg);
-		/* A pasted redirect URL carries an authorisation code. */
-		if (imsg_get_type(&imsg) == IMSG_CTL_AUTHORISE &&
-		    imsg.data != NULL)
-			explicit_bzero(imsg.data, imsg_get_len(&imsg));
-		imsg_free(&imsg);
-		/* What could be written at once goes now. */
-		if (imsgbuf_queuelen(&iev->ibuf) > 0 &&
-		    imsgbuf_write(&iev->ibuf) == -1) {
-			control_close(c);
-			return;
-		}
-	}
-	if (c->closing && imsgbuf_queuelen(&iev->ibuf) == 0) {
-		control_close(c);
-		return;
-	}
-	control_event_add(c);
+	control_request(iev->data, imsg);
+	/* A pasted redirect URL carries an authorisation code. */
+	if (imsg_get_type(imsg) == IMSG_CTL_AUTHORISE && imsg->data != NULL)
+		explicit_bzero(imsg->data, imsg_get_len(imsg));
+	return (DISPATCH_OK);
 }
 
 /* An answer from a child: pass it on to its connection. */
@@ -600,7 +564,7 @@ control_child_reply(struct imsg *imsg)
 			control_close(c);
 			return;
 		}
-		control_event_add(c);
+		imsg_event_add(&c->iev);
 		return;
 	case IMSG_CTL_FAIL:
 		if (!c->failed && control_forward(&c->iev, 0, imsg) == -1) {
@@ -614,7 +578,7 @@ control_child_reply(struct imsg *imsg)
 	if (--c->waiting == 0 && !c->failed)
 		control_end(c);
 	else
-		control_event_add(c);
+		imsg_event_add(&c->iev);
 }
 
 void

@@ -300,60 +300,52 @@ parent_auth_done(struct imsg *imsg)
 	control_pending_done(account);
 }
 
+/* A child closed its socket, or it failed: stop the daemon. */
 static void
-parent_dispatch(int fd, short event, void *arg)
+parent_child_lost(struct imsgev *iev)
 {
-	struct imsgev	*iev = arg;
+	if (stopping)
+		return;
+	parent_child_gone(iev->data);
+}
+
+/* The messages of a child, c = iev->data. */
+static int
+parent_dispatch_child(struct imsgev *iev, struct imsg *imsg)
+{
 	struct child	*c = iev->data;
-	struct imsg	 imsg;
-	ssize_t		 n;
 	int		 i, all;
 
-	if (imsgev_io(iev, event) == -1) {
-		if (stopping)
-			return;
-		parent_child_gone(c);
-	}
-	for (;;) {
-		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
-			fatal("imsg_get from %s", c->name);
-		if (n == 0)
-			break;
-		switch (imsg_get_type(&imsg)) {
-		case IMSG_CONF_DONE:
-			if (c->configured)
-				fatalx("unexpected CONF_DONE from %s",
-				    c->name);
-			c->configured = 1;
-			for (all = 1, i = PROC_PROXY; i < PROC_MAX; i++)
-				all &= children[i].configured;
-			if (all) {
-				log_info("configuration of %s in place: "
-				    "ready", parent_conf->path);
-				sdnotify("READY=1");
-			}
-			break;
-		case IMSG_AUTH_PENDING:
-			if (c->proc != PROC_AUTHD)
-				fatalx("AUTH_PENDING from %s", c->name);
-			parent_auth_pending(&imsg);
-			break;
-		case IMSG_AUTH_PENDING_DONE:
-			if (c->proc != PROC_AUTHD)
-				fatalx("AUTH_PENDING_DONE from %s", c->name);
-			parent_auth_done(&imsg);
-			break;
-		case IMSG_CTL_DATA:
-		case IMSG_CTL_END:
-		case IMSG_CTL_FAIL:
-			control_child_reply(&imsg);
-			break;
-		default:
-			fatalx("unexpected message %u from %s",
-			    imsg_get_type(&imsg), c->name);
+	switch (imsg_get_type(imsg)) {
+	case IMSG_CONF_DONE:
+		if (c->configured)
+			fatalx("unexpected CONF_DONE from %s", c->name);
+		c->configured = 1;
+		for (all = 1, i = PROC_PROXY; i < PROC_MAX; i++)
+			all &= children[i].configured;
+		if (all) {
+			log_info("configuration of %s in place: ready",
+			    parent_conf->path);
+			sdnotify("READY=1");
 		}
-		imsg_free(&imsg);
+		return (DISPATCH_OK);
+	case IMSG_AUTH_PENDING:
+		if (c->proc != PROC_AUTHD)
+			return (DISPATCH_UNKNOWN);
+		parent_auth_pending(imsg);
+		return (DISPATCH_OK);
+	case IMSG_AUTH_PENDING_DONE:
+		if (c->proc != PROC_AUTHD)
+			return (DISPATCH_UNKNOWN);
+		parent_auth_done(imsg);
+		return (DISPATCH_OK);
+	case IMSG_CTL_DATA:
+	case IMSG_CTL_END:
+	case IMSG_CTL_FAIL:
+		control_child_reply(imsg);
+		return (DISPATCH_OK);
 	}
+	return (DISPATCH_UNKNOWN);
 }
 
 static int
@@ -538,9 +530,9 @@ parent_run(const char *self, struct parent_opts *o,
 	logrelay_start();
 	for (i = PROC_PROXY; i < PROC_MAX; i++) {
 		fd = children[i].iev.ibuf.fd;
-		imsgev_init(&children[i].iev, fd, children[i].name,
-		    parent_dispatch, &children[i], IMSG_MAXSIZE_PARENT,
-		    i != PROC_TOKEND);
+		imsgev_peer(&children[i].iev, fd, children[i].name,
+		    parent_dispatch_child, parent_child_lost, &children[i],
+		    IMSG_MAXSIZE_PARENT, i != PROC_TOKEND);
 	}
 
 	control_listen();

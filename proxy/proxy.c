@@ -45,8 +45,10 @@ static struct emailproxy_conf *pending_conf;
 static struct event	 ev_shutdown;
 static int		 stopping;
 
-static void	 proxy_dispatch_parent(int, short, void *);
-static void	 proxy_dispatch_tokend(int, short, void *);
+static int	 proxy_dispatch_parent(struct imsgev *, struct imsg *);
+static void	 proxy_parent_gone(struct imsgev *);
+static int	 proxy_dispatch_tokend(struct imsgev *, struct imsg *);
+static void	 proxy_tokend_gone(struct imsgev *);
 static void	 proxy_shutdown(void);
 
 __dead void
@@ -59,8 +61,9 @@ proxy_main(int debug, int verbose)
 	log_procinit("proxy");
 
 	base = event_init();
-	imsgev_init(&iev_parent, PARENT_SOCK_FILENO, "parent",
-	    proxy_dispatch_parent, NULL, IMSG_MAXSIZE_PARENT, 1);
+	imsgev_peer(&iev_parent, PARENT_SOCK_FILENO, "parent",
+	    proxy_dispatch_parent, proxy_parent_gone, NULL,
+	    IMSG_MAXSIZE_PARENT, 1);
 	proxy_conf = proc_wait_config(&iev_parent.ibuf);
 
 	/* What needs the filesystem, before the chroot. */
@@ -78,13 +81,13 @@ proxy_main(int debug, int verbose)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 
-	imsgev_init(&iev_tokend, PEER1_SOCK_FILENO, "tokend",
-	    proxy_dispatch_tokend, NULL, 0, 0);
+	imsgev_peer(&iev_tokend, PEER1_SOCK_FILENO, "tokend",
+	    proxy_dispatch_tokend, proxy_tokend_gone, NULL, 0, 0);
 	if (imsg_compose_event(&iev_parent, IMSG_CONF_DONE, 0, 0, -1,
 	    NULL, 0) == -1)
 		fatal("compose CONF_DONE");
 	/* Messages that came with the configuration are already read. */
-	proxy_dispatch_parent(PARENT_SOCK_FILENO, 0, &iev_parent);
+	imsgev_dispatch(PARENT_SOCK_FILENO, 0, &iev_parent);
 
 	event_dispatch();
 	fatalx("event loop ended");
@@ -102,111 +105,76 @@ proxy_reload(struct emailproxy_conf *conf)
 	log_info("configuration reloaded");
 }
 
+/* The parent is gone: nobody to serve for. */
 static void
-proxy_dispatch_parent(int fd, short event, void *arg)
+proxy_parent_gone(struct imsgev *iev)
 {
-	struct imsgev		*iev = arg;
-	struct imsg		 imsg;
-	struct msgr		 r;
-	struct emailproxy_conf	*newconf;
-	const char		*name;
-	ssize_t			 n;
-	int			 lfd;
+	proxy_shutdown();
+}
 
-	if (imsgev_io(iev, event) == -1) {
-		/* The parent is gone: nobody to serve for. */
+static int
+proxy_dispatch_parent(struct imsgev *iev, struct imsg *imsg)
+{
+	struct msgr	 r;
+	const char	*name;
+	int		 lfd;
+
+	if (proc_parent_common(iev, imsg, &pending_conf, proxy_reload))
+		return (DISPATCH_OK);
+	switch (imsg_get_type(imsg)) {
+	case IMSG_LISTENER:
+		lfd = imsg_get_fd(imsg);
+		msg_read_init(&r, imsg);
+		name = msg_get_str(&r);
+		if (msg_read_end(&r) == -1 || name == NULL || lfd == -1)
+			fatalx("malformed LISTENER from parent");
+		server_listen(name, lfd);
+		return (DISPATCH_OK);
+	case IMSG_CTL_SHOW_SESSIONS:
+	case IMSG_CTL_SHOW_STATS:
+		proxy_ctl(iev, imsg);
+		return (DISPATCH_OK);
+	case IMSG_SHUTDOWN:
 		proxy_shutdown();
-		return;
+		return (DISPATCH_GONE);
 	}
-	for (;;) {
-		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
-			fatal("imsg_get from parent");
-		if (n == 0)
-			break;
-		switch (imsg_get_type(&imsg)) {
-		case IMSG_CONF_START:
-		case IMSG_CONF_GLOBALS:
-		case IMSG_CONF_SERVER:
-		case IMSG_CONF_ACCOUNT:
-		case IMSG_CONF_END:
-			if ((newconf = proc_config_part(&imsg,
-			    &pending_conf)) != NULL) {
-				proxy_reload(newconf);
-				proc_config_done(iev);
-			}
-			break;
-		case IMSG_LISTENER:
-			lfd = imsg_get_fd(&imsg);
-			msg_read_init(&r, &imsg);
-			name = msg_get_str(&r);
-			if (msg_read_end(&r) == -1 || name == NULL ||
-			    lfd == -1)
-				fatalx("malformed LISTENER from parent");
-			server_listen(name, lfd);
-			break;
-		case IMSG_CTL_VERBOSE:
-			proc_verbose(&imsg);
-			break;
-		case IMSG_CTL_SHOW_SESSIONS:
-		case IMSG_CTL_SHOW_STATS:
-			proxy_ctl(iev, &imsg);
-			break;
-		case IMSG_SHUTDOWN:
-			imsg_free(&imsg);
-			proxy_shutdown();
-			return;
-		default:
-			fatalx("unexpected message %u from parent",
-			    imsg_get_type(&imsg));
-		}
-		imsg_free(&imsg);
-	}
+	return (DISPATCH_UNKNOWN);
 }
 
 static void
-proxy_dispatch_tokend(int fd, short event, void *arg)
+proxy_tokend_gone(struct imsgev *iev)
 {
-	struct imsgev	*iev = arg;
-	struct imsg	 imsg;
+	if (stopping)
+		return;
+	fatalx("tokend went away");
+}
+
+static int
+proxy_dispatch_tokend(struct imsgev *iev, struct imsg *imsg)
+{
 	struct msgr	 r;
 	const char	*user, *token, *msg;
 	uint32_t	 reason;
-	ssize_t		 n;
 
-	if (imsgev_io(iev, event) == -1) {
-		if (stopping)
-			return;
-		fatalx("tokend went away");
+	/* The loop's imsg_free wipes the buffer, token included. */
+	msg_read_init(&r, imsg);
+	switch (imsg_get_type(imsg)) {
+	case IMSG_TOKEN_OK:
+		user = msg_get_str(&r);
+		token = msg_get_str(&r);
+		if (msg_read_end(&r) == -1 || user == NULL || token == NULL)
+			fatalx("malformed TOKEN_OK from tokend");
+		session_token_ok(imsg_get_id(imsg), user, token);
+		return (DISPATCH_OK);
+	case IMSG_TOKEN_FAIL:
+		reason = msg_get_u32(&r);
+		msg = msg_get_str(&r);
+		if (msg_read_end(&r) == -1 || msg == NULL)
+			fatalx("malformed TOKEN_FAIL from tokend");
+		session_token_fail(imsg_get_id(imsg), reason, msg);
+		return (DISPATCH_OK);
 	}
-	for (;;) {
-		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
-			fatal("imsg_get from tokend");
-		if (n == 0)
-			break;
-		msg_read_init(&r, &imsg);
-		switch (imsg_get_type(&imsg)) {
-		case IMSG_TOKEN_OK:
-			user = msg_get_str(&r);
-			token = msg_get_str(&r);
-			if (msg_read_end(&r) == -1 || user == NULL ||
-			    token == NULL)
-				fatalx("malformed TOKEN_OK from tokend");
-			session_token_ok(imsg_get_id(&imsg), user, token);
-			break;
-		case IMSG_TOKEN_FAIL:
-			reason = msg_get_u32(&r);
-			msg = msg_get_str(&r);
-			if (msg_read_end(&r) == -1 || msg == NULL)
-				fatalx("malformed TOKEN_FAIL from tokend");
-			session_token_fail(imsg_get_id(&imsg), reason, msg);
-			break;
-		default:
-			fatalx("unexpected message %u from tokend",
-			    imsg_get_type(&imsg));
-		}
-		/* imsg_free wipes the buffer, token included. */
-		imsg_free(&imsg);
-	}
+	return (DISPATCH_UNKNOWN);
 }
 
 int

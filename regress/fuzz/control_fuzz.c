@@ -24,7 +24,7 @@
  * end, data and end, failure); a reload succeeds without reading any
  * file.
  *
- * DEPS: parent/control.c common/proc.c common/msg.c common/imsg.c common/imsg_buffer.c common/config.c common/config_parse.c common/config_check.c common/account_complete.c common/config_files.c common/config_imsg.c common/cidr.c common/secret.c common/log.c
+ * DEPS: parent/control.c common/proc.c common/dispatch.c common/msg.c common/imsg.c common/imsg_buffer.c common/config.c common/config_parse.c common/config_check.c common/account_complete.c common/config_files.c common/config_imsg.c common/cidr.c common/secret.c common/log.c
  */
 
 #include <sys/types.h>
@@ -66,21 +66,17 @@ parent_set_verbose(int level)
 }
 
 /* The parent's end of a child's socket, as parent.c reads it. */
-static void
-child_io(int fd, short event, void *arg)
+static int
+child_dispatch(struct imsgev *iev, struct imsg *imsg)
 {
-	struct imsgev	*iev = arg;
-	struct imsg	 imsg;
-	ssize_t		 n;
+	control_child_reply(imsg);
+	return (DISPATCH_OK);
+}
 
-	if (imsgev_io(iev, event) == -1)
-		abort();
-	while ((n = imsg_get(&iev->ibuf, &imsg)) > 0) {
-		control_child_reply(&imsg);
-		imsg_free(&imsg);
-	}
-	if (n == -1)
-		abort();
+static void
+child_gone(struct imsgev *iev)
+{
+	abort();
 }
 
 /* The child: answer each request it was relayed. */
@@ -135,8 +131,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 			abort();
 		children[i].proc = i;
 		children[i].name = "child";
-		imsgev_init(&children[i].iev, sv[0], "child", child_io,
-		    &children[i], IMSG_MAXSIZE_PARENT, 0);
+		imsgev_peer(&children[i].iev, sv[0], "child", child_dispatch,
+		    child_gone, &children[i], IMSG_MAXSIZE_PARENT, 0);
 		if (imsgbuf_init(&child_peer[i], sv[1]) == -1)
 			abort();
 	}
