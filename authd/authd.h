@@ -38,6 +38,7 @@
 #include "config.h"
 
 #define AUTHD_ANNOUNCE_SECS	60	/* re-log a pending authorisation */
+#define AUTHD_MAX_PERSON	64	/* grants waiting for a person at once */
 #define DEVICE_INTERVAL		5	/* RFC 8628 default polling interval */
 #define DEVICE_SLOW_DOWN	5	/* RFC 8628 slow_down increment */
 #define DEVICE_EXPIRES_IN	600	/* if the device endpoint gives none */
@@ -106,6 +107,7 @@ struct flight {
 	 * flight gets tokens or fails.
 	 */
 	struct waiter_list	 ctl_waiters;
+	int			 ctl_told;	/* emailproxyctl saw it */
 	struct http_req		*http;
 	const char		*what;		/* the request, for logs */
 

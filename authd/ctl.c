@@ -171,6 +171,8 @@ ctl_authorise_start(struct imsgev *iev, uint32_t id, const char *account,
 			ctl_data(iev, id, authorised_obj(f, 0));
 			ctl_end(iev, id);
 		} else if (f->pending) {
+			/* A person has the URL now: it stays pending. */
+			f->ctl_told = 1;
 			ctl_data(iev, id, pending_obj(f));
 			ctl_end(iev, id);
 		} else	/* not pending yet, or exchanging the code */

@@ -82,6 +82,34 @@ interactive(const struct flight *f)
 	    f->gc.flow == FLOW_DEVICE));
 }
 
+/*
+ * Nobody but the log heard of this authorisation: a name under a
+ * catch-all section (any name will do there), no notify_command, no
+ * emailproxyctl.  Once no login waits, nobody will complete it.
+ */
+static int
+unclaimed(const struct flight *f)
+{
+	struct account_view	v;
+
+	if (f->ctl_told || authd_conf->notify_command != NULL)
+		return (0);
+	return (account_resolve(authd_conf, f->gc.account, &v) == 0 &&
+	    v.section == NULL);
+}
+
+/* Grants that wait for a person (not those parked). */
+static int
+person_grants(void)
+{
+	struct flight	*f;
+	int		 n = 0;
+
+	TAILQ_FOREACH(f, &flights, entry)
+		n += interactive(f) && f->state != FL_PARKED;
+	return (n);
+}
+
 static void
 grant_conf_clear(struct grant_conf *gc)
 {
@@ -241,6 +269,17 @@ flight_request(uint32_t id, enum auth_op op, const char *account,
 		free(why);
 		return;
 	}
+	/* A bound on what waits for a person: any name may start one. */
+	if (interactive(f) && person_grants() > AUTHD_MAX_PERSON) {
+		log_warnx("account %s: %d authorisations already wait for a "
+		    "person; request %u refused", account, AUTHD_MAX_PERSON,
+		    id);
+		flight_free(f);
+		authd_send_fail(id, AUTH_FAIL_TRANSIENT, "%sLogin failed for "
+		    "account %s - too many authorisations are pending; try "
+		    "again later", MSG_PREFIX, account);
+		return;
+	}
 	waiter_add(&f->waiters, id);
 	log_debug("account %s: request %u starts a %s (%s)", account, id,
 	    op == AUTH_OP_REFRESH ? "refresh" : "grant",
@@ -265,6 +304,7 @@ flight_authorise(uint32_t id, const char *account, char **why)
 	    why)) == NULL)
 		return (-1);
 	waiter_add(&f->ctl_waiters, id);
+	f->ctl_told = 1;
 	log_info("account %s: emailproxyctl starts an authorisation (%s)",
 	    account, flow_name(f->gc.flow));
 	/* f may be gone when this returns. */
@@ -276,6 +316,7 @@ flight_authorise(uint32_t id, const char *account, char **why)
 void
 flight_ctl_wait(struct flight *f, uint32_t id)
 {
+	f->ctl_told = 1;
 	waiter_add(&f->ctl_waiters, id);
 }
 
@@ -296,6 +337,12 @@ flight_cancel(uint32_t id)
 		if (TAILQ_EMPTY(&f->waiters) && !interactive(f)) {
 			log_debug("account %s: nobody waits any more; "
 			    "request dropped", f->gc.account);
+			flight_free(f);
+		} else if (TAILQ_EMPTY(&f->waiters) && f->state !=
+		    FL_PARKED && unclaimed(f)) {
+			log_info("account %s: no login waits and no person "
+			    "was told; the authorisation is dropped",
+			    f->gc.account);
 			flight_free(f);
 		}
 		return;

@@ -2075,6 +2075,94 @@ make_keys(void)
 	}
 }
 
+/*
+ * Authorisations for names under a catch-all that nobody was told of
+ * go when their login does; a bound holds what waits for a person.
+ */
+static void
+test_unclaimed(void)
+{
+	struct rec	*pend, *done, *r;
+	uint32_t	 id, ids[AUTHD_MAX_PERSON + 2];
+	char		 name[64];
+	int		 i, refused = 0, pending = 0;
+
+	server_reset();
+	id = request(AUTH_OP_OBTAIN, "nobody1@catch.example", NULL, NULL,
+	    NULL);
+	pend = await(&parent, IMSG_AUTH_PENDING, 0, 1, 5);
+	cancel(id);
+	done = await(&parent, IMSG_AUTH_PENDING_DONE, 0, 1, 3);
+	check(pend != NULL && done != NULL && done->s[0] != NULL &&
+	    strcmp(done->s[0], "nobody1@catch.example") == 0,
+	    "unclaimed: a catch-all name's authorisation that no login waits "
+	    "for and no person was told of is dropped");
+	if (pend != NULL)
+		rec_free(pend);
+	if (done != NULL)
+		rec_free(done);
+
+	/* With emailproxyctl watching it stays. */
+	id = request(AUTH_OP_OBTAIN, "nobody2@catch.example", NULL, NULL,
+	    NULL);
+	pend = await(&parent, IMSG_AUTH_PENDING, 0, 1, 5);
+	{
+		struct msgw	w;
+
+		msg_begin(&w, &parent.ibuf, IMSG_CTL_AUTHORISE, 91, -1);
+		msg_put_str(&w, "nobody2@catch.example");
+		msg_put_str(&w, NULL);
+		if (msg_end(&w, &parent.ibuf) == -1)
+			errx(1, "msg_end");
+		flush(&parent.ibuf);
+	}
+	r = await(&parent, IMSG_CTL_END, 91, 0, 3);
+	if (r != NULL)
+		rec_free(r);
+	cancel(id);
+	pump(0.5);
+	done = find(&parent, IMSG_AUTH_PENDING_DONE, 0, 1);
+	check(pend != NULL && done == NULL && flight_pending(
+	    "nobody2@catch.example") != NULL,
+	    "unclaimed: one emailproxyctl asked about stays pending");
+	if (pend != NULL)
+		rec_free(pend);
+	if (done != NULL)
+		rec_free(done);
+
+	/* The bound: what waits for a person. */
+	for (i = 0; i < AUTHD_MAX_PERSON + 1; i++) {
+		snprintf(name, sizeof(name), "many%d@catch.example", i);
+		ids[i] = request(AUTH_OP_OBTAIN, name, NULL, NULL, NULL);
+	}
+	pump(1);
+	for (i = 0; i < AUTHD_MAX_PERSON + 1; i++) {
+		r = find(&tokend, IMSG_AUTH_FAIL, ids[i], 0);
+		if (r != NULL) {
+			refused += r->u32 == AUTH_FAIL_TRANSIENT &&
+			    r->s[0] != NULL && strstr(r->s[0],
+			    "too many authorisations are pending") != NULL;
+			rec_free(r);
+		}
+	}
+	pending = flight_count_pending();
+	check(refused == 2 && pending == AUTHD_MAX_PERSON,
+	    "unclaimed: beyond the bound a grant that needs a person is "
+	    "refused (%d refused, %d pending)", refused, pending);
+	for (i = 0; i < AUTHD_MAX_PERSON + 1; i++)
+		cancel(ids[i]);
+	pump(0.5);
+	check(flight_count_pending() == 1,
+	    "unclaimed: their logins gone, only the one emailproxyctl asked "
+	    "about is left (%d)", flight_count_pending());
+	while ((r = find(&parent, IMSG_AUTH_PENDING, 0, 1)) != NULL)
+		rec_free(r);
+	while ((r = find(&parent, IMSG_AUTH_PENDING_DONE, 0, 1)) != NULL)
+		rec_free(r);
+	while ((r = find(&parent, IMSG_CTL_DATA, 0, 1)) != NULL)
+		rec_free(r);
+}
+
 static void
 configure(void)
 {
@@ -2094,6 +2182,14 @@ configure(void)
 	    "http://127.0.0.1:%d/callback", listen_port) == -1)
 		err(1, NULL);
 	a->use_pkce = 1;
+
+	/* Any name at catch.example: nobody configured it. */
+	authd_conf->allow_catch_all_accounts = 1;
+	a = account("@catch.example", NULL);
+	if (asprintf(&a->permission_url, "%s/authorize", base_url) == -1 ||
+	    asprintf(&a->redirect_uri, "http://127.0.0.1:%d/callback",
+	    listen_port) == -1)
+		err(1, NULL);
 
 	a = account("device@example.com", "device");
 	if (asprintf(&a->permission_url, "%s/devicecode", base_url) == -1)
@@ -2285,6 +2381,7 @@ main(void)
 	test_failures();
 	test_concurrency();
 	test_park_and_ctl();
+	test_unclaimed();
 	test_ctl_authorise();
 	test_proxy();
 	test_reload_shutdown();
