@@ -31,6 +31,7 @@
 #include "config.h"
 #include "secret.h"
 #include "config_parse.h"
+#include "config_keys.h"
 
 static void	 conf_file_free(struct conf_file *, int);
 static void	 server_free(struct server_conf *);
@@ -51,30 +52,7 @@ config_new(void)
 		return (NULL);
 	TAILQ_INIT(&conf->servers);
 	TAILQ_INIT(&conf->accounts);
-	conf->delete_account_token_on_password_error = 1;
-	conf->encrypt_client_secret_on_first_use = 0;
-	conf->use_login_password_as_client_credentials_secret = 0;
-	conf->allow_catch_all_accounts = 0;
-	if ((conf->user = strdup(EMAILPROXY_USER)) == NULL ||
-	    (conf->store_dir = strdup(EMAILPROXY_STORE)) == NULL ||
-	    (conf->empty_dir = strdup(EMAILPROXY_EMPTY)) == NULL ||
-	    (conf->control_socket = strdup(EMAILPROXY_SOCKET)) == NULL) {
-		config_free(conf);
-		return (NULL);
-	}
-	conf->auth_timeout = 600;
-	conf->http_connect_timeout = 10;
-	conf->http_timeout = 60;
-	conf->refresh_ahead = 300;
-	conf->idle_timeout = 60;
-	conf->login_timeout = 120;
-	conf->max_connections = 1000;
-	conf->max_connections_per_address = 250;
-	conf->kdf_iterations = 1200000;
-	conf->require_local_password = 0;
-	conf->max_login_failures = 5;
-	conf->login_failure_window = 300;
-	conf->login_cooloff = 300;
+	conf_key_defaults(CONF_GLOBAL, conf, NULL);
 	return (conf);
 }
 
@@ -221,14 +199,7 @@ config_free(struct emailproxy_conf *conf)
 		account_free(a);
 	}
 	free(conf->path);
-	free(conf->user);
-	free(conf->store_dir);
-	free(conf->empty_dir);
-	free(conf->control_socket);
-	free(conf->notify_command);
-	free(conf->control_group);
-	free(conf->control_admin_group);
-	conf_file_free(&conf->ca_file, 0);
+	conf_key_free(CONF_GLOBAL, conf);
 	free(conf->ca_dir);
 	free(conf);
 }

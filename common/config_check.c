@@ -38,6 +38,7 @@
 #include "config.h"
 #include "config_parse.h"
 #include "account_complete.h"
+#include "config_keys.h"
 
 struct check {
 	const char	*path;
@@ -59,12 +60,15 @@ static int	 get_uint(struct check *, const struct ini_kv *, long long,
 		    long long, unsigned int *);
 static int	 get_abspath(struct check *, const struct ini_kv *, char **);
 static int	 nonempty(struct check *, const struct ini_kv *);
-static void	 get_url(struct check *, const struct ini_kv *, int,
+static int	 get_url(struct check *, const struct ini_kv *, int,
 		    char **);
-static void	 get_address(struct check *, const struct ini_kv *, char **);
-static void	 get_list(struct check *, const struct ini_kv *,
+static int	 get_address(struct check *, const struct ini_kv *, char **);
+static int	 get_list(struct check *, const struct ini_kv *,
 		    struct cidr_list **);
-static void	 get_hash(struct check *, const struct ini_kv *, char **);
+static int	 get_hash(struct check *, const struct ini_kv *, char **);
+static void	 key_unknown(struct check *, const struct ini_kv *);
+static int	 key_set(struct check *, const struct conf_key *,
+		    const struct ini_kv *, void *);
 static void	 build_globals(struct emailproxy_conf *, struct check *,
 		    const struct ini_section *);
 static int	 server_name(const char *, enum proto *, const char **);
@@ -200,7 +204,7 @@ get_abspath(struct check *c, const struct ini_kv *kv, char **dst)
 }
 
 /* An address list (common/cidr.h); the reason names what is wrong. */
-static void
+static int
 get_list(struct check *c, const struct ini_kv *kv, struct cidr_list **dst)
 {
 	struct cidr_list	*l;
@@ -209,10 +213,11 @@ get_list(struct check *c, const struct ini_kv *kv, struct cidr_list **dst)
 	if ((l = cidr_list_parse(kv->value, &err)) == NULL) {
 		cerr(c, kv->line, "%s: %s in \"%s\"", kv->key, err,
 		    kv->value);
-		return;
+		return (-1);
 	}
 	cidr_list_free(*dst);
 	*dst = l;
+	return (0);
 }
 
 /*
@@ -222,7 +227,7 @@ get_list(struct check *c, const struct ini_kv *kv, struct cidr_list **dst)
  * as legacy (DES, MD5, and SHA-256 on some systems).  A bare setting
  * ("$6$salt") has no hash after its last '$' and could never match.
  */
-static void
+static int
 get_hash(struct check *c, const struct ini_kv *kv, char **dst)
 {
 	const char	*last, *p;
@@ -240,25 +245,25 @@ get_hash(struct check *c, const struct ini_kv *kv, char **dst)
 		    "current method (yescrypt $y$ or $gy$, bcrypt $2b$, "
 		    "SHA-512 $6$; make one with emailproxyctl "
 		    "hash-password)", kv->key);
-		return;
+		return (-1);
 	}
 	if (*dst != NULL)
 		freezero(*dst, strlen(*dst));
 	*dst = xstrdup(kv->value);
+	return (0);
 }
 
 /* A group of the control socket: it must exist now. */
-static void
+static int
 get_group(struct check *c, const struct ini_kv *kv, char **dst)
 {
-	if (!nonempty(c, kv))
-		return;
 	if (getgrnam(kv->value) == NULL) {
 		cerr(c, kv->line, "%s: unknown group %s", kv->key, kv->value);
-		return;
+		return (-1);
 	}
 	free(*dst);
 	*dst = xstrdup(kv->value);
+	return (0);
 }
 
 /*
@@ -266,7 +271,7 @@ get_group(struct check *c, const struct ini_kv *kv, char **dst)
  * ("login.example.com/token") it could never work.  Endpoints must be
  * http(s); a redirect_uri may be any URI (RFC 3986 scheme ":").
  */
-static void
+static int
 get_url(struct check *c, const struct ini_kv *kv, int http_only, char **dst)
 {
 	const char	*v = kv->value;
@@ -274,14 +279,14 @@ get_url(struct check *c, const struct ini_kv *kv, int http_only, char **dst)
 
 	set_str(dst, kv);
 	if (*v == '\0')
-		return;
+		return (0);
 	if (http_only) {
 		if (strncasecmp(v, "https://", 8) == 0 ||
 		    strncasecmp(v, "http://", 7) == 0)
-			return;
+			return (0);
 		cerr(c, kv->line, "%s: \"%s\" is not an http:// or https:// "
 		    "URL", kv->key, v);
-		return;
+		return (-1);
 	}
 	n = strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "0123456789+-.");
@@ -289,23 +294,22 @@ get_url(struct check *c, const struct ini_kv *kv, int http_only, char **dst)
 	if (n > 0 && ((v[0] >= 'a' && v[0] <= 'z') ||
 	    (v[0] >= 'A' && v[0] <= 'Z')) && v[n] == ':' &&
 	    !(v[n + 1] >= '0' && v[n + 1] <= '9'))
-		return;
+		return (0);
 	cerr(c, kv->line, "%s: \"%s\" has no scheme (write it in full, "
 	    "e.g. http://localhost:8080)", kv->key, v);
+	return (-1);
 }
 
 /*
  * A listening address.  "[::1]", as URLs and the Python proxy's users
  * write IPv6 addresses, is taken as "::1".
  */
-static void
+static int
 get_address(struct check *c, const struct ini_kv *kv, char **dst)
 {
 	const char	*v = kv->value;
 	size_t		 n = strlen(v);
 
-	if (!nonempty(c, kv))
-		return;
 	free(*dst);
 	if (v[0] == '[' || v[n - 1] == ']') {
 		if (n < 3 || v[0] != '[' || v[n - 1] != ']' ||
@@ -315,92 +319,105 @@ get_address(struct check *c, const struct ini_kv *kv, char **dst)
 			cerr(c, kv->line, "%s: \"%s\": brackets go only around "
 			    "a whole IPv6 address, e.g. [::1]", kv->key, v);
 			*dst = NULL;
-			return;
+			return (-1);
 		}
 		if ((*dst = strndup(v + 1, n - 2)) == NULL)
 			fatal("%s", __func__);
-		return;
+		return (0);
 	}
 	*dst = xstrdup(v);
+	return (0);
+}
+
+/*
+ * Check kv by the type of its row k and store it in base (the structure
+ * of k's kind).  -1 when the value is wrong (and logged).
+ */
+static int
+key_set(struct check *c, const struct conf_key *k, const struct ini_kv *kv,
+    void *base)
+{
+	void		*p;
+	unsigned int	 u;
+	enum oauth2_flow f;
+
+	if (k->type == KT_UNSUPPORTED) {
+		cwarn(c, kv->line, "%s: %s are not supported, ignored",
+		    kv->key, kv->key);
+		return (0);
+	}
+	if (k->off < 0)
+		return (0);
+	if ((k->flags & KF_NONEMPTY) && !nonempty(c, kv))
+		return (-1);
+	p = conf_key_field(k, base);
+	switch (k->type) {
+	case KT_BOOL:
+		return (get_bool(c, kv, p));
+	case KT_UINT:
+		return (get_uint(c, kv, k->min, k->max, p));
+	case KT_PORT:
+		if (get_uint(c, kv, k->min, k->max, &u) == -1)
+			return (-1);
+		*(uint16_t *)p = u;
+		return (0);
+	case KT_STRING:
+		set_str(p, kv);
+		return (0);
+	case KT_PATH:
+		return (get_abspath(c, kv, p));
+	case KT_FILE:
+		set_file(p, kv);
+		return (0);
+	case KT_URL:
+	case KT_URI:
+		return (get_url(c, kv, k->type == KT_URL, p));
+	case KT_ADDRESS:
+		return (get_address(c, kv, p));
+	case KT_LIST:
+		return (get_list(c, kv, p));
+	case KT_HASH:
+		return (get_hash(c, kv, p));
+	case KT_GROUP:
+		return (get_group(c, kv, p));
+	case KT_FLOW:
+		set_str(p, kv);
+		if (*(char **)p != NULL &&
+		    account_flow_parse(*(char **)p, &f) == -1) {
+			cerr(c, kv->line, "%s: unknown flow \"%s\" "
+			    "(authorization_code, device, client_credentials, "
+			    "password or service_account)", kv->key,
+			    kv->value);
+			return (-1);
+		}
+		return (0);
+	case KT_LEGACY:
+	case KT_IGNORED:
+	case KT_UNSUPPORTED:
+		break;
+	}
+	return (0);
+}
+
+/* A key the table does not know in this kind of section. */
+static void
+key_unknown(struct check *c, const struct ini_kv *kv)
+{
+	cwarn(c, kv->line, "%s: unknown key, ignored", kv->key);
 }
 
 static void
 build_globals(struct emailproxy_conf *conf, struct check *c,
     const struct ini_section *s)
 {
-	const struct ini_kv	*kv;
+	const struct conf_key	*k;
 	size_t			 i;
 
 	for (i = 0; i < s->nkv; i++) {
-		kv = &s->kv[i];
-		if (strcmp(kv->key, "delete_account_token_on_password_error")
-		    == 0)
-			get_bool(c, kv,
-			    &conf->delete_account_token_on_password_error);
-		else if (strcmp(kv->key,
-		    "encrypt_client_secret_on_first_use") == 0)
-			get_bool(c, kv,
-			    &conf->encrypt_client_secret_on_first_use);
-		else if (strcmp(kv->key,
-		    "use_login_password_as_client_credentials_secret") == 0)
-			get_bool(c, kv, &conf->
-			    use_login_password_as_client_credentials_secret);
-		else if (strcmp(kv->key, "allow_catch_all_accounts") == 0)
-			get_bool(c, kv, &conf->allow_catch_all_accounts);
-		else if (strcmp(kv->key, "user") == 0) {
-			if (nonempty(c, kv)) {
-				free(conf->user);
-				conf->user = xstrdup(kv->value);
-			}
-		} else if (strcmp(kv->key, "store_dir") == 0)
-			get_abspath(c, kv, &conf->store_dir);
-		else if (strcmp(kv->key, "empty_dir") == 0)
-			get_abspath(c, kv, &conf->empty_dir);
-		else if (strcmp(kv->key, "control_socket") == 0)
-			get_abspath(c, kv, &conf->control_socket);
-		else if (strcmp(kv->key, "control_group") == 0)
-			get_group(c, kv, &conf->control_group);
-		else if (strcmp(kv->key, "control_admin_group") == 0)
-			get_group(c, kv, &conf->control_admin_group);
-		else if (strcmp(kv->key, "notify_command") == 0) {
-			if (nonempty(c, kv)) {
-				free(conf->notify_command);
-				conf->notify_command = xstrdup(kv->value);
-			}
-		} else if (strcmp(kv->key, "ca_file") == 0) {
-			if (nonempty(c, kv))
-				set_file(&conf->ca_file, kv);
-		} else if (strcmp(kv->key, "auth_timeout") == 0)
-			get_uint(c, kv, 10, 86400, &conf->auth_timeout);
-		else if (strcmp(kv->key, "http_connect_timeout") == 0)
-			get_uint(c, kv, 1, 600, &conf->http_connect_timeout);
-		else if (strcmp(kv->key, "http_timeout") == 0)
-			get_uint(c, kv, 1, 3600, &conf->http_timeout);
-		else if (strcmp(kv->key, "refresh_ahead") == 0)
-			get_uint(c, kv, 0, 86400, &conf->refresh_ahead);
-		else if (strcmp(kv->key, "idle_timeout") == 0)
-			get_uint(c, kv, 1, 86400, &conf->idle_timeout);
-		else if (strcmp(kv->key, "login_timeout") == 0)
-			get_uint(c, kv, 1, 86400, &conf->login_timeout);
-		else if (strcmp(kv->key, "max_connections") == 0)
-			get_uint(c, kv, 0, 1000000, &conf->max_connections);
-		else if (strcmp(kv->key, "max_connections_per_address") == 0)
-			get_uint(c, kv, 0, 1000000,
-			    &conf->max_connections_per_address);
-		else if (strcmp(kv->key, "kdf_iterations") == 0)
-			get_uint(c, kv, 100000, 100000000,
-			    &conf->kdf_iterations);
-		else if (strcmp(kv->key, "require_local_password") == 0)
-			get_bool(c, kv, &conf->require_local_password);
-		else if (strcmp(kv->key, "max_login_failures") == 0)
-			get_uint(c, kv, 0, 1000000, &conf->max_login_failures);
-		else if (strcmp(kv->key, "login_failure_window") == 0)
-			get_uint(c, kv, 1, 604800, &conf->login_failure_window);
-		else if (strcmp(kv->key, "login_cooloff") == 0)
-			get_uint(c, kv, 1, 604800, &conf->login_cooloff);
-		else if (strcmp(kv->key, "documentation") != 0)
-			cwarn(c, kv->line, "%s: unknown key, ignored",
-			    kv->key);
+		if ((k = conf_key_find(s->kv[i].key, KS_GLOBAL)) != NULL)
+			key_set(c, k, &s->kv[i], conf);
+		else
+			key_unknown(c, &s->kv[i]);
 	}
 }
 

@@ -62,9 +62,11 @@
 #include "cidr.h"
 #include "config.h"
 #include "msg.h"
+#include "config_keys.h"
 
 /* What one destination may hold. */
 struct conf_mask {
+	unsigned int kp;	/* KP_*: the destination, for the key table */
 	int	 ca_data;	/* the CA bundle's contents */
 	int	 server_files;	/* local certificate, key, server CA */
 	int	 accounts;
@@ -86,6 +88,9 @@ static void	 enc_u32(struct enc *, uint32_t);
 static void	 enc_str(struct enc *, const char *);
 static void	 enc_file(struct enc *, const struct conf_file *, int);
 static void	 enc_list(struct enc *, const struct cidr_list *);
+static void	 enc_keys(struct enc *, enum conf_kind, const void *,
+		    const struct conf_mask *);
+static void	 dec_keys(struct msgr *, enum conf_kind, void *, int *);
 static void	 enc_globals(struct enc *, const struct emailproxy_conf *,
 		    const struct conf_mask *);
 static void	 enc_server(struct enc *, const struct server_conf *,
@@ -107,16 +112,19 @@ conf_mask(enum emailproxy_proc dest, struct conf_mask *m)
 	memset(m, 0, sizeof(*m));
 	switch (dest) {
 	case PROC_PROXY:
+		m->kp = KP_PROXY;
 		m->ca_data = 1;
 		m->server_files = 1;
 		return (0);
 	case PROC_TOKEND:
+		m->kp = KP_TOKEND;
 		m->accounts = 1;
 		m->client_secret = 1;
 		m->cached = 1;
 		m->login_rules = 1;
 		return (0);
 	case PROC_AUTHD:
+		m->kp = KP_AUTHD;
 		m->ca_data = 1;
 		m->accounts = 1;
 		m->client_secret = 1;
@@ -162,34 +170,67 @@ enc_list(struct enc *e, const struct cidr_list *l)
 	enc_str(e, l != NULL ? l->text : NULL);
 }
 
+/*
+ * Every row of the key table for kind, in table order.  A value goes to
+ * the processes of its row; the others get NULL (a string or list) or
+ * a file without its contents.  Numbers go to every process.  Rows of
+ * the parent only (KP_PARENT) are not sent.
+ */
+static void
+enc_keys(struct enc *e, enum conf_kind kind, const void *base,
+    const struct conf_mask *m)
+{
+	const struct conf_key	*k;
+	const void		*p;
+	int			 give;
+
+	for (k = conf_keys; k->name != NULL; k++) {
+		if (k->kind != kind || k->off < 0 || k->procs == KP_PARENT)
+			continue;
+		p = conf_key_field(k, base);
+		give = (k->procs & m->kp) != 0;
+		switch (k->type) {
+		case KT_BOOL:
+			/* -1 (unset) travels as 0xffffffff. */
+			enc_u32(e, (uint32_t)*(const int *)p);
+			break;
+		case KT_UINT:
+			enc_u32(e, *(const unsigned int *)p);
+			break;
+		case KT_PORT:
+			enc_u32(e, *(const uint16_t *)p);
+			break;
+		case KT_FILE:
+			enc_file(e, p, give);
+			break;
+		case KT_LIST:
+			enc_list(e, give ? *(struct cidr_list *const *)p :
+			    NULL);
+			break;
+		case KT_STRING:
+		case KT_PATH:
+		case KT_URL:
+		case KT_URI:
+		case KT_ADDRESS:
+		case KT_HASH:
+		case KT_GROUP:
+		case KT_FLOW:
+			enc_str(e, give ? *(char *const *)p : NULL);
+			break;
+		case KT_LEGACY:
+		case KT_IGNORED:
+		case KT_UNSUPPORTED:
+			break;
+		}
+	}
+}
+
 static void
 enc_globals(struct enc *e, const struct emailproxy_conf *conf,
     const struct conf_mask *m)
 {
 	enc_str(e, conf->path);
-	enc_u32(e, conf->delete_account_token_on_password_error);
-	enc_u32(e, conf->encrypt_client_secret_on_first_use);
-	enc_u32(e, conf->use_login_password_as_client_credentials_secret);
-	enc_u32(e, conf->allow_catch_all_accounts);
-	enc_str(e, conf->user);
-	enc_str(e, conf->store_dir);
-	enc_str(e, conf->empty_dir);
-	enc_str(e, conf->control_socket);
-	enc_str(e, conf->notify_command);
-	enc_file(e, &conf->ca_file, m->ca_data);
-	enc_u32(e, conf->auth_timeout);
-	enc_u32(e, conf->http_connect_timeout);
-	enc_u32(e, conf->http_timeout);
-	enc_u32(e, conf->refresh_ahead);
-	enc_u32(e, conf->idle_timeout);
-	enc_u32(e, conf->login_timeout);
-	enc_u32(e, conf->max_connections);
-	enc_u32(e, conf->max_connections_per_address);
-	enc_u32(e, conf->kdf_iterations);
-	enc_u32(e, conf->require_local_password);
-	enc_u32(e, conf->max_login_failures);
-	enc_u32(e, conf->login_failure_window);
-	enc_u32(e, conf->login_cooloff);
+	enc_keys(e, CONF_GLOBAL, conf, m);
 }
 
 static void
@@ -389,6 +430,73 @@ dec_list(struct msgr *r, int *bad)
 	return (l);
 }
 
+/*
+ * The rows enc_keys sent, over what base holds (defaults are freed).
+ * A boolean is 0 or 1, or 0xffffffff (-1) for a row without default;
+ * a port is within its range; a string with a default or a required
+ * one must be there.
+ */
+static void
+dec_keys(struct msgr *r, enum conf_kind kind, void *base, int *bad)
+{
+	const struct conf_key	*k;
+	void			*p;
+	uint32_t		 v;
+
+	for (k = conf_keys; k->name != NULL; k++) {
+		if (k->kind != kind || k->off < 0 || k->procs == KP_PARENT)
+			continue;
+		p = conf_key_field(k, base);
+		switch (k->type) {
+		case KT_BOOL:
+			v = msg_get_u32(r);
+			if (v == UINT32_MAX && k->def == NULL)
+				*(int *)p = -1;
+			else if (v > 1)
+				*bad = 1;
+			else
+				*(int *)p = v;
+			break;
+		case KT_UINT:
+			*(unsigned int *)p = msg_get_u32(r);
+			break;
+		case KT_PORT:
+			v = msg_get_u32(r);
+			if (v < k->min || v > k->max)
+				*bad = 1;
+			else
+				*(uint16_t *)p = v;
+			break;
+		case KT_FILE:
+			conf_file_clear(p, k->flags & KF_SECRET);
+			dec_file(r, p, bad);
+			break;
+		case KT_LIST:
+			cidr_list_free(*(struct cidr_list **)p);
+			*(struct cidr_list **)p = dec_list(r, bad);
+			break;
+		case KT_STRING:
+		case KT_PATH:
+		case KT_URL:
+		case KT_URI:
+		case KT_ADDRESS:
+		case KT_HASH:
+		case KT_GROUP:
+		case KT_FLOW:
+			free(*(char **)p);
+			*(char **)p = dec_str(r, bad);
+			if (*(char **)p == NULL &&
+			    (k->def != NULL || (k->flags & KF_REQUIRED)))
+				*bad = 1;
+			break;
+		case KT_LEGACY:
+		case KT_IGNORED:
+		case KT_UNSUPPORTED:
+			break;
+		}
+	}
+}
+
 static int
 recv_globals(struct imsg *imsg, struct emailproxy_conf *conf)
 {
@@ -398,41 +506,8 @@ recv_globals(struct imsg *imsg, struct emailproxy_conf *conf)
 	msg_read_init(&r, imsg);
 	free(conf->path);
 	conf->path = dec_str(&r, &bad);
-	conf->delete_account_token_on_password_error = dec_bool(&r, &bad);
-	conf->encrypt_client_secret_on_first_use = dec_bool(&r, &bad);
-	conf->use_login_password_as_client_credentials_secret =
-	    dec_bool(&r, &bad);
-	conf->allow_catch_all_accounts = dec_bool(&r, &bad);
-	free(conf->user);
-	conf->user = dec_str(&r, &bad);
-	free(conf->store_dir);
-	conf->store_dir = dec_str(&r, &bad);
-	free(conf->empty_dir);
-	conf->empty_dir = dec_str(&r, &bad);
-	free(conf->control_socket);
-	conf->control_socket = dec_str(&r, &bad);
-	free(conf->notify_command);
-	conf->notify_command = dec_str(&r, &bad);
-	free(conf->ca_file.path);
-	free(conf->ca_file.data);
-	memset(&conf->ca_file, 0, sizeof(conf->ca_file));
-	dec_file(&r, &conf->ca_file, &bad);
-	conf->auth_timeout = msg_get_u32(&r);
-	conf->http_connect_timeout = msg_get_u32(&r);
-	conf->http_timeout = msg_get_u32(&r);
-	conf->refresh_ahead = msg_get_u32(&r);
-	conf->idle_timeout = msg_get_u32(&r);
-	conf->login_timeout = msg_get_u32(&r);
-	conf->max_connections = msg_get_u32(&r);
-	conf->max_connections_per_address = msg_get_u32(&r);
-	conf->kdf_iterations = msg_get_u32(&r);
-	conf->require_local_password = dec_bool(&r, &bad);
-	conf->max_login_failures = msg_get_u32(&r);
-	conf->login_failure_window = msg_get_u32(&r);
-	conf->login_cooloff = msg_get_u32(&r);
-	if (msg_read_end(&r) == -1 || bad || conf->path == NULL ||
-	    conf->user == NULL || conf->store_dir == NULL ||
-	    conf->empty_dir == NULL || conf->control_socket == NULL)
+	dec_keys(&r, CONF_GLOBAL, conf, &bad);
+	if (msg_read_end(&r) == -1 || bad || conf->path == NULL)
 		return (-1);
 	return (0);
 }

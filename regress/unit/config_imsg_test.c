@@ -19,7 +19,7 @@
  * must not receive, the size limit, malformed messages, the multi-user
  * hardening fields (lists travel as text and are parsed again).
  *
- * DEPS: common/config.c common/config_parse.c common/config_check.c common/account_complete.c common/config_files.c common/config_imsg.c common/msg.c common/cidr.c common/imsg.c common/imsg_buffer.c common/log.c common/secret.c
+ * DEPS: common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/config_imsg.c common/msg.c common/cidr.c common/imsg.c common/imsg_buffer.c common/log.c common/secret.c
  */
 
 #include <sys/types.h>
