@@ -18,7 +18,8 @@
   bytes (close_notify, none, TCP half-close, reset), ten runs each, with
   a TLS upstream, a STARTTLS upstream, and in the other direction with a
   TLS client that ends the same ways; a server that answers a big
-  upload early and resets still has its answer relayed.
+  upload early and resets still has its answer relayed, and a client
+  that resets during a big download still has its last bytes relayed.
 - A login that still works: greeting and tagged answer in 1-byte pieces,
   untagged lines (8-bit, NUL, 50 KB long) between the command and its
   answer, no capabilities at all, slow answers.
@@ -63,6 +64,8 @@ hostile.server_closes(h, Imap, stls, ports["starttls"],
 hostile.client_closes(h, Imap, tls, ports["local"], "IMAP, TLS client")
 hostile.server_refuses_upload(h, Imap, tls, ports["tls"],
                              "IMAP, TLS upstream")
+hostile.client_resets_download(h, Imap, tls, ports["tls"],
+                               "IMAP, TLS upstream")
 hostile.server_refuses_upload(h, Imap, stls, ports["starttls"],
                              "IMAP, STARTTLS upstream")
 

@@ -18,7 +18,8 @@
   bytes (close_notify, none, TCP half-close, reset), ten runs each, with
   a TLS upstream, an STLS upstream, and in the other direction with a
   TLS client that ends the same ways; a server that answers a big
-  upload early and resets still has its answer relayed.
+  upload early and resets still has its answer relayed, and a client
+  that resets during a big download still has its last bytes relayed.
 - A login that still works: greeting and +OK in 1-byte pieces, no CAPA,
   slow answers.
 - A well-formed -ERR and a close on every broken path: no greeting, a
@@ -62,6 +63,8 @@ hostile.server_closes(h, Pop, stls, ports["starttls"],
 hostile.client_closes(h, Pop, tls, ports["local"], "POP, TLS client")
 hostile.server_refuses_upload(h, Pop, tls, ports["tls"],
                              "POP, TLS upstream")
+hostile.client_resets_download(h, Pop, tls, ports["tls"],
+                               "POP, TLS upstream")
 hostile.server_refuses_upload(h, Pop, stls, ports["starttls"],
                              "POP, STLS upstream")
 

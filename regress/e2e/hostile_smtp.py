@@ -18,7 +18,8 @@
   bytes (close_notify, none, TCP half-close, reset), ten runs each, with
   a TLS upstream, a STARTTLS upstream, and in the other direction with a
   TLS client that ends the same ways; a server that answers a big
-  upload early and resets still has its answer relayed.
+  upload early and resets still has its answer relayed, and a client
+  that resets during a big download still has its last bytes relayed.
 - A login that still works: greeting, EHLO reply and 235 in 1-byte
   pieces, slow answers, an EHLO reply that offers no AUTH.
 - A well-formed 4xx/5xx and a close on every broken path: no greeting, a
@@ -62,6 +63,8 @@ hostile.server_closes(h, Smtp, stls, ports["starttls"],
 hostile.client_closes(h, Smtp, tls, ports["local"], "SMTP, TLS client")
 hostile.server_refuses_upload(h, Smtp, tls, ports["tls"],
                              "SMTP, TLS upstream")
+hostile.client_resets_download(h, Smtp, tls, ports["tls"],
+                               "SMTP, TLS upstream")
 hostile.server_refuses_upload(h, Smtp, stls, ports["starttls"],
                              "SMTP, STARTTLS upstream")
 

@@ -26,6 +26,7 @@ Peer can:
   send(data, frag=0, delay=0)   fragments of frag bytes (TCP_NODELAY,
                                 a pause between them), after delay s
   readline(), read_until_eof()  everything received is also in .got
+  pump(data)                    send data while reading to EOF
   starttls()                    server side of a STARTTLS upgrade
   mark()                        from now on .sent_after holds what the
                                 script sends (to compare with what a
@@ -52,6 +53,7 @@ import os
 import queue
 import random
 import re
+import select
 import signal
 import socket
 import ssl
@@ -135,6 +137,43 @@ class Peer:
             pass
         data, self.buf = self.buf, b""
         return data
+
+    def pump(self, data, timeout=20):
+        """Send data while reading until EOF (one thread: an SSLSocket
+        takes no concurrent use); returns what was read.  Sending stops
+        at the first error, reading at EOF or a reset."""
+        sock, off, got = self.sock, 0, b""
+        sock.setblocking(False)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            w = [sock] if off < len(data) else []
+            r, w, _ = select.select([sock], w, [], 1)
+            if w:
+                try:
+                    off += sock.send(data[off:off + 65536])
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError,
+                        BlockingIOError):
+                    pass
+                except OSError:
+                    off = len(data)
+            if r or (isinstance(sock, ssl.SSLSocket) and sock.pending()):
+                try:
+                    d = sock.recv(65536)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError,
+                        BlockingIOError):
+                    continue
+                except (ssl.SSLEOFError, ssl.SSLZeroReturnError,
+                        ConnectionResetError):
+                    d = b""
+                if not d:
+                    self.eof = True
+                    break
+                got += d
+                self.got += d
+        else:
+            raise socket.timeout("no EOF in %d s" % timeout)
+        sock.settimeout(self.up.timeout)
+        return got
 
     # -- TLS -----------------------------------------------------------
 
@@ -531,6 +570,9 @@ class Relay:
         if st["case"] == "client":
             p.client_bytes = p.read_until_eof(timeout=20)
             return
+        if st["case"] == "download":
+            p.client_bytes = p.pump(b"z" * (16 << 20))
+            return
         if st["case"] == "upload":
             p.client_bytes = p.readline()
             # Let the upload fill every buffer on the way, so that the
@@ -647,6 +689,40 @@ def server_refuses_upload(h, proto, relay, port, label, runs=10):
             good += 1
     h.check(good == runs, "%s: server answers an upload and resets: %d of "
             "%d runs the answer arrives whole" % (label, good, runs),
+            "; ".join(why[:3]))
+
+
+def client_resets_download(h, proto, relay, port, label, runs=10):
+    """The client sends its last bytes and resets while the server's big
+    answer is still on its way to it: the bytes must reach the server."""
+    good, why = 0, []
+    pid = proxy_pid(h)
+    for i in range(runs):
+        relay.up.drain()
+        relay.state.update(case="download")
+        c = _log_in(h, proto, port, False, why, i)
+        if c is None:
+            continue
+        last = b"b LOGOUT \xe9\x00\r\n" * (i + 1)
+        # The proxy now has bytes for the client it cannot write; the
+        # client's last bytes and its reset reach it while it is stopped.
+        time.sleep(0.5)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            c.sock.sendall(last)
+            end_socket(c.sock, "reset")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        p = relay.up.next()
+        if p is None or p.error:
+            why.append("run %d: server: %s" % (
+                i, p.error if p else "no connection"))
+        elif p.client_bytes != last:
+            why.append("run %d: server got %r" % (i, p.client_bytes[-60:]))
+        else:
+            good += 1
+    h.check(good == runs, "%s: client sends and resets during a download: "
+            "%d of %d runs its bytes reach the server" % (label, good, runs),
             "; ".join(why[:3]))
 
 
