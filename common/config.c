@@ -145,13 +145,7 @@ static void
 server_free(struct server_conf *s)
 {
 	free(s->name);
-	free(s->local_address);
-	free(s->server_address);
-	conf_file_free(&s->local_certificate, 0);
-	conf_file_free(&s->local_key, 1);
-	conf_file_free(&s->server_ca, 0);
-	cidr_list_free(s->allow_clients);
-	cidr_list_free(s->proxy_protocol_trusted);
+	conf_key_free(CONF_SERVER, s);
 	free(s);
 }
 

@@ -67,6 +67,8 @@ static int	 get_list(struct check *, const struct ini_kv *,
 		    struct cidr_list **);
 static int	 get_hash(struct check *, const struct ini_kv *, char **);
 static void	 key_unknown(struct check *, const struct ini_kv *);
+static void	 key_required(struct check *, enum conf_kind,
+		    const struct ini_section *);
 static int	 key_set(struct check *, const struct conf_key *,
 		    const struct ini_kv *, void *);
 static void	 build_globals(struct emailproxy_conf *, struct check *,
@@ -406,6 +408,26 @@ key_unknown(struct check *c, const struct ini_kv *kv)
 	cwarn(c, kv->line, "%s: unknown key, ignored", kv->key);
 }
 
+/* Every KF_REQUIRED key of kind the section lacks. */
+static void
+key_required(struct check *c, enum conf_kind kind,
+    const struct ini_section *sec)
+{
+	const struct conf_key	*k;
+	size_t			 i;
+
+	for (k = conf_keys; k->name != NULL; k++) {
+		if (k->kind != kind || !(k->flags & KF_REQUIRED))
+			continue;
+		for (i = 0; i < sec->nkv; i++)
+			if (strcmp(sec->kv[i].key, k->name) == 0)
+				break;
+		if (i == sec->nkv)
+			cerr(c, sec->line, "[%s]: %s is required", sec->name,
+			    k->name);
+	}
+}
+
 static void
 build_globals(struct emailproxy_conf *conf, struct check *c,
     const struct ini_section *s)
@@ -490,10 +512,10 @@ build_server(struct emailproxy_conf *conf, struct check *c,
 	const struct ini_kv	*require_tls = NULL, *proxy = NULL;
 	const struct ini_kv	*trusted = NULL, *starttls = NULL;
 	const struct ini_kv	*legacy_kv = NULL;
+	const struct conf_key	*k;
 	const char		*port, *errstr;
-	unsigned int		 u;
 	int			 have_server_starttls = 0, legacy = 0;
-	int			 have_legacy = 0, have_port = 0;
+	int			 have_legacy = 0;
 	size_t			 i;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
@@ -505,70 +527,34 @@ build_server(struct emailproxy_conf *conf, struct check *c,
 	if (errstr != NULL)
 		cerr(c, sec->line, "[%s]: invalid local port %s (1 to 65535)",
 		    sec->name, port);
-	s->idle_timeout = conf->idle_timeout;
-	s->login_timeout = conf->login_timeout;
-	s->max_connections = conf->max_connections;
-	s->max_connections_per_address = conf->max_connections_per_address;
+	conf_key_defaults(CONF_SERVER, s, conf);
 
 	for (i = 0; i < sec->nkv; i++) {
 		kv = &sec->kv[i];
-		if (strcmp(kv->key, "server_address") == 0) {
-			if (nonempty(c, kv))
-				s->server_address = xstrdup(kv->value);
-			else
-				s->server_address = xstrdup("");
-		} else if (strcmp(kv->key, "server_port") == 0) {
-			have_port = 1;
-			if (get_uint(c, kv, 1, 65535, &u) == 0)
-				s->server_port = u;
-		} else if (strcmp(kv->key, "local_address") == 0)
-			get_address(c, kv, &s->local_address);
-		else if (strcmp(kv->key, "local_certificate_path") == 0) {
-			if (nonempty(c, kv))
-				set_file(&s->local_certificate, kv);
-		} else if (strcmp(kv->key, "local_key_path") == 0) {
-			if (nonempty(c, kv))
-				set_file(&s->local_key, kv);
-		} else if (strcmp(kv->key, "server_ca_file") == 0) {
-			if (nonempty(c, kv))
-				set_file(&s->server_ca, kv);
-		} else if (strcmp(kv->key, "server_starttls") == 0) {
-			have_server_starttls = 1;
-			starttls = kv;
-			get_bool(c, kv, &s->server_starttls);
-		} else if (strcmp(kv->key, "starttls") == 0) {
+		if ((k = conf_key_find(kv->key, KS_SERVER)) == NULL) {
+			key_unknown(c, kv);
+			continue;
+		}
+		if (k->type == KT_LEGACY) {
+			/* starttls, the Python proxy's server_starttls */
 			legacy_kv = kv;
 			if (get_bool(c, kv, &legacy) == 0)
 				have_legacy = 1;
-		} else if (strcmp(kv->key, "local_starttls") == 0) {
+			continue;
+		}
+		key_set(c, k, kv, s);
+		/* Where the checks below point. */
+		if (strcmp(k->name, "server_starttls") == 0) {
+			have_server_starttls = 1;
+			starttls = kv;
+		} else if (strcmp(k->name, "local_starttls") == 0)
 			local_starttls = kv;
-			get_bool(c, kv, &s->local_starttls);
-		} else if (strcmp(kv->key, "require_tls_login") == 0) {
+		else if (strcmp(k->name, "require_tls_login") == 0)
 			require_tls = kv;
-			get_bool(c, kv, &s->require_tls_login);
-		} else if (strcmp(kv->key, "max_connections") == 0)
-			get_uint(c, kv, 0, 1000000, &s->max_connections);
-		else if (strcmp(kv->key, "max_connections_per_address") == 0)
-			get_uint(c, kv, 0, 1000000,
-			    &s->max_connections_per_address);
-		else if (strcmp(kv->key, "idle_timeout") == 0)
-			get_uint(c, kv, 1, 86400, &s->idle_timeout);
-		else if (strcmp(kv->key, "login_timeout") == 0)
-			get_uint(c, kv, 1, 86400, &s->login_timeout);
-		else if (strcmp(kv->key, "allow_clients") == 0)
-			get_list(c, kv, &s->allow_clients);
-		else if (strcmp(kv->key, "proxy_protocol") == 0) {
+		else if (strcmp(k->name, "proxy_protocol") == 0)
 			proxy = kv;
-			get_bool(c, kv, &s->proxy_protocol);
-		} else if (strcmp(kv->key, "proxy_protocol_trusted") == 0) {
+		else if (strcmp(k->name, "proxy_protocol_trusted") == 0)
 			trusted = kv;
-			get_list(c, kv, &s->proxy_protocol_trusted);
-		} else if (strcmp(kv->key, "plugins") == 0)
-			cwarn(c, kv->line, "%s: plugins are not supported, "
-			    "ignored", kv->key);
-		else if (strcmp(kv->key, "documentation") != 0)
-			cwarn(c, kv->line, "%s: unknown key, ignored",
-			    kv->key);
 	}
 	/* The legacy key counts only when the new one is absent. */
 	if (!have_server_starttls && have_legacy) {
@@ -584,13 +570,7 @@ build_server(struct emailproxy_conf *conf, struct check *c,
 		    "STARTTLS port, %s)", starttls->key, s->server_port,
 		    sec->name, starttls->key, s->server_port == 993 ? "143" :
 		    s->server_port == 995 ? "110" : "587");
-	if (s->local_address == NULL)
-		s->local_address = xstrdup("::");
-	if (s->server_address == NULL)
-		cerr(c, sec->line, "[%s]: server_address is required",
-		    sec->name);
-	if (!have_port)
-		cerr(c, sec->line, "[%s]: server_port is required", sec->name);
+	key_required(c, CONF_SERVER, sec);
 	if (s->local_starttls && (s->local_certificate.path == NULL ||
 	    s->local_key.path == NULL))
 		cerr(c, local_starttls->line, "local_starttls: requires both "

@@ -100,7 +100,6 @@ static void	 enc_account(struct enc *, const struct account_conf *,
 static int	 enc_size(const char *, size_t);
 static char	*dec_str(struct msgr *, int *);
 static void	 dec_file(struct msgr *, struct conf_file *, int *);
-static int	 dec_bool(struct msgr *, int *);
 static struct cidr_list *dec_list(struct msgr *, int *);
 static int	 recv_globals(struct imsg *, struct emailproxy_conf *);
 static int	 recv_server(struct imsg *, struct emailproxy_conf *);
@@ -241,22 +240,7 @@ enc_server(struct enc *e, const struct server_conf *s,
 	enc_u32(e, s->line);
 	enc_u32(e, s->proto);
 	enc_u32(e, s->local_port);
-	enc_str(e, s->local_address);
-	enc_str(e, s->server_address);
-	enc_u32(e, s->server_port);
-	enc_u32(e, s->server_starttls);
-	enc_u32(e, s->local_starttls);
-	enc_u32(e, s->require_tls_login);
-	enc_file(e, &s->local_certificate, m->server_files);
-	enc_file(e, &s->local_key, m->server_files);
-	enc_file(e, &s->server_ca, m->server_files);
-	enc_u32(e, s->max_connections);
-	enc_u32(e, s->max_connections_per_address);
-	enc_u32(e, s->idle_timeout);
-	enc_u32(e, s->login_timeout);
-	enc_list(e, s->allow_clients);
-	enc_u32(e, s->proxy_protocol);
-	enc_list(e, s->proxy_protocol_trusted);
+	enc_keys(e, CONF_SERVER, s, m);
 }
 
 static void
@@ -406,16 +390,6 @@ dec_file(struct msgr *r, struct conf_file *f, int *bad)
 	f->len = len;
 }
 
-static int
-dec_bool(struct msgr *r, int *bad)
-{
-	uint32_t	 v;
-
-	if ((v = msg_get_u32(r)) > 1)
-		*bad = 1;
-	return (v != 0);
-}
-
 /* An address list from its text; NULL when none was sent. */
 static struct cidr_list *
 dec_list(struct msgr *r, int *bad)
@@ -517,7 +491,7 @@ recv_server(struct imsg *imsg, struct emailproxy_conf *conf)
 {
 	struct msgr		 r;
 	struct server_conf	*s;
-	uint32_t		 proto, lport, sport;
+	uint32_t		 proto, lport;
 	int			 bad = 0;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
@@ -529,30 +503,12 @@ recv_server(struct imsg *imsg, struct emailproxy_conf *conf)
 	s->line = msg_get_u32(&r);
 	proto = msg_get_u32(&r);
 	lport = msg_get_u32(&r);
-	s->local_address = dec_str(&r, &bad);
-	s->server_address = dec_str(&r, &bad);
-	sport = msg_get_u32(&r);
-	s->server_starttls = dec_bool(&r, &bad);
-	s->local_starttls = dec_bool(&r, &bad);
-	s->require_tls_login = dec_bool(&r, &bad);
-	dec_file(&r, &s->local_certificate, &bad);
-	dec_file(&r, &s->local_key, &bad);
-	dec_file(&r, &s->server_ca, &bad);
-	s->max_connections = msg_get_u32(&r);
-	s->max_connections_per_address = msg_get_u32(&r);
-	s->idle_timeout = msg_get_u32(&r);
-	s->login_timeout = msg_get_u32(&r);
-	s->allow_clients = dec_list(&r, &bad);
-	s->proxy_protocol = dec_bool(&r, &bad);
-	s->proxy_protocol_trusted = dec_list(&r, &bad);
+	dec_keys(&r, CONF_SERVER, s, &bad);
 	if (msg_read_end(&r) == -1 || bad || s->name == NULL ||
-	    s->local_address == NULL || s->server_address == NULL ||
-	    proto > PROTO_SMTP || lport == 0 || lport > 65535 ||
-	    sport == 0 || sport > 65535)
+	    proto > PROTO_SMTP || lport == 0 || lport > 65535)
 		return (-1);
 	s->proto = proto;
 	s->local_port = lport;
-	s->server_port = sport;
 	return (0);
 }
 
