@@ -199,7 +199,8 @@ enum token_fail {
  *   audit: result=R proto=P listener=L client=ADDR account=A
  * R is one of ok, no-password, unknown-account, bad-password,
  * config-error, needs-authorisation, provider-error, internal-error,
- * not-allowed, throttled, upstream-rejected; ADDR is the client's
+ * not-allowed, throttled, upstream-rejected, or aborted (the session
+ * ended, by the client or the server, before the login was decided); ADDR is the client's
  * address without port (after a PROXY header, the header's); A is the
  * login name as sent, or "-", last because it may hold spaces.
  */

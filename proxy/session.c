@@ -89,6 +89,7 @@ struct session {
 				    const char *);
 	struct upstream_req	*upreq;
 	int			 waiting_token;
+	int			 audit_due;	/* a login not yet audited */
 	unsigned int		 idle;		/* seconds */
 	struct event		 timer;		/* idle, then linger */
 	struct event		 greet;		/* server_starttls greeting */
@@ -764,6 +765,7 @@ session_audit(struct session *s, const char *result)
 	char	 acct[256];
 	size_t	 i;
 
+	s->audit_due = 0;
 	if (s->account == NULL)
 		strlcpy(acct, "-", sizeof(acct));
 	else {
@@ -804,6 +806,7 @@ session_token_get(struct session *s, const char *user, const char *password,
 		return -1;
 	}
 	s->waiting_token = 1;
+	s->audit_due = 1;
 	session_idle_arm(s);
 	return 0;
 }
@@ -898,6 +901,12 @@ session_close(struct session *s, const char *why)
 	if (s->hdr != NULL) {
 		session_hdr_drop(s, why);
 		return;
+	}
+	/* A login that started gets its line, however the session ends. */
+	if (s->audit_due && s->state == S_PRELOGIN) {
+		log_info("session %u: %s: login of %s not decided: %s", s->id,
+		    s->peer, s->account ? s->account : "?", why);
+		session_audit(s, "aborted");
 	}
 	s->state = S_CLOSING;
 	s->why = strdup(why);

@@ -76,7 +76,8 @@ conf = h.standard_config(
     extra_globals="kdf_iterations = 100000\n"
                   "refresh_ahead = 0\n"
                   "delete_account_token_on_password_error = False",
-    extra=py_section)
+    extra=py_section + "\n[slow@example.com]\noauth2_flow = password\n"
+    + common)
 h.start_emailproxy(conf)
 port = h.proxy_ports["imap"]
 
@@ -166,6 +167,23 @@ h.check(oauth.stats().get("token", {}) == before,
 h.check(h.wait_log(r"imported tokens of %s from the Python proxy's cache"
                    % re.escape(PY), since=mark) is not None,
         "the import is logged", "")
+
+# A client that leaves while tokend waits for the OAuth server.
+SLOW = "slow@example.com"
+mark = h.log_mark()
+oauth.set(token_delay=4)
+c = h.connect(port, timeout=30)
+c.readline()
+c.send(b'a LOGIN "%s" "right"\r\n' % SLOW.encode())
+h.wait_log(r"%s: token request \d+ to authd|audit: .*account=%s"
+           % (re.escape(SLOW), re.escape(SLOW)), timeout=5, since=mark)
+c.close()
+m = h.wait_log(r"audit: result=(\S+) proto=IMAP .* account=%s$"
+               % re.escape(SLOW), timeout=10, since=mark)
+oauth.set(token_delay=0)
+h.check(m is not None and m.group(1) == "aborted",
+        "a client that leaves while its login is decided gets an audit "
+        "line (result=aborted)", m.group(0) if m else "no audit line")
 
 out = h.emailproxyctl("-s", h.path("ctl.sock"), "show", "accounts")
 text = (out.stdout or b"").decode() + (out.stderr or b"").decode()
