@@ -156,6 +156,11 @@ enum imsg_type {
 	 * with the same peerid: any number of CTL_DATA (str: one JSON
 	 * object), then CTL_END (no payload) or CTL_FAIL (str message,
 	 * which also ends it).
+	 * Between the tool and the parent the peerid is CTL_VERSION, both
+	 * ways: the parent answers a request of any other version with
+	 * CTL_FAIL (its peerid CTL_VERSION, str message naming both
+	 * versions) and closes the connection; the tool refuses an answer
+	 * of another version.
 	 */
 	IMSG_CTL_SHOW_ACCOUNTS,
 	IMSG_CTL_SHOW_SESSIONS,
@@ -171,6 +176,13 @@ enum imsg_type {
 
 	IMSG_MAX
 };
+
+/*
+ * The control protocol's version: raise it whenever a type number or a
+ * payload emailproxyctl sends or reads changes, a type added or removed
+ * anywhere before IMSG_CTL_DATA included.
+ */
+#define CTL_VERSION		1
 
 /* IMSG_TOKEN_GET flags */
 #define TOKEN_F_REJECTED	0x01	/* the upstream refused the token */

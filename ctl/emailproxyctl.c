@@ -407,7 +407,7 @@ main(int argc, char *argv[])
 	if (imsgbuf_init(&ibuf, fd) == -1 ||
 	    imsgbuf_set_maxsize(&ibuf, IMSG_MAXSIZE_PARENT) == -1)
 		err(1, "imsgbuf_init");
-	msg_begin(&w, &ibuf, type, 0, -1);
+	msg_begin(&w, &ibuf, type, CTL_VERSION, -1);
 	switch (type) {
 	case IMSG_CTL_AUTHORISE:
 		msg_put_str(&w, argv[1]);
@@ -444,6 +444,13 @@ main(int argc, char *argv[])
 		while (!done && (n = imsg_get(&ibuf, &imsg)) != 0) {
 			if (n == -1)
 				err(1, "malformed answer");
+			/* Another version's types mean other things. */
+			if (imsg_get_id(&imsg) != CTL_VERSION)
+				errx(1, "emailproxy speaks control protocol "
+				    "version %u, this emailproxyctl version %u: "
+				    "use the emailproxyctl installed with the "
+				    "running emailproxy", imsg_get_id(&imsg),
+				    CTL_VERSION);
 			msg_read_init(&r, &imsg);
 			switch (imsg_get_type(&imsg)) {
 			case IMSG_CTL_DATA:

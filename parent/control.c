@@ -366,17 +366,34 @@ control_fail(struct ctl_conn *c, const char *message)
 {
 	struct msgw	w;
 
-	msg_begin(&w, &c->iev.ibuf, IMSG_CTL_FAIL, 0, -1);
+	msg_begin(&w, &c->iev.ibuf, IMSG_CTL_FAIL, CTL_VERSION, -1);
 	msg_put_str(&w, message);
 	if (msg_end(&w, &c->iev.ibuf) == -1)
 		log_warnx("control: cannot answer");
 	imsg_event_add(&c->iev);
 }
 
+/* A tool of another version: say so, and close once it is written. */
+static void
+control_version_refuse(struct ctl_conn *c, uint32_t version)
+{
+	char	*msg;
+
+	if (asprintf(&msg, "this emailproxyctl speaks control protocol "
+	    "version %u, emailproxy version %u: use the emailproxyctl "
+	    "installed with the running emailproxy", version,
+	    CTL_VERSION) == -1)
+		fatal(NULL);
+	control_fail(c, msg);
+	free(msg);
+	c->iev.closing = 1;
+}
+
 static void
 control_end(struct ctl_conn *c)
 {
-	if (imsg_compose(&c->iev.ibuf, IMSG_CTL_END, 0, 0, -1, NULL, 0) == -1)
+	if (imsg_compose(&c->iev.ibuf, IMSG_CTL_END, CTL_VERSION, 0, -1,
+	    NULL, 0) == -1)
 		log_warnx("control: cannot answer");
 	imsg_event_add(&c->iev);
 }
@@ -389,7 +406,7 @@ control_data(struct ctl_conn *c, json_t *obj)
 
 	if ((s = json_dumps(obj, JSON_COMPACT)) == NULL)
 		fatal("json_dumps");
-	msg_begin(&w, &c->iev.ibuf, IMSG_CTL_DATA, 0, -1);
+	msg_begin(&w, &c->iev.ibuf, IMSG_CTL_DATA, CTL_VERSION, -1);
 	msg_put_str(&w, s);
 	if (msg_end(&w, &c->iev.ibuf) == -1)
 		log_warnx("control: cannot answer");
@@ -475,6 +492,13 @@ control_request(struct ctl_conn *c, struct imsg *imsg)
 	int		 i;
 
 	c->failed = 0;
+	if (imsg_get_id(imsg) != CTL_VERSION) {
+		log_info("control: uid %u: control protocol version %u, not "
+		    "%u, refused", (unsigned)c->uid, imsg_get_id(imsg),
+		    CTL_VERSION);
+		control_version_refuse(c, imsg_get_id(imsg));
+		return;
+	}
 	if (++c->requests > CONTROL_MAX_REQUESTS) {
 		log_info("control: uid %u: more than %d requests on one "
 		    "connection, closing it", (unsigned)c->uid,
@@ -559,7 +583,7 @@ control_child_reply(struct imsg *imsg)
 		fatalx("control: unexpected answer for connection %u", c->id);
 	switch (type) {
 	case IMSG_CTL_DATA:
-		if (!c->failed && control_forward(&c->iev, 0, imsg) == -1) {
+		if (!c->failed && control_forward(&c->iev, CTL_VERSION, imsg) == -1) {
 			log_warn("control: answer for connection %u", c->id);
 			control_close(c);
 			return;
@@ -567,7 +591,7 @@ control_child_reply(struct imsg *imsg)
 		imsg_event_add(&c->iev);
 		return;
 	case IMSG_CTL_FAIL:
-		if (!c->failed && control_forward(&c->iev, 0, imsg) == -1) {
+		if (!c->failed && control_forward(&c->iev, CTL_VERSION, imsg) == -1) {
 			log_warn("control: answer for connection %u", c->id);
 			control_close(c);
 			return;

@@ -779,6 +779,15 @@ def imsg_types():
 
 types = imsg_types()
 
+def ctl_version():
+    """CTL_VERSION of common/emailproxy.h: the peerid of every request."""
+    with open(os.path.join(h.top, "common", "emailproxy.h")) as f:
+        return int(re.search(r"#define CTL_VERSION\s+(\d+)",
+                             f.read()).group(1))
+
+
+VERSION = ctl_version()
+
 
 def raw(data, answer=True):
     """Send raw bytes on the control socket; the bytes that come back
@@ -802,7 +811,7 @@ def raw(data, answer=True):
 
 
 def hdr(name, payload=b""):
-    return struct.pack("=IIII", types[name], 16 + len(payload), 0,
+    return struct.pack("=IIII", types[name], 16 + len(payload), VERSION,
                        0) + payload
 
 
@@ -816,7 +825,8 @@ h.check(len(got) >= 16 and
         b"unknown request" in got,
         "a message that is not a request: CTL_FAIL unknown request",
         repr(got[:80]))
-got = raw(struct.pack("=IIII", types["IMSG_CTL_SHOW_STATS"], 8, 0, 0))
+got = raw(struct.pack("=IIII", types["IMSG_CTL_SHOW_STATS"], 8, VERSION,
+                      0))
 h.check(got == b"", "a malformed header: the daemon closes the connection",
         repr(got[:80]))
 rc, out, err = ctl("show", "accounts")

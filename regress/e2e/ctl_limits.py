@@ -65,9 +65,18 @@ def imsg_types():
 
 T = imsg_types()
 
+def ctl_version():
+    """CTL_VERSION of common/emailproxy.h: the peerid of every request."""
+    with open(os.path.join(h.top, "common", "emailproxy.h")) as f:
+        return int(re.search(r"#define CTL_VERSION\s+(\d+)",
+                             f.read()).group(1))
+
+
+VERSION = ctl_version()
+
 
 def hdr(name):
-    return struct.pack("=IIII", T[name], 16, 0, 0)
+    return struct.pack("=IIII", T[name], 16, VERSION, 0)
 
 
 def messages(data):

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import struct
 
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
@@ -444,27 +445,52 @@ put("redirect", "bad-request", b"\x01GARBAGE\r\n\r\n")
 put("redirect", "paste-url", b"\x11http://localhost:8080/callback?code=c&"
     b"state=state1#frag")
 
-# enum imsg_type in common/emailproxy.h
-CTL = {"show_accounts": 21, "show_sessions": 22, "show_pending": 23,
-       "show_stats": 24, "authorise": 25, "forget": 26, "reload": 27,
-       "log_verbose": 28}
+
+
+def header_enum():
+    """{name: number} of enum imsg_type, and CTL_VERSION, from
+    common/emailproxy.h."""
+    with open(os.path.join(os.path.dirname(TOP), "..", "..", "common",
+                           "emailproxy.h")) as f:
+        text = f.read()
+    body = text[text.index("enum imsg_type {"):]
+    body = re.sub(r"/\*.*?\*/", "", body[:body.index("};")], flags=re.S)
+    names = re.findall(r"\b(IMSG_[A-Z0-9_]+)\b", body)
+    version = int(re.search(r"#define CTL_VERSION\s+(\d+)", text).group(1))
+    return {n: i for i, n in enumerate(names)}, version
+
+
+TYPES, CTL_VERSION = header_enum()
+CTL = {k: TYPES["IMSG_CTL_" + k.upper()] for k in
+       ("show_accounts", "show_sessions", "show_pending", "show_stats",
+        "authorise", "forget", "reload", "log_verbose")}
+
+
+def ctl(t, payload=b"", peerid=None):
+    """A control request: its peerid is the protocol's version."""
+    return imsg(t, payload, CTL_VERSION if peerid is None else peerid)
+
+
 put("control", "show-all", b"\x00" + b"".join(
-    imsg(CTL[k]) for k in ("show_accounts", "show_sessions", "show_pending",
+    ctl(CTL[k]) for k in ("show_accounts", "show_sessions", "show_pending",
                            "show_stats")))
 put("control", "show-all-data", b"\x02" + b"".join(
-    imsg(CTL[k]) for k in ("show_stats", "show_accounts")))
-put("control", "show-fail", b"\x05" + imsg(CTL["show_stats"]) +
-    imsg(CTL["show_sessions"]))
-put("control", "admin-verbose", b"\x01" + imsg(CTL["log_verbose"], s32(2)) +
-    imsg(CTL["log_verbose"], s32(9)) + imsg(CTL["log_verbose"], b"\x01"))
-put("control", "unprivileged-reload", b"\x00" + imsg(CTL["reload"]) +
-    imsg(CTL["forget"], mstr("user@example.com")))
-put("control", "admin-authorise", b"\x01" + imsg(CTL["authorise"],
+    ctl(CTL[k]) for k in ("show_stats", "show_accounts")))
+put("control", "show-fail", b"\x05" + ctl(CTL["show_stats"]) +
+    ctl(CTL["show_sessions"]))
+put("control", "admin-verbose", b"\x01" + ctl(CTL["log_verbose"], s32(2)) +
+    ctl(CTL["log_verbose"], s32(9)) + ctl(CTL["log_verbose"], b"\x01"))
+put("control", "unprivileged-reload", b"\x00" + ctl(CTL["reload"]) +
+    ctl(CTL["forget"], mstr("user@example.com")))
+put("control", "admin-authorise", b"\x01" + ctl(CTL["authorise"],
     mstr("user@example.com") + mstr("http://localhost/?code=1&state=2")) +
-    imsg(CTL["reload"]) + imsg(CTL["forget"], mstr("a@b")))
-put("control", "many-requests", b"\x03" + imsg(CTL["show_pending"]) * 300)
-put("control", "unknown-type", b"\x01" + imsg(9999) + imsg(1, b"x" * 40))
-put("control", "truncated", b"\x01" + imsg(154)[:10])
+    ctl(CTL["reload"]) + ctl(CTL["forget"], mstr("a@b")))
+put("control", "many-requests", b"\x03" + ctl(CTL["show_pending"]) * 300)
+put("control", "unknown-type", b"\x01" + ctl(9999) + ctl(1, b"x" * 40))
+put("control", "truncated", b"\x01" + ctl(154)[:10])
+put("control", "other-version", b"\x01" + ctl(CTL["show_stats"],
+    peerid=CTL_VERSION + 1) + ctl(CTL["show_accounts"]))
+put("control", "no-version", b"\x00" + ctl(CTL["show_pending"], peerid=0))
 
 # Every harness takes an empty input.
 for t in os.listdir(TOP):
