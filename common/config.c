@@ -33,7 +33,6 @@
 #include "config_parse.h"
 #include "config_keys.h"
 
-static void	 conf_file_free(struct conf_file *, int);
 static void	 server_free(struct server_conf *);
 static int	 file_equal(const struct conf_file *,
 		    const struct conf_file *);
@@ -128,20 +127,6 @@ config_load(const char *path, const char *cache_store)
 }
 
 static void
-conf_file_free(struct conf_file *f, int secret)
-{
-	free(f->path);
-	if (f->data != NULL) {
-		if (secret)
-			freezero(f->data, f->len + 1);
-		else
-			free(f->data);
-	}
-	memset(f, 0, sizeof(*f));
-}
-
-
-static void
 server_free(struct server_conf *s)
 {
 	free(s->name);
@@ -153,26 +138,8 @@ void
 account_free(struct account_conf *a)
 {
 	free(a->name);
-	free(a->permission_url);
-	free(a->token_url);
-	free(a->oauth2_scope);
-	free(a->oauth2_resource);
-	free(a->oauth2_flow_str);
-	free(a->redirect_uri);
-	free(a->redirect_listen_address);
-	free(a->client_id);
-	str_freezero(a->client_secret);
-	str_freezero(a->client_secret_encrypted);
-	conf_file_free(&a->jwt_certificate, 0);
-	conf_file_free(&a->jwt_key, 1);
-	conf_file_free(&a->service_account_key, 1);
-	str_freezero(a->token_salt);
-	str_freezero(a->token_iterations);
-	str_freezero(a->access_token);
-	str_freezero(a->access_token_expiry);
-	str_freezero(a->refresh_token);
-	str_freezero(a->local_password);
-	cidr_list_free(a->allow_clients);
+	conf_key_free(CONF_ACCOUNT, a);
+	conf_file_clear(&a->service_account_key, 1);
 	free(a);
 }
 

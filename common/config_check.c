@@ -81,8 +81,6 @@ static void	 build_account(struct emailproxy_conf *, struct check *,
 		    const struct ini_section *);
 static void	 check_account(struct emailproxy_conf *, struct check *,
 		    struct account_conf *, int);
-static int	 is_cached_key(const char *);
-static char	**cached_field(struct account_conf *, const char *);
 
 static void
 cerr(struct check *c, int line, const char *fmt, ...)
@@ -611,8 +609,7 @@ build_account(struct emailproxy_conf *conf, struct check *c,
 {
 	struct account_conf	*a, *o;
 	const struct ini_kv	*kv;
-	enum oauth2_flow	 f;
-	char			**cached;
+	const struct conf_key	*k;
 	size_t			 i;
 
 	TAILQ_FOREACH(o, &conf->accounts, entry) {
@@ -630,85 +627,21 @@ build_account(struct emailproxy_conf *conf, struct check *c,
 		fatal("%s", __func__);
 	a->name = xstrdup(sec->name);
 	a->line = sec->line;
-	a->use_pkce = -1;
+	conf_key_defaults(CONF_ACCOUNT, a, conf);
 
 	for (i = 0; i < sec->nkv; i++) {
 		kv = &sec->kv[i];
-		if (strcmp(kv->key, "permission_url") == 0)
-			get_url(c, kv, 1, &a->permission_url);
-		else if (strcmp(kv->key, "token_url") == 0)
-			get_url(c, kv, 1, &a->token_url);
-		else if (strcmp(kv->key, "oauth2_scope") == 0)
-			set_str(&a->oauth2_scope, kv);
-		else if (strcmp(kv->key, "oauth2_resource") == 0)
-			set_str(&a->oauth2_resource, kv);
-		else if (strcmp(kv->key, "oauth2_flow") == 0) {
-			set_str(&a->oauth2_flow_str, kv);
-			if (a->oauth2_flow_str != NULL &&
-			    account_flow_parse(a->oauth2_flow_str, &f) == -1)
-				cerr(c, kv->line, "%s: unknown flow \"%s\" "
-				    "(authorization_code, device, "
-				    "client_credentials, password or "
-				    "service_account)", kv->key, kv->value);
-		} else if (strcmp(kv->key, "redirect_uri") == 0)
-			get_url(c, kv, 0, &a->redirect_uri);
-		else if (strcmp(kv->key, "redirect_listen_address") == 0)
-			get_url(c, kv, 1, &a->redirect_listen_address);
-		else if (strcmp(kv->key, "client_id") == 0)
-			set_str(&a->client_id, kv);
-		else if (strcmp(kv->key, "client_secret") == 0) {
-			set_str(&a->client_secret, kv);
-			/* The key file's path when client_id is "file". */
+		if ((k = conf_key_find(kv->key, account_is_catchall(a) ?
+		    KS_CATCHALL : KS_ACCOUNT)) == NULL) {
+			key_unknown(c, kv);
+			continue;
+		}
+		key_set(c, k, kv, a);
+		/* The key file's path when client_id is "file". */
+		if (strcmp(k->name, "client_secret") == 0)
 			a->service_account_key.line = kv->line;
-		} else if (strcmp(kv->key, "use_pkce") == 0)
-			get_bool(c, kv, &a->use_pkce);
-		else if (strcmp(kv->key, "jwt_certificate_path") == 0)
-			set_file(&a->jwt_certificate, kv);
-		else if (strcmp(kv->key, "jwt_key_path") == 0)
-			set_file(&a->jwt_key, kv);
-		else if (strcmp(kv->key, "local_password") == 0)
-			get_hash(c, kv, &a->local_password);
-		else if (strcmp(kv->key, "allow_clients") == 0)
-			get_list(c, kv, &a->allow_clients);
-		else if ((cached = cached_field(a, kv->key)) != NULL)
-			set_str(cached, kv);
-		else if (strcmp(kv->key, "last_activity") == 0 ||
-		    strcmp(kv->key, "documentation") == 0)
-			continue;	/* derived state; comments */
-		else
-			cwarn(c, kv->line, "%s: unknown key, ignored",
-			    kv->key);
 	}
 	TAILQ_INSERT_TAIL(&conf->accounts, a, entry);
-}
-
-/* The Python proxy's cached keys we import (last_activity is not). */
-static char **
-cached_field(struct account_conf *a, const char *key)
-{
-	if (strcmp(key, "token_salt") == 0)
-		return (&a->token_salt);
-	if (strcmp(key, "token_iterations") == 0)
-		return (&a->token_iterations);
-	if (strcmp(key, "access_token") == 0)
-		return (&a->access_token);
-	if (strcmp(key, "access_token_expiry") == 0)
-		return (&a->access_token_expiry);
-	if (strcmp(key, "refresh_token") == 0)
-		return (&a->refresh_token);
-	if (strcmp(key, "client_secret_encrypted") == 0)
-		return (&a->client_secret_encrypted);
-	return (NULL);
-}
-
-static int
-is_cached_key(const char *key)
-{
-	struct account_conf	 a;
-
-	memset(&a, 0, sizeof(a));
-	return (cached_field(&a, key) != NULL ||
-	    strcmp(key, "last_activity") == 0);
 }
 
 struct check_gap {
@@ -864,7 +797,7 @@ config_merge_cache(struct emailproxy_conf *conf, const struct ini *ini)
 	struct account_conf	*a;
 	const struct ini_section *s;
 	const struct ini_kv	*kv;
-	char			**field;
+	const struct conf_key	*k;
 	size_t			 i, j;
 	int			 created;
 
@@ -885,7 +818,7 @@ config_merge_cache(struct emailproxy_conf *conf, const struct ini *ini)
 				fatal("%s", __func__);
 			a->name = xstrdup(s->name);
 			a->line = s->line;
-			a->use_pkce = -1;
+			conf_key_defaults(CONF_ACCOUNT, a, conf);
 			TAILQ_INSERT_TAIL(&conf->accounts, a, entry);
 			created = 1;
 		}
@@ -896,9 +829,9 @@ config_merge_cache(struct emailproxy_conf *conf, const struct ini *ini)
 		}
 		for (j = 0; j < s->nkv; j++) {
 			kv = &s->kv[j];
-			if ((field = cached_field(a, kv->key)) != NULL)
-				set_str(field, kv);
-			else if (!is_cached_key(kv->key))
+			if ((k = conf_key_find(kv->key, KS_CACHE)) != NULL)
+				key_set(&c, k, kv, a);
+			else
 				cwarn(&c, kv->line, "%s: not a cached key, "
 				    "ignored", kv->key);
 		}

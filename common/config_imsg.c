@@ -21,36 +21,20 @@
  * and no certificate, authd no cached Python token, no server key and
  * no login rule (local password hash, account allowlist).
  *
+ * Which process receives which value is the key table's (procs in
+ * common/config_keys.c); a value withheld from a process travels as
+ * NULL (a string or list) or as a file without its contents.
+ *
  * Encoding (msg.h): a conf_file is str path, u32 line, u32 has data,
- * data; a boolean or enum is a u32; an address list (common/cidr.h) is
- * its text as written (str, NULL: none), parsed again on receipt.
- *   GLOBALS: str path, u32 delete_account_token_on_password_error,
- *     u32 encrypt_client_secret_on_first_use,
- *     u32 use_login_password_as_client_credentials_secret,
- *     u32 allow_catch_all_accounts, str user, str store_dir,
- *     str empty_dir, str control_socket, str notify_command,
- *     file ca_file, u32 auth_timeout, u32 http_connect_timeout,
- *     u32 http_timeout, u32 refresh_ahead, u32 idle_timeout,
- *     u32 login_timeout, u32 max_connections,
- *     u32 max_connections_per_address, u32 kdf_iterations,
- *     u32 require_local_password,
- *     u32 max_login_failures, u32 login_failure_window, u32 login_cooloff
- *   SERVER: str name, u32 line, u32 proto, u32 local_port,
- *     str local_address, str server_address, u32 server_port,
- *     u32 server_starttls, u32 local_starttls, u32 require_tls_login,
- *     file local_certificate,
- *     file local_key, file server_ca, u32 max_connections,
- *     u32 max_connections_per_address, u32 idle_timeout,
- *     u32 login_timeout, list allow_clients, u32 proxy_protocol,
- *     list proxy_protocol_trusted
- *   ACCOUNT: str name, u32 line, str permission_url, str token_url,
- *     str oauth2_scope, str oauth2_resource, str oauth2_flow_str,
- *     u32 flow, str redirect_uri, str redirect_listen_address,
- *     str client_id, str client_secret, str client_secret_encrypted,
- *     u32 use_pkce (0xffffffff: unset), file jwt_certificate,
- *     file jwt_key, file service_account_key, str token_salt,
- *     str token_iterations, str access_token, str access_token_expiry,
- *     str refresh_token, str local_password, list allow_clients
+ * data; a boolean or enum is a u32 (0xffffffff: unset); an address list
+ * (common/cidr.h) is its text as written (str, NULL: none), parsed
+ * again on receipt.  Each message is a header, then every key table row
+ * of its structure in table order (enc_keys), then:
+ *   GLOBALS: str path; the [emailproxy] rows
+ *   SERVER: str name, u32 line, u32 proto, u32 local_port; the server
+ *     rows
+ *   ACCOUNT: str name, u32 line, u32 flow; the account rows; file
+ *     service_account_key (contents to authd only)
  */
 
 #include <sys/types.h>
@@ -67,13 +51,7 @@
 /* What one destination may hold. */
 struct conf_mask {
 	unsigned int kp;	/* KP_*: the destination, for the key table */
-	int	 ca_data;	/* the CA bundle's contents */
-	int	 server_files;	/* local certificate, key, server CA */
-	int	 accounts;
-	int	 client_secret;
-	int	 cached;	/* Python tokens, salt, encrypted secret */
-	int	 private_keys;	/* JWT certificate+key, service key */
-	int	 login_rules;	/* local password, account allowlist */
+	int	 accounts;	/* account sections at all */
 };
 
 /* Counts bytes on the first pass, writes on the second. */
@@ -112,22 +90,14 @@ conf_mask(enum emailproxy_proc dest, struct conf_mask *m)
 	switch (dest) {
 	case PROC_PROXY:
 		m->kp = KP_PROXY;
-		m->ca_data = 1;
-		m->server_files = 1;
 		return (0);
 	case PROC_TOKEND:
 		m->kp = KP_TOKEND;
 		m->accounts = 1;
-		m->client_secret = 1;
-		m->cached = 1;
-		m->login_rules = 1;
 		return (0);
 	case PROC_AUTHD:
 		m->kp = KP_AUTHD;
-		m->ca_data = 1;
 		m->accounts = 1;
-		m->client_secret = 1;
-		m->private_keys = 1;
 		return (0);
 	default:
 		return (-1);
@@ -249,28 +219,10 @@ enc_account(struct enc *e, const struct account_conf *a,
 {
 	enc_str(e, a->name);
 	enc_u32(e, a->line);
-	enc_str(e, a->permission_url);
-	enc_str(e, a->token_url);
-	enc_str(e, a->oauth2_scope);
-	enc_str(e, a->oauth2_resource);
-	enc_str(e, a->oauth2_flow_str);
 	enc_u32(e, a->flow);
-	enc_str(e, a->redirect_uri);
-	enc_str(e, a->redirect_listen_address);
-	enc_str(e, a->client_id);
-	enc_str(e, m->client_secret ? a->client_secret : NULL);
-	enc_str(e, m->cached ? a->client_secret_encrypted : NULL);
-	enc_u32(e, (uint32_t)a->use_pkce);
-	enc_file(e, &a->jwt_certificate, m->private_keys);
-	enc_file(e, &a->jwt_key, m->private_keys);
-	enc_file(e, &a->service_account_key, m->private_keys);
-	enc_str(e, m->cached ? a->token_salt : NULL);
-	enc_str(e, m->cached ? a->token_iterations : NULL);
-	enc_str(e, m->cached ? a->access_token : NULL);
-	enc_str(e, m->cached ? a->access_token_expiry : NULL);
-	enc_str(e, m->cached ? a->refresh_token : NULL);
-	enc_str(e, m->login_rules ? a->local_password : NULL);
-	enc_list(e, m->login_rules ? a->allow_clients : NULL);
+	enc_keys(e, CONF_ACCOUNT, a, m);
+	/* Named by client_secret when client_id is "file". */
+	enc_file(e, &a->service_account_key, m->kp == KP_AUTHD);
 }
 
 static int
@@ -517,7 +469,7 @@ recv_account(struct imsg *imsg, struct emailproxy_conf *conf)
 {
 	struct msgr		 r;
 	struct account_conf	*a;
-	uint32_t		 flow, pkce;
+	uint32_t		 flow;
 	int			 bad = 0;
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
@@ -526,34 +478,13 @@ recv_account(struct imsg *imsg, struct emailproxy_conf *conf)
 	msg_read_init(&r, imsg);
 	a->name = dec_str(&r, &bad);
 	a->line = msg_get_u32(&r);
-	a->permission_url = dec_str(&r, &bad);
-	a->token_url = dec_str(&r, &bad);
-	a->oauth2_scope = dec_str(&r, &bad);
-	a->oauth2_resource = dec_str(&r, &bad);
-	a->oauth2_flow_str = dec_str(&r, &bad);
 	flow = msg_get_u32(&r);
-	a->redirect_uri = dec_str(&r, &bad);
-	a->redirect_listen_address = dec_str(&r, &bad);
-	a->client_id = dec_str(&r, &bad);
-	a->client_secret = dec_str(&r, &bad);
-	a->client_secret_encrypted = dec_str(&r, &bad);
-	pkce = msg_get_u32(&r);
-	dec_file(&r, &a->jwt_certificate, &bad);
-	dec_file(&r, &a->jwt_key, &bad);
+	dec_keys(&r, CONF_ACCOUNT, a, &bad);
 	dec_file(&r, &a->service_account_key, &bad);
-	a->token_salt = dec_str(&r, &bad);
-	a->token_iterations = dec_str(&r, &bad);
-	a->access_token = dec_str(&r, &bad);
-	a->access_token_expiry = dec_str(&r, &bad);
-	a->refresh_token = dec_str(&r, &bad);
-	a->local_password = dec_str(&r, &bad);
-	a->allow_clients = dec_list(&r, &bad);
 	if (msg_read_end(&r) == -1 || bad || a->name == NULL ||
-	    a->name[0] == '\0' || flow > FLOW_SERVICE_ACCOUNT ||
-	    (pkce > 1 && pkce != UINT32_MAX))
+	    a->name[0] == '\0' || flow > FLOW_SERVICE_ACCOUNT)
 		return (-1);
 	a->flow = flow;
-	a->use_pkce = pkce == UINT32_MAX ? -1 : (int)pkce;
 	return (0);
 }
 
