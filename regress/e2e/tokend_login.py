@@ -77,7 +77,7 @@ conf = h.standard_config(
                   "refresh_ahead = 0\n"
                   "delete_account_token_on_password_error = False",
     extra=py_section + "\n[slow@example.com]\noauth2_flow = password\n"
-    + common)
+    + common + "\n[first@example.com]\noauth2_flow = password\n" + common)
 h.start_emailproxy(conf)
 port = h.proxy_ports["imap"]
 
@@ -184,6 +184,16 @@ oauth.set(token_delay=0)
 h.check(m is not None and m.group(1) == "aborted",
         "a client that leaves while its login is decided gets an audit "
         "line (result=aborted)", m.group(0) if m else "no audit line")
+
+# A wrong password at an account's first login (the provider refuses it).
+FIRST = "first@example.com"
+mark = h.log_mark()
+r = login(FIRST, "wrong")
+m = h.wait_log(r"audit: result=(\S+) proto=IMAP .* account=%s$"
+               % re.escape(FIRST), timeout=10, since=mark)
+h.check(r.startswith("a NO") and m is not None and m.group(1) != "ok",
+        "a wrong password at a first login gets an audit line",
+        "%r %s" % (r, m.group(0) if m else "no audit line"))
 
 out = h.emailproxyctl("-s", h.path("ctl.sock"), "show", "accounts")
 text = (out.stdout or b"").decode() + (out.stderr or b"").decode()
