@@ -34,8 +34,6 @@
 #include "config_keys.h"
 
 static void	 server_free(struct server_conf *);
-static int	 file_equal(const struct conf_file *,
-		    const struct conf_file *);
 static int	 str_equal(const char *, const char *);
 static int	 cache_store_remote(const char *);
 static void	 print_limit(unsigned int);
@@ -223,40 +221,13 @@ str_equal(const char *a, const char *b)
 	return (strcmp(a, b) == 0);
 }
 
-static int
-file_equal(const struct conf_file *a, const struct conf_file *b)
-{
-	if (!str_equal(a->path, b->path) || a->len != b->len)
-		return (0);
-	if (a->data == NULL || b->data == NULL)
-		return (a->data == b->data);
-	return (memcmp(a->data, b->data, a->len) == 0);
-}
-
 int
 server_equal(const struct server_conf *a, const struct server_conf *b)
 {
 	return (str_equal(a->name, b->name) &&
 	    a->proto == b->proto &&
 	    a->local_port == b->local_port &&
-	    str_equal(a->local_address, b->local_address) &&
-	    str_equal(a->server_address, b->server_address) &&
-	    a->server_port == b->server_port &&
-	    a->server_starttls == b->server_starttls &&
-	    a->local_starttls == b->local_starttls &&
-	    a->require_tls_login == b->require_tls_login &&
-	    file_equal(&a->local_certificate, &b->local_certificate) &&
-	    file_equal(&a->local_key, &b->local_key) &&
-	    file_equal(&a->server_ca, &b->server_ca) &&
-	    a->max_connections == b->max_connections &&
-	    a->max_connections_per_address ==
-	    b->max_connections_per_address &&
-	    a->idle_timeout == b->idle_timeout &&
-	    a->login_timeout == b->login_timeout &&
-	    cidr_list_equal(a->allow_clients, b->allow_clients) &&
-	    a->proxy_protocol == b->proxy_protocol &&
-	    cidr_list_equal(a->proxy_protocol_trusted,
-	    b->proxy_protocol_trusted));
+	    conf_key_equal(CONF_SERVER, a, b));
 }
 
 /*

@@ -30,6 +30,10 @@
 #include "config_keys.h"
 #include "secret.h"
 
+static int	 str_same(const char *, const char *);
+static int	 file_same(const struct conf_file *,
+		    const struct conf_file *);
+
 #define ROW(n, kind, sec, type, min, max, def, flags, procs, st, f)	\
 	{ n, kind, sec, type, min, max, def, flags, procs,		\
 	    offsetof(struct st, f) }
@@ -314,4 +318,76 @@ conf_key_free(enum conf_kind kind, void *base)
 			break;
 		}
 	}
+}
+
+static int
+str_same(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a == b);
+	return (strcmp(a, b) == 0);
+}
+
+static int
+file_same(const struct conf_file *a, const struct conf_file *b)
+{
+	if (!str_same(a->path, b->path) || a->len != b->len)
+		return (0);
+	if (a->data == NULL || b->data == NULL)
+		return (a->data == b->data);
+	return (memcmp(a->data, b->data, a->len) == 0);
+}
+
+int
+conf_key_equal(enum conf_kind kind, const void *a, const void *b)
+{
+	const struct conf_key	*k;
+	const void		*p, *q;
+
+	for (k = conf_keys; k->name != NULL; k++) {
+		if (k->kind != kind || k->off < 0)
+			continue;
+		p = conf_key_field(k, a);
+		q = conf_key_field(k, b);
+		switch (k->type) {
+		case KT_BOOL:
+			if (*(const int *)p != *(const int *)q)
+				return (0);
+			break;
+		case KT_UINT:
+			if (*(const unsigned int *)p !=
+			    *(const unsigned int *)q)
+				return (0);
+			break;
+		case KT_PORT:
+			if (*(const uint16_t *)p != *(const uint16_t *)q)
+				return (0);
+			break;
+		case KT_STRING:
+		case KT_PATH:
+		case KT_URL:
+		case KT_URI:
+		case KT_ADDRESS:
+		case KT_HASH:
+		case KT_GROUP:
+		case KT_FLOW:
+			if (!str_same(*(char *const *)p, *(char *const *)q))
+				return (0);
+			break;
+		case KT_FILE:
+			if (!file_same(p, q))
+				return (0);
+			break;
+		case KT_LIST:
+			if (!cidr_list_equal(*(struct cidr_list *const *)p,
+			    *(struct cidr_list *const *)q))
+				return (0);
+			break;
+		case KT_LEGACY:
+		case KT_IGNORED:
+		case KT_UNSUPPORTED:
+			break;
+		}
+	}
+	return (1);
 }

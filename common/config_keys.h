@@ -96,6 +96,8 @@ void		 conf_key_defaults(enum conf_kind, void *base,
 		    const struct emailproxy_conf *conf);
 /* Free every field of kind in base, wiping secrets. */
 void		 conf_key_free(enum conf_kind, void *base);
+/* 1 when a and b hold the same value for every row of kind. */
+int		 conf_key_equal(enum conf_kind, const void *a, const void *b);
 /* The field of row k in base. */
 void		*conf_key_field(const struct conf_key *, const void *base);
 /* Free one conf_file; secret: wipe its contents. */
