@@ -326,6 +326,13 @@ h.check(r.startswith("a OK"), "require_local_password: an account with a "
 FAILS = ("bad-password", "unknown-account", "no-password", "not-allowed",
          "throttled")
 r, _ = login("nobody@nowhere.example", "x", "127.0.0.31")
+# The proxy logs through the parent: the last login's audit line may
+# come after its answer.  The proxy's lines keep their order, so once
+# that one is there every earlier one is too.
+h.check(h.wait_log(r"^proxy: audit: result=unknown-account proto=IMAP "
+                   r"\S+ client=127\.0\.0\.31 ", 20) is not None,
+        "the last login's audit line (result=unknown-account) is logged",
+        r)
 pid = h.proxy.pid
 audit = [line for line in h.log_text().splitlines()
          if re.match(r"^proxy: audit: result=", line)]

@@ -133,13 +133,16 @@ def login(c, what, tag=b"a"):
     return ok
 
 
-def dovecot_login_line():
-    lines = [x for x in h.dovecot.log_text().splitlines()
-             if "imap-login" in x and "Login: user=<%s>" % USER in x]
-    return lines[-1] if lines else ""
+def dovecot_login_line(since):
+    """The login's line in Dovecot's log, which Dovecot may write after
+    it answered: wait for it (bounded)."""
+    m = h.dovecot.wait_log(r"^.*imap-login.*Login: user=<%s>.*$"
+                           % re.escape(USER), 20, since)
+    return m.group(0) if m else ""
 
 
 # ---- server_starttls against the plain port -------------------------------
+mark = h.dovecot.log_mark()
 c = h.connect(ports["starttls"])
 greet = c.readline()
 h.check(greet.startswith(b"* OK [CAPABILITY ") and b"STARTTLS" not in greet
@@ -151,7 +154,7 @@ h.check(b"STARTTLS" not in b"".join(lines) and
         b"AUTH=PLAIN" in b"".join(lines),
         "server_starttls: CAPABILITY has no STARTTLS", lines)
 login(c, "server_starttls: LOGIN")
-line = dovecot_login_line()
+line = dovecot_login_line(mark)
 h.check(re.search(r"\bTLS\b", line) is not None,
         "server_starttls: Dovecot saw the login over TLS", line)
 c.close()

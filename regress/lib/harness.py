@@ -49,7 +49,8 @@ API (details in each docstring):
   start_sink()             -> Sink: .port .dir, messages(),
                            wait_messages(n), strip_received(data), clear()
   start_dovecot(extra_conf) -> Dovecot: .ports[imap imaps pop3 pop3s
-                           submission submissions], log_text();
+                           submission submissions], log_text(),
+                           log_mark(), wait_log(regex, timeout, since);
                            stop_dovecot()
   seed_message(user, raw, mailbox="INBOX", flags="")
   standard_config(...)     a config text (see its docstring);
@@ -59,6 +60,8 @@ API (details in each docstring):
                            children(); stop_emailproxy() -> exit status;
                            reload_emailproxy(config) (SIGHUP)
   log_text(), log_mark(), wait_log(regex, timeout, since)
+  wait_until(pred, timeout)       pred() until true or the timeout
+  wait_file_match(path, regex, timeout, since)   a file's text matches
   emailproxyctl(*args)     runs $EMAILPROXYCTL
   rss_kb(pid), fd_count(pid), proc_title(pid)   leak checks
   xoauth2(user, token), oauthbearer(user, token)  SASL responses
@@ -207,6 +210,32 @@ def wait_file(path, timeout=START_TIMEOUT, alive=None):
         time.sleep(0.05)
     with open(path) as f:
         return f.read()
+
+
+def wait_until(pred, timeout=IO_TIMEOUT, interval=0.05):
+    """Call pred() until it returns something true or timeout seconds
+    have passed; returns its last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = pred()
+        if r or time.monotonic() > deadline:
+            return r
+        time.sleep(interval)
+
+
+def wait_file_match(path, regex, timeout=IO_TIMEOUT, since=0):
+    """Wait until the text of path from byte offset since matches regex
+    (re.search, multiline); returns the match or None."""
+    pat = re.compile(regex, re.M)
+
+    def match():
+        try:
+            with open(path, "rb") as f:
+                f.seek(since)
+                return pat.search(f.read().decode("utf-8", "replace"))
+        except OSError:
+            return None
+    return wait_until(match, timeout)
 
 
 def start_time(pid):
@@ -473,6 +502,19 @@ class Dovecot:
                 return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
+
+    def log_mark(self):
+        """An offset for wait_log(since=...): only later lines count."""
+        try:
+            return os.path.getsize(self.log_path)
+        except OSError:
+            return 0
+
+    def wait_log(self, regex, timeout=IO_TIMEOUT, since=0):
+        """Wait until Dovecot's log (from byte offset since) matches
+        regex (re.search, multiline); returns the match or None.
+        Dovecot writes its log lines after it answers the client."""
+        return wait_file_match(self.log_path, regex, timeout, since)
 
 
 class EmailProxy:
