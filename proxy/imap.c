@@ -106,6 +106,7 @@ struct imap {
 	int		 sasl_ir;	/* the server takes an initial resp. */
 	int		 upstream_ready; /* greeting of this connection seen */
 	int		 greeted;	/* the client has had a greeting */
+	int		 quit;		/* the client's LOGOUT went upstream */
 	int		 sent;		/* the XOAUTH2 response went out */
 	enum imap_conn	 conn;
 	int		 srv_starttls;	/* the server offers STARTTLS */
@@ -577,8 +578,11 @@ imap_client_command(struct imap *im, const uint8_t *line, size_t len,
 	    (r = imap_client_starttls(im, line, taglen, p == end,
 	    consumed, avail)) != 0)
 		return r;
-	if (imap_forwarded_verb(verb, vlen))
+	if (imap_forwarded_verb(verb, vlen)) {
+		if (proto_word_is(verb, vlen, "LOGOUT"))
+			im->quit = 1;
 		return imap_forward_command(im, line, len, consumed);
+	}
 	if (!proto_word_is(verb, vlen, "LOGIN") &&
 	    !proto_word_is(verb, vlen, "AUTHENTICATE"))
 		return imap_refuse_command(im, line, taglen,
@@ -1238,6 +1242,8 @@ imap_server_closed(void *arg)
 		session_bye(im->s, "Server unavailable");
 		return 0;
 	}
+	if (im->quit)
+		return SERVER_CLOSED_QUIT;
 	/* Only a login in progress is worth a new connection. */
 	if (im->state != IMAP_TOKEN && im->state != IMAP_UPSTREAM)
 		return 0;

@@ -76,6 +76,7 @@ struct pop {
 	int		 capa_first;	/* CAPA answer: the status line next */
 	int		 capa_sasl;	/* ... a SASL line seen */
 	int		 capa_user;	/* ... a USER line seen */
+	int		 quit;		/* the client's QUIT went upstream */
 };
 
 static void	 pop_tls_server_done(void *, int, const char *);
@@ -300,6 +301,8 @@ pop_client_command(struct pop *p, const uint8_t *line, size_t len,
 	session_trace(p->s, "C>", line, len);
 	session_server_write(p->s, line, len + 2);
 	p->pending++;
+	if (proto_word_is(line, len, "QUIT"))
+		p->quit = 1;
 	return consumed;
 }
 
@@ -616,6 +619,8 @@ pop_server_closed(void *arg)
 	struct pop	*p = arg;
 	int		 r;
 
+	if (p->quit)
+		return SERVER_CLOSED_QUIT;
 	if ((r = proto_login_closed(&p->lg)) == PROTO_CLOSED_END)
 		return 0;
 	if (r == PROTO_CLOSED_FAIL)

@@ -1141,11 +1141,12 @@ session_server_cb(struct io *io, enum io_event ev, void *arg)
 				    "right, and its certificate valid for "
 				    "it?", s->id);
 		}
+		r = SERVER_CLOSED_END;
 		if (s->state == S_PRELOGIN && s->server_up) {
 			proto_enter(s);
 			r = s->ops->server_closed(s->proto);
 			proto_leave(s);
-			if (r) {
+			if (r == SERVER_CLOSED_RETRY) {
 				session_process(s);
 				break;
 			}
@@ -1155,12 +1156,15 @@ session_server_cb(struct io *io, enum io_event ev, void *arg)
 		/*
 		 * Before login the client hears of it (a login or another
 		 * command may be waiting for its answer): never a bare close.
+		 * A close the client asked for ends with the server's own
+		 * answer.
 		 */
-		if (s->state == S_PRELOGIN)
+		if (s->state == S_PRELOGIN && r != SERVER_CLOSED_QUIT)
 			session_bye(s, s->server_up ? "Server closed the "
 			    "connection" : "Server unavailable");
 		else
-			session_close(s, "server closed");
+			session_close(s, r == SERVER_CLOSED_QUIT ?
+			    "client logged out" : "server closed");
 		if (s->client.state != IO_S_UP &&
 		    s->client.state != IO_S_HANDSHAKE)
 			session_free_soon(s);

@@ -71,11 +71,19 @@ struct proto_ops {
 	void		 (*token_fail)(void *, enum token_fail,
 			    const char *message);
 	/*
-	 * The upstream closed before login.  Return 1 if the module asked
-	 * for a new connection (session_reconnect), 0 to end the session.
+	 * The upstream closed before login.  Return SERVER_CLOSED_RETRY if
+	 * the module asked for a new connection (session_reconnect),
+	 * SERVER_CLOSED_QUIT when the client had asked the server to close
+	 * (IMAP LOGOUT, POP and SMTP QUIT were forwarded): the session ends
+	 * with the server's last answer and no bye; SERVER_CLOSED_END to
+	 * end the session with a bye.
 	 */
 	int		 (*server_closed)(void *);
 };
+
+#define SERVER_CLOSED_END	0
+#define SERVER_CLOSED_RETRY	1
+#define SERVER_CLOSED_QUIT	2
 
 extern const struct proto_ops imap_ops;
 

@@ -125,6 +125,7 @@ struct smtp {
 	int		 greeted;	/* the client has had the greeting */
 	int		 replay;	/* new connection: replies are ours */
 	int		 authcont;	/* the server asked for a SASL line */
+	int		 quit;		/* the client's QUIT went upstream */
 };
 
 static void	 smtp_tls_server_done(void *, int, const char *);
@@ -460,6 +461,8 @@ smtp_client_command(struct smtp *sm, const uint8_t *line, size_t len,
 		return consumed;
 	}
 	session_server_write(sm->s, line, len + 2);
+	if (proto_word_is(line, len, "QUIT"))
+		sm->quit = 1;
 	if (proto_verb_is(line, len, "DATA")) {
 		smtp_expect_push(sm, EXP_DATA);
 		sm->state = SMTP_DATA_WAIT;
@@ -976,6 +979,8 @@ smtp_server_closed(void *arg)
 	struct smtp	*sm = arg;
 	int		 r;
 
+	if (sm->quit)
+		return SERVER_CLOSED_QUIT;
 	if ((r = proto_login_closed(&sm->lg)) == PROTO_CLOSED_END)
 		return 0;
 	if (r == PROTO_CLOSED_FAIL)
