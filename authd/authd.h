@@ -188,7 +188,6 @@ void		 authd_send_fail(uint32_t, enum auth_fail, const char *, ...)
 		    __attribute__((__format__ (printf, 3, 4)));
 void		 authd_send_pending(const char *, const char *, const char *,
 		    uint64_t);
-void		 authd_send_pending_done(const char *);
 void		 authd_send_authorised(const char *, uint64_t);
 unsigned int	 authd_auth_timeout(void);
 
@@ -207,6 +206,7 @@ void		 flight_shutdown(void);
 struct flight	*flight_by_state(const char *);
 struct flight	*flight_pending(const char *);
 int		 flight_count_pending(void);
+struct flight	*flight_next_pending(struct flight *);
 void		 flight_expire(int, short, void *);
 
 /* grant.c */

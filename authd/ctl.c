@@ -17,7 +17,7 @@
 
 /*
  * Control requests the parent relays to authd (peerid = the control
- * connection): emailproxyctl authorise and show stats.  Each answer is
+ * connection): emailproxyctl authorise, show pending and show stats.  Each answer is
  * CTL_DATA* then CTL_END, or a single CTL_FAIL.  An authorise request
  * may wait on a flight (its ctl_waiters) for a pending authorisation's
  * details or for the end of the code exchange; if the tool has gone by
@@ -268,6 +268,17 @@ ctl_authorise(struct imsgev *iev, uint32_t id, struct imsg *imsg)
 		ctl_authorise_url(iev, id, account, &v, url);
 }
 
+/* show pending: every authorisation that waits for a person. */
+static void
+ctl_show_pending(struct imsgev *iev, uint32_t id)
+{
+	struct flight	*f = NULL;
+
+	while ((f = flight_next_pending(f)) != NULL)
+		ctl_data(iev, id, pending_obj(f));
+	ctl_end(iev, id);
+}
+
 static void
 ctl_stats(struct imsgev *iev, uint32_t id)
 {
@@ -293,6 +304,9 @@ authd_ctl(struct imsgev *iev, struct imsg *imsg)
 		/* A pasted URL carries a code. */
 		if (imsg->data != NULL)
 			explicit_bzero(imsg->data, imsg_get_len(imsg));
+		break;
+	case IMSG_CTL_SHOW_PENDING:
+		ctl_show_pending(iev, id);
 		break;
 	case IMSG_CTL_SHOW_STATS:
 		ctl_stats(iev, id);

@@ -154,6 +154,7 @@ authd_dispatch_parent(int fd, short event, void *arg)
 			redirect_listener_add(lfd, s);
 			break;
 		case IMSG_CTL_AUTHORISE:
+		case IMSG_CTL_SHOW_PENDING:
 		case IMSG_CTL_SHOW_STATS:
 			authd_ctl(iev, &imsg);
 			break;
@@ -284,13 +285,3 @@ authd_send_pending(const char *account, const char *url, const char *code,
 		fatal("AUTH_PENDING to parent");
 }
 
-void
-authd_send_pending_done(const char *account)
-{
-	struct msgw	 w;
-
-	msg_begin(&w, &iev_parent->ibuf, IMSG_AUTH_PENDING_DONE, 0, -1);
-	msg_put_str(&w, account);
-	if (imsgev_msg_end(iev_parent, &w) == -1)
-		fatal("AUTH_PENDING_DONE to parent");
-}

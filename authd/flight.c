@@ -467,6 +467,17 @@ flight_shutdown(void)
 	}
 }
 
+/* The pending authorisation after f (the first when f is NULL). */
+struct flight *
+flight_next_pending(struct flight *f)
+{
+	for (f = f == NULL ? TAILQ_FIRST(&flights) : TAILQ_NEXT(f, entry);
+	    f != NULL; f = TAILQ_NEXT(f, entry))
+		if (f->pending)
+			return (f);
+	return (NULL);
+}
+
 struct flight *
 flight_by_state(const char *state)
 {

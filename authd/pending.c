@@ -18,8 +18,9 @@
 /*
  * Pending authorisations: when a grant needs a person, say
  * so at notice level with the URL (and code) to use, tell the parent
- * (emailproxyctl show pending, notify_command), repeat it while nobody
- * acts, and give up after auth_timeout.
+ * (which runs notify_command), repeat it while nobody acts, and give up
+ * after auth_timeout.  authd alone holds them: emailproxyctl show
+ * pending reads them here (ctl.c), relayed by the parent.
  */
 
 #include <stdio.h>
@@ -89,7 +90,7 @@ pending_announce(int fd, short event, void *arg)
 	announce_schedule(f);
 }
 
-/* Authorised, failed or expired: the parent forgets it. */
+/* Authorised, failed or expired: no longer shown. */
 void
 pending_stop(struct flight *f)
 {
@@ -98,7 +99,6 @@ pending_stop(struct flight *f)
 	f->pending = 0;
 	evtimer_del(&f->announce_ev);
 	evtimer_del(&f->expire_ev);
-	authd_send_pending_done(f->gc.account);
 	free(f->pend_url);
 	free(f->pend_code);
 	f->pend_url = f->pend_code = NULL;

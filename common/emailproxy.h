@@ -129,13 +129,13 @@ enum imsg_type {
 	IMSG_AUTH_AUTHORISED,
 
 	/*
-	 * authd -> parent: a person must act.
+	 * authd -> parent: a person must act; the parent runs
+	 * notify_command.  authd alone keeps the pending authorisations
+	 * (CTL_SHOW_PENDING is relayed to it).
 	 *   AUTH_PENDING: str account, str URL to visit, str user code or
 	 *     NULL (device flow), u64 expiry (Unix seconds)
-	 *   AUTH_PENDING_DONE: str account (authorised, failed or expired)
 	 */
 	IMSG_AUTH_PENDING,
-	IMSG_AUTH_PENDING_DONE,
 
 	/* parent -> authd: fd = listening socket for a redirect listener;
 	 * str host:port it is bound to */
@@ -149,10 +149,10 @@ enum imsg_type {
 	 *   CTL_AUTHORISE: str account, str pasted redirect URL or NULL
 	 *   CTL_FORGET: str account
 	 *   CTL_LOG_VERBOSE: u32 verbosity
-	 * The parent answers some itself and relays the others to the
-	 * child that owns the data (accounts, forget: tokend; sessions:
-	 * proxy; stats: all three; authorise: authd) with peerid = the
-	 * control connection's id.  The answer, child -> parent -> ctl,
+	 * The parent answers reload and log itself and relays the others
+	 * to the child that owns the data (accounts, forget: tokend;
+	 * sessions: proxy; stats: all three; pending, authorise: authd)
+	 * with peerid = the control connection's id.  The answer, child -> parent -> ctl,
 	 * with the same peerid: any number of CTL_DATA (str: one JSON
 	 * object), then CTL_END (no payload) or CTL_FAIL (str message,
 	 * which also ends it).
@@ -182,7 +182,7 @@ enum imsg_type {
  * payload emailproxyctl sends or reads changes, a type added or removed
  * anywhere before IMSG_CTL_DATA included.
  */
-#define CTL_VERSION		1
+#define CTL_VERSION		2
 
 /* IMSG_TOKEN_GET flags */
 #define TOKEN_F_REJECTED	0x01	/* the upstream refused the token */

@@ -38,7 +38,6 @@
 #include <unistd.h>
 
 #include <event.h>
-#include <jansson.h>
 
 #include "emailproxy.h"
 #include "config.h"
@@ -71,17 +70,7 @@ struct ctl_conn {
 	int			 requests;	/* served so far */
 };
 
-struct pending_auth {
-	TAILQ_ENTRY(pending_auth) entry;
-	char			*account;
-	char			*url;
-	char			*code;
-	uint64_t		 expiry;
-};
-
 static TAILQ_HEAD(, ctl_conn)	 conns = TAILQ_HEAD_INITIALIZER(conns);
-static TAILQ_HEAD(, pending_auth) pendings =
-    TAILQ_HEAD_INITIALIZER(pendings);
 static struct event		 ev_control;
 static int			 control_fd = -1;
 static char			*control_path;
@@ -398,22 +387,6 @@ control_end(struct ctl_conn *c)
 	imsg_event_add(&c->iev);
 }
 
-static void
-control_data(struct ctl_conn *c, json_t *obj)
-{
-	struct msgw	 w;
-	char		*s;
-
-	if ((s = json_dumps(obj, JSON_COMPACT)) == NULL)
-		fatal("json_dumps");
-	msg_begin(&w, &c->iev.ibuf, IMSG_CTL_DATA, CTL_VERSION, -1);
-	msg_put_str(&w, s);
-	if (msg_end(&w, &c->iev.ibuf) == -1)
-		log_warnx("control: cannot answer");
-	imsg_event_add(&c->iev);
-	free(s);
-}
-
 /* Queue imsg's type and payload (which may be empty) on iev. */
 static int
 control_forward(struct imsgev *iev, uint32_t peerid, struct imsg *imsg)
@@ -442,24 +415,6 @@ control_relay(struct ctl_conn *c, enum emailproxy_proc proc,
 	if (control_forward(&children[proc].iev, c->id, imsg) == -1)
 		fatal("control relay to %s", children[proc].name);
 	c->waiting++;
-}
-
-static void
-control_show_pending(struct ctl_conn *c)
-{
-	struct pending_auth	*p;
-	json_t			*obj;
-
-	TAILQ_FOREACH(p, &pendings, entry) {
-		obj = json_pack("{s:s, s:s, s:s?, s:I}", "account", p->account,
-		    "url", p->url, "user_code", p->code,
-		    "expires", (json_int_t)p->expiry);
-		if (obj == NULL)
-			fatalx("json_pack");
-		control_data(c, obj);
-		json_decref(obj);
-	}
-	control_end(c);
 }
 
 static void
@@ -528,15 +483,13 @@ control_request(struct ctl_conn *c, struct imsg *imsg)
 	case IMSG_CTL_SHOW_SESSIONS:
 		control_relay(c, PROC_PROXY, imsg);
 		break;
+	case IMSG_CTL_SHOW_PENDING:
 	case IMSG_CTL_AUTHORISE:
 		control_relay(c, PROC_AUTHD, imsg);
 		break;
 	case IMSG_CTL_SHOW_STATS:
 		for (i = PROC_PROXY; i < PROC_MAX; i++)
 			control_relay(c, i, imsg);
-		break;
-	case IMSG_CTL_SHOW_PENDING:
-		control_show_pending(c);
 		break;
 	case IMSG_CTL_RELOAD:
 		control_reload(c);
@@ -613,37 +566,4 @@ control_listen(void)
 	event_set(&ev_control, control_fd, EV_READ | EV_PERSIST,
 	    control_accept, NULL);
 	event_add(&ev_control, NULL);
-}
-
-/* authd reports who waits for a person; emailproxyctl shows it. */
-void
-control_pending_set(const char *account, const char *url, const char *code,
-    uint64_t expiry)
-{
-	struct pending_auth	*p;
-
-	control_pending_done(account);
-	if ((p = calloc(1, sizeof(*p))) == NULL ||
-	    (p->account = strdup(account)) == NULL ||
-	    (p->url = strdup(url)) == NULL ||
-	    (code != NULL && (p->code = strdup(code)) == NULL))
-		fatal(NULL);
-	p->expiry = expiry;
-	TAILQ_INSERT_TAIL(&pendings, p, entry);
-}
-
-void
-control_pending_done(const char *account)
-{
-	struct pending_auth	*p, *tmp;
-
-	TAILQ_FOREACH_SAFE(p, &pendings, entry, tmp) {
-		if (strcmp(p->account, account) != 0)
-			continue;
-		TAILQ_REMOVE(&pendings, p, entry);
-		free(p->account);
-		free(p->url);
-		free(p->code);
-		free(p);
-	}
 }

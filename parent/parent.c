@@ -269,6 +269,10 @@ parent_sig_handler(int sig, short event, void *arg)
 	}
 }
 
+/*
+ * authd announces an authorisation that waits for a person: run
+ * notify_command.  authd alone keeps it; show pending asks authd.
+ */
 static void
 parent_auth_pending(struct imsg *imsg)
 {
@@ -283,21 +287,7 @@ parent_auth_pending(struct imsg *imsg)
 	expiry = msg_get_u64(&r);
 	if (msg_read_end(&r) == -1 || account == NULL || url == NULL)
 		fatalx("malformed AUTH_PENDING from authd");
-	control_pending_set(account, url, code, expiry);
 	notify_pending(parent_conf, account, url, code, expiry);
-}
-
-static void
-parent_auth_done(struct imsg *imsg)
-{
-	struct msgr	 r;
-	const char	*account;
-
-	msg_read_init(&r, imsg);
-	account = msg_get_str(&r);
-	if (msg_read_end(&r) == -1 || account == NULL)
-		fatalx("malformed AUTH_PENDING_DONE from authd");
-	control_pending_done(account);
 }
 
 /* A child closed its socket, or it failed: stop the daemon. */
@@ -333,11 +323,6 @@ parent_dispatch_child(struct imsgev *iev, struct imsg *imsg)
 		if (c->proc != PROC_AUTHD)
 			return (DISPATCH_UNKNOWN);
 		parent_auth_pending(imsg);
-		return (DISPATCH_OK);
-	case IMSG_AUTH_PENDING_DONE:
-		if (c->proc != PROC_AUTHD)
-			return (DISPATCH_UNKNOWN);
-		parent_auth_done(imsg);
 		return (DISPATCH_OK);
 	case IMSG_CTL_DATA:
 	case IMSG_CTL_END:

@@ -77,9 +77,6 @@ void	 control_listen(void);
 void	 control_conn_add(int, uid_t, gid_t);
 void	 control_cleanup(void);
 void	 control_child_reply(struct imsg *);
-void	 control_pending_set(const char *, const char *, const char *,
-	    uint64_t);
-void	 control_pending_done(const char *);
 
 /* parent.c, for the control socket */
 int	 parent_reload(char *reason, size_t size);

@@ -82,10 +82,17 @@ device = ("[%s]\npermission_url = %s\noauth2_flow = device\n"
              oauth.client_id))
 if oauth.client_secret:
     device += "client_secret = %s\n" % oauth.client_secret
+# notify_command runs as the daemon's user: a directory it may write.
+notify_dir = h.path("notify")
+os.makedirs(notify_dir, exist_ok=True)
+os.chmod(notify_dir, 0o777)
+NOTIFY_LOG = os.path.join(notify_dir, "notify.log")
 conf = h.standard_config(
     pop=False, smtp=False,
     extra_globals="kdf_iterations = 100000\nauth_timeout = 120\n"
-                  "control_group = %s" % GROUP,
+                  "control_group = %s\n"
+                  "notify_command = echo \"$EMAILPROXY_ACCOUNT "
+                  "$EMAILPROXY_URL\" >> %s" % (GROUP, NOTIFY_LOG),
     extra=device)
 port = h.proxy_ports["imap"]
 h.start_emailproxy(conf)
@@ -241,6 +248,24 @@ h.check(pend is not None and url.startswith(oauth.authorize_url + "?") and
 h.check(accounts().get(AUTH, {}).get("state") == "pending",
         "show accounts -j: the waiting account is \"pending\"",
         repr(accounts().get(AUTH)))
+
+
+def notified(line, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with open(NOTIFY_LOG) as f:
+                if line in f.read().splitlines():
+                    return True
+        except FileNotFoundError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+h.check(url and notified("%s %s" % (AUTH, url)),
+        "notify_command runs with the account and URL authd announced",
+        h.log_text()[-500:])
 rc, out, err = ctl("show", "pending")
 h.check(rc == 0 and url and AUTH in out and url in out,
         "show pending: text names the account and the URL", repr(out))

@@ -435,7 +435,6 @@ peer_read(int fd, short event, void *arg)
 			r->s[0] = s ? strdup(s) : NULL;
 			r->u64 = msg_get_u64(&m);
 			break;
-		case IMSG_AUTH_PENDING_DONE:
 		case IMSG_CTL_DATA:
 		case IMSG_CTL_FAIL:
 			s = msg_get_str(&m);
@@ -531,6 +530,56 @@ flush(struct imsgbuf *ibuf)
 {
 	if (imsgbuf_flush(ibuf) == -1)
 		err(1, "imsgbuf_flush");
+}
+
+/*
+ * Ask authd, as the parent relays emailproxyctl show pending: 1 if
+ * account is listed (its url in *url when url is not NULL, to free),
+ * 0 if not, -1 without a whole answer.  authd alone holds the pending
+ * authorisations: nothing else is asked.
+ */
+static int
+shown_pending(const char *account, char **url)
+{
+	static uint32_t	 ctl_id = 5000;
+	struct rec	*r, *end;
+	json_t		*j;
+	uint32_t	 id = ctl_id++;
+	int		 shown = 0;
+
+	if (url != NULL)
+		*url = NULL;
+	imsg_compose(&parent.ibuf, IMSG_CTL_SHOW_PENDING, id, 0, -1, NULL, 0);
+	flush(&parent.ibuf);
+	if ((end = await(&parent, IMSG_CTL_END, id, 0, 3)) == NULL)
+		return (-1);
+	rec_free(end);
+	while ((r = find(&parent, IMSG_CTL_DATA, id, 0)) != NULL) {
+		j = r->s[0] != NULL ? json_loads(r->s[0], 0, NULL) : NULL;
+		if (j != NULL && streq(json_string_value(json_object_get(j,
+		    "account")), account)) {
+			shown = 1;
+			if (url != NULL && *url == NULL && json_string_value(
+			    json_object_get(j, "url")) != NULL)
+				*url = strdup(json_string_value(
+				    json_object_get(j, "url")));
+		}
+		json_decref(j);
+		rec_free(r);
+	}
+	return (shown);
+}
+
+/* Wait until show pending no longer lists account: 1 when it does not. */
+static int
+pending_gone(const char *account, double secs)
+{
+	double	 end = now() + secs;
+	int	 shown;
+
+	while ((shown = shown_pending(account, NULL)) != 0 && now() < end)
+		pump(0.1);
+	return (shown == 0);
 }
 
 static uint32_t
@@ -713,7 +762,7 @@ static char	*code_refresh;
 static void
 test_code(void)
 {
-	struct rec	*pend, *t1, *t2, *done, *r;
+	struct rec	*pend, *t1, *t2, *r;
 	json_t		*req, *in;
 	char		*state, *challenge, *redirect, *page, *want, *url;
 	char		*body;
@@ -741,6 +790,10 @@ test_code(void)
 	    "the pending one (no second AUTH_PENDING)");
 	if (r != NULL)
 		rec_free(r);
+	check(shown_pending("code@example.com", &want) == 1 && want != NULL &&
+	    streq(want, pend->s[1]), "code grant: show pending, answered by "
+	    "authd, lists the account with its permission URL");
+	free(want);
 
 	if (asprintf(&want, "%s/authorize?tenant=common&client_id=%s&"
 	    "redirect_uri=http%%3A%%2F%%2F127.0.0.1%%3A%d%%2Fcallback&"
@@ -792,9 +845,8 @@ test_code(void)
 	check(t1->u64 >= (uint64_t)time(NULL) + 3590 &&
 	    t1->u64 <= (uint64_t)time(NULL) + 3600, "code grant: expiry is "
 	    "now + expires_in");
-	done = await(&parent, IMSG_AUTH_PENDING_DONE, 0, 1, 2);
-	check(done != NULL && streq(done->s[0], "code@example.com"),
-	    "code grant: AUTH_PENDING_DONE once authorised");
+	check(pending_gone("code@example.com", 2), "code grant: show pending "
+	    "no longer lists it once authorised");
 
 	req = last_request("/token", 0);
 	verifier = field(req, "code_verifier");
@@ -840,8 +892,6 @@ test_code(void)
 	rec_free(pend);
 	rec_free(t1);
 	rec_free(t2);
-	if (done != NULL)
-		rec_free(done);
 }
 
 static void
@@ -992,10 +1042,8 @@ test_device(void)
 	    "grant_type, device_code");
 	json_decref(req);
 	json_decref(all);
-	r = await(&parent, IMSG_AUTH_PENDING_DONE, 0, 1, 2);
-	check(r != NULL, "device grant: AUTH_PENDING_DONE");
-	if (r != NULL)
-		rec_free(r);
+	check(pend->s[0] != NULL && pending_gone(pend->s[0], 2),
+	    "device grant: show pending no longer lists it once authorised");
 	rec_free(pend);
 
 	/* Expired device code. */
@@ -1008,8 +1056,7 @@ test_device(void)
 	    "device grant: expired_token -> AUTH_FAIL_EXPIRED");
 	if (r != NULL)
 		rec_free(r);
-	while ((r = find(&parent, IMSG_AUTH_PENDING, 0, 1)) != NULL ||
-	    (r = find(&parent, IMSG_AUTH_PENDING_DONE, 0, 1)) != NULL)
+	while ((r = find(&parent, IMSG_AUTH_PENDING, 0, 1)) != NULL)
 		rec_free(r);
 }
 
@@ -1429,8 +1476,6 @@ test_failures(void)
 		rec_free(r);
 	if (pend != NULL)
 		rec_free(pend);
-	while ((r = find(&parent, IMSG_AUTH_PENDING_DONE, 0, 1)) != NULL)
-		rec_free(r);
 
 	/* A wrong state is ignored; the right one still completes. */
 	server_reset();
@@ -1473,8 +1518,6 @@ test_failures(void)
 	free(redirect);
 	if (pend != NULL)
 		rec_free(pend);
-	while ((r = find(&parent, IMSG_AUTH_PENDING_DONE, 0, 1)) != NULL)
-		rec_free(r);
 
 	/* Nobody authorises: re-announced, then expired. */
 	pending_announce_secs = 1;
@@ -1489,11 +1532,8 @@ test_failures(void)
 	    "auth_timeout -> AUTH_FAIL_EXPIRED");
 	if (r != NULL)
 		rec_free(r);
-	r = await(&parent, IMSG_AUTH_PENDING_DONE, 0, 1, 1);
-	check(r != NULL, "failure: an expired authorisation is withdrawn "
-	    "from the parent");
-	if (r != NULL)
-		rec_free(r);
+	check(pending_gone("code@example.com", 1), "failure: show pending no "
+	    "longer lists an expired authorisation");
 	authd_conf->auth_timeout = 600;
 	pending_announce_secs = 60;
 	while ((r = find(&parent, IMSG_AUTH_PENDING, 0, 1)) != NULL)
@@ -1707,8 +1747,6 @@ test_park_and_ctl(void)
 	}
 	if (pend != NULL)
 		rec_free(pend);
-	while ((r = find(&parent, IMSG_AUTH_PENDING_DONE, 0, 1)) != NULL)
-		rec_free(r);
 
 	/* ctl: a URL for an account with nothing pending. */
 	msg_begin(&w, &parent.ibuf, IMSG_CTL_AUTHORISE, 78, -1);
@@ -1816,15 +1854,6 @@ jstr(json_t *o, const char *key)
 }
 
 static void
-drain_pending_done(void)
-{
-	struct rec	*r;
-
-	while ((r = find(&parent, IMSG_AUTH_PENDING_DONE, 0, 1)) != NULL)
-		rec_free(r);
-}
-
-static void
 test_ctl_authorise(void)
 {
 	struct ctl_answer	 a;
@@ -1863,7 +1892,6 @@ test_ctl_authorise(void)
 
 	/* Nothing pending: authorise starts the grant, nobody waiting. */
 	server_reset();
-	drain_pending_done();
 	ctl_send(110, "code@example.com", NULL);
 	ctl_wait(110, 5, &a);
 	pend = await(&parent, IMSG_AUTH_PENDING, 0, 1, 1);
@@ -1905,7 +1933,6 @@ test_ctl_authorise(void)
 	    a.fail ? a.fail : "");
 	ctl_clear(&a);
 	rec_free(pend);
-	drain_pending_done();
 
 	/* Again; this time the person approves: tokens for the next login. */
 	ctl_send(113, "code@example.com", NULL);
@@ -1952,7 +1979,6 @@ test_ctl_authorise(void)
 		rec_free(r);
 	}
 	rec_free(pend);
-	drain_pending_done();
 
 	/* A login that waits gets the tokens; ctl hears "1 login". */
 	id = request(AUTH_OP_OBTAIN, "code@example.com", NULL, NULL, NULL);
@@ -1980,7 +2006,6 @@ test_ctl_authorise(void)
 	}
 	if (pend != NULL)
 		rec_free(pend);
-	drain_pending_done();
 
 	/* The device grant: the code to enter; a login joins it. */
 	server_reset();
@@ -2020,7 +2045,6 @@ test_ctl_authorise(void)
 		secret(r->s[1]);
 		rec_free(r);
 	}
-	drain_pending_done();
 }
 
 static void
@@ -2082,7 +2106,7 @@ make_keys(void)
 static void
 test_unclaimed(void)
 {
-	struct rec	*pend, *done, *r;
+	struct rec	*pend, *r;
 	uint32_t	 id, ids[AUTHD_MAX_PERSON + 2];
 	char		 name[64];
 	int		 i, refused = 0, pending = 0;
@@ -2092,15 +2116,11 @@ test_unclaimed(void)
 	    NULL);
 	pend = await(&parent, IMSG_AUTH_PENDING, 0, 1, 5);
 	cancel(id);
-	done = await(&parent, IMSG_AUTH_PENDING_DONE, 0, 1, 3);
-	check(pend != NULL && done != NULL && done->s[0] != NULL &&
-	    strcmp(done->s[0], "nobody1@catch.example") == 0,
+	check(pend != NULL && pending_gone("nobody1@catch.example", 3),
 	    "unclaimed: a catch-all name's authorisation that no login waits "
 	    "for and no person was told of is dropped");
 	if (pend != NULL)
 		rec_free(pend);
-	if (done != NULL)
-		rec_free(done);
 
 	/* With emailproxyctl watching it stays. */
 	id = request(AUTH_OP_OBTAIN, "nobody2@catch.example", NULL, NULL,
@@ -2121,14 +2141,11 @@ test_unclaimed(void)
 		rec_free(r);
 	cancel(id);
 	pump(0.5);
-	done = find(&parent, IMSG_AUTH_PENDING_DONE, 0, 1);
-	check(pend != NULL && done == NULL && flight_pending(
-	    "nobody2@catch.example") != NULL,
+	check(pend != NULL && shown_pending("nobody2@catch.example",
+	    NULL) == 1 && flight_pending("nobody2@catch.example") != NULL,
 	    "unclaimed: one emailproxyctl asked about stays pending");
 	if (pend != NULL)
 		rec_free(pend);
-	if (done != NULL)
-		rec_free(done);
 
 	/* The bound: what waits for a person. */
 	for (i = 0; i < AUTHD_MAX_PERSON + 1; i++) {
@@ -2156,8 +2173,6 @@ test_unclaimed(void)
 	    "unclaimed: their logins gone, only the one emailproxyctl asked "
 	    "about is left (%d)", flight_count_pending());
 	while ((r = find(&parent, IMSG_AUTH_PENDING, 0, 1)) != NULL)
-		rec_free(r);
-	while ((r = find(&parent, IMSG_AUTH_PENDING_DONE, 0, 1)) != NULL)
 		rec_free(r);
 	while ((r = find(&parent, IMSG_CTL_DATA, 0, 1)) != NULL)
 		rec_free(r);
