@@ -186,7 +186,7 @@ authd_dispatch_tokend(int fd, short event, void *arg)
 	uint32_t	 op, id;
 
 	if (imsgev_io(iev, event) == -1)
-		fatalx("lost the connection to tokend");
+		proc_peer_gone("tokend");
 	for (;;) {
 		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
 			fatal("imsg_get from tokend");

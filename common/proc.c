@@ -117,6 +117,13 @@ proc_config_done(struct imsgev *parent)
 }
 
 void
+proc_peer_gone(const char *peer)
+{
+	log_warnx("%s went away", peer);
+	exit(PROC_EXIT_PEER_GONE);
+}
+
+void
 proc_verbose(struct imsg *imsg)
 {
 	struct msgr	r;

@@ -60,6 +60,17 @@ int	 proc_parent_common(struct imsgev *parent, struct imsg *,
 	    void (*apply)(struct emailproxy_conf *));
 
 /*
+ * A child whose peer (another child) closed their link exits with
+ * PROC_EXIT_PEER_GONE after a log line naming the peer: it is not the
+ * cause, and the parent waits for the child that is, to name it.
+ */
+#define PROC_EXIT_PEER_GONE	3
+__attribute__((__noreturn__)) void proc_peer_gone(const char *peer);
+
+/* Seconds the proxy gives its sessions' bye lines when told to stop. */
+#define PROXY_SHUTDOWN_WAIT	3
+
+/*
  * chroot(dir), chdir("/"), setproctitle(title), then drop to user's
  * uid/gid (setgroups, setresgid, setresuid) and PR_SET_DUMPABLE 0.
  * When not started as root only the title is set (log_warnx once).

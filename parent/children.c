@@ -240,13 +240,16 @@ children_kill(unsigned int want)
  * what is left.  Returns when all are reaped.  The proxy and authd go
  * first: both talk to tokend, and a peer that vanishes under a child
  * still running is an error to it, which a requested stop is not.
+ * tokend stays until it is told (its peers' going is not its cue), and
+ * is told only once both are gone.  The proxy has PROXY_SHUTDOWN_WAIT
+ * seconds for its bye lines, and a second more.
  */
 void
 children_stop(void)
 {
 	unsigned int	 first = (1U << PROC_PROXY) | (1U << PROC_AUTHD);
 
-	if (children_stop_some(first, 1500) > 0)
+	if (children_stop_some(first, PROXY_SHUTDOWN_WAIT * 1000 + 1000) > 0)
 		children_kill(first);
 	if (children_stop_some(1U << PROC_TOKEND, 1000) > 0)
 		children_kill(1U << PROC_TOKEND);

@@ -49,6 +49,8 @@ struct emailproxy_conf	*parent_conf;
 #define NOFILE_RESERVE	64
 /* ms a port that is in use at start is tried again. */
 #define START_BIND_WAIT	5000
+/* ms to wait for the child that caused a loss, to name it. */
+#define CHILD_CAUSE_WAIT 3000
 
 static struct parent_opts *opts;
 static int		 stopping;
@@ -162,16 +164,29 @@ child_log_lost(const struct child *c, int status)
 		log_warnx("lost child: %s terminated by signal %d (%s)%s",
 		    c->name, WTERMSIG(status), strsignal(WTERMSIG(status)),
 		    WTERMSIG(status) == SIGSYS ? ", a sandbox violation" : "");
+	else if (child_followed(status))
+		log_warnx("%s exited: a peer went away", c->name);
 	else
 		log_warnx("lost child: %s exited with status %d",
 		    c->name, WEXITSTATUS(status));
 }
 
+/* It exited because another child went away: not the cause. */
+int
+child_followed(int status)
+{
+	return (WIFEXITED(status) &&
+	    WEXITSTATUS(status) == PROC_EXIT_PEER_GONE);
+}
+
 /*
- * Reap every child that has gone, waiting up to wait_ms for `want` (if
- * not NULL), and name them, those killed by a signal first: when one
- * child dies its peers exit cleanly after it, and the log must name the
- * cause, not the first to be noticed.  Returns how many were lost.
+ * Reap every child that has gone and name them, the cause first: those
+ * killed by a signal, then those that exited for a reason of their own,
+ * then those that only followed a peer (PROC_EXIT_PEER_GONE).  A peer
+ * that follows may be reaped before the child it followed is, so while
+ * every child gone so far only followed (or want, whose link closed, is
+ * not reaped yet) and some still run, wait for the cause, at most
+ * wait_ms.  Returns how many were reaped.
  */
 static int
 parent_collect(struct child *want, int wait_ms)
@@ -180,10 +195,9 @@ parent_collect(struct child *want, int wait_ms)
 	struct child	*c;
 	pid_t		 pid;
 	int		 status[PROC_MAX], gone[PROC_MAX] = { 0 };
-	int		 i, pass, lost = 0, waited = 0, grace = 0;
-	int		 cause, left;
+	int		 i, pass, lost = 0, waited, cause, left, any;
 
-	for (;;) {
+	for (waited = 0;; waited += 10) {
 		while ((pid = waitpid(-1, &status[0], WNOHANG)) > 0) {
 			if ((c = child_by_pid(pid)) == NULL)
 				continue;	/* a notify_command */
@@ -191,38 +205,29 @@ parent_collect(struct child *want, int wait_ms)
 			gone[c->proc] = 1;
 			status[c->proc] = status[0];
 		}
-		if (want == NULL || waited >= wait_ms)
-			break;
-		if (want->pid == 0) {
-			/*
-			 * want went by itself: it may have followed a peer
-			 * that was killed and that the kernel has not reaped
-			 * yet.  Give that one a moment, to name the cause.
-			 */
-			cause = left = 0;
-			for (i = PROC_PROXY; i < PROC_MAX; i++) {
-				if (gone[i] && WIFSIGNALED(status[i]))
-					cause = 1;
-				if (children[i].pid > 0)
-					left++;
-			}
-			if (cause || left == 0)
-				break;
-			if (grace == 0)
-				grace = waited + 200;
-			else if (waited >= grace)
-				break;
+		cause = left = any = 0;
+		for (i = PROC_PROXY; i < PROC_MAX; i++) {
+			if (gone[i] && !child_followed(status[i]))
+				cause = 1;
+			any |= gone[i];
+			if (children[i].pid > 0)
+				left++;
 		}
+		if (left == 0 || waited >= wait_ms)
+			break;
+		if (want == NULL && !any)
+			break;			/* nothing of ours went */
+		if ((want == NULL || want->pid == 0) && cause)
+			break;
 		logrelay_drain();
 		nanosleep(&pause, NULL);
-		waited += 10;
 	}
 	if (stopping)
 		return (0);
-	for (pass = 0; pass < 2; pass++)
+	for (pass = 0; pass < 3; pass++)
 		for (i = PROC_PROXY; i < PROC_MAX; i++) {
-			if (!gone[i] ||
-			    (pass == 0) != WIFSIGNALED(status[i]))
+			if (!gone[i] || pass != (WIFSIGNALED(status[i]) ? 0 :
+			    child_followed(status[i]) ? 2 : 1))
 				continue;
 			child_log_lost(&children[i], status[i]);
 			lost++;
@@ -233,7 +238,7 @@ parent_collect(struct child *want, int wait_ms)
 static void
 parent_reap(void)
 {
-	if (parent_collect(NULL, 0) > 0)
+	if (parent_collect(NULL, CHILD_CAUSE_WAIT) > 0)
 		parent_shutdown(1);
 }
 
@@ -241,7 +246,7 @@ parent_reap(void)
 static __dead void
 parent_child_gone(struct child *c)
 {
-	if (parent_collect(c, 500) == 0)
+	if (parent_collect(c, CHILD_CAUSE_WAIT) == 0)
 		log_warnx("lost child: %s closed its socket", c->name);
 	parent_shutdown(1);
 }

@@ -69,6 +69,7 @@ __attribute__((__noreturn__)) void parent_run(const char *self,
 	    struct parent_opts *, struct emailproxy_conf *);
 int	 parent_prepare_dirs(const struct emailproxy_conf *);
 void	 child_log_lost(const struct child *, int status);
+int	 child_followed(int status);
 
 /* control.c */
 struct imsg;

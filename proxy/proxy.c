@@ -35,7 +35,6 @@
 #include "proxy.h"
 #include "upstream.h"
 
-#define SHUTDOWN_WAIT	3	/* seconds to flush bye lines */
 
 struct emailproxy_conf	*proxy_conf;
 
@@ -146,7 +145,7 @@ proxy_tokend_gone(struct imsgev *iev)
 {
 	if (stopping)
 		return;
-	fatalx("tokend went away");
+	proc_peer_gone("tokend");
 }
 
 static int
@@ -227,8 +226,8 @@ proxy_shutdown_check(int fd, short event, void *arg)
 	struct timeval	tv = { 0, 100000 };
 	static int	ticks;
 
-	/* Leave once every bye line is out, or after SHUTDOWN_WAIT. */
-	if (sessions_open() == 0 || ++ticks > SHUTDOWN_WAIT * 10)
+	/* Leave once every bye line is out, or after PROXY_SHUTDOWN_WAIT. */
+	if (sessions_open() == 0 || ++ticks > PROXY_SHUTDOWN_WAIT * 10)
 		proxy_exit();
 	evtimer_add(&ev_shutdown, &tv);
 }

@@ -41,6 +41,7 @@ static void	tokend_dispatch_authd(int, short, void *);
 static void	tokend_parent_imsg(struct imsg *);
 static void	tokend_kick(void *);
 static void	tokend_sig(int, short, void *);
+static void	tokend_peer_gone(struct imsgev *);
 static __dead void tokend_shutdown(void);
 
 static __dead void
@@ -54,6 +55,18 @@ tokend_shutdown(void)
 	config_free(pending);
 	log_info("exiting");
 	exit(0);
+}
+
+/*
+ * The proxy or authd closed its link.  The parent sees that child go
+ * too and stops the daemon; tokend stays until the parent says so, so
+ * that during a requested stop no other child sees it vanish.
+ */
+static void
+tokend_peer_gone(struct imsgev *iev)
+{
+	log_debug("%s closed its link", iev->name);
+	event_del(&iev->ev);
 }
 
 static void
@@ -196,9 +209,10 @@ tokend_dispatch_proxy(int fd, short event, void *arg)
 	struct imsg	 imsg;
 	ssize_t		 n;
 
-	/* The parent notices a dead peer and stops the daemon. */
-	if (imsgev_io(iev, event) == -1)
-		tokend_shutdown();
+	if (imsgev_io(iev, event) == -1) {
+		tokend_peer_gone(iev);
+		return;
+	}
 	for (;;) {
 		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
 			fatal("imsg_get from the proxy");
@@ -217,8 +231,10 @@ tokend_dispatch_authd(int fd, short event, void *arg)
 	struct imsg	 imsg;
 	ssize_t		 n;
 
-	if (imsgev_io(iev, event) == -1)
-		tokend_shutdown();
+	if (imsgev_io(iev, event) == -1) {
+		tokend_peer_gone(iev);
+		return;
+	}
 	for (;;) {
 		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
 			fatal("imsg_get from authd");

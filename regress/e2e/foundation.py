@@ -368,8 +368,11 @@ def main():
             check(rc not in (None, 0) and gone,
                   "killing %s stops the rest, parent exits non-zero" %
                   victim, "rc %s, children gone %s" % (rc, gone))
-            check(re.search(r"lost child: %s" % victim, d.text()),
-                  "the parent logs which child was lost (%s)" % victim)
+            named = re.findall(r"lost child: (\w+)", d.text())
+            check(named and set(named) == {victim},
+                  "the parent logs which child was lost (%s), and only "
+                  "that one (the others followed it)" % victim,
+                  "named %r" % named)
         finally:
             d.stop()
 

@@ -20,7 +20,8 @@ server is needed: nothing logs in).
   proxy, without a warning; a warning comes only when that is below
   what max_connections needs.
 - A requested stop (SIGTERM), repeated: exit status 0 and no child logs
-  a fatal error.
+  a fatal error; with a proxy slow to take it (held by SIGSTOP), tokend
+  stays until the proxy has gone, and no child sees a peer vanish.
 - A second daemon on the same listener port (its own control socket)
   does not start: exit 1, the section and "address already in use";
   the first keeps its port.
@@ -37,6 +38,7 @@ server is needed: nothing logs in).
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -351,5 +353,45 @@ for i in range(8):
             i + 1, ok, rc, m.group(0) if m else log[-300:]))
 h.check(not bad, "8 starts and SIGTERM stops: exit 0, \"stopped\", no "
         "fatal in the log", "; ".join(bad))
+
+
+def pid_alive(pid):
+    """pid runs (a zombie does not count)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+# A proxy slow to take the stop (held with SIGSTOP): authd leaves at
+# once, and tokend must stay until the proxy has gone, so that the proxy
+# never sees it vanish; then all leave cleanly.
+d = Daemon(text, conf_name="stop.conf")
+ok = d.ready()
+pids = {r: role_pid(d.pid, r) for r in ("proxy", "tokend", "authd")}
+why = "not ready or a child missing: %r %s" % (pids, d.text()[-300:])
+stayed = False
+if ok and all(pids.values()):
+    os.kill(pids["proxy"], signal.SIGSTOP)
+    os.kill(d.pid, signal.SIGTERM)
+    authd_gone = wait_for(lambda: not pid_alive(pids["authd"]), 10)
+    # tokend has no reason to leave before the proxy: watch it for the
+    # time it would take to follow authd.
+    left = wait_for(lambda: not pid_alive(pids["tokend"]), 0.5)
+    stayed = authd_gone and not left
+    why = "authd gone %s, tokend alive %s" % (authd_gone,
+                                              pid_alive(pids["tokend"]))
+    os.kill(pids["proxy"], signal.SIGCONT)
+rc = d.exit_status()
+log = d.text()
+m = re.search(r".*(fatal|went away|did not stop).*", log)
+h.check(stayed, "a requested stop: tokend stays while the proxy has not "
+        "gone yet (authd has)", why)
+h.check(rc == 0 and not m and re.search(r"parent: stopped", log),
+        "a requested stop with a slow proxy: exit 0, \"stopped\", no "
+        "child saw its peer vanish", "exit %s, %s" % (
+            rc, m.group(0) if m else log[-300:]))
+d.stop()
 
 h.finish()
