@@ -12,6 +12,26 @@ import re
 import struct
 
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+
+def imsg_types():
+    """enum imsg_type of common/emailproxy.h: name -> value."""
+    types, inside, n = {}, False, 0
+    with open(os.path.join(SRC, "common", "emailproxy.h")) as f:
+        for line in f:
+            if line.startswith("enum imsg_type"):
+                inside = True
+            elif inside and line.startswith("};"):
+                break
+            elif inside and line.strip().startswith("IMSG_"):
+                name = line.strip().split(",")[0].split()[0]
+                types[name[len("IMSG_"):]] = n
+                n += 1
+    return types
+
+
+T = imsg_types()
 
 # proxy/starttls.h
 TLS_CLIENT, TLS_SERVER, SERVER_STARTTLS, LOCAL_STARTTLS, REQUIRE_TLS = \
@@ -351,8 +371,10 @@ def mstr(s):
 
 put("imsg", "fields", imsg(1, s32(7) + struct.pack("<Q", 9) + mstr("x"),
                           peerid=0b1001))
-put("imsg", "config-empty", imsg(1) + imsg(2, s32(0) * 8) + imsg(5) +
-    imsg(1) + imsg(3, mstr("IMAP-1993") + s32(1)) + imsg(5))
+put("imsg", "config-empty", imsg(T["CONF_START"]) +
+    imsg(T["CONF_GLOBALS"], s32(0) * 8) + imsg(T["CONF_END"]) +
+    imsg(T["CONF_START"]) + imsg(T["CONF_SERVER"], mstr("IMAP-1993") +
+                                 s32(1)) + imsg(T["CONF_END"]))
 put("imsg", "short-header", b"\x01\x00\x00\x00\x08")
 put("imsg", "huge-len", struct.pack("<IIII", 1, 0x7fffffff, 0, 0))
 put("imsg", "fd-bit", struct.pack("<IIII", 1, 0x80000010, 0, 0))
@@ -497,7 +519,8 @@ for t in os.listdir(TOP):
     put(t, "empty", b"")
 
 # tokend: 16-bit length, the proxy's stream, then authd's.
-TOKEN_GET, TOKEN_CANCEL, AUTH_TOKENS, AUTH_FAIL = 10, 13, 16, 17
+TOKEN_GET, TOKEN_CANCEL = T["TOKEN_GET"], T["TOKEN_CANCEL"]
+AUTH_TOKENS, AUTH_FAIL = T["AUTH_TOKENS"], T["AUTH_FAIL"]
 
 
 def token_get(sid, user, pw, flags=0, rejected=None, proto=0,
