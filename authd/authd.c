@@ -96,6 +96,9 @@ authd_main(int debug, int verbose)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
+	/* The parent's too: a signal sent to every process of the unit. */
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
 
 	if (imsgbuf_init(&iev_parent->ibuf, PARENT_SOCK_FILENO) == -1 ||
 	    imsgbuf_set_maxsize(&iev_parent->ibuf, IMSG_MAXSIZE_PARENT) ==

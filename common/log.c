@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,12 @@ log_init(int n_debug, int facility)
 
 	debug = n_debug;
 	verbose = n_debug;
-	/* The journal reads a "<priority>" prefix on each line. */
+	/*
+	 * The journal reads a "<priority>" prefix on each line.  The
+	 * parent keeps JOURNAL_STREAM in its children's environment only
+	 * when its own standard error is the journal (their lines reach it
+	 * through the parent), so no file ever gets the prefixes.
+	 */
 	journal = debug && getenv("JOURNAL_STREAM") != NULL;
 	/*
 	 * --log-file (the parent marks it in the environment its children
@@ -59,6 +65,53 @@ log_init(int n_debug, int facility)
 	if (!debug)
 		openlog("emailproxy", LOG_PID | LOG_NDELAY, facility);
 	tzset();	/* before chroot: localtime needs the zone file */
+}
+
+/*
+ * Whether standard error is the stream systemd connected to its journal:
+ * JOURNAL_STREAM holds that stream's device and inode ("DEV:INODE"),
+ * and a program started from a service with its standard error
+ * redirected inherits the variable all the same.
+ */
+int
+log_stderr_is_journal(void)
+{
+	struct stat		 st;
+	const char		*s;
+	unsigned long long	 dev, ino;
+	char			 end;
+
+	if ((s = getenv("JOURNAL_STREAM")) == NULL ||
+	    sscanf(s, "%llu:%llu%c", &dev, &ino, &end) != 2 ||
+	    fstat(STDERR_FILENO, &st) == -1)
+		return (0);
+	return ((unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino);
+}
+
+/*
+ * Point standard error at path, appended to and created 0640: the
+ * --log-file at start, and again on SIGUSR1 once logrotate has renamed
+ * it.  On failure standard error is left as it was.
+ */
+int
+log_reopen(const char *path)
+{
+	int	fd, saved_errno;
+
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0640)) == -1)
+		return (-1);
+	if (fd == STDERR_FILENO)
+		return (0);
+	if (dup2(fd, STDERR_FILENO) == -1) {
+		saved_errno = errno;
+		close(fd);
+		errno = saved_errno;
+		return (-1);
+	}
+	close(fd);
+	return (0);
 }
 
 void

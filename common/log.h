@@ -34,6 +34,8 @@
 #define LOG_FILE_ENV	"EMAILPROXY_LOG_FILE"
 
 void	log_init(int n_debug, int facility);
+int	log_stderr_is_journal(void);
+int	log_reopen(const char *path);
 void	log_procinit(const char *);
 void	log_setverbose(int);
 int	log_getverbose(void);

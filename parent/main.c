@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "emailproxy.h"
@@ -87,15 +88,9 @@ static const struct option longopts[] = {
 static void
 open_log_file(const char *path)
 {
-	int	fd;
-
 	/* Logs then go where stderr goes, for every process. */
-	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0640)) == -1)
+	if (log_reopen(path) == -1)
 		err(1, "%s", path);
-	if (dup2(fd, STDERR_FILENO) == -1)
-		err(1, "dup2");
-	close(fd);
 	/* Every process dates its lines there (log.c). */
 	if (setenv(LOG_FILE_ENV, path, 1) == -1)
 		err(1, "setenv");
@@ -195,7 +190,11 @@ main(int argc, char *argv[])
 	if (opts.log_file != NULL && !opts.noaction) {
 		open_log_file(opts.log_file);
 		opts.debug = 1;
-	}
+	} else
+		unsetenv(LOG_FILE_ENV);
+	/* Priority prefixes only for the journal, never in a file. */
+	if (!log_stderr_is_journal())
+		unsetenv("JOURNAL_STREAM");
 	/* -n always prints its findings to stderr. */
 	log_init(opts.debug || opts.noaction, LOG_DAEMON);
 	log_setverbose(opts.verbose);
@@ -204,7 +203,8 @@ main(int argc, char *argv[])
 	    config_load_files(conf) == -1) {
 		if (opts.noaction)
 			fprintf(stderr, "configuration invalid\n");
-		exit(1);
+		/* Distinct, so a service manager need not retry it. */
+		exit(EX_CONFIG);
 	}
 	if (opts.noaction) {
 		config_print(conf, opts.verbose);

@@ -16,7 +16,8 @@
 
 /*
  * The parent's event loop: configure the children, pass listeners,
- * reload on SIGHUP, stop on SIGTERM/SIGINT, and stop everything when a
+ * reload on SIGHUP, stop on SIGTERM/SIGINT, reopen the --log-file on
+ * SIGUSR1, toggle debug logging on SIGUSR2, and stop everything when a
  * child dies (no half-alive daemon; the service manager restarts us).
  */
 
@@ -266,7 +267,16 @@ parent_sig_handler(int sig, short event, void *arg)
 		parent_reap();
 		break;
 	case SIGUSR1:
-		/* As the Python proxy: toggle debug logging. */
+		/* logrotate renamed the --log-file: write to a new one. */
+		if (opts->log_file == NULL)
+			break;
+		if (log_reopen(opts->log_file) == -1)
+			log_warn("cannot reopen %s", opts->log_file);
+		else
+			log_info("log file %s reopened", opts->log_file);
+		break;
+	case SIGUSR2:
+		/* Toggle debug logging. */
 		parent_set_verbose(log_getverbose() > start_verbose ?
 		    start_verbose : 2);
 		log_info("verbosity set to %d", log_getverbose());
@@ -481,7 +491,7 @@ parent_run(const char *self, struct parent_opts *o,
     struct emailproxy_conf *conf)
 {
 	struct event	 ev_sigterm, ev_sigint, ev_sighup, ev_sigchld;
-	struct event	 ev_sigusr1;
+	struct event	 ev_sigusr1, ev_sigusr2;
 	struct timespec	 now;
 	long long	 deadline;
 	int		 fd, i;
@@ -531,11 +541,13 @@ parent_run(const char *self, struct parent_opts *o,
 	signal_set(&ev_sighup, SIGHUP, parent_sig_handler, NULL);
 	signal_set(&ev_sigchld, SIGCHLD, parent_sig_handler, NULL);
 	signal_set(&ev_sigusr1, SIGUSR1, parent_sig_handler, NULL);
+	signal_set(&ev_sigusr2, SIGUSR2, parent_sig_handler, NULL);
 	signal_add(&ev_sigterm, NULL);
 	signal_add(&ev_sigint, NULL);
 	signal_add(&ev_sighup, NULL);
 	signal_add(&ev_sigchld, NULL);
 	signal_add(&ev_sigusr1, NULL);
+	signal_add(&ev_sigusr2, NULL);
 
 	for (i = PROC_PROXY; i < PROC_MAX; i++)
 		send_config(&children[i], conf);

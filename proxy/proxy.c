@@ -78,6 +78,9 @@ proxy_main(int debug, int verbose)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
+	/* The parent's too: a signal sent to every process of the unit. */
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 
 	imsgev_peer(&iev_tokend, PEER1_SOCK_FILENO, "tokend",

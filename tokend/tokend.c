@@ -122,6 +122,9 @@ tokend_main(int debug, int verbose)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);	/* the parent's business */
 	signal(SIGINT, SIG_IGN);
+	/* The parent's too: a signal sent to every process of the unit. */
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
 	signal_set(&ev_term, SIGTERM, tokend_sig, NULL);
 	signal_add(&ev_term, NULL);
 
