@@ -1,7 +1,7 @@
 #!/bin/sh
 # emailproxy -n: a configuration in the Python proxy's format
 # (regress/fixtures/python-proxy-sample.conf) and our example load,
-# every regress/config/NAME.conf fails with exit 1 and the line in
+# every regress/config/NAME.conf fails with exit 78 (EX_CONFIG) and the line in
 # NAME.err, a --cache-store file adds its accounts, and one for an
 # unknown account is only a warning.
 
@@ -95,7 +95,7 @@ fi
 
 # Without the paths put in, a missing file is named by file, line, key.
 run "$fixtures/python-proxy-sample.conf"
-if [ $st -eq 1 ] && printf '%s\n' "$err" | grep -qF \
+if [ $st -eq 78 ] && printf '%s\n' "$err" | grep -qF \
     "python-proxy-sample.conf:50: local_certificate_path: @FIXTURES@/fixture-cert.pem: No such file or directory"
 then
 	pass "-n names a missing local_certificate_path by file:line"
@@ -118,8 +118,8 @@ for f in *.conf; do
 	[ -f "$e" ] || continue
 	want=$(head -n 1 "$e")
 	run "$f"
-	if [ $st -eq 1 ] && printf '%s\n' "$err" | grep -qF -- "$want"; then
-		pass "-n $f: exit 1, $want"
+	if [ $st -eq 78 ] && printf '%s\n' "$err" | grep -qF -- "$want"; then
+		pass "-n $f: exit 78, $want"
 	else
 		fail "-n $f: exit $st, wanted \"$want\", got: $(printf '%s' "$err" | head -n 3)"
 	fi

@@ -85,6 +85,22 @@ check "the unit starts /usr/sbin/emailproxy with /etc/emailproxy.conf" \
 check "no @VARIABLE@ is left in the unit" \
     "$(grep -n '@[A-Z]*@' "$D/$unit")" \
     sh -c "! grep -q '@[A-Z][A-Z]*@' '$D/$unit'"
+check "the unit does not restart after exit 78 (a configuration error)" \
+    "$(grep -n 'Restart' "$D/$unit")" \
+    sh -c "sed -n '/^\[Service\]/,/^\[/p' '$D/$unit' | \
+	grep -qx 'RestartPreventExitStatus=78'"
+check "the unit limits its starts (StartLimitIntervalSec, StartLimitBurst)" \
+    "$(grep -n 'StartLimit' "$D/$unit")" \
+    sh -c "sed -n '/^\[Unit\]/,/^\[/p' '$D/$unit' | \
+	grep -Eq '^StartLimitIntervalSec=[1-9]' && \
+	sed -n '/^\[Unit\]/,/^\[/p' '$D/$unit' | \
+	grep -Eq '^StartLimitBurst=[1-9]'"
+lr=$D/usr/share/examples/emailproxy/logrotate/emailproxy
+check "the logrotate example signals SIGUSR1 after the rename, no copytruncate" \
+    "$(cat "$lr" 2>&1)" \
+    sh -c "sed -n '/^[^#].*{/,/^}/p' '$lr' | \
+	sed -n '/postrotate/,/endscript/p' | grep -q 'USR1' && \
+	! grep -q '^[^#]*copytruncate' '$lr'"
 check "sysusers.d entry creates _emailproxy" \
     "$(cat "$D/usr/lib/sysusers.d/emailproxy.conf" 2>&1)" \
     grep -q '^u _emailproxy ' "$D/usr/lib/sysusers.d/emailproxy.conf"

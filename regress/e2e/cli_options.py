@@ -16,7 +16,8 @@
 (an unknown option exits 1, one line on stderr); every line the
 daemon and its children write to a --log-file starts with a date and
 time (RFC 3339, milliseconds) and "emailproxy[PID]:", as syslog files
-do; -n reports to stderr, not to the --log-file."""
+do; -n reports to stderr, not to the --log-file; a configuration error
+exits 78 (EX_CONFIG), with -n and at start."""
 
 import os
 import re
@@ -58,9 +59,16 @@ STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d "
 logfile = h.path("n.log")
 bad = os.path.join(h.top, "regress", "config", "bad-bool.conf")
 rc, out, err = run("-n", "-f", bad, "--log-file", logfile)
-h.check(rc == 1 and "bad-bool.conf:4: server_starttls" in err and
+h.check(rc == 78 and "bad-bool.conf:4: server_starttls" in err and
         "configuration invalid" in err and not os.path.exists(logfile),
         "-n --log-file: the findings go to stderr, not to the log file",
+        "%d %r" % (rc, err))
+
+# Started as a daemon, a configuration error is EX_CONFIG too: the
+# unit's RestartPreventExitStatus=78 then does not retry it.
+rc, out, err = run("-d", "-f", bad)
+h.check(rc == 78 and "bad-bool.conf:4: server_starttls" in err,
+        "a configuration error at start: exit 78 (EX_CONFIG), file:line",
         "%d %r" % (rc, err))
 
 # The daemon and its children.

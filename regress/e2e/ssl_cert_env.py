@@ -119,7 +119,7 @@ r = subprocess.run([h.emailproxy_bin, "-n", "-f", conf], env=env,
                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                    stdin=subprocess.DEVNULL, timeout=30)
 err = r.stderr.decode()
-h.check(r.returncode == 1 and "SSL_CERT_FILE: %s: No such file" %
+h.check(r.returncode == 78 and "SSL_CERT_FILE: %s: No such file" %
         h.path("missing.crt") in err, "-n: SSL_CERT_FILE naming a missing "
         "file is an error", err[-300:])
 env.pop("SSL_CERT_FILE")
