@@ -17,13 +17,21 @@ DESTDIR ?=
 
 CC ?=		cc
 PKG_CONFIG ?=	pkg-config
+ifeq ($(shell uname),OpenBSD)
+# pledge(2) and unveil(2) in place of libseccomp; libc has the BSD
+# functions (setproctitle, strlcpy, ...) and crypt(3).
+PKGS =		libtls libevent libcurl jansson libcrypto
+LIBCRYPT =
+else
 PKGS =		libtls libevent libcurl jansson libbsd-overlay libcrypto libseccomp
+LIBCRYPT =	-lcrypt
+endif
 
 CFLAGS ?=	-O2 -g
 CFLAGS +=	-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 		-Wmissing-prototypes -Wshadow -Wpointer-arith -Wno-unused-parameter \
 		-Icommon $(shell $(PKG_CONFIG) --cflags $(PKGS))
-LDLIBS +=	$(shell $(PKG_CONFIG) --libs $(PKGS)) -lcrypt
+LDLIBS +=	$(shell $(PKG_CONFIG) --libs $(PKGS)) $(LIBCRYPT)
 
 ifeq ($(SANITIZE),1)
 OBJDIR =	obj-san

@@ -15,7 +15,6 @@
  */
 
 #include <sys/types.h>
-#include <sys/prctl.h>
 
 #include <errno.h>
 #include <grp.h>
@@ -30,6 +29,7 @@
 #include "emailproxy.h"
 #include "config.h"
 #include "log.h"
+#include "platform.h"
 #include "proc.h"
 
 int
@@ -165,8 +165,7 @@ proc_privdrop(const char *user, const char *dir, const char *title)
 	if (geteuid() != 0) {
 		log_warnx("not started as root: %s keeps its user and "
 		    "runs without chroot", title);
-		if (prctl(PR_SET_DUMPABLE, 0) == -1)
-			fatal("prctl PR_SET_DUMPABLE");
+		platform_nodump();
 		return;
 	}
 	if ((pw = getpwnam(user)) == NULL)
@@ -180,8 +179,7 @@ proc_privdrop(const char *user, const char *dir, const char *title)
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
 		fatal("cannot drop privileges to %s", user);
 	/* No core dumps or ptrace of a process holding secrets. */
-	if (prctl(PR_SET_DUMPABLE, 0) == -1)
-		fatal("prctl PR_SET_DUMPABLE");
+	platform_nodump();
 }
 
 const char *

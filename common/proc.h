@@ -30,6 +30,7 @@
 #include "dispatch.h"
 #include "imsg.h"
 #include "msg.h"
+#include "platform.h"
 
 struct emailproxy_conf;
 
@@ -72,7 +73,7 @@ __attribute__((__noreturn__)) void proc_peer_gone(const char *peer);
 
 /*
  * chroot(dir), chdir("/"), setproctitle(title), then drop to user's
- * uid/gid (setgroups, setresgid, setresuid) and PR_SET_DUMPABLE 0.
+ * uid/gid (setgroups, setresgid, setresuid) and platform_nodump().
  * When not started as root only the title is set (log_warnx once).
  */
 void	 proc_privdrop(const char *user, const char *dir, const char *title);
@@ -81,14 +82,5 @@ void	 proc_privdrop(const char *user, const char *dir, const char *title);
 __attribute__((__noreturn__)) void proxy_main(int debug, int verbose);
 __attribute__((__noreturn__)) void tokend_main(int debug, int verbose);
 __attribute__((__noreturn__)) void authd_main(int debug, int verbose);
-
-/* sandbox.c: one call per process, after proc_privdrop. */
-void	 sandbox_proxy(void);
-void	 sandbox_tokend(void);
-void	 sandbox_authd(void);
-#ifdef __OpenBSD__
-/* The parent is not filtered on Linux: it keeps root for reloads. */
-void	 sandbox_parent(void);
-#endif
 
 #endif /* PROC_H */

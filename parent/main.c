@@ -30,10 +30,9 @@
 #include "emailproxy.h"
 #include "config.h"
 #include "log.h"
+#include "platform.h"
 #include "proc.h"
 #include "parent.h"
-
-extern char	**environ;
 
 /* Asked for (-h, --help): on stdout, exit 0. */
 static __dead void
@@ -103,17 +102,11 @@ main(int argc, char *argv[])
 	struct emailproxy_conf	*conf;
 	const char		*child = NULL;
 	char			 self[PATH_MAX];
-	ssize_t			 n;
 	int			 ch, prev, save_argc = argc;
 	char			**save_argv = argv;
 
 	memset(&opts, 0, sizeof(opts));
 	opts.conffile = EMAILPROXY_CONF;
-
-	/* Re-executing needs our own path; argv is rewritten below. */
-	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) == -1)
-		err(1, "readlink /proc/self/exe");
-	self[n] = '\0';
 
 	/*
 	 * No permutation: prev is the argument being read, a long option
@@ -181,10 +174,17 @@ main(int argc, char *argv[])
 			child_main = authd_main;
 		else
 			errx(1, "unknown process %s", child);
-		setproctitle_init(save_argc, save_argv, environ);
+		platform_title_init(save_argc, save_argv);
 		child_main(opts.debug, opts.verbose);
 		exit(1);
 	}
+
+	/*
+	 * Re-executing the children needs our own path, found before
+	 * daemon(3) changes the working directory.
+	 */
+	if (platform_self(save_argv[0], self, sizeof(self)) == -1)
+		err(1, "cannot find the executable to re-execute");
 
 	/* -n reports to whoever runs it, not to the daemon's log. */
 	if (opts.log_file != NULL && !opts.noaction) {

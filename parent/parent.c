@@ -525,6 +525,10 @@ parent_run(const char *self, struct parent_opts *o,
 	if (opts->debug)
 		logrelay_enable();
 	children_start(self, opts);
+#ifdef __OpenBSD__
+	/* What it keeps for reloads; Linux has no such filter (platform.h). */
+	sandbox_parent();
+#endif
 
 	event_init();
 	logrelay_start();
