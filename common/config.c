@@ -535,4 +535,17 @@ config_print(const struct emailproxy_conf *conf, int verbose)
 		    a->allow_clients != NULL ? ", allow_clients " : "",
 		    a->allow_clients != NULL ? a->allow_clients->text : "");
 	}
+
+	/* Every value, from the key table, as a file would write it. */
+	printf("\n[emailproxy]\n");
+	conf_key_print(CONF_GLOBAL, conf, 0);
+	TAILQ_FOREACH(s, &conf->servers, entry) {
+		printf("\n[%s]\n", s->name);
+		conf_key_print(CONF_SERVER, s, 0);
+	}
+	/* Unset account values come from the catch-all chain. */
+	TAILQ_FOREACH(a, &conf->accounts, entry) {
+		printf("\n[%s]\n", a->name);
+		conf_key_print(CONF_ACCOUNT, a, 1);
+	}
 }

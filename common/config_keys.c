@@ -21,6 +21,7 @@
  * two structures ([emailproxy] and a server section) has a row in each.
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,7 @@
 #include "config_keys.h"
 #include "secret.h"
 
+static void	 print_value(const char *, const char *);
 static int	 str_same(const char *, const char *);
 static int	 file_same(const struct conf_file *,
 		    const struct conf_file *);
@@ -390,4 +392,81 @@ conf_key_equal(enum conf_kind kind, const void *a, const void *b)
 		}
 	}
 	return (1);
+}
+
+/* Continuation lines indented, as the reader joins them. */
+static void
+print_value(const char *key, const char *v)
+{
+	printf("%s = ", key);
+	for (; *v != '\0'; v++) {
+		putchar(*v);
+		if (*v == '\n')
+			putchar('\t');
+	}
+	putchar('\n');
+}
+
+void
+conf_key_print(enum conf_kind kind, const void *base, int only_set)
+{
+	const struct conf_key	*k;
+	const void		*p;
+	const char		*v;
+	int			 b;
+
+	for (k = conf_keys; k->name != NULL; k++) {
+		if (k->kind != kind || k->off < 0)
+			continue;
+		p = conf_key_field(k, base);
+		switch (k->type) {
+		case KT_BOOL:
+			if ((b = *(const int *)p) == -1 && only_set)
+				break;
+			if (b == -1)
+				printf("# %s: unset\n", k->name);
+			else
+				printf("%s = %s\n", k->name,
+				    b ? "true" : "false");
+			break;
+		case KT_UINT:
+			printf("%s = %u\n", k->name, *(const unsigned int *)p);
+			break;
+		case KT_PORT:
+			printf("%s = %u\n", k->name,
+			    (unsigned int)*(const uint16_t *)p);
+			break;
+		case KT_STRING:
+		case KT_PATH:
+		case KT_URL:
+		case KT_URI:
+		case KT_ADDRESS:
+		case KT_HASH:
+		case KT_GROUP:
+		case KT_FLOW:
+		case KT_FILE:
+		case KT_LIST:
+			if (k->type == KT_FILE)
+				v = ((const struct conf_file *)p)->path;
+			else if (k->type == KT_LIST)
+				v = *(struct cidr_list *const *)p != NULL ?
+				    (*(struct cidr_list *const *)p)->text :
+				    NULL;
+			else
+				v = *(char *const *)p;
+			if (v == NULL) {
+				if (!only_set)
+					printf("# %s: unset\n", k->name);
+			} else if ((k->flags & KF_SECRET) &&
+			    k->type != KT_FILE)
+				printf("# %s: set, not shown\n", k->name);
+			else
+				print_value(k->name, v);
+			break;
+		case KT_LEGACY:
+		case KT_IGNORED:
+		case KT_UNSUPPORTED:
+			break;
+		}
+	}
 }

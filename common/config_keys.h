@@ -98,6 +98,12 @@ void		 conf_key_defaults(enum conf_kind, void *base,
 void		 conf_key_free(enum conf_kind, void *base);
 /* 1 when a and b hold the same value for every row of kind. */
 int		 conf_key_equal(enum conf_kind, const void *a, const void *b);
+/*
+ * "key = value" for every row of kind in base, as a configuration file
+ * writes it; only_set: leave out unset values.  A KF_SECRET value is
+ * never printed, only that it is set.
+ */
+void		 conf_key_print(enum conf_kind, const void *base, int only_set);
 /* The field of row k in base. */
 void		*conf_key_field(const struct conf_key *, const void *base);
 /* Free one conf_file; secret: wipe its contents. */

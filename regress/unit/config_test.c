@@ -369,10 +369,16 @@ test_sample(void)
 	    strstr(captured, "SMTP-1587: 127.0.0.1:1587 -> "
 	    "smtp-mail.outlook.com:587 (STARTTLS)\n") != NULL,
 	    "sample: config_print -v servers");
-	check(strstr(captured, "*** your") == NULL &&
-	    strstr(captured, "secret") == NULL &&
+	/* Secrets are named ("client_secret: set"), never shown. */
+	check(strstr(captured, "*** your client secret") == NULL &&
+	    strstr(captured, "GOCSPX-") == NULL &&
+	    strstr(captured, "fixture-yahoo-secret") == NULL &&
+	    strstr(captured, "fixture-ropcg") == NULL &&
+	    strstr(captured, "= {") == NULL &&
+	    strstr(captured, "MXSpJgea6ShFETNcmd7BqA==") == NULL &&
 	    strstr(captured, "PRIVATE KEY") == NULL &&
-	    strstr(captured, "gAAAAA") == NULL,
+	    strstr(captured, "gAAAAA") == NULL &&
+	    strstr(captured, "# client_secret: set, not shown\n") != NULL,
 	    "sample: config_print shows no secret, key or cached token");
 	captured[0] = '\0';
 	config_free(conf);
