@@ -17,7 +17,9 @@
 /*
  * A configuration over imsg: round trip to each child, what each child
  * must not receive, the size limit, malformed messages, the multi-user
- * hardening fields (lists travel as text and are parsed again).
+ * hardening fields (lists travel as text and are parsed again), and
+ * for every row of the key table, that its value reaches exactly the
+ * processes of the row (the golden configurations set every key).
  *
  * DEPS: common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/config_imsg.c common/msg.c common/cidr.c common/imsg.c common/imsg_buffer.c common/log.c common/secret.c
  */
@@ -38,6 +40,7 @@
 #include "log.h"
 #include "cidr.h"
 #include "config.h"
+#include "config_keys.h"
 #include "imsg.h"
 #include "msg.h"
 
@@ -561,6 +564,148 @@ test_bad_list(void)
 	close(sv[1]);
 }
 
+/*
+ * Row k of a sent structure (sent) against the received one (got):
+ * numbers always arrive; a string, list or file's contents only where
+ * the row's procs say, a file's path always.
+ */
+static int
+row_arrived(const struct conf_key *k, const void *sent, const void *got,
+    unsigned int kp)
+{
+	const void	*p = conf_key_field(k, sent);
+	const void	*q = conf_key_field(k, got);
+	const struct conf_file *f, *g;
+	const struct cidr_list *l, *m;
+	const char	*a, *b;
+	int		 give = (k->procs & kp) != 0;
+
+	switch (k->type) {
+	case KT_BOOL:
+		return (*(const int *)p == *(const int *)q);
+	case KT_UINT:
+		return (*(const unsigned int *)p == *(const unsigned int *)q);
+	case KT_PORT:
+		return (*(const uint16_t *)p == *(const uint16_t *)q);
+	case KT_FILE:
+		f = p;
+		g = q;
+		if ((f->path == NULL) != (g->path == NULL) ||
+		    (f->path != NULL && strcmp(f->path, g->path) != 0))
+			return (0);
+		if (!give || f->data == NULL)
+			return (g->data == NULL);
+		return (g->data != NULL && g->len == f->len &&
+		    memcmp(f->data, g->data, f->len) == 0);
+	case KT_LIST:
+		l = *(struct cidr_list *const *)p;
+		m = *(struct cidr_list *const *)q;
+		if (!give || l == NULL)
+			return (m == NULL);
+		return (m != NULL && strcmp(l->text, m->text) == 0);
+	case KT_LEGACY:
+	case KT_IGNORED:
+	case KT_UNSUPPORTED:
+		return (1);
+	default:
+		a = *(char *const *)p;
+		b = *(char *const *)q;
+		if (!give || a == NULL)
+			return (b == NULL);
+		return (b != NULL && strcmp(a, b) == 0);
+	}
+}
+
+/* Every row of kind, sent from one structure, received in another. */
+static int
+rows_arrived(enum conf_kind kind, const void *sent, const void *got,
+    unsigned int kp, int *set)
+{
+	const struct conf_key	*k;
+	int			 ok = 1;
+
+	for (k = conf_keys; k->name != NULL; k++) {
+		if (k->kind != kind || k->off < 0 || k->procs == KP_PARENT)
+			continue;
+		if (!row_arrived(k, sent, got, kp)) {
+			printf("%s: not as its row says\n", k->name);
+			ok = 0;
+		}
+		(*set)++;
+	}
+	return (ok);
+}
+
+static void
+test_table_procs(void)
+{
+	static const struct {
+		enum emailproxy_proc	 proc;
+		unsigned int		 kp;
+		const char		*name;
+	} dests[] = {
+		{ PROC_PROXY, KP_PROXY, "proxy" },
+		{ PROC_TOKEND, KP_TOKEND, "tokend" },
+		{ PROC_AUTHD, KP_AUTHD, "authd" }
+	};
+	static const char *const files[] = {
+		"globals.conf", "servers.conf", "accounts.conf"
+	};
+	struct emailproxy_conf	*conf, *got;
+	struct server_conf	*s, *gs;
+	struct account_conf	*a, *ga;
+	const char		*top = getenv("REGRESS_TOP");
+	char			 dir[1024];
+	size_t			 i, j;
+	int			 ok, rows, accounts;
+
+	snprintf(dir, sizeof(dir), "%s/regress/config",
+	    top != NULL ? top : ".");
+	if (chdir(dir) == -1) {
+		check(0, "chdir %s: %s", dir, strerror(errno));
+		return;
+	}
+	setenv("SSL_CERT_FILE", "keypair.crt", 1);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if ((conf = config_load(files[i], NULL)) == NULL ||
+		    config_load_files(conf) == -1) {
+			check(0, "load regress/config/%s", files[i]);
+			config_free(conf);
+			continue;
+		}
+		for (j = 0; j < sizeof(dests) / sizeof(dests[0]); j++) {
+			if ((got = transfer(conf, dests[j].proc)) == NULL) {
+				check(0, "%s to %s", files[i], dests[j].name);
+				continue;
+			}
+			rows = accounts = 0;
+			ok = rows_arrived(CONF_GLOBAL, conf, got, dests[j].kp,
+			    &rows);
+			TAILQ_FOREACH(s, &conf->servers, entry) {
+				gs = server_find(got, s->name);
+				ok &= gs != NULL && rows_arrived(CONF_SERVER,
+				    s, gs, dests[j].kp, &rows);
+			}
+			TAILQ_FOREACH(a, &conf->accounts, entry) {
+				ga = account_named(got, a->name);
+				if (dests[j].proc == PROC_PROXY) {
+					ok &= ga == NULL;
+					continue;
+				}
+				accounts++;
+				ok &= ga != NULL && rows_arrived(CONF_ACCOUNT,
+				    a, ga, dests[j].kp, &rows);
+			}
+			check(ok && rows > 20, "%s to %s: each of %d values "
+			    "(%d accounts) only where its row sends it",
+			    files[i], dests[j].name, rows, accounts);
+			config_free(got);
+		}
+		config_free(conf);
+	}
+	unsetenv("SSL_CERT_FILE");
+}
+
 int
 main(void)
 {
@@ -578,5 +723,6 @@ main(void)
 	test_malformed();
 	test_hardening();
 	test_bad_list();
+	test_table_procs();
 	return (failures != 0);
 }
