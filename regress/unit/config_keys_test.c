@@ -19,11 +19,13 @@
  * defaults that parse, inherited defaults that exist, numbers sent to
  * every process of their section, and the manual page in step with it
  * (every row named in emailproxy.conf.5, every key the page lists under
- * SERVER SECTIONS, ACCOUNT SECTIONS or GLOBAL SECTION valid there).
+ * SERVER SECTIONS, ACCOUNT SECTIONS or GLOBAL SECTION valid there, with
+ * the default and the range of the table where the page gives them).
  *
  * DEPS: common/config_keys.c common/config.c common/config_parse.c common/config_check.c common/account_complete.c common/config_files.c common/cidr.c common/log.c common/secret.c
  */
 
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +40,7 @@ static int	 failures;
 static void	 check(int, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
 static char	*slurp(const char *);
+static int	 item_agrees(const struct conf_key *, const char *);
 
 static void
 check(int ok, const char *fmt, ...)
@@ -140,6 +143,42 @@ test_rows(void)
 	config_free(conf);
 }
 
+/*
+ * The manual's item for k (from its .It line to the next) states the
+ * table's default ("The default is 600", "The default is\n.Cm true")
+ * and, when it gives a range, the table's.
+ */
+static int
+item_agrees(const struct conf_key *k, const char *text)
+{
+	regex_t		 re;
+	const char	*p;
+	char		 range[64];
+	int		 ok = 1, has_range;
+
+	if (k->def != NULL && !(k->flags & KF_INHERIT)) {
+		if ((p = strstr(text, "The default is")) == NULL ||
+		    strstr(p, k->def) == NULL ||
+		    strstr(p, k->def) > p + strlen("The default is") + 6) {
+			printf("%s: the manual does not give the default "
+			    "%s\n", k->name, k->def);
+			ok = 0;
+		}
+	}
+	if (k->type != KT_UINT && k->type != KT_PORT)
+		return (ok);
+	if (regcomp(&re, "[0-9]+ to [0-9]+", REG_EXTENDED | REG_NOSUB) != 0)
+		return (0);
+	has_range = regexec(&re, text, 0, NULL, 0) == 0;
+	regfree(&re);
+	snprintf(range, sizeof(range), "%lld to %lld", k->min, k->max);
+	if (has_range && strstr(text, range) == NULL) {
+		printf("%s: the manual's range is not %s\n", k->name, range);
+		ok = 0;
+	}
+	return (ok);
+}
+
 /* ".It Ic name" lines under the .Sh of each kind of section. */
 static void
 test_manual(void)
@@ -155,9 +194,10 @@ test_manual(void)
 	const struct conf_key	*k;
 	const char		*top;
 	char			 path[1024], word[128], *man, *line, *next;
+	char			*end, *item;
 	unsigned int		 sec = 0;
 	size_t			 i;
-	int			 ok, listed = 0;
+	int			 ok, listed = 0, agree = 1;
 
 	top = getenv("REGRESS_TOP");
 	snprintf(path, sizeof(path), "%s/emailproxy.conf.5",
@@ -194,13 +234,27 @@ test_manual(void)
 		    word) != 1)
 			continue;
 		listed++;
-		if (conf_key_find(word, sec) == NULL) {
+		if ((k = conf_key_find(word, sec)) == NULL) {
 			printf("%s: in the manual, not in the table\n", word);
 			ok = 0;
+			continue;
 		}
+		/* The item's text: up to the next item or section. */
+		end = next;
+		while (end != NULL && strncmp(end, ".It Ic ", 7) != 0 &&
+		    strncmp(end, ".Sh ", 4) != 0 &&
+		    (end = strchr(end, '\n')) != NULL)
+			end++;
+		item = end != NULL ? strndup(next, end - next) :
+		    strdup(next != NULL ? next : "");
+		if (item == NULL || !item_agrees(k, item))
+			agree = 0;
+		free(item);
 	}
 	check(ok && listed > 40, "every key emailproxy.conf.5 lists (%d) "
 	    "is in the table for its kind of section", listed);
+	check(agree, "emailproxy.conf.5 gives the table's defaults and "
+	    "ranges");
 	free(man);
 }
 
