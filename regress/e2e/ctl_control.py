@@ -54,7 +54,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
-from harness import Harness, wait_listening  # noqa: E402
+from harness import Harness, wait_listening, wait_until  # noqa: E402
 
 GROUP = "emailproxy-ctl-test"
 AUTH = "auth@example.com"
@@ -730,17 +730,25 @@ for _ in range(40):
         except BlockingIOError:
             time.sleep(0.05)
     held.append(s)
-time.sleep(0.5)
-refused = 0
-for s in held:
-    try:
-        if s.recv(1) == b"":
-            refused += 1
-    except BlockingIOError:
-        pass
-    except OSError:
-        refused += 1
-print(refused, flush=True)
+# The parent closes the ones over its bound as it gets to them: look
+# until as many as expected are closed, or 10 s have passed.
+closed = set()
+deadline = time.monotonic() + 10
+while True:
+    for s in held:
+        if s in closed:
+            continue
+        try:
+            if s.recv(1) == b"":
+                closed.add(s)
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed.add(s)
+    if len(closed) >= int(sys.argv[2]) or time.monotonic() > deadline:
+        break
+    time.sleep(0.05)
+print(len(closed), flush=True)
 sys.stdin.readline()
 """
 
@@ -751,7 +759,8 @@ def drop_to_looker():
     os.setuid(nobody.pw_uid)
 
 
-holder = subprocess.Popen(["/usr/bin/python3", "-c", HOLDER, sock],
+holder = subprocess.Popen(["/usr/bin/python3", "-c", HOLDER, sock,
+                           str(40 - 32)],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           preexec_fn=drop_to_looker)
 try:
@@ -765,8 +774,16 @@ finally:
     if holder.poll() is None:
         holder.kill()
         holder.wait()
-time.sleep(0.3)
-rc, out, err = ctl("show", "accounts", cred=looker)
+
+
+def looker_gets_in():
+    r = ctl("show", "accounts", cred=looker)
+    return r if r[0] == 0 else None
+
+
+# The parent sees the peer's connections close as it gets to them.
+rc, out, err = (wait_until(looker_gets_in, 10) or
+                ctl("show", "accounts", cred=looker))
 h.check(rc == 0, "the peer's connections are released when it goes",
         "%d %r" % (rc, err))
 # -- many tools at once, tools that go away, tools that talk nonsense ---
