@@ -208,14 +208,22 @@ sandbox_arg(scmp_filter_ctx ctx, uint32_t action, const char *name,
 #define INT_ARG		0xffffffffUL
 
 /*
- * A call refused without killing fails with e; debug builds trap it
- * too, log it and fail it with the same errno (sandbox_violation).
+ * A call refused without killing fails with errno e.  Debug builds
+ * leave it to the default action instead (libseccomp takes no rule
+ * whose action is the default), which logs it and fails it with the
+ * same errno (sandbox_violation).
  */
-#ifdef SANDBOX_DEBUG
-#define SOFT_REFUSE(e)	SCMP_ACT_TRAP
-#else
-#define SOFT_REFUSE(e)	SCMP_ACT_ERRNO(e)
+static void
+sandbox_soft(scmp_filter_ctx ctx, int e, int nr, unsigned int nargs,
+    const struct scmp_arg_cmp *args)
+{
+#ifndef SANDBOX_DEBUG
+	if (seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(e), nr, nargs,
+	    args) < 0)
+		fatalx("seccomp: rule failing syscall %d with errno %d", nr,
+		    e);
 #endif
+}
 
 /* What a process may do beyond the base list. */
 #define SB_INET		0x01	/* IPv4 and IPv6 sockets */
@@ -306,11 +314,8 @@ sandbox_allow_process(scmp_filter_ctx ctx)
 static void
 sandbox_no_files(scmp_filter_ctx ctx)
 {
-	if (seccomp_rule_add(ctx, SOFT_REFUSE(ENOENT), SCMP_SYS(openat),
-	    0) < 0 ||
-	    seccomp_rule_add(ctx, SOFT_REFUSE(ENOENT), SCMP_SYS(open),
-	    0) < 0)
-		fatalx("seccomp: open rule");
+	sandbox_soft(ctx, ENOENT, SCMP_SYS(openat), 0, NULL);
+	sandbox_soft(ctx, ENOENT, SCMP_SYS(open), 0, NULL);
 }
 #endif
 
@@ -351,15 +356,15 @@ sandbox_allow_ioctl(scmp_filter_ctx ctx)
 static void
 sandbox_allow_socket(scmp_filter_ctx ctx, int flags)
 {
+	struct scmp_arg_cmp	unix_family = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
+
 	if ((flags & SB_INET) &&
 	    (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 	    SCMP_A0(SCMP_CMP_EQ, AF_INET)) < 0 ||
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 	    SCMP_A0(SCMP_CMP_EQ, AF_INET6)) < 0))
 		fatalx("seccomp: socket rule");
-	if (seccomp_rule_add(ctx, SOFT_REFUSE(EACCES), SCMP_SYS(socket), 1,
-	    SCMP_A0(SCMP_CMP_EQ, AF_UNIX)) < 0)
-		fatalx("seccomp: unix socket rule");
+	sandbox_soft(ctx, EACCES, SCMP_SYS(socket), 1, &unix_family);
 	if ((flags & SB_PAIRS) && seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
 	    SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX)) < 0)
 		fatalx("seccomp: socketpair rule");
