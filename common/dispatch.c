@@ -68,6 +68,7 @@ static const char *const imsg_names[IMSG_MAX] = {
 	[IMSG_CTL_DATA] = "IMSG_CTL_DATA",
 	[IMSG_CTL_FAIL] = "IMSG_CTL_FAIL",
 	[IMSG_CTL_END] = "IMSG_CTL_END",
+	[IMSG_CTL_HEALTH] = "IMSG_CTL_HEALTH",
 };
 
 const char *

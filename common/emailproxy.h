@@ -173,6 +173,14 @@ enum imsg_type {
 	IMSG_CTL_DATA,		/* one JSON object (str) */
 	IMSG_CTL_FAIL,
 	IMSG_CTL_END,
+	/*
+	 * ctl -> parent, no payload; relayed to the proxy (one CTL_DATA
+	 * per configured listener) and tokend (the token store, the
+	 * accounts that need authorisation).  Each object: str "check",
+	 * str "name", bool "ok", str "problem" when not ok, bool
+	 * "warning" when a failed check is only a warning.
+	 */
+	IMSG_CTL_HEALTH,
 
 	IMSG_MAX
 };

@@ -20,4 +20,12 @@
 /* hashpw.c: print a crypt(3) hash of a password read without echo. */
 int	hash_password(const char *prefix);
 
+/*
+ * health.c: the health answers; 1 when a check failed (a warning only
+ * when strict), else 0.  With print, one line per failed check, and a
+ * summary when healthy.
+ */
+struct json_t;
+int	health_report(struct json_t *, int strict, int print);
+
 #endif /* CTL_H */

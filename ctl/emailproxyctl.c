@@ -57,6 +57,7 @@ usage(void)
 	    "\tforget account\n"
 	    "\treload\n"
 	    "\tlog verbose | brief\n"
+	    "\thealth [-s]\n"
 	    "\thash-password [-b | -s]\n");
 	exit(0);
 }
@@ -317,6 +318,7 @@ main(int argc, char *argv[])
 	uint32_t	 type;
 	ssize_t		 n;
 	int		 ch, prev, fd, done = 0, failed = 0, json_out = 0;
+	int		 strict = 0;
 
 	/* No permutation: prev is the argument being read. */
 	opterr = 0;
@@ -382,6 +384,11 @@ main(int argc, char *argv[])
 		type = IMSG_CTL_FORGET;
 	else if (strcmp(argv[0], "reload") == 0 && argc == 1)
 		type = IMSG_CTL_RELOAD;
+	else if (strcmp(argv[0], "health") == 0 && (argc == 1 ||
+	    (argc == 2 && strcmp(argv[1], "-s") == 0))) {
+		type = IMSG_CTL_HEALTH;
+		strict = argc == 2;
+	}
 	else if (strcmp(argv[0], "log") == 0 && argc == 2 &&
 	    (strcmp(argv[1], "verbose") == 0 || strcmp(argv[1], "brief") == 0))
 		type = IMSG_CTL_LOG_VERBOSE;
@@ -397,6 +404,8 @@ main(int argc, char *argv[])
 		usage_error("reload takes no argument");
 	else if (strcmp(argv[0], "log") == 0)
 		usage_error("log takes verbose or brief");
+	else if (strcmp(argv[0], "health") == 0)
+		usage_error("health takes -s or nothing");
 	else
 		usage_error("unknown command %s", argv[0]);
 	/* -j wins over the text forms, OpenMetrics included. */
@@ -499,6 +508,12 @@ main(int argc, char *argv[])
 		} else
 			print_stats(obj, out);
 		json_decref(obj);
+	} else if (type == IMSG_CTL_HEALTH) {
+		if (out == OUT_JSON) {
+			json_dumpf(list, stdout, JSON_INDENT(2));
+			printf("\n");
+		}
+		failed = health_report(list, strict, out != OUT_JSON);
 	} else if (out == OUT_JSON) {
 		/* Always a JSON array, empty when there is nothing. */
 		json_dumpf(list, stdout, JSON_INDENT(2));
@@ -512,5 +527,5 @@ main(int argc, char *argv[])
 	else if (type == IMSG_CTL_AUTHORISE)
 		print_authorise(list);
 	json_decref(list);
-	return (0);
+	return (failed);
 }

@@ -491,6 +491,10 @@ control_request(struct ctl_conn *c, struct imsg *imsg)
 		for (i = PROC_PROXY; i < PROC_MAX; i++)
 			control_relay(c, i, imsg);
 		break;
+	case IMSG_CTL_HEALTH:
+		control_relay(c, PROC_PROXY, imsg);
+		control_relay(c, PROC_TOKEND, imsg);
+		break;
 	case IMSG_CTL_RELOAD:
 		control_reload(c);
 		break;

@@ -16,8 +16,8 @@
 
 /*
  * Control requests the parent relays to the proxy (peerid = the control
- * connection): show sessions and show stats.  Each answer is CTL_DATA*
- * then CTL_END, with the same peerid.
+ * connection): show sessions, show stats and health.  Each answer is
+ * CTL_DATA* then CTL_END, with the same peerid.
  */
 
 #include <sys/types.h>
@@ -100,6 +100,20 @@ ctl_stats(struct imsgev *iev, uint32_t id)
 	ctl_end(iev, id);
 }
 
+static void
+ctl_listener(const char *name, const char *problem, void *arg)
+{
+	struct ctl_walk	*w = arg;
+	json_t		*o;
+
+	if ((o = json_pack("{s:s, s:s, s:b}", "check", "listener", "name",
+	    name, "ok", problem == NULL)) == NULL)
+		fatalx("%s: json", __func__);
+	if (problem != NULL)
+		json_object_set_new(o, "problem", json_string(problem));
+	ctl_data(w->iev, w->id, o);
+}
+
 void
 proxy_ctl(struct imsgev *iev, struct imsg *imsg)
 {
@@ -115,6 +129,12 @@ proxy_ctl(struct imsgev *iev, struct imsg *imsg)
 		break;
 	case IMSG_CTL_SHOW_STATS:
 		ctl_stats(iev, id);
+		break;
+	case IMSG_CTL_HEALTH:
+		w.iev = iev;
+		w.id = id;
+		servers_health(proxy_conf, ctl_listener, &w);
+		ctl_end(iev, id);
 		break;
 	}
 }

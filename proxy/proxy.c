@@ -134,6 +134,7 @@ proxy_dispatch_parent(struct imsgev *iev, struct imsg *imsg)
 		return (DISPATCH_OK);
 	case IMSG_CTL_SHOW_SESSIONS:
 	case IMSG_CTL_SHOW_STATS:
+	case IMSG_CTL_HEALTH:
 		proxy_ctl(iev, imsg);
 		return (DISPATCH_OK);
 	case IMSG_SHUTDOWN:

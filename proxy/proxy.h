@@ -99,6 +99,9 @@ int	 servers_configure(struct emailproxy_conf *);
 void	 server_listen(const char *name, int fd);
 void	 servers_close(void);
 unsigned int servers_listening(void);
+/* For each configured server: fn(name, NULL or what keeps it from serving). */
+void	 servers_health(const struct emailproxy_conf *,
+	    void (*)(const char *, const char *, void *), void *);
 
 /* session.c */
 void	 session_accept(struct pserver *, int fd, struct sockaddr *,

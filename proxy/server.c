@@ -346,6 +346,15 @@ server_accept(int fd, short event, void *arg)
 				log_warn("%s: accept", p->name);
 				event_del(&p->lev);
 				evtimer_add(&p->lpause, &tv);
+			} else if (errno == EINVAL) {
+				/*
+				 * The socket no longer listens (destroyed
+				 * under us): it would wake us at every turn.
+				 * emailproxyctl health reports it.
+				 */
+				log_warnx("%s: the listening socket no longer "
+				    "listens: not accepting", p->name);
+				event_del(&p->lev);
 			} else if (errno != EAGAIN)
 				log_warn("%s: accept", p->name);
 			return;
@@ -392,6 +401,31 @@ servers_close(void)
 	global_store = NULL;
 	X509_STORE_free(default_store);
 	default_store = NULL;
+}
+
+void
+servers_health(const struct emailproxy_conf *conf,
+    void (*fn)(const char *, const char *, void *), void *arg)
+{
+	struct server_conf	*sc;
+	struct pserver		*p;
+	int			 on;
+	socklen_t		 len;
+
+	TAILQ_FOREACH(sc, &conf->servers, entry) {
+		len = sizeof(on);
+		if ((p = server_find_run(sc->name)) == NULL)
+			fn(sc->name, "cannot be served (see the log)", arg);
+		else if (p->lfd == -1)
+			fn(sc->name, "has no listening socket", arg);
+		else if (getsockopt(p->lfd, SOL_SOCKET, SO_ACCEPTCONN, &on,
+		    &len) == -1 || !on)
+			fn(sc->name, "its socket is not listening", arg);
+		else if (evtimer_pending(&p->lpause, NULL))
+			fn(sc->name, "not accepting: out of descriptors", arg);
+		else
+			fn(sc->name, NULL, arg);
+	}
 }
 
 unsigned int

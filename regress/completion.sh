@@ -51,7 +51,7 @@ complete() {
 		rc=1
 	fi
 }
-complete "emailproxyctl " "show authorise forget reload log hash-password"
+complete "emailproxyctl " "show authorise forget reload log health hash-password"
 complete "emailproxyctl -j s" "show"
 complete "emailproxyctl --v" "--version"
 complete "emailproxyctl -" "-h -j -s -V --help --version"
@@ -60,6 +60,7 @@ complete "emailproxyctl -s /x.sock show p" "pending"
 complete "emailproxyctl show accounts " ""
 complete "emailproxyctl log " "verbose brief"
 complete "emailproxyctl hash-password " "-b -s"
+complete "emailproxyctl health " "-s"
 complete "emailproxyctl -s $tmp/dir/e" "$tmp/dir/emailproxy.sock"
 complete "emailproxyctl -s $tmp/ctl.sock forget " \
     "alice@example.com bob@example.org"

@@ -17,10 +17,12 @@
 /*
  * The control socket's questions for tokend, relayed by the parent
  * with peerid = the control connection: show accounts, forget an
- * account, show stats.  Answers are CTL_DATA objects then CTL_END, or
+ * account, show stats, health.  Answers are CTL_DATA objects then CTL_END, or
  * CTL_FAIL.  Nothing secret is ever part of an answer.
  */
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -241,6 +243,74 @@ show_stats(const struct tk_peer *p, uint32_t id)
 	ctl_end(p, id, NULL);
 }
 
+/*
+ * health: the token store takes new records, none waits to be saved;
+ * the accounts whose grant needs a person (authorization code, device)
+ * and that hold no tokens, whose next login waits for one (a warning).
+ */
+static void
+health(const struct tk_peer *p, uint32_t id)
+{
+	struct account_conf	*ac;
+	struct account_view	 v;
+	json_t			*o, *names;
+	char			*key, *problem = NULL;
+	int64_t			 unsaved;
+	int			 n = 0;
+
+	unsaved = acct_unsaved();
+	if (store_writable(&tk.store) == -1) {
+		if (asprintf(&problem, "store_dir %s: cannot write: %s",
+		    tk.conf->store_dir, strerror(errno)) == -1)
+			fatal(NULL);
+	} else if (unsaved > 0 && asprintf(&problem, "store_dir %s: %lld "
+	    "token record%s not saved (see the log)", tk.conf->store_dir,
+	    (long long)unsaved, unsaved == 1 ? "" : "s") == -1)
+		fatal(NULL);
+	if ((o = json_pack("{s:s, s:s, s:b}", "check", "store", "name",
+	    tk.conf->store_dir, "ok", problem == NULL)) == NULL)
+		fatalx("json_pack");
+	if (problem != NULL)
+		json_object_set_new(o, "problem", json_string(problem));
+	ctl_data(p, id, o);
+	json_decref(o);
+	free(problem);
+	problem = NULL;
+
+	if ((names = json_array()) == NULL)
+		fatalx("json_array");
+	TAILQ_FOREACH(ac, &tk.conf->accounts, entry) {
+		if (ac->name[0] == '@')
+			continue;	/* a catch-all is not an account */
+		if (account_key(ac->name, &key) == -1)
+			fatal(NULL);
+		if (account_resolve(tk.conf, key, &v) == 0 &&
+		    (v.flow == FLOW_AUTHORIZATION_CODE ||
+		    v.flow == FLOW_DEVICE) && !store_has(&tk.store, key) &&
+		    (acct_find(key) == NULL || !acct_find(key)->unlocked) &&
+		    !(import_available(&v) && !store_forgotten(&tk.store,
+		    key))) {
+			json_array_append_new(names, json_string(key));
+			n++;
+		}
+		free(key);
+	}
+	if (n > 0 && asprintf(&problem, "%d account%s need%s authorisation "
+	    "(emailproxyctl authorise)", n, n == 1 ? "" : "s",
+	    n == 1 ? "s" : "") == -1)
+		fatal(NULL);
+	if ((o = json_pack("{s:s, s:s, s:b, s:b, s:o}", "check",
+	    "authorisation", "name", "accounts", "ok", n == 0, "warning", 1,
+	    "accounts", names)) == NULL)
+		fatalx("json_pack");
+	if (problem != NULL)
+		json_object_set_new(o, "problem", json_string(problem));
+	ctl_data(p, id, o);
+	json_decref(o);
+	free(problem);
+	ctl_end(p, id, NULL);
+}
+
 int
 tokend_ctl_imsg(const struct tk_peer *p, struct imsg *imsg)
 {
@@ -254,6 +324,9 @@ tokend_ctl_imsg(const struct tk_peer *p, struct imsg *imsg)
 		return (0);
 	case IMSG_CTL_SHOW_STATS:
 		show_stats(p, id);
+		return (0);
+	case IMSG_CTL_HEALTH:
+		health(p, id);
 		return (0);
 	case IMSG_CTL_FORGET:
 		msg_read_init(&r, imsg);

@@ -313,6 +313,25 @@ store_save(struct store *st, const struct record *r)
 }
 
 int
+store_writable(struct store *st)
+{
+	int	fd, saved_errno;
+
+	/* A ".tmp-" name: store_init removes one a crash leaves. */
+	if ((fd = openat(st->dirfd, ".tmp-health", O_WRONLY | O_CREAT |
+	    O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) == -1)
+		return (-1);
+	close(fd);
+	if (unlinkat(st->dirfd, ".tmp-health", 0) == -1) {
+		saved_errno = errno;
+		log_warn("token store: .tmp-health");
+		errno = saved_errno;
+		return (-1);
+	}
+	return (0);
+}
+
+int
 store_has(struct store *st, const char *account)
 {
 	char		name[256];

@@ -67,6 +67,8 @@ int	 store_name(const char *account, char *buf, size_t len);
 int	 store_load(struct store *, const char *account, struct record *);
 /* Write atomically; 0 or -1 (the old record, if any, stays intact). */
 int	 store_save(struct store *, const struct record *);
+/* 0 if a file can be created and deleted in the store, else -1 (errno). */
+int	 store_writable(struct store *);
 /* 1 if the account has a record file (not read, not checked). */
 int	 store_has(struct store *, const char *account);
 /* Delete an account's record: 1 done, 0 there was none, -1 error. */

@@ -118,6 +118,9 @@ tokend_main(int debug, int verbose)
 
 	proc_privdrop(conf->user, conf->store_dir, "tokend");
 	sandbox_tokend();
+	/* A store that cannot keep tokens is a start failure, never ready. */
+	if (store_writable(&tk.store) == -1)
+		fatal("token store %s: cannot write", conf->store_dir);
 
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);	/* the parent's business */
