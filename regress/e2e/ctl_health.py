@@ -17,7 +17,9 @@
 - Healthy: every configured listener listens and the token store takes
   new files: exit 0, a "healthy" line; -j lists each check.
 - An authorization-code account that holds no token needs a person: a
-  warning line naming it, exit 0; with -s (strict) exit 1.
+  warning line naming it, exit 0; with -s (strict) exit 1.  Neither a
+  client-credentials account nor one with tokens the Python proxy
+  cached is named.
 - The token store made unwritable after the start: exit 1, one line
   naming store_dir and the reason; writable again: exit 0.
 - A listener whose socket is destroyed (ss -K): exit 1, one line naming
@@ -65,6 +67,11 @@ code_account = ("[%s]\npermission_url = %s\ntoken_url = %s\n"
                 "redirect_uri = http://127.0.0.1:%d/\n"
                 % (CODE, o.authorize_url, o.token_url, o.client_id,
                    h.free_port()))
+# Tokens the Python proxy cached: imported at the first login, no
+# person needed.
+cached_account = code_account.replace("[%s]" % CODE,
+                                      "[cached@example.com]") + \
+    "refresh_token = cached-by-the-python-proxy\n"
 conf = hostile.config(h, hostile.section(h, "IMAP", imap, up.port) +
                       hostile.section(h, "POP", pop, up.port))
 SOCK = h.path("ctl.sock")
@@ -149,7 +156,7 @@ h.check(rc == 1 and "tokend: fatal: token store %s: cannot write: "
         "%r %r" % (rc, text[-600:]))
 
 # -- an account that needs a person: a warning -----------------------------
-h.start_emailproxy(conf + "\n" + code_account)
+h.start_emailproxy(conf + "\n" + code_account + "\n" + cached_account)
 rc, out, err = health("health")
 lines = out.splitlines()
 h.check(rc == 0 and len(lines) == 2 and lines[0] ==
