@@ -147,7 +147,7 @@ sandbox_violation(int sig, siginfo_t *info, void *ctx)
 #ifdef __x86_64__
 	/*
 	 * Let the call fail and go on: with the errno of a soft refusal
-	 * (SOFT_REFUSE), else ENOSYS.
+	 * (sandbox_soft), else ENOSYS.
 	 */
 	switch (info->si_syscall) {
 	case __NR_open:
