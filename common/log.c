@@ -91,7 +91,7 @@ log_stderr_is_journal(void)
 
 /*
  * Point standard error at path, appended to and created 0640: the
- * --log-file at start, and again on SIGUSR1 once logrotate has renamed
+ * --log-file at start, and again on SIGUSR2 once logrotate has renamed
  * it.  On failure standard error is left as it was.
  */
 int

@@ -16,8 +16,9 @@
 
 /*
  * The parent's event loop: configure the children, pass listeners,
- * reload on SIGHUP, stop on SIGTERM/SIGINT, reopen the --log-file on
- * SIGUSR1, toggle debug logging on SIGUSR2, and stop everything when a
+ * reload on SIGHUP, stop on SIGTERM/SIGINT, toggle debug logging on
+ * SIGUSR1 (as the Python proxy does), reopen the --log-file on SIGUSR2,
+ * and stop everything when a
  * child dies (no half-alive daemon; the service manager restarts us).
  */
 
@@ -266,7 +267,7 @@ parent_sig_handler(int sig, short event, void *arg)
 	case SIGCHLD:
 		parent_reap();
 		break;
-	case SIGUSR1:
+	case SIGUSR2:
 		/* logrotate renamed the --log-file: write to a new one. */
 		if (opts->log_file == NULL)
 			break;
@@ -275,8 +276,8 @@ parent_sig_handler(int sig, short event, void *arg)
 		else
 			log_info("log file %s reopened", opts->log_file);
 		break;
-	case SIGUSR2:
-		/* Toggle debug logging. */
+	case SIGUSR1:
+		/* Toggle debug logging, as the Python proxy does. */
 		parent_set_verbose(log_getverbose() > start_verbose ?
 		    start_verbose : 2);
 		log_info("verbosity set to %d", log_getverbose());

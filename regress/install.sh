@@ -96,10 +96,10 @@ check "the unit limits its starts (StartLimitIntervalSec, StartLimitBurst)" \
 	sed -n '/^\[Unit\]/,/^\[/p' '$D/$unit' | \
 	grep -Eq '^StartLimitBurst=[1-9]'"
 lr=$D/usr/share/examples/emailproxy/logrotate/emailproxy
-check "the logrotate example signals SIGUSR1 after the rename, no copytruncate" \
+check "the logrotate example signals SIGUSR2 after the rename, no copytruncate" \
     "$(cat "$lr" 2>&1)" \
     sh -c "sed -n '/^[^#].*{/,/^}/p' '$lr' | \
-	sed -n '/postrotate/,/endscript/p' | grep -q 'USR1' && \
+	sed -n '/postrotate/,/endscript/p' | grep -q 'USR2' && \
 	! grep -q '^[^#]*copytruncate' '$lr'"
 check "sysusers.d entry creates _emailproxy" \
     "$(cat "$D/usr/lib/sysusers.d/emailproxy.conf" 2>&1)" \

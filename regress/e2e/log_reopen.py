@@ -14,10 +14,10 @@
 # OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
 """The log as an administrator rotates and watches it.
 
-- SIGUSR1 reopens the --log-file: after logrotate's rename, the lines of
+- SIGUSR2 reopens the --log-file: after logrotate's rename, the lines of
   the parent and of its children go to a new file and none to the old
   one; the children ignore the signal, so sending it to every process
-  of the service (systemctl kill) stops nothing.  SIGUSR2 toggles debug
+  of the service (systemctl kill) stops nothing.  SIGUSR1 toggles debug
   logging.
 - "<N>" priority prefixes go to the journal only: not to a --log-file,
   and not to a standard error that is a file while JOURNAL_STREAM (which
@@ -129,7 +129,7 @@ up = hostile.Upstream(h, server, tls=True, timeout=30)
 port = h.free_port()
 conf = hostile.config(h, hostile.section(h, "IMAP", port, up.port))
 
-# -- SIGUSR1 reopens the --log-file -----------------------------------------
+# -- SIGUSR2 reopens the --log-file -----------------------------------------
 log = h.path("daemon.log")
 d = h.start_emailproxy(conf, args=["--log-file", log])
 h.check(wait_text(log, r"in place: ready") is not None,
@@ -140,28 +140,28 @@ h.check(wait_text(log, r"proxy: audit: result=unknown-account .*"
         "--log-file: the proxy's audit line is there", read(log)[-500:])
 kids = d.children()
 os.rename(log, log + ".1")
-# As systemctl kill -s USR1 emailproxy: every process of the service.
+# As systemctl kill -s USR2 emailproxy: every process of the service.
 for pid in [d.pid] + kids:
-    os.kill(pid, signal.SIGUSR1)
+    os.kill(pid, signal.SIGUSR2)
 reopened = wait_text(log, r"parent: log file .* reopened$")
 login(port, "second@example.org")
 second = wait_text(log, r"proxy: audit: result=unknown-account .*"
                    r"account=second@example\.org$")
 old, new = read(log + ".1"), read(log)
 h.check(reopened is not None and second is not None,
-        "SIGUSR1: a new --log-file has the parent's and the proxy's new "
+        "SIGUSR2: a new --log-file has the parent's and the proxy's new "
         "lines", "old: %r new: %r" % (old[-300:], new[-300:]))
 h.check("second@example.org" not in old and "reopened" not in old and
         "first@example.org" in old,
-        "SIGUSR1: the renamed file gets no new line", old[-400:])
+        "SIGUSR2: the renamed file gets no new line", old[-400:])
 h.check(all(alive(p) for p in [d.pid] + kids) and d.alive(),
-        "SIGUSR1 sent to every process of the daemon stops none",
+        "SIGUSR2 sent to every process of the daemon stops none",
         "%r %r" % (kids, read(log)[-400:]))
 
-# SIGUSR2: debug logging on and off.
-os.kill(d.pid, signal.SIGUSR2)
+# SIGUSR1: debug logging on and off.
+os.kill(d.pid, signal.SIGUSR1)
 on = wait_text(log, r"parent: verbosity set to \d+$")
-h.check(on is not None and d.alive(), "SIGUSR2 toggles debug logging",
+h.check(on is not None and d.alive(), "SIGUSR1 toggles debug logging",
         read(log)[-300:])
 stamped = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+[+-]\d\d:\d\d "
                      r"emailproxy\[\d+\]: ")
