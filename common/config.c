@@ -20,6 +20,7 @@
  * catch-all chain, printing for -n, comparison for reload, freeing.
  */
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #include "config_keys.h"
 
 static void	 server_free(struct server_conf *);
+static int	 config_include(struct ini *);
 static int	 str_equal(const char *, const char *);
 static int	 cache_store_remote(const char *);
 static void	 print_limit(unsigned int);
@@ -83,6 +85,44 @@ cache_store_remote(const char *path)
 	return (1);
 }
 
+/*
+ * include_directory, read from the main file before anything is built
+ * so that the sections of its files are checked as the main file's.
+ */
+static int
+config_include(struct ini *ini)
+{
+	const struct ini_kv	*kv = NULL;
+	char			 where[PATH_MAX + 32], dir[PATH_MAX];
+	const char		*slash;
+	size_t			 i, j;
+	int			 n;
+
+	for (i = 0; i < ini->nsec && kv == NULL; i++) {
+		if (strcmp(ini->sec[i].name, "emailproxy") != 0)
+			continue;
+		for (j = 0; j < ini->sec[i].nkv; j++)
+			if (strcmp(ini->sec[i].kv[j].key,
+			    "include_directory") == 0)
+				kv = &ini->sec[i].kv[j];
+	}
+	if (kv == NULL || kv->value[0] == '\0')
+		return (0);
+	snprintf(where, sizeof(where), "%s:%d", ini->path, kv->line);
+	/* A relative directory is beside the main file. */
+	slash = strrchr(ini->path, '/');
+	if (kv->value[0] == '/' || slash == NULL)
+		n = snprintf(dir, sizeof(dir), "%s", kv->value);
+	else
+		n = snprintf(dir, sizeof(dir), "%.*s/%s",
+		    (int)(slash - ini->path), ini->path, kv->value);
+	if (n < 0 || (size_t)n >= sizeof(dir)) {
+		log_warnx("%s: include_directory: path too long", where);
+		return (-1);
+	}
+	return (ini_include_dir(ini, dir, where));
+}
+
 struct emailproxy_conf *
 config_load(const char *path, const char *cache_store)
 {
@@ -94,7 +134,9 @@ config_load(const char *path, const char *cache_store)
 		fatal("%s", __func__);
 	if ((conf->path = strdup(path)) == NULL)
 		fatal("%s", __func__);
-	if ((ini = ini_read(path, 0)) == NULL) {
+	if ((ini = ini_read(path, 0)) == NULL ||
+	    config_include(ini) == -1) {
+		ini_free(ini);
 		config_free(conf);
 		return (NULL);
 	}
@@ -128,6 +170,7 @@ static void
 server_free(struct server_conf *s)
 {
 	free(s->name);
+	free(s->file);
 	conf_key_free(CONF_SERVER, s);
 	free(s);
 }
@@ -136,6 +179,7 @@ void
 account_free(struct account_conf *a)
 {
 	free(a->name);
+	free(a->file);
 	conf_key_free(CONF_ACCOUNT, a);
 	conf_file_clear(&a->service_account_key, 1);
 	free(a);

@@ -55,6 +55,7 @@ struct conf_file {
 struct server_conf {
 	TAILQ_ENTRY(server_conf) entry;
 	char		*name;		/* section name, "IMAP-1993" */
+	char		*file;		/* the file of the section */
 	int		 line;		/* line of the section header */
 	enum proto	 proto;
 	uint16_t	 local_port;	/* from the section name */
@@ -86,6 +87,7 @@ TAILQ_HEAD(server_list, server_conf);
 struct account_conf {
 	TAILQ_ENTRY(account_conf) entry;
 	char		*name;		/* section name */
+	char		*file;		/* the file of the section */
 	int		 line;
 	char		*permission_url;
 	char		*token_url;
@@ -136,6 +138,7 @@ struct emailproxy_conf {
 	char		*control_group;	/* may connect: show commands */
 	char		*control_admin_group; /* may also change state */
 	char		*notify_command; /* run by the parent, or NULL */
+	char		*include_directory; /* more sections, or NULL */
 	struct conf_file ca_file;	/* upstream and OAuth CA bundle */
 	/*
 	 * Without ca_file, OpenSSL's environment: ca_file.path is then

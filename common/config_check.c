@@ -519,6 +519,7 @@ build_server(struct emailproxy_conf *conf, struct check *c,
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		fatal("%s", __func__);
 	s->name = xstrdup(sec->name);
+	s->file = xstrdup(sec->path);
 	s->line = sec->line;
 	server_name(sec->name, &s->proto, &port);
 	s->local_port = strtonum(port, 1, 65535, &errstr);
@@ -618,14 +619,15 @@ build_account(struct emailproxy_conf *conf, struct check *c,
 		    (!account_is_catchall(o) &&
 		    account_find(conf, sec->name) == o)) {
 			cerr(c, sec->line, "[%s]: same account as [%s] at "
-			    "line %d (domains are case-insensitive)",
-			    sec->name, o->name, o->line);
+			    "%s:%d (domains are case-insensitive)",
+			    sec->name, o->name, o->file, o->line);
 			return;
 		}
 	}
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		fatal("%s", __func__);
 	a->name = xstrdup(sec->name);
+	a->file = xstrdup(sec->path);
 	a->line = sec->line;
 	conf_key_defaults(CONF_ACCOUNT, a, conf);
 
@@ -751,6 +753,7 @@ config_build(struct emailproxy_conf *conf, const struct ini *ini)
 			build_globals(conf, &c, &ini->sec[i]);
 	for (i = 0; i < ini->nsec; i++) {
 		s = &ini->sec[i];
+		c.path = s->path;
 		if (server_name(s->name, &proto, &port))
 			build_server(conf, &c, s);
 		else if (strchr(s->name, '@') != NULL)
@@ -763,13 +766,17 @@ config_build(struct emailproxy_conf *conf, const struct ini *ini)
 			    fix[0] != '\0' ? "]" : "");
 		/* Other sections are documentation, as in Python. */
 	}
+	c.path = ini->path;
 	if (TAILQ_EMPTY(&conf->servers) && c.errors == 0) {
 		log_warnx("%s: no server section ([IMAP-port], [POP-port] "
 		    "or [SMTP-port])", ini->path);
 		c.errors++;
 	}
-	TAILQ_FOREACH(a, &conf->accounts, entry)
+	TAILQ_FOREACH(a, &conf->accounts, entry) {
+		c.path = a->file;
 		check_account(conf, &c, a, 0);
+	}
+	c.path = ini->path;
 	/* Without ca_file, OpenSSL's variables, as for any OpenSSL program. */
 	if (conf->ca_file.path == NULL) {
 		if ((env = getenv("SSL_CERT_FILE")) != NULL && *env != '\0') {
@@ -817,6 +824,7 @@ config_merge_cache(struct emailproxy_conf *conf, const struct ini *ini)
 			if ((a = calloc(1, sizeof(*a))) == NULL)
 				fatal("%s", __func__);
 			a->name = xstrdup(s->name);
+			a->file = xstrdup(ini->path);
 			a->line = s->line;
 			conf_key_defaults(CONF_ACCOUNT, a, conf);
 			TAILQ_INSERT_TAIL(&conf->accounts, a, entry);

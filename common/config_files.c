@@ -266,30 +266,30 @@ config_load_files(struct emailproxy_conf *conf)
 	    "SSL_CERT_FILE" : "ca_file") == -1 || load_cert_dirs(conf) == -1)
 		rv = -1;
 	TAILQ_FOREACH(s, &conf->servers, entry) {
-		if (load_file(conf->path, &s->local_certificate,
+		if (load_file(s->file, &s->local_certificate,
 		    "local_certificate_path") == -1)
 			rv = -1;
-		if (load_file(conf->path, &s->local_key,
+		if (load_file(s->file, &s->local_key,
 		    "local_key_path") == -1)
 			rv = -1;
-		if (load_file(conf->path, &s->server_ca,
+		if (load_file(s->file, &s->server_ca,
 		    "server_ca_file") == -1)
 			rv = -1;
-		if (check_keypair(conf->path, &s->local_certificate,
+		if (check_keypair(s->file, &s->local_certificate,
 		    "local_certificate_path", &s->local_key,
 		    "local_key_path") == -1)
 			rv = -1;
 	}
 	TAILQ_FOREACH(a, &conf->accounts, entry) {
-		if (load_file(conf->path, &a->jwt_certificate,
+		if (load_file(a->file, &a->jwt_certificate,
 		    "jwt_certificate_path") == -1)
 			rv = -1;
-		if (load_file(conf->path, &a->jwt_key, "jwt_key_path") == -1)
+		if (load_file(a->file, &a->jwt_key, "jwt_key_path") == -1)
 			rv = -1;
-		if (check_keypair(conf->path, &a->jwt_certificate,
+		if (check_keypair(a->file, &a->jwt_certificate,
 		    "jwt_certificate_path", &a->jwt_key, "jwt_key_path") == -1)
 			rv = -1;
-		if (load_file(conf->path, &a->service_account_key,
+		if (load_file(a->file, &a->service_account_key,
 		    "client_secret") == -1)
 			rv = -1;
 	}

@@ -109,6 +109,9 @@ const struct conf_key conf_keys[] = {
 	    control_group),
 	G("control_admin_group", KT_GROUP, 0, 0, NULL, KF_NONEMPTY,
 	    KP_PARENT, control_admin_group),
+	/* Read by config_load() before the sections are built. */
+	G("include_directory", KT_STRING, 0, 0, NULL, 0, KP_PARENT,
+	    include_directory),
 
 	/* [PROTOCOL-port] */
 	S("local_address", KT_ADDRESS, 0, 0, "::", KF_NONEMPTY, KP_ALL,

@@ -22,7 +22,9 @@
  * reports them all.
  */
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,8 @@ struct ini_state {
 	struct ini_section	*cur;	/* NULL: keys here are dropped */
 	struct ini_kv		*kv;	/* value that may continue */
 	struct ini_kv		 dropped;	/* a duplicate's lines */
+	const char		*path;		/* the file being read */
+	int			 included;	/* from include_directory */
 	int			 indent;	/* of the last key line */
 	int			 errors;
 	int			 outside_reported;
@@ -95,7 +99,7 @@ ini_section(struct ini_state *st, char *text, int line)
 	end = strrchr(text, ']');
 	if (end[1] != '\0')
 		log_warnx("%s:%d: [%.*s]: text after \"]\" ignored",
-		    ini->path, line, (int)(end - text - 1), text + 1);
+		    st->path, line, (int)(end - text - 1), text + 1);
 	*end = '\0';
 	text++;
 	st->cur = NULL;
@@ -105,16 +109,30 @@ ini_section(struct ini_state *st, char *text, int line)
 	if (strcmp(text, "DEFAULT") == 0) {
 		log_warnx("%s:%d: [DEFAULT]: a DEFAULT section is not "
 		    "supported; repeat its keys in each section",
-		    ini->path, line);
+		    st->path, line);
+		st->errors++;
+		st->outside_reported = 1;
+		return;
+	}
+	/* The globals are the main file's alone. */
+	if (st->included && strcmp(text, "emailproxy") == 0) {
+		log_warnx("%s:%d: [emailproxy]: not allowed in a file of "
+		    "include_directory (only in %s)", st->path, line,
+		    ini->path);
 		st->errors++;
 		st->outside_reported = 1;
 		return;
 	}
 	for (i = 0; i < ini->nsec; i++) {
 		if (strcmp(ini->sec[i].name, text) == 0) {
-			log_warnx("%s:%d: [%s]: duplicate section (first at "
-			    "line %d)", ini->path, line, text,
-			    ini->sec[i].line);
+			if (strcmp(ini->sec[i].path, st->path) == 0)
+				log_warnx("%s:%d: [%s]: duplicate section "
+				    "(first at line %d)", st->path, line,
+				    text, ini->sec[i].line);
+			else
+				log_warnx("%s:%d: [%s]: duplicate section "
+				    "(first at %s:%d)", st->path, line, text,
+				    ini->sec[i].path, ini->sec[i].line);
 			st->errors++;
 			st->outside_reported = 1;
 			return;
@@ -126,7 +144,8 @@ ini_section(struct ini_state *st, char *text, int line)
 	ini->sec = s;
 	s = &ini->sec[ini->nsec++];
 	memset(s, 0, sizeof(*s));
-	if ((s->name = strdup(text)) == NULL)
+	if ((s->name = strdup(text)) == NULL ||
+	    (s->path = strdup(st->path)) == NULL)
 		fatal("%s", __func__);
 	s->line = line;
 	st->cur = s;
@@ -135,7 +154,6 @@ ini_section(struct ini_state *st, char *text, int line)
 static void
 ini_option(struct ini_state *st, char *text, int line)
 {
-	struct ini		*ini = st->ini;
 	struct ini_section	*s = st->cur;
 	struct ini_kv		*kv;
 	char			*delim, *key, *value, *p;
@@ -146,7 +164,7 @@ ini_option(struct ini_state *st, char *text, int line)
 		/* Inside a rejected section the error is already out. */
 		if (!st->outside_reported) {
 			log_warnx("%s:%d: no section header before this "
-			    "line", ini->path, line);
+			    "line", st->path, line);
 			st->errors++;
 			st->outside_reported = 1;
 		}
@@ -155,7 +173,7 @@ ini_option(struct ini_state *st, char *text, int line)
 	delim = text + strcspn(text, "=:");
 	if (*delim == '\0') {
 		log_warnx("%s:%d: [%s]: line is neither \"key = value\" "
-		    "nor a section header", ini->path, line, s->name);
+		    "nor a section header", st->path, line, s->name);
 		st->errors++;
 		return;
 	}
@@ -163,7 +181,7 @@ ini_option(struct ini_state *st, char *text, int line)
 	key = trim(text);
 	value = trim(delim + 1);
 	if (*key == '\0') {
-		log_warnx("%s:%d: [%s]: empty key name", ini->path, line,
+		log_warnx("%s:%d: [%s]: empty key name", st->path, line,
 		    s->name);
 		st->errors++;
 		return;
@@ -174,7 +192,7 @@ ini_option(struct ini_state *st, char *text, int line)
 	for (i = 0; i < s->nkv; i++) {
 		if (strcmp(s->kv[i].key, key) == 0) {
 			log_warnx("%s:%d: %s: duplicate key in [%s] (first "
-			    "at line %d)", ini->path, line, key, s->name,
+			    "at line %d)", st->path, line, key, s->name,
 			    s->kv[i].line);
 			st->errors++;
 			/* Its continuation lines are not keys. */
@@ -246,53 +264,127 @@ ini_finish_values(struct ini *ini)
 	}
 }
 
-struct ini *
-ini_read(const char *path, int missing_ok)
+/* Reads path into st->ini; 0, -1 after logging, 1 when missing and ok. */
+static int
+ini_read_file(struct ini_state *st, const char *path, int missing_ok)
 {
-	struct ini_state st;
 	FILE		*fp;
 	char		*line = NULL;
 	size_t		 linesize = 0;
 	ssize_t		 len;
 	int		 lineno = 0;
 
-	memset(&st, 0, sizeof(st));
-	if ((st.ini = calloc(1, sizeof(*st.ini))) == NULL ||
-	    (st.ini->path = strdup(path)) == NULL)
-		fatal("%s", __func__);
+	st->path = path;
+	st->cur = NULL;
+	st->kv = NULL;
+	st->outside_reported = 0;
 	if ((fp = fopen(path, "r")) == NULL) {
 		if (missing_ok && errno == ENOENT)
-			return (st.ini);
+			return (1);
 		log_warn("%s", path);
-		ini_free(st.ini);
-		return (NULL);
+		return (-1);
 	}
 	while ((len = getline(&line, &linesize, fp)) != -1) {
 		lineno++;
 		if (memchr(line, '\0', len) != NULL) {
 			log_warnx("%s:%d: NUL byte in line", path, lineno);
-			st.errors++;
+			st->errors++;
 			continue;
 		}
 		/* A UTF-8 byte order mark is not part of the first line. */
 		if (lineno == 1 && strncmp(line, "\xef\xbb\xbf", 3) == 0)
 			memmove(line, line + 3, len - 2);
-		ini_line(&st, line, lineno);
+		ini_line(st, line, lineno);
 	}
 	if (ferror(fp)) {
 		log_warn("%s", path);
-		st.errors++;
+		st->errors++;
 	}
 	freezero(line, linesize);
-	freezero(st.dropped.value, st.dropped.value == NULL ? 0 :
-	    strlen(st.dropped.value));
+	freezero(st->dropped.value, st->dropped.value == NULL ? 0 :
+	    strlen(st->dropped.value));
+	st->dropped.value = NULL;
 	fclose(fp);
-	ini_finish_values(st.ini);
-	if (st.errors) {
-		ini_free(st.ini);
+	ini_finish_values(st->ini);
+	return (st->errors ? -1 : 0);
+}
+
+struct ini *
+ini_read(const char *path, int missing_ok)
+{
+	struct ini_state st;
+	struct ini	*ini;
+
+	memset(&st, 0, sizeof(st));
+	if ((ini = calloc(1, sizeof(*ini))) == NULL ||
+	    (ini->path = strdup(path)) == NULL)
+		fatal("%s", __func__);
+	st.ini = ini;
+	if (ini_read_file(&st, path, missing_ok) == -1) {
+		ini_free(ini);
 		return (NULL);
 	}
-	return (st.ini);
+	return (ini);
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/*
+ * The "*.conf" files of dir, in byte order of their names, added to
+ * ini as if they followed the main file.  They hold account and server
+ * sections only; a section already read (in any file) is an error that
+ * names both places.  Names starting with "." are skipped.  0, or -1
+ * after logging every error.
+ */
+int
+ini_include_dir(struct ini *ini, const char *dir, const char *key_where)
+{
+	struct ini_state st;
+	struct dirent	*de;
+	DIR		*d;
+	char		**names = NULL, path[PATH_MAX];
+	size_t		 n = 0, i, len;
+	int		 rv = 0;
+
+	if ((d = opendir(dir)) == NULL) {
+		log_warn("%s: include_directory: %s", key_where, dir);
+		return (-1);
+	}
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (de->d_name[0] == '.' || len <= 5 ||
+		    strcmp(de->d_name + len - 5, ".conf") != 0)
+			continue;
+		if ((names = reallocarray(names, n + 1,
+		    sizeof(*names))) == NULL ||
+		    (names[n] = strdup(de->d_name)) == NULL)
+			fatal("%s", __func__);
+		n++;
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), name_cmp);
+	for (i = 0; i < n; i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+		    names[i]) >= sizeof(path)) {
+			log_warnx("%s: include_directory: %s/%s: path too "
+			    "long", key_where, dir, names[i]);
+			rv = -1;
+			continue;
+		}
+		memset(&st, 0, sizeof(st));
+		st.ini = ini;
+		st.included = 1;
+		if (ini_read_file(&st, path, 0) != 0)
+			rv = -1;
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return (rv);
 }
 
 void
@@ -312,6 +404,7 @@ ini_free(struct ini *ini)
 		}
 		free(s->kv);
 		free(s->name);
+		free(s->path);
 	}
 	free(ini->sec);
 	free(ini->path);

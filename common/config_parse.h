@@ -34,6 +34,7 @@ struct ini_kv {
 
 struct ini_section {
 	char		*name;
+	char		*path;		/* the file it is in */
 	int		 line;
 	struct ini_kv	*kv;
 	size_t		 nkv;
@@ -47,6 +48,8 @@ struct ini {
 
 /* config_parse.c: configparser(interpolation=None) semantics, strict. */
 struct ini	*ini_read(const char *path, int missing_ok);
+int		 ini_include_dir(struct ini *, const char *dir,
+		    const char *key_where);
 void		 ini_free(struct ini *);
 
 /* config_check.c: build the model; 0, or -1 after logging every error. */
