@@ -163,18 +163,19 @@ sandbox_authd(void)
 
 /*
  * The parent, after starting the children, keeps what a reload, the
- * control socket and notify_command need: reading the configuration
- * and the files it names (rpath; no unveil, as they may be anywhere),
- * the store and control socket directories and the socket itself
- * (cpath, fattr, chown), new listeners (inet, dns, unix) passed to the
- * children (sendfd), users and groups (getpw), and notify_command run
- * as another user (proc, exec, id).
+ * control socket, the log file and notify_command need: reading the
+ * configuration and the files it names (rpath; no unveil, as they may
+ * be anywhere), the store and control socket directories and the
+ * socket itself (cpath, fattr, chown), the --log-file reopened on
+ * SIGUSR2 (wpath, cpath), new listeners (inet, dns, unix) passed to
+ * the children (sendfd), users and groups (getpw), and notify_command
+ * run as another user (proc, exec, id).
  */
 void
 sandbox_parent(void)
 {
-	if (pledge("stdio rpath cpath fattr chown inet dns unix sendfd "
-	    "getpw proc exec id", NULL) == -1)
+	if (pledge("stdio rpath wpath cpath fattr chown inet dns unix "
+	    "sendfd getpw proc exec id", NULL) == -1)
 		fatal("pledge");
 }
 

@@ -144,6 +144,7 @@ sandbox_violation(int sig, siginfo_t *info, void *ctx)
 	if (len > 0)
 		(void)write(STDERR_FILENO, buf, (size_t)len < sizeof(buf) ?
 		    (size_t)len : sizeof(buf) - 1);
+	free(name);
 #ifdef __x86_64__
 	/*
 	 * Let the call fail and go on: with the errno of a soft refusal
