@@ -112,15 +112,34 @@ static const char *sanitize_syscalls[] = {
 #endif
 
 #ifdef SANDBOX_DEBUG
+/*
+ * Syscall names by number, resolved before the filter is loaded: the
+ * handler may interrupt malloc, so it must not call it (libseccomp's
+ * resolver does).
+ */
+#define DEBUG_NAMES	1024
+static char	*debug_names[DEBUG_NAMES];
+
+static void
+sandbox_debug_names(void)
+{
+	int	nr;
+
+	for (nr = 0; nr < DEBUG_NAMES; nr++)
+		if (debug_names[nr] == NULL)
+			debug_names[nr] = seccomp_syscall_resolve_num_arch(
+			    SCMP_ARCH_NATIVE, nr);
+}
+
 static void
 sandbox_violation(int sig, siginfo_t *info, void *ctx)
 {
-	char	 buf[192];
-	char	*name;
-	int	 len;
+	char		 buf[192];
+	const char	*name = NULL;
+	int		 len;
 
-	name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE,
-	    info->si_syscall);
+	if (info->si_syscall >= 0 && info->si_syscall < DEBUG_NAMES)
+		name = debug_names[info->si_syscall];
 #ifdef __x86_64__
 	{
 		greg_t	*r = ((ucontext_t *)ctx)->uc_mcontext.gregs;
@@ -144,7 +163,6 @@ sandbox_violation(int sig, siginfo_t *info, void *ctx)
 	if (len > 0)
 		(void)write(STDERR_FILENO, buf, (size_t)len < sizeof(buf) ?
 		    (size_t)len : sizeof(buf) - 1);
-	free(name);
 #ifdef __x86_64__
 	/*
 	 * Let the call fail and go on: with the errno of a soft refusal
@@ -389,6 +407,7 @@ sandbox_load(const char *proc, const char **extra, int flags)
 #ifdef SANDBOX_DEBUG
 	struct sigaction sa;
 
+	sandbox_debug_names();
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = sandbox_violation;
 	sa.sa_flags = SA_SIGINFO;
