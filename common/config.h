@@ -115,6 +115,7 @@ struct account_conf {
 	char		*refresh_token;
 	/* Multi-user hardening. */
 	char		*local_password;	/* crypt(3) hash, or NULL */
+	int		 local_password_line;	/* in local_password_file */
 	struct cidr_list *allow_clients;	/* who may log in, or NULL */
 };
 TAILQ_HEAD(account_list, account_conf);
@@ -139,6 +140,7 @@ struct emailproxy_conf {
 	char		*control_admin_group; /* may also change state */
 	char		*notify_command; /* run by the parent, or NULL */
 	char		*include_directory; /* more sections, or NULL */
+	char		*local_password_file; /* user:hash lines, or NULL */
 	struct conf_file ca_file;	/* upstream and OAuth CA bundle */
 	/*
 	 * Without ca_file, OpenSSL's environment: ca_file.path is then

@@ -25,7 +25,9 @@
 #include <sys/types.h>
 
 #include <crypt.h>
+#include <ctype.h>
 #include <grp.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,6 +253,102 @@ get_hash(struct check *c, const struct ini_kv *kv, char **dst)
 		freezero(*dst, strlen(*dst));
 	*dst = xstrdup(kv->value);
 	return (0);
+}
+
+/*
+ * local_password_file: "user:hash" lines, "#" comments and blank lines.
+ * A hash goes to the section of that exact name (an account or a
+ * catch-all); a section's own local_password is used instead, with a
+ * warning.  A user with no section is a warning, a repeated user or a
+ * line that is not a hash an error.  Relative paths are taken from the
+ * main file's directory.
+ */
+static void
+passwd_file(struct emailproxy_conf *conf, struct check *c,
+    const struct ini *ini)
+{
+	struct account_conf	*a;
+	struct ini_kv		 kv;
+	FILE			*fp;
+	char			 path[PATH_MAX], *line = NULL, *p, *colon;
+	const char		*slash, *saved = c->path;
+	size_t			 linesize = 0, n, i, j;
+	ssize_t			 len;
+	int			 lineno = 0, r, keyline = 0;
+
+	if (conf->local_password_file == NULL ||
+	    conf->local_password_file[0] == '\0')
+		return;
+	for (i = 0; i < ini->nsec; i++)
+		if (strcmp(ini->sec[i].name, "emailproxy") == 0)
+			for (j = 0; j < ini->sec[i].nkv; j++)
+				if (strcmp(ini->sec[i].kv[j].key,
+				    "local_password_file") == 0)
+					keyline = ini->sec[i].kv[j].line;
+	slash = strrchr(ini->path, '/');
+	if (conf->local_password_file[0] == '/' || slash == NULL)
+		r = snprintf(path, sizeof(path), "%s",
+		    conf->local_password_file);
+	else
+		r = snprintf(path, sizeof(path), "%.*s/%s",
+		    (int)(slash - ini->path), ini->path,
+		    conf->local_password_file);
+	if (r < 0 || (size_t)r >= sizeof(path) ||
+	    (fp = fopen(path, "r")) == NULL) {
+		log_warn("%s:%d: local_password_file: %s", ini->path,
+		    keyline, conf->local_password_file);
+		c->errors++;
+		return;
+	}
+	c->path = path;
+	while ((len = getline(&line, &linesize, fp)) != -1) {
+		lineno++;
+		if (memchr(line, '\0', len) != NULL) {
+			cerr(c, lineno, "NUL byte in line");
+			continue;
+		}
+		n = len;
+		while (n > 0 && isspace((unsigned char)line[n - 1]))
+			line[--n] = '\0';
+		for (p = line; isspace((unsigned char)*p); p++)
+			;
+		if (*p == '\0' || *p == '#')
+			continue;
+		if ((colon = strchr(p, ':')) == NULL || colon == p) {
+			cerr(c, lineno, "not a \"user:hash\" line");
+			continue;
+		}
+		*colon = '\0';
+		if ((a = account_find(conf, p)) == NULL ||
+		    strcmp(a->name, p) != 0) {
+			cwarn(c, lineno, "%s: no account section of this "
+			    "name, ignored", p);
+			continue;
+		}
+		if (a->local_password_line != 0) {
+			cerr(c, lineno, "%s: duplicate user (first at line "
+			    "%d)", p, a->local_password_line);
+			continue;
+		}
+		a->local_password_line = lineno;
+		if (a->local_password != NULL) {
+			cwarn(c, lineno, "%s: [%s] at %s:%d has its own "
+			    "local_password, which is used", p, a->name,
+			    a->file, a->line);
+			continue;
+		}
+		kv.key = p;
+		kv.value = colon + 1;
+		kv.line = lineno;
+		(void)get_hash(c, &kv, &a->local_password);
+	}
+	if (ferror(fp)) {
+		log_warn("%s", path);
+		c->errors++;
+	}
+	freezero(line, linesize);
+	fclose(fp);
+	c->path = saved;
 }
 
 /* A group of the control socket: it must exist now. */
@@ -767,6 +865,7 @@ config_build(struct emailproxy_conf *conf, const struct ini *ini)
 		/* Other sections are documentation, as in Python. */
 	}
 	c.path = ini->path;
+	passwd_file(conf, &c, ini);
 	if (TAILQ_EMPTY(&conf->servers) && c.errors == 0) {
 		log_warnx("%s: no server section ([IMAP-port], [POP-port] "
 		    "or [SMTP-port])", ini->path);

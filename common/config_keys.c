@@ -112,6 +112,9 @@ const struct conf_key conf_keys[] = {
 	/* Read by config_load() before the sections are built. */
 	G("include_directory", KT_STRING, 0, 0, NULL, 0, KP_PARENT,
 	    include_directory),
+	/* Its hashes reach tokend as the sections' local_password. */
+	G("local_password_file", KT_STRING, 0, 0, NULL, 0, KP_PARENT,
+	    local_password_file),
 
 	/* [PROTOCOL-port] */
 	S("local_address", KT_ADDRESS, 0, 0, "::", KF_NONEMPTY, KP_ALL,

@@ -17,8 +17,11 @@
 #ifndef CTL_H
 #define CTL_H
 
-/* hashpw.c: print a crypt(3) hash of a password read without echo. */
-int	hash_password(const char *prefix);
+/*
+ * hashpw.c: print a crypt(3) hash of a password read without echo, or
+ * with file append "user:hash" to that password file.
+ */
+int	hash_password(const char *prefix, const char *file, const char *user);
 
 /*
  * health.c: the health answers; 1 when a check failed (a warning only

@@ -58,7 +58,7 @@ usage(void)
 	    "\treload\n"
 	    "\tlog verbose | brief\n"
 	    "\thealth [-s]\n"
-	    "\thash-password [-b | -s]\n");
+	    "\thash-password [-b | -s] [-a file user]\n");
 	exit(0);
 }
 
@@ -351,13 +351,24 @@ main(int argc, char *argv[])
 
 	/* Needs no daemon. */
 	if (strcmp(argv[0], "hash-password") == 0) {
-		if (argc == 1)
-			return (hash_password("$y$"));
-		if (argc == 2 && strcmp(argv[1], "-b") == 0)
-			return (hash_password("$2b$"));
-		if (argc == 2 && strcmp(argv[1], "-s") == 0)
-			return (hash_password("$6$"));
-		usage_error("hash-password takes -b, -s or nothing");
+		const char	*prefix = "$y$", *file = NULL, *user = NULL;
+		int		 i;
+
+		for (i = 1; i < argc; i++) {
+			if (strcmp(argv[i], "-b") == 0 && i == 1)
+				prefix = "$2b$";
+			else if (strcmp(argv[i], "-s") == 0 && i == 1)
+				prefix = "$6$";
+			else if (strcmp(argv[i], "-a") == 0 &&
+			    i + 3 == argc) {
+				file = argv[i + 1];
+				user = argv[i + 2];
+				break;
+			} else
+				usage_error("hash-password takes [-b | -s] "
+				    "[-a file user]");
+		}
+		return (hash_password(prefix, file, user));
 	}
 
 	if (strcmp(argv[0], "show") == 0 && argc == 2) {

@@ -107,6 +107,6 @@ usage_error 2 "forget takes an account" "$emailproxyctl" forget
 usage_error 2 "authorise takes an account" "$emailproxyctl" authorise
 usage_error 2 "reload takes no argument" "$emailproxyctl" reload now
 usage_error 2 "log takes verbose or brief" "$emailproxyctl" log loud
-usage_error 2 "hash-password takes -b, -s" "$emailproxyctl" \
+usage_error 2 "hash-password takes [-b | -s] [-a file user]" "$emailproxyctl" \
     hash-password -x
 exit $rc
