@@ -706,16 +706,17 @@ static void
 build_account(struct emailproxy_conf *conf, struct check *c,
     const struct ini_section *sec)
 {
-	struct account_conf	*a, *o;
+	struct account_conf	*a, *o, *same;
 	const struct ini_kv	*kv;
 	const struct conf_key	*k;
 	size_t			 i;
 
+	/* Looked up once: each lookup walks every account. */
+	same = account_find(conf, sec->name);
 	TAILQ_FOREACH(o, &conf->accounts, entry) {
 		if ((account_is_catchall(o) &&
 		    strcasecmp(o->name, sec->name) == 0) ||
-		    (!account_is_catchall(o) &&
-		    account_find(conf, sec->name) == o)) {
+		    (!account_is_catchall(o) && same == o)) {
 			cerr(c, sec->line, "[%s]: same account as [%s] at "
 			    "%s:%d (domains are case-insensitive)",
 			    sec->name, o->name, o->file, o->line);
