@@ -180,8 +180,8 @@ void		 ctl_flight_fail(struct flight *, const char *);
 extern struct imsgev	*iev_parent;
 extern struct imsgev	*iev_tokend;
 void		 authd_start(int parent_fd, int tokend_fd);
-void		 authd_dispatch_parent(int, short, void *);
-void		 authd_dispatch_tokend(int, short, void *);
+int		 authd_dispatch_parent(struct imsgev *, struct imsg *);
+int		 authd_dispatch_tokend(struct imsgev *, struct imsg *);
 void		 authd_send_tokens(uint32_t, const char *, uint64_t,
 		    const char *);
 void		 authd_send_fail(uint32_t, enum auth_fail, const char *, ...)

@@ -48,6 +48,9 @@ struct imsgev		*iev_tokend = &iev_tokend_s;
 
 static struct emailproxy_conf *conf_pending;
 
+static void	 authd_parent_gone(struct imsgev *);
+static void	 authd_tokend_gone(struct imsgev *);
+
 unsigned int
 authd_auth_timeout(void)
 {
@@ -62,22 +65,25 @@ authd_auth_timeout(void)
 void
 authd_start(int parent_fd, int tokend_fd)
 {
-	imsgev_init(iev_tokend, tokend_fd, "tokend", authd_dispatch_tokend,
-	    NULL, 0, 0);
+	imsgev_peer(iev_tokend, tokend_fd, "tokend", authd_dispatch_tokend,
+	    authd_tokend_gone, NULL, 0, 0);
 	if (parent_fd != -1) {
-		imsgev_init(iev_parent, parent_fd, "parent",
-		    authd_dispatch_parent, NULL, IMSG_MAXSIZE_PARENT, 1);
+		imsgev_peer(iev_parent, parent_fd, "parent",
+		    authd_dispatch_parent, authd_parent_gone, NULL,
+		    IMSG_MAXSIZE_PARENT, 1);
 		return;
 	}
-	iev_parent->handler = authd_dispatch_parent;
+	iev_parent->handler = imsgev_dispatch;
+	iev_parent->dispatch = authd_dispatch_parent;
+	iev_parent->gone = authd_parent_gone;
 	iev_parent->name = "parent";
 	iev_parent->events = EV_READ;
 	event_set(&iev_parent->ev, iev_parent->ibuf.fd, EV_READ,
-	    authd_dispatch_parent, iev_parent);
+	    imsgev_dispatch, iev_parent);
 	event_add(&iev_parent->ev, NULL);
 	/* The first configuration is in place. */
 	imsg_compose_event(iev_parent, IMSG_CONF_DONE, 0, 0, -1, NULL, 0);
-	authd_dispatch_parent(iev_parent->ibuf.fd, 0, iev_parent);
+	imsgev_dispatch(iev_parent->ibuf.fd, 0, iev_parent);
 }
 
 static void
@@ -102,69 +108,47 @@ authd_conf_swap(struct emailproxy_conf *newconf)
 	if (authd_conf->ca_file.data == NULL)
 		log_warnx("no CA bundle: HTTPS to OAuth servers will fail");
 	log_debug("configuration in place");
-	proc_config_done(iev_parent);
 }
 
-void
-authd_dispatch_parent(int fd, short event, void *arg)
+/* The parent is gone: stop. */
+static void
+authd_parent_gone(struct imsgev *iev)
 {
-	struct imsgev		*iev = arg;
-	struct imsg		 imsg;
-	struct msgr		 m;
-	struct emailproxy_conf	*newconf;
-	const char		*s;
-	ssize_t			 n;
-	int			 lfd;
+	authd_shutdown();
+}
 
-	if (imsgev_io(iev, event) == -1)
-		authd_shutdown();	/* the parent is gone */
-	for (;;) {
-		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
-			fatal("imsg_get from parent");
-		if (n == 0)
-			break;
-		switch (imsg_get_type(&imsg)) {
-		case IMSG_CONF_START:
-		case IMSG_CONF_GLOBALS:
-		case IMSG_CONF_SERVER:
-		case IMSG_CONF_ACCOUNT:
-		case IMSG_CONF_END:
-			if ((newconf = proc_config_part(&imsg,
-			    &conf_pending)) != NULL)
-				authd_conf_swap(newconf);
-			break;
-		case IMSG_CTL_VERBOSE:
-			proc_verbose(&imsg);
-			break;
-		case IMSG_SHUTDOWN:
-			imsg_free(&imsg);
-			authd_shutdown();
-			break;
-		case IMSG_REDIRECT_LISTENER:
-			lfd = imsg_get_fd(&imsg);
-			msg_read_init(&m, &imsg);
-			s = msg_get_str(&m);
-			if (msg_read_end(&m) == -1 || s == NULL || lfd == -1) {
-				log_warnx("malformed REDIRECT_LISTENER from "
-				    "parent");
-				if (lfd != -1)
-					close(lfd);
-				break;
-			}
-			redirect_listener_add(lfd, s);
-			break;
-		case IMSG_CTL_AUTHORISE:
-		case IMSG_CTL_SHOW_PENDING:
-		case IMSG_CTL_SHOW_STATS:
-			authd_ctl(iev, &imsg);
-			break;
-		default:
-			log_warnx("unexpected message %u from parent",
-			    imsg_get_type(&imsg));
-			break;
+int
+authd_dispatch_parent(struct imsgev *iev, struct imsg *imsg)
+{
+	struct msgr	 m;
+	const char	*s;
+	int		 lfd;
+
+	if (proc_parent_common(iev, imsg, &conf_pending, authd_conf_swap))
+		return (DISPATCH_OK);
+	switch (imsg_get_type(imsg)) {
+	case IMSG_SHUTDOWN:
+		authd_shutdown();
+		return (DISPATCH_GONE);
+	case IMSG_REDIRECT_LISTENER:
+		lfd = imsg_get_fd(imsg);
+		msg_read_init(&m, imsg);
+		s = msg_get_str(&m);
+		if (msg_read_end(&m) == -1 || s == NULL || lfd == -1) {
+			log_warnx("malformed REDIRECT_LISTENER from parent");
+			if (lfd != -1)
+				close(lfd);
+			return (DISPATCH_OK);
 		}
-		imsg_free(&imsg);
+		redirect_listener_add(lfd, s);
+		return (DISPATCH_OK);
+	case IMSG_CTL_AUTHORISE:
+	case IMSG_CTL_SHOW_PENDING:
+	case IMSG_CTL_SHOW_STATS:
+		authd_ctl(iev, imsg);
+		return (DISPATCH_OK);
 	}
+	return (DISPATCH_UNKNOWN);
 }
 
 /* The payload holds a password or a refresh token: wipe it. */
@@ -175,53 +159,46 @@ imsg_wipe(struct imsg *imsg)
 		explicit_bzero(imsg->data, imsg_get_len(imsg));
 }
 
-void
-authd_dispatch_tokend(int fd, short event, void *arg)
+/* tokend is gone: the parent stops the daemon and names tokend. */
+static void
+authd_tokend_gone(struct imsgev *iev)
 {
-	struct imsgev	*iev = arg;
-	struct imsg	 imsg;
+	proc_peer_gone("tokend");
+}
+
+int
+authd_dispatch_tokend(struct imsgev *iev, struct imsg *imsg)
+{
 	struct msgr	 m;
 	const char	*account, *refresh, *password, *secret;
-	ssize_t		 n;
-	uint32_t	 op, id;
+	uint32_t	 op, id = imsg_get_id(imsg);
+	int		 rc = DISPATCH_OK;
 
-	if (imsgev_io(iev, event) == -1)
-		proc_peer_gone("tokend");
-	for (;;) {
-		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
-			fatal("imsg_get from tokend");
-		if (n == 0)
-			break;
-		id = imsg_get_id(&imsg);
-		switch (imsg_get_type(&imsg)) {
-		case IMSG_AUTH_REQUEST:
-			msg_read_init(&m, &imsg);
-			op = msg_get_u32(&m);
-			account = msg_get_str(&m);
-			refresh = msg_get_str(&m);
-			password = msg_get_str(&m);
-			secret = msg_get_str(&m);
-			if (msg_read_end(&m) == -1) {
-				log_warnx("malformed AUTH_REQUEST from tokend");
-				authd_send_fail(id, AUTH_FAIL_PERMANENT,
-				    MSG_PREFIX "Login failed - malformed "
-				    "token request");
-				break;
-			}
-			flight_request(id, op, account, refresh, password,
-			    secret);
-			break;
-		case IMSG_AUTH_CANCEL:
-			flight_cancel(id);
-			break;
-		default:
-			log_warnx("unexpected message %u from tokend",
-			    imsg_get_type(&imsg));
+	switch (imsg_get_type(imsg)) {
+	case IMSG_AUTH_REQUEST:
+		msg_read_init(&m, imsg);
+		op = msg_get_u32(&m);
+		account = msg_get_str(&m);
+		refresh = msg_get_str(&m);
+		password = msg_get_str(&m);
+		secret = msg_get_str(&m);
+		if (msg_read_end(&m) == -1) {
+			log_warnx("malformed AUTH_REQUEST from tokend");
+			authd_send_fail(id, AUTH_FAIL_PERMANENT, MSG_PREFIX
+			    "Login failed - malformed token request");
 			break;
 		}
-		imsg_wipe(&imsg);
-		imsg_free(&imsg);
+		flight_request(id, op, account, refresh, password, secret);
+		break;
+	case IMSG_AUTH_CANCEL:
+		flight_cancel(id);
+		break;
+	default:
+		rc = DISPATCH_UNKNOWN;
+		break;
 	}
+	imsg_wipe(imsg);
+	return (rc);
 }
 
 void

@@ -204,6 +204,9 @@ imsgev_dispatch(int fd, short event, void *arg)
 		if ((rc = iev->dispatch(iev, &imsg)) == DISPATCH_UNKNOWN)
 			fatalx("unexpected %s from %s",
 			    imsg_type_name(imsg_get_type(&imsg)), iev->name);
+		if (rc == DISPATCH_BAD)
+			fatalx("malformed %s from %s",
+			    imsg_type_name(imsg_get_type(&imsg)), iev->name);
 		imsg_free(&imsg);
 		if (rc == DISPATCH_GONE)
 			return;

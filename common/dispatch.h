@@ -25,6 +25,8 @@
  *	DISPATCH_OK	handled; the loop frees it and takes the next
  *	DISPATCH_UNKNOWN not a type this peer may send: fatal, naming the
  *			type (imsg_type_name) and the peer
+ *	DISPATCH_BAD	a malformed payload (the handler logged what is
+ *			wrong): fatal, naming the type and the peer
  *	DISPATCH_GONE	the handler closed or freed the link: stop now
  * The handler never frees the message; it may wipe its payload.
  *
@@ -50,7 +52,8 @@
 #include "imsg.h"
 
 #define DISPATCH_OK		0
-#define DISPATCH_UNKNOWN	(-1)
+#define DISPATCH_BAD		(-1)
+#define DISPATCH_UNKNOWN	(-2)
 #define DISPATCH_GONE		1
 
 struct imsgev {

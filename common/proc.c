@@ -32,6 +32,9 @@
 #include "platform.h"
 #include "proc.h"
 
+static struct emailproxy_conf *proc_config_part(struct imsg *,
+		    struct emailproxy_conf **);
+
 int
 imsgev_msg_end(struct imsgev *iev, struct msgw *w)
 {
@@ -92,7 +95,7 @@ proc_wait_config(struct imsgbuf *ibuf)
 	}
 }
 
-struct emailproxy_conf *
+static struct emailproxy_conf *
 proc_config_part(struct imsg *imsg, struct emailproxy_conf **pending)
 {
 	struct emailproxy_conf	*conf;
@@ -108,7 +111,7 @@ proc_config_part(struct imsg *imsg, struct emailproxy_conf **pending)
 	return (NULL);
 }
 
-void
+static void
 proc_config_done(struct imsgev *parent)
 {
 	if (imsg_compose_event(parent, IMSG_CONF_DONE, 0, 0, -1, NULL,
@@ -123,7 +126,7 @@ proc_peer_gone(const char *peer)
 	exit(PROC_EXIT_PEER_GONE);
 }
 
-void
+static void
 proc_verbose(struct imsg *imsg)
 {
 	struct msgr	r;

@@ -52,10 +52,6 @@ struct emailproxy_conf *proc_wait_config(struct imsgbuf *);
  * CONF_DONE answers; IMSG_CTL_VERBOSE sets the verbosity.  Returns 1
  * when imsg was one of them (fatal if malformed), else 0.
  */
-struct emailproxy_conf *proc_config_part(struct imsg *,
-	    struct emailproxy_conf **pending);
-void	 proc_config_done(struct imsgev *parent);
-void	 proc_verbose(struct imsg *);
 int	 proc_parent_common(struct imsgev *parent, struct imsg *,
 	    struct emailproxy_conf **pending,
 	    void (*apply)(struct emailproxy_conf *));

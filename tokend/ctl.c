@@ -46,7 +46,7 @@ ctl_data(const struct tk_peer *p, uint32_t id, json_t *obj)
 	ctl_answer_data(p->ibuf, id, obj);
 }
 
-static void
+void
 ctl_end(const struct tk_peer *p, uint32_t id, const char *fail)
 {
 	ctl_answer_end(p->ibuf, id, fail);
@@ -91,8 +91,8 @@ show_throttled(const char *name, void *arg)
 	row(arg, name);
 }
 
-static void
-show_accounts(const struct tk_peer *p, uint32_t id)
+void
+ctl_show_accounts(const struct tk_peer *p, uint32_t id)
 {
 	struct account_conf	*ac;
 	struct tk_account	*a;
@@ -146,8 +146,8 @@ show_accounts(const struct tk_peer *p, uint32_t id)
 	ctl_end(p, id, NULL);
 }
 
-static void
-forget(const struct tk_peer *p, uint32_t id, const char *account)
+void
+ctl_forget(const struct tk_peer *p, uint32_t id, const char *account)
 {
 	struct tk_account	*a;
 	struct account_view	 v;
@@ -200,8 +200,8 @@ forget(const struct tk_peer *p, uint32_t id, const char *account)
 	free(key);
 }
 
-static void
-show_stats(const struct tk_peer *p, uint32_t id)
+void
+ctl_show_stats(const struct tk_peer *p, uint32_t id)
 {
 	struct tk_account	*a;
 	json_t			*o;
@@ -248,8 +248,8 @@ show_stats(const struct tk_peer *p, uint32_t id)
  * the accounts whose grant needs a person (authorization code, device)
  * and that hold no tokens, whose next login waits for one (a warning).
  */
-static void
-health(const struct tk_peer *p, uint32_t id)
+void
+ctl_health(const struct tk_peer *p, uint32_t id)
 {
 	struct account_conf	*ac;
 	struct account_view	 v;
@@ -309,36 +309,4 @@ health(const struct tk_peer *p, uint32_t id)
 	json_decref(o);
 	free(problem);
 	ctl_end(p, id, NULL);
-}
-
-int
-tokend_ctl_imsg(const struct tk_peer *p, struct imsg *imsg)
-{
-	struct msgr	 r;
-	const char	*account;
-	uint32_t	 id = imsg_get_id(imsg);
-
-	switch (imsg_get_type(imsg)) {
-	case IMSG_CTL_SHOW_ACCOUNTS:
-		show_accounts(p, id);
-		return (0);
-	case IMSG_CTL_SHOW_STATS:
-		show_stats(p, id);
-		return (0);
-	case IMSG_CTL_HEALTH:
-		health(p, id);
-		return (0);
-	case IMSG_CTL_FORGET:
-		msg_read_init(&r, imsg);
-		account = msg_get_str(&r);
-		if (msg_read_end(&r) == -1 || account == NULL ||
-		    *account == '\0') {
-			ctl_end(p, id, "malformed request");
-			return (0);
-		}
-		forget(p, id, account);
-		return (0);
-	default:
-		return (-1);
-	}
 }

@@ -40,7 +40,6 @@ static void	 flight_tokens(struct tk_flight *, const char *, uint64_t,
 		    const char *);
 static void	 flight_failed(struct tk_flight *, enum auth_fail,
 		    const char *);
-static void	 flight_authorised(const char *, int64_t);
 static void	 flight_fail_all(struct tk_reqlist *, enum token_fail,
 		    const char *);
 
@@ -348,65 +347,31 @@ fail_reason(enum auth_fail cls)
 	}
 }
 
-int
-tokend_authd_imsg(struct imsg *imsg)
+/* authd's tokens for request id, if a flight still waits for them. */
+void
+flight_tokens_for(uint32_t id, const char *access, uint64_t expiry,
+    const char *refresh)
 {
 	struct tk_flight	*f;
-	struct msgr		 r;
-	const char		*access, *refresh, *text;
-	uint64_t		 expiry;
-	uint32_t		 cls;
 
-	switch (imsg_get_type(imsg)) {
-	case IMSG_AUTH_TOKENS:
-		msg_read_init(&r, imsg);
-		access = msg_get_str(&r);
-		expiry = msg_get_u64(&r);
-		refresh = msg_get_str(&r);
-		if (msg_read_end(&r) == -1 || access == NULL ||
-		    *access == '\0' || (refresh != NULL && *refresh == '\0') ||
-		    expiry > INT64_MAX) {
-			log_warnx("malformed AUTH_TOKENS from authd");
-			return (-1);
-		}
-		if ((f = flight_by_id(imsg_get_id(imsg))) == NULL) {
-			log_debug("tokens for request %u that nobody waits "
-			    "for", imsg_get_id(imsg));
-			return (0);
-		}
-		flight_tokens(f, access, expiry, refresh);
-		return (0);
-	case IMSG_AUTH_AUTHORISED:
-		msg_read_init(&r, imsg);
-		text = msg_get_str(&r);
-		expiry = msg_get_u64(&r);
-		if (msg_read_end(&r) == -1 || text == NULL || *text == '\0' ||
-		    expiry > INT64_MAX) {
-			log_warnx("malformed AUTH_AUTHORISED from authd");
-			return (-1);
-		}
-		flight_authorised(text, (int64_t)expiry);
-		return (0);
-	case IMSG_AUTH_FAIL:
-		msg_read_init(&r, imsg);
-		cls = msg_get_u32(&r);
-		text = msg_get_str(&r);
-		if (msg_read_end(&r) == -1 || cls > AUTH_FAIL_CANCELLED) {
-			log_warnx("malformed AUTH_FAIL from authd");
-			return (-1);
-		}
-		if ((f = flight_by_id(imsg_get_id(imsg))) == NULL) {
-			log_debug("failure of request %u that nobody waits "
-			    "for", imsg_get_id(imsg));
-			return (0);
-		}
-		flight_failed(f, cls, text);
-		return (0);
-	default:
-		log_warnx("unexpected message %u from authd",
-		    imsg_get_type(imsg));
-		return (-1);
+	if ((f = flight_by_id(id)) == NULL) {
+		log_debug("tokens for request %u that nobody waits for", id);
+		return;
 	}
+	flight_tokens(f, access, expiry, refresh);
+}
+
+/* authd's failure of request id, if a flight still waits for it. */
+void
+flight_failed_for(uint32_t id, enum auth_fail cls, const char *text)
+{
+	struct tk_flight	*f;
+
+	if ((f = flight_by_id(id)) == NULL) {
+		log_debug("failure of request %u that nobody waits for", id);
+		return;
+	}
+	flight_failed(f, cls, text);
 }
 
 /*
@@ -415,7 +380,7 @@ tokend_authd_imsg(struct imsg *imsg)
  * the tokens held: at once when the account is unlocked, else at its
  * next login that proves the password.
  */
-static void
+void
 flight_authorised(const char *account, int64_t until)
 {
 	struct tk_account	*a;

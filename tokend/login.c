@@ -166,58 +166,40 @@ dupstr(const char *s)
 	return (d);
 }
 
-int
-tokend_proxy_imsg(struct imsg *imsg)
+/*
+ * A TOKEN_GET of session sid (dispatch.c read it): answer it, from the
+ * store or through a login.
+ */
+void
+login_request(uint32_t sid, uint32_t proto, uint32_t flags,
+    const char *server, const char *client, const char *user,
+    const char *pass, const char *rejected)
 {
 	struct tk_req	*req;
-	struct msgr	 r;
-	const char	*server, *client, *user, *pass, *rejected;
-	uint32_t	 proto, flags;
 
-	switch (imsg_get_type(imsg)) {
-	case IMSG_TOKEN_GET:
-		msg_read_init(&r, imsg);
-		server = msg_get_str(&r);
-		proto = msg_get_u32(&r);
-		client = msg_get_str(&r);
-		user = msg_get_str(&r);
-		pass = msg_get_str(&r);
-		flags = msg_get_u32(&r);
-		rejected = msg_get_str(&r);
-		if (msg_read_end(&r) == -1 || proto > PROTO_SMTP ||
-		    (flags & ~TOKEN_F_REJECTED) != 0) {
-			log_warnx("malformed TOKEN_GET from the proxy");
-			return (-1);
-		}
-		if ((req = calloc(1, sizeof(*req))) == NULL)
-			fatal(NULL);
-		req->sid = imsg_get_id(imsg);
-		req->proto = proto;
-		req->flags = flags;
-		req->server = dupstr(server);
-		/* Only for rules and logs: one printable word. */
-		req->client = reply_clean(client != NULL ? client : "");
-		req->username = dupstr(user);
-		req->logname = reply_clean(req->username);
-		req->password = dupstr(pass);
-		if (rejected != NULL)
-			req->rejected = dupstr(rejected);
-		login_run(req);
-		return (0);
-	case IMSG_TOKEN_CANCEL:
-		if (imsg_get_len(imsg) != 0) {
-			log_warnx("malformed TOKEN_CANCEL from the proxy");
-			return (-1);
-		}
-		flight_cancel_session(imsg_get_id(imsg));
-		throttle_cancel_session(imsg_get_id(imsg));
-		kdfq_cancel_session(imsg_get_id(imsg));
-		return (0);
-	default:
-		log_warnx("unexpected message %u from the proxy",
-		    imsg_get_type(imsg));
-		return (-1);
-	}
+	if ((req = calloc(1, sizeof(*req))) == NULL)
+		fatal(NULL);
+	req->sid = sid;
+	req->proto = proto;
+	req->flags = flags;
+	req->server = dupstr(server);
+	/* Only for rules and logs: one printable word. */
+	req->client = reply_clean(client != NULL ? client : "");
+	req->username = dupstr(user);
+	req->logname = reply_clean(req->username);
+	req->password = dupstr(pass);
+	if (rejected != NULL)
+		req->rejected = dupstr(rejected);
+	login_run(req);
+}
+
+/* The proxy's session sid is gone: drop what it waits for. */
+void
+login_cancel_session(uint32_t sid)
+{
+	flight_cancel_session(sid);
+	throttle_cancel_session(sid);
+	kdfq_cancel_session(sid);
 }
 
 /* The record key: the login name with its domain in lower case. */

@@ -35,10 +35,10 @@
 static struct imsgev		 iev_parent, iev_proxy, iev_authd;
 static struct emailproxy_conf	*conf, *pending;
 
-static void	tokend_dispatch_parent(int, short, void *);
-static void	tokend_dispatch_proxy(int, short, void *);
-static void	tokend_dispatch_authd(int, short, void *);
-static void	tokend_parent_imsg(struct imsg *);
+static int	tokend_dispatch_parent(struct imsgev *, struct imsg *);
+static int	tokend_dispatch_proxy(struct imsgev *, struct imsg *);
+static int	tokend_dispatch_authd(struct imsgev *, struct imsg *);
+static void	tokend_parent_gone(struct imsgev *);
 static void	tokend_kick(void *);
 static void	tokend_sig(int, short, void *);
 static void	tokend_peer_gone(struct imsgev *);
@@ -94,8 +94,9 @@ tokend_main(int debug, int verbose)
 	log_procinit("tokend");
 
 	event_init();
-	imsgev_init(&iev_parent, PARENT_SOCK_FILENO, "parent",
-	    tokend_dispatch_parent, NULL, IMSG_MAXSIZE_PARENT, 0);
+	imsgev_peer(&iev_parent, PARENT_SOCK_FILENO, "parent",
+	    tokend_dispatch_parent, tokend_parent_gone, NULL,
+	    IMSG_MAXSIZE_PARENT, 0);
 	conf = proc_wait_config(&iev_parent.ibuf);
 
 	/*
@@ -131,16 +132,16 @@ tokend_main(int debug, int verbose)
 	signal_set(&ev_term, SIGTERM, tokend_sig, NULL);
 	signal_add(&ev_term, NULL);
 
-	imsgev_init(&iev_proxy, PEER1_SOCK_FILENO, "proxy",
-	    tokend_dispatch_proxy, NULL, 0, 0);
-	imsgev_init(&iev_authd, PEER2_SOCK_FILENO, "authd",
-	    tokend_dispatch_authd, NULL, 0, 0);
+	imsgev_peer(&iev_proxy, PEER1_SOCK_FILENO, "proxy",
+	    tokend_dispatch_proxy, tokend_peer_gone, NULL, 0, 0);
+	imsgev_peer(&iev_authd, PEER2_SOCK_FILENO, "authd",
+	    tokend_dispatch_authd, tokend_peer_gone, NULL, 0, 0);
 
 	if (imsg_compose_event(&iev_parent, IMSG_CONF_DONE, 0, 0, -1, NULL,
 	    0) == -1)
 		fatal("cannot queue CONF_DONE");
 	/* Anything the parent sent after the configuration. */
-	tokend_dispatch_parent(iev_parent.ibuf.fd, 0, &iev_parent);
+	imsgev_dispatch(iev_parent.ibuf.fd, 0, &iev_parent);
 	log_debug("ready, %u-iteration keys for new records",
 	    conf->kdf_iterations);
 
@@ -148,106 +149,48 @@ tokend_main(int debug, int verbose)
 	tokend_shutdown();
 }
 
+/* Without the parent there is nobody to serve. */
 static void
-tokend_parent_imsg(struct imsg *imsg)
+tokend_parent_gone(struct imsgev *iev)
 {
-	struct emailproxy_conf	*newconf;
+	tokend_shutdown();
+}
 
-	switch (imsg_get_type(imsg)) {
-	case IMSG_CONF_START:
-	case IMSG_CONF_GLOBALS:
-	case IMSG_CONF_SERVER:
-	case IMSG_CONF_ACCOUNT:
-	case IMSG_CONF_END:
-		if ((newconf = proc_config_part(imsg, &pending)) != NULL) {
-			if (strcmp(newconf->store_dir, conf->store_dir) != 0)
-				log_warnx("store_dir changes need a restart; "
-				    "tokens stay in %s", conf->store_dir);
-			tokend_login_reconf(newconf);
-			config_free(conf);
-			conf = newconf;
-			proc_config_done(&iev_parent);
-		}
-		break;
-	case IMSG_CTL_VERBOSE:
-		proc_verbose(imsg);
-		break;
-	case IMSG_SHUTDOWN:
+static void
+tokend_reconf(struct emailproxy_conf *newconf)
+{
+	if (strcmp(newconf->store_dir, conf->store_dir) != 0)
+		log_warnx("store_dir changes need a restart; tokens stay in %s",
+		    conf->store_dir);
+	tokend_login_reconf(newconf);
+	config_free(conf);
+	conf = newconf;
+}
+
+/* The configuration and shutdown here, control requests in dispatch.c. */
+static int
+tokend_dispatch_parent(struct imsgev *iev, struct imsg *imsg)
+{
+	struct tk_peer	p;
+
+	if (proc_parent_common(iev, imsg, &pending, tokend_reconf))
+		return (DISPATCH_OK);
+	if (imsg_get_type(imsg) == IMSG_SHUTDOWN)
 		tokend_shutdown();
-	default:
-		{
-			struct tk_peer	p;
-
-			p.ibuf = &iev_parent.ibuf;
-			p.kick = tokend_kick;
-			p.arg = &iev_parent;
-			if (tokend_ctl_imsg(&p, imsg) == 0)
-				break;
-		}
-		fatalx("unexpected message %u from the parent",
-		    imsg_get_type(imsg));
-	}
+	p.ibuf = &iev->ibuf;
+	p.kick = tokend_kick;
+	p.arg = iev;
+	return (tokend_ctl_imsg(&p, imsg));
 }
 
-static void
-tokend_dispatch_parent(int fd, short event, void *arg)
+static int
+tokend_dispatch_proxy(struct imsgev *iev, struct imsg *imsg)
 {
-	struct imsgev	*iev = arg;
-	struct imsg	 imsg;
-	ssize_t		 n;
-
-	if (event != 0 && imsgev_io(iev, event) == -1)
-		tokend_shutdown();	/* the parent is gone */
-	for (;;) {
-		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
-			fatal("imsg_get from the parent");
-		if (n == 0)
-			break;
-		tokend_parent_imsg(&imsg);
-		imsg_free(&imsg);
-	}
+	return (tokend_proxy_imsg(imsg));
 }
 
-static void
-tokend_dispatch_proxy(int fd, short event, void *arg)
+static int
+tokend_dispatch_authd(struct imsgev *iev, struct imsg *imsg)
 {
-	struct imsgev	*iev = arg;
-	struct imsg	 imsg;
-	ssize_t		 n;
-
-	if (imsgev_io(iev, event) == -1) {
-		tokend_peer_gone(iev);
-		return;
-	}
-	for (;;) {
-		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
-			fatal("imsg_get from the proxy");
-		if (n == 0)
-			break;
-		if (tokend_proxy_imsg(&imsg) == -1)
-			fatalx("bad message from the proxy");
-		imsg_free(&imsg);
-	}
-}
-
-static void
-tokend_dispatch_authd(int fd, short event, void *arg)
-{
-	struct imsgev	*iev = arg;
-	struct imsg	 imsg;
-	ssize_t		 n;
-
-	if (imsgev_io(iev, event) == -1) {
-		tokend_peer_gone(iev);
-		return;
-	}
-	for (;;) {
-		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1)
-			fatal("imsg_get from authd");
-		if (n == 0)
-			break;
-		if (tokend_authd_imsg(&imsg) == -1)
-			fatalx("bad message from authd");
-		imsg_free(&imsg);
-	}
+	return (tokend_authd_imsg(imsg));
 }

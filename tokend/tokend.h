@@ -181,8 +181,10 @@ int	 tokend_login_init(const struct emailproxy_conf *, const char *dir,
 	    const struct tk_peer *proxy, const struct tk_peer *authd);
 void	 tokend_login_reconf(const struct emailproxy_conf *);
 void	 tokend_login_shutdown(void);
-/* One message from the proxy; -1 if it is malformed. */
-int	 tokend_proxy_imsg(struct imsg *);
+void	 login_request(uint32_t sid, uint32_t proto, uint32_t flags,
+	    const char *server, const char *client, const char *user,
+	    const char *pass, const char *rejected);
+void	 login_cancel_session(uint32_t sid);
 void	 login_run(struct tk_req *);
 void	 login_rerun(struct tk_reqlist *);
 void	 req_free(struct tk_req *);
@@ -229,7 +231,10 @@ void	 flight_start(struct tk_account *, enum auth_op, struct tk_keys *,
 void	 flight_join(struct tk_flight *, struct tk_req *);
 const uint8_t *flight_verifier(const struct tk_flight *);
 void	 flight_abort(struct tk_flight *, enum token_fail, const char *);
-int	 tokend_authd_imsg(struct imsg *);
+void	 flight_tokens_for(uint32_t id, const char *, uint64_t,
+	    const char *);
+void	 flight_failed_for(uint32_t id, enum auth_fail, const char *);
+void	 flight_authorised(const char *account, int64_t until);
 void	 flight_cancel_session(uint32_t sid);
 int	 flight_count_new(void);
 int	 flight_can_run_unattended(const struct account_view *,
@@ -278,7 +283,20 @@ unsigned int kdfq_len(void);
 void	 kdfq_cancel_session(uint32_t sid);
 void	 kdfq_shutdown(void);
 
-/* ctl.c */
+/* ctl.c: the answers to the parent's control requests. */
+void	 ctl_show_accounts(const struct tk_peer *, uint32_t id);
+void	 ctl_show_stats(const struct tk_peer *, uint32_t id);
+void	 ctl_forget(const struct tk_peer *, uint32_t id, const char *);
+void	 ctl_health(const struct tk_peer *, uint32_t id);
+void	 ctl_end(const struct tk_peer *, uint32_t id, const char *fail);
+
+/*
+ * dispatch.c: one message from the proxy, authd, or a control request
+ * the parent relays; DISPATCH_OK, DISPATCH_BAD (malformed, logged) or
+ * DISPATCH_UNKNOWN (common/dispatch.h).
+ */
+int	 tokend_proxy_imsg(struct imsg *);
+int	 tokend_authd_imsg(struct imsg *);
 int	 tokend_ctl_imsg(const struct tk_peer *parent, struct imsg *);
 
 #endif /* TOKEND_H */

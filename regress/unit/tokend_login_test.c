@@ -30,7 +30,7 @@
  * hashes), require_local_password, account allowlists and throttling.
  *
  * DEPS: tokend/login.c tokend/account.c tokend/flight.c tokend/ahead.c common/secret.c common/base64.c
- * DEPS: tokend/import.c tokend/reply.c tokend/ctl.c tokend/store.c
+ * DEPS: tokend/import.c tokend/reply.c tokend/ctl.c tokend/dispatch.c tokend/store.c
  * DEPS: tokend/throttle.c tokend/localpw.c common/ctl_answer.c tokend/kdfq.c
  * DEPS: tokend/record.c tokend/crypto.c tokend/fernet.c common/config.c
  * DEPS: common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/cidr.c
@@ -56,6 +56,7 @@
 
 #include "log.h"
 #include "msg.h"
+#include "dispatch.h"
 #include "tokend.h"
 
 #define MAXGOT		1024
@@ -1781,6 +1782,17 @@ test_malformed(void)
 	pump();
 	check(last_rv == 0 && ngot == 0,
 	    "tokens for an unknown request are ignored", "rv %d", last_rv);
+	/* A type the peer does not send is not taken for a malformed one. */
+	imsg_compose(&t_proxy, IMSG_AUTH_TOKENS, 1, 0, -1, NULL, 0);
+	last_rv = 0;
+	pump();
+	check(last_rv == DISPATCH_UNKNOWN, "AUTH_TOKENS from the proxy is "
+	    "an unknown type (fatal in tokend)", "rv %d", last_rv);
+	imsg_compose(&t_authd, IMSG_TOKEN_GET, 1, 0, -1, NULL, 0);
+	last_rv = 0;
+	pump();
+	check(last_rv == DISPATCH_UNKNOWN, "TOKEN_GET from authd is an "
+	    "unknown type (fatal in tokend)", "rv %d", last_rv);
 }
 
 /* ------------------------------------------------------------------ */

@@ -1,0 +1,155 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * tokend's messages, one switch per peer: the proxy's token requests,
+ * authd's answers, the parent's control requests (its configuration
+ * and shutdown are common/proc.c's and tokend.c's).  Each case checks
+ * its payload's exact size and hands it to the engine (login.c,
+ * flight.c, ctl.c).  Every function returns DISPATCH_OK, DISPATCH_BAD
+ * for a malformed payload (logged here) or DISPATCH_UNKNOWN for a type
+ * that peer does not send; tokend.c feeds them from the common
+ * dispatch loop, where the last two are fatal, and tests call them
+ * directly.
+ */
+
+#include <sys/types.h>
+
+#include <stdint.h>
+
+#include "emailproxy.h"
+#include "log.h"
+#include "msg.h"
+#include "dispatch.h"
+#include "tokend.h"
+
+int
+tokend_proxy_imsg(struct imsg *imsg)
+{
+	struct msgr	 r;
+	const char	*server, *client, *user, *pass, *rejected;
+	uint32_t	 proto, flags;
+
+	switch (imsg_get_type(imsg)) {
+	case IMSG_TOKEN_GET:
+		msg_read_init(&r, imsg);
+		server = msg_get_str(&r);
+		proto = msg_get_u32(&r);
+		client = msg_get_str(&r);
+		user = msg_get_str(&r);
+		pass = msg_get_str(&r);
+		flags = msg_get_u32(&r);
+		rejected = msg_get_str(&r);
+		if (msg_read_end(&r) == -1 || proto > PROTO_SMTP ||
+		    (flags & ~TOKEN_F_REJECTED) != 0) {
+			log_warnx("malformed TOKEN_GET from the proxy");
+			return (DISPATCH_BAD);
+		}
+		login_request(imsg_get_id(imsg), proto, flags, server, client,
+		    user, pass, rejected);
+		return (DISPATCH_OK);
+	case IMSG_TOKEN_CANCEL:
+		if (imsg_get_len(imsg) != 0) {
+			log_warnx("malformed TOKEN_CANCEL from the proxy");
+			return (DISPATCH_BAD);
+		}
+		login_cancel_session(imsg_get_id(imsg));
+		return (DISPATCH_OK);
+	}
+	return (DISPATCH_UNKNOWN);
+}
+
+int
+tokend_authd_imsg(struct imsg *imsg)
+{
+	struct msgr	 r;
+	const char	*access, *refresh, *text;
+	uint64_t	 expiry;
+	uint32_t	 cls;
+
+	switch (imsg_get_type(imsg)) {
+	case IMSG_AUTH_TOKENS:
+		msg_read_init(&r, imsg);
+		access = msg_get_str(&r);
+		expiry = msg_get_u64(&r);
+		refresh = msg_get_str(&r);
+		if (msg_read_end(&r) == -1 || access == NULL ||
+		    *access == '\0' || (refresh != NULL && *refresh == '\0') ||
+		    expiry > INT64_MAX) {
+			log_warnx("malformed AUTH_TOKENS from authd");
+			return (DISPATCH_BAD);
+		}
+		flight_tokens_for(imsg_get_id(imsg), access, expiry, refresh);
+		return (DISPATCH_OK);
+	case IMSG_AUTH_AUTHORISED:
+		msg_read_init(&r, imsg);
+		text = msg_get_str(&r);
+		expiry = msg_get_u64(&r);
+		if (msg_read_end(&r) == -1 || text == NULL || *text == '\0' ||
+		    expiry > INT64_MAX) {
+			log_warnx("malformed AUTH_AUTHORISED from authd");
+			return (DISPATCH_BAD);
+		}
+		flight_authorised(text, (int64_t)expiry);
+		return (DISPATCH_OK);
+	case IMSG_AUTH_FAIL:
+		msg_read_init(&r, imsg);
+		cls = msg_get_u32(&r);
+		text = msg_get_str(&r);
+		if (msg_read_end(&r) == -1 || cls > AUTH_FAIL_CANCELLED) {
+			log_warnx("malformed AUTH_FAIL from authd");
+			return (DISPATCH_BAD);
+		}
+		flight_failed_for(imsg_get_id(imsg), cls, text);
+		return (DISPATCH_OK);
+	}
+	return (DISPATCH_UNKNOWN);
+}
+
+/*
+ * A malformed control request gets an answer, not a fatal error: it
+ * comes from emailproxyctl, which the parent only relays.
+ */
+int
+tokend_ctl_imsg(const struct tk_peer *p, struct imsg *imsg)
+{
+	struct msgr	 r;
+	const char	*account;
+	uint32_t	 id = imsg_get_id(imsg);
+
+	switch (imsg_get_type(imsg)) {
+	case IMSG_CTL_SHOW_ACCOUNTS:
+		ctl_show_accounts(p, id);
+		return (DISPATCH_OK);
+	case IMSG_CTL_SHOW_STATS:
+		ctl_show_stats(p, id);
+		return (DISPATCH_OK);
+	case IMSG_CTL_HEALTH:
+		ctl_health(p, id);
+		return (DISPATCH_OK);
+	case IMSG_CTL_FORGET:
+		msg_read_init(&r, imsg);
+		account = msg_get_str(&r);
+		if (msg_read_end(&r) == -1 || account == NULL ||
+		    *account == '\0') {
+			ctl_end(p, id, "malformed request");
+			return (DISPATCH_OK);
+		}
+		ctl_forget(p, id, account);
+		return (DISPATCH_OK);
+	}
+	return (DISPATCH_UNKNOWN);
+}
