@@ -17,7 +17,7 @@
 /*
  * emailproxyctl: ask the running daemon over its control socket.
  * Each answer is a list of JSON objects; they are printed as a table,
- * as JSON (-j), or as OpenMetrics text (show metrics).
+ * as JSON (-j), or as Prometheus text (show metrics, metrics.c).
  */
 
 #include <sys/types.h>
@@ -43,7 +43,7 @@
 #include "log.h"
 #include "msg.h"
 
-enum output { OUT_TEXT, OUT_JSON, OUT_METRICS };
+enum output { OUT_TEXT, OUT_JSON, OUT_METRICS, OUT_OPENMETRICS };
 
 /* Asked for (-h, --help): on stdout, exit 0. */
 static __dead void
@@ -52,7 +52,7 @@ usage(void)
 	printf("usage: emailproxyctl [-j] [-s socket] command [argument ...]\n"
 	    "       emailproxyctl -h | -V\n"
 	    "commands:\n"
-	    "\tshow accounts | sessions | pending | stats | metrics\n"
+	    "\tshow accounts | sessions | pending | stats | metrics [-o]\n"
 	    "\tauthorise account [redirect-url | -]\n"
 	    "\tforget account\n"
 	    "\treload\n"
@@ -77,7 +77,7 @@ usage_error(const char *fmt, ...)
 }
 
 static const char	show_usage[] =
-    "show takes accounts, sessions, pending, stats or metrics";
+    "show takes accounts, sessions, pending, stats or metrics [-o]";
 
 static const struct option longopts[] = {
 	{ "help",	no_argument,	NULL, 'h' },
@@ -236,7 +236,10 @@ print_authorise(json_t *list)
 	}
 }
 
-/* Stats come from three processes: add up what they report. */
+/*
+ * Stats come from three processes: add up what they report.  The
+ * objects naming an account are tokend's per-account state (metrics.c).
+ */
 static json_t *
 merge_stats(json_t *list)
 {
@@ -247,6 +250,8 @@ merge_stats(json_t *list)
 	if ((all = json_object()) == NULL)
 		err(1, NULL);
 	json_array_foreach(list, i, o) {
+		if (json_object_get(o, "account") != NULL)
+			continue;
 		json_object_foreach(o, key, v) {
 			if (!json_is_integer(v))
 				continue;
@@ -267,11 +272,11 @@ cmp_str(const void *a, const void *b)
 
 /* Sorted by name: the processes answer in any order. */
 static void
-print_stats(json_t *stats, enum output out)
+print_stats(json_t *stats)
 {
 	const char	**keys, *key;
 	json_t		 *v;
-	size_t		  len, i, n = 0;
+	size_t		  i, n = 0;
 
 	if ((keys = calloc(json_object_size(stats) + 1, sizeof(*keys))) ==
 	    NULL)
@@ -279,26 +284,10 @@ print_stats(json_t *stats, enum output out)
 	json_object_foreach(stats, key, v)
 		keys[n++] = key;
 	qsort(keys, n, sizeof(*keys), cmp_str);
-	for (i = 0; i < n; i++) {
-		key = keys[i];
-		v = json_object_get(stats, key);
-		if (out == OUT_TEXT) {
-			printf("%-40s %lld\n", key,
-			    (long long)json_integer_value(v));
-			continue;
-		}
-		/* OpenMetrics: counters end in _total, the rest are gauges. */
-		len = strlen(key);
-		if (len > 6 && strcmp(key + len - 6, "_total") == 0)
-			printf("# TYPE emailproxy_%.*s counter\n",
-			    (int)(len - 6), key);
-		else
-			printf("# TYPE emailproxy_%s gauge\n", key);
-		printf("emailproxy_%s %lld\n", key,
-		    (long long)json_integer_value(v));
-	}
-	if (out == OUT_METRICS)
-		printf("# EOF\n");
+	for (i = 0; i < n; i++)
+		printf("%-40s %lld\n", keys[i],
+		    (long long)json_integer_value(json_object_get(stats,
+		    keys[i])));
 	free(keys);
 }
 
@@ -371,7 +360,11 @@ main(int argc, char *argv[])
 		return (hash_password(prefix, file, user));
 	}
 
-	if (strcmp(argv[0], "show") == 0 && argc == 2) {
+	if (strcmp(argv[0], "show") == 0 && argc == 3 &&
+	    strcmp(argv[1], "metrics") == 0 && strcmp(argv[2], "-o") == 0) {
+		type = IMSG_CTL_SHOW_STATS;
+		out = OUT_OPENMETRICS;
+	} else if (strcmp(argv[0], "show") == 0 && argc == 2) {
 		if (strcmp(argv[1], "accounts") == 0)
 			type = IMSG_CTL_SHOW_ACCOUNTS;
 		else if (strcmp(argv[1], "sessions") == 0)
@@ -419,7 +412,7 @@ main(int argc, char *argv[])
 		usage_error("health takes -s or nothing");
 	else
 		usage_error("unknown command %s", argv[0]);
-	/* -j wins over the text forms, OpenMetrics included. */
+	/* -j wins over the text forms, the metrics included. */
 	if (json_out)
 		out = OUT_JSON;
 
@@ -516,8 +509,10 @@ main(int argc, char *argv[])
 			json_dumpf(obj, stdout, JSON_INDENT(2) |
 			    JSON_SORT_KEYS);
 			printf("\n");
-		} else
-			print_stats(obj, out);
+		} else if (out == OUT_TEXT)
+			print_stats(obj);
+		else
+			metrics_print(obj, list, out == OUT_OPENMETRICS);
 		json_decref(obj);
 	} else if (type == IMSG_CTL_HEALTH) {
 		if (out == OUT_JSON) {

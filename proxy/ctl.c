@@ -84,7 +84,7 @@ ctl_stats(struct imsgev *iev, uint32_t id)
 	json_t			*o;
 
 	proxy_stats_get(&st);
-	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "proxy_sessions_open", (json_int_t)st.sessions_open,
 	    "proxy_sessions_total", (json_int_t)st.sessions_total,
 	    "proxy_connections_refused_total",
@@ -95,7 +95,8 @@ ctl_stats(struct imsgev *iev, uint32_t id)
 	    (json_int_t)st.logins_upstream_rejected,
 	    "proxy_bytes_from_clients_total", (json_int_t)st.bytes_from_clients,
 	    "proxy_bytes_to_clients_total", (json_int_t)st.bytes_to_clients,
-	    "proxy_listeners", (json_int_t)st.listeners);
+	    "proxy_listeners", (json_int_t)st.listeners,
+	    "proxy_start_time_seconds", (json_int_t)st.start_time);
 	ctl_data(iev, id, o);
 	ctl_end(iev, id);
 }

@@ -27,6 +27,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -37,6 +38,7 @@
 
 
 struct emailproxy_conf	*proxy_conf;
+time_t			 proxy_started;
 
 static struct imsgev	 iev_parent;
 static struct imsgev	 iev_tokend;
@@ -58,6 +60,7 @@ proxy_main(int debug, int verbose)
 	log_init(debug, LOG_DAEMON);
 	log_setverbose(verbose);
 	log_procinit("proxy");
+	proxy_started = time(NULL);
 
 	base = event_init();
 	imsgev_peer(&iev_parent, PARENT_SOCK_FILENO, "parent",

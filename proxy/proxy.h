@@ -56,6 +56,7 @@ struct pserver {
 TAILQ_HEAD(pserver_list, pserver);
 
 extern struct emailproxy_conf	*proxy_conf;
+extern time_t			 proxy_started;
 
 /* One open session, for emailproxyctl show sessions. */
 struct session_info {
@@ -80,6 +81,7 @@ struct proxy_stats {
 	uint64_t	 bytes_from_clients;
 	uint64_t	 bytes_to_clients;
 	uint64_t	 listeners;
+	int64_t		 start_time;		/* time(3) the proxy started */
 };
 
 /* ctl.c: CTL_SHOW_SESSIONS and CTL_SHOW_STATS from the parent. */

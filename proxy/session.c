@@ -1327,6 +1327,7 @@ proxy_stats_get(struct proxy_stats *st)
 	*st = stats;
 	st->sessions_open = nopen;
 	st->listeners = servers_listening();
+	st->start_time = proxy_started;
 	RB_FOREACH(s, session_tree, &sessions) {
 		st->bytes_from_clients += s->client.nread;
 		st->bytes_to_clients += s->client.nwritten;

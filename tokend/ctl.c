@@ -200,6 +200,52 @@ ctl_forget(const struct tk_peer *p, uint32_t id, const char *account)
 	free(key);
 }
 
+/*
+ * An account whose grant needs a person (authorization code, device)
+ * and that holds no tokens: its next login waits for one.
+ */
+static int
+needs_authorisation(const char *key)
+{
+	struct account_view	 v;
+	struct tk_account	*a;
+
+	return (account_resolve(tk.conf, key, &v) == 0 &&
+	    (v.flow == FLOW_AUTHORIZATION_CODE || v.flow == FLOW_DEVICE) &&
+	    !store_has(&tk.store, key) &&
+	    ((a = acct_find(key)) == NULL || !a->unlocked) &&
+	    !(import_available(&v) && !store_forgotten(&tk.store, key)));
+}
+
+/*
+ * One object per configured account, for show metrics: whether it needs
+ * authorisation and, when unlocked in memory, its access token's expiry.
+ */
+static void
+stats_accounts(const struct tk_peer *p, uint32_t id)
+{
+	struct account_conf	*ac;
+	struct tk_account	*a;
+	json_t			*o;
+	char			*key;
+
+	TAILQ_FOREACH(ac, &tk.conf->accounts, entry) {
+		if (ac->name[0] == '@')
+			continue;	/* a catch-all is not an account */
+		if (account_key(ac->name, &key) == -1)
+			fatal(NULL);
+		if ((o = json_pack("{s:s, s:b}", "account", key,
+		    "needs_authorisation", needs_authorisation(key))) == NULL)
+			fatalx("json_pack");
+		if ((a = acct_find(key)) != NULL && a->unlocked &&
+		    a->secrets.access_token != NULL)
+			set_int(o, "access_token_expiry", a->expiry);
+		ctl_data(p, id, o);
+		json_decref(o);
+		free(key);
+	}
+}
+
 void
 ctl_show_stats(const struct tk_peer *p, uint32_t id)
 {
@@ -240,6 +286,7 @@ ctl_show_stats(const struct tk_peer *p, uint32_t id)
 		fatalx("json_pack");
 	ctl_data(p, id, o);
 	json_decref(o);
+	stats_accounts(p, id);
 	ctl_end(p, id, NULL);
 }
 
@@ -252,7 +299,6 @@ void
 ctl_health(const struct tk_peer *p, uint32_t id)
 {
 	struct account_conf	*ac;
-	struct account_view	 v;
 	json_t			*o, *names;
 	char			*key, *problem = NULL;
 	int64_t			 unsaved;
@@ -284,12 +330,7 @@ ctl_health(const struct tk_peer *p, uint32_t id)
 			continue;	/* a catch-all is not an account */
 		if (account_key(ac->name, &key) == -1)
 			fatal(NULL);
-		if (account_resolve(tk.conf, key, &v) == 0 &&
-		    (v.flow == FLOW_AUTHORIZATION_CODE ||
-		    v.flow == FLOW_DEVICE) && !store_has(&tk.store, key) &&
-		    (acct_find(key) == NULL || !acct_find(key)->unlocked) &&
-		    !(import_available(&v) && !store_forgotten(&tk.store,
-		    key))) {
+		if (needs_authorisation(key)) {
 			json_array_append_new(names, json_string(key));
 			n++;
 		}

@@ -33,7 +33,8 @@ control_admin_group; a peer outside the group cannot connect; a peer
 holds at most 32 connections; unknown account and daemon not running
 give exit 1 with a clear message; show sessions (a session appears with
 its fields and disappears after LOGOUT), show stats (sorted) and show
-metrics (OpenMetrics ending in # EOF).
+metrics (Prometheus text: # HELP and # TYPE, counters named *_total,
+login outcomes as a result label).
 """
 
 import grp
@@ -705,12 +706,16 @@ h.check(rc == 0 and re.search(r"(?m)^tokend_logins_ok_total +\d+$", out),
 rc, out, err = ctl("show", "metrics")
 lines = out.splitlines()
 samples = [ln for ln in lines if ln and not ln.startswith("#")]
-h.check(rc == 0 and lines and lines[-1] == "# EOF" and
-        "# TYPE emailproxy_tokend_logins_ok counter" in lines and
-        any(re.match(r"emailproxy_tokend_logins_ok_total \d+$", ln)
-            for ln in samples) and
-        all(re.match(r"emailproxy_[a-z0-9_]+ \d+$", ln) for ln in samples),
-        "show metrics: OpenMetrics text ending in # EOF", repr(out[-300:]))
+h.check(rc == 0 and lines and lines[-1] != "# EOF" and
+        "# TYPE emailproxy_tokend_logins_total counter" in lines and
+        any(re.match(r"# HELP emailproxy_tokend_logins_total \S", ln)
+            for ln in lines) and
+        any(re.match(r'emailproxy_tokend_logins_total\{result="ok"\} \d+$',
+                     ln) for ln in samples) and
+        all(re.match(r"emailproxy_[a-z0-9_]+(\{[^}]*\})? \d+$", ln)
+            for ln in samples),
+        "show metrics: Prometheus text, counters *_total with labels",
+        repr(out[-300:]))
 rc, out, err = ctl("show", "stats")
 keys = [ln.split()[0] for ln in out.splitlines() if ln.strip()]
 h.check(rc == 0 and keys == sorted(keys),

@@ -166,7 +166,9 @@ s.close()
 kinds = [t for t, p in got]
 h.check(kinds.count(T["IMSG_CTL_END"]) == 6 and
         T["IMSG_CTL_FAIL"] not in kinds and
-        kinds.count(T["IMSG_CTL_DATA"]) == 5 * 3 + 1 and
+        # show stats: proxy, authd, tokend and tokend's one object for
+        # the one account; show accounts: that account.
+        kinds.count(T["IMSG_CTL_DATA"]) == 5 * 4 + 1 and
         kinds[-2:] == [T["IMSG_CTL_DATA"], T["IMSG_CTL_END"]] and
         b"user@example.com" in got[-2][1],
         "six requests written at once: six complete answers, in order",

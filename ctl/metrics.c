@@ -1,0 +1,312 @@
+/*
+ * Copyright (c) 2026 The emailproxy authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * show metrics: the daemon's counters as Prometheus text format 0.0.4
+ * (counter families named *_total, as that format expects) or as
+ * OpenMetrics 1.0 (counter families without _total, ending in # EOF).
+ * Every family has # HELP and # TYPE; outcomes are labels.
+ */
+
+#include <err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "emailproxy.h"
+#include "ctl.h"
+
+struct family {
+	const char	*name;		/* a counter's without _total */
+	int		 counter;
+	const char	*help;
+};
+
+/* Which family and labels each key of show stats becomes. */
+struct sample {
+	const char	*key;
+	const char	*family;
+	const char	*labels;	/* NULL or name="value" */
+	const char	*minus;		/* a key counted in this one */
+};
+
+static const struct family families[] = {
+	{ "emailproxy_start_time_seconds", 0,
+	    "Start time of the daemon since the Unix epoch in seconds." },
+	{ "emailproxy_proxy_sessions", 1, "Client connections accepted." },
+	{ "emailproxy_proxy_sessions_open", 0, "Client sessions open." },
+	{ "emailproxy_proxy_connections_refused", 1,
+	    "Client connections refused (limits, allowlist, PROXY header)." },
+	{ "emailproxy_proxy_logins", 1, "Client logins by result." },
+	{ "emailproxy_proxy_received_bytes", 1,
+	    "Bytes read from clients." },
+	{ "emailproxy_proxy_sent_bytes", 1, "Bytes written to clients." },
+	{ "emailproxy_proxy_listeners", 0, "Listeners accepting clients." },
+	{ "emailproxy_tokend_logins", 1,
+	    "Logins checked by the token store, by result." },
+	{ "emailproxy_tokend_token_refreshes", 1,
+	    "Access tokens refreshed." },
+	{ "emailproxy_tokend_token_obtains", 1,
+	    "Tokens obtained by a grant." },
+	{ "emailproxy_tokend_token_request_failures", 1,
+	    "Token requests that failed." },
+	{ "emailproxy_tokend_imports", 1,
+	    "Token records imported from the Python proxy's cache." },
+	{ "emailproxy_tokend_kdf_runs", 1,
+	    "Key derivations run for logins." },
+	{ "emailproxy_tokend_crypt_checks", 1,
+	    "Local password hashes checked." },
+	{ "emailproxy_tokend_kdf_queue", 0,
+	    "Logins waiting for a key derivation." },
+	{ "emailproxy_tokend_kdf_queue_refused", 1,
+	    "Logins refused because the key derivation queue was full." },
+	{ "emailproxy_tokend_accounts_unlocked", 0,
+	    "Accounts whose tokens are open in memory." },
+	{ "emailproxy_tokend_store_write_failures", 1,
+	    "Token record writes that failed." },
+	{ "emailproxy_tokend_records_unsaved", 0,
+	    "Token records not yet written to the store." },
+	{ "emailproxy_authd_requests", 1, "Token requests to authd." },
+	{ "emailproxy_authd_requests_joined", 1,
+	    "Token requests that joined one already in flight." },
+	{ "emailproxy_authd_grants", 1, "OAuth 2.0 grants by result." },
+	{ "emailproxy_authd_http_requests", 1,
+	    "HTTPS requests to the OAuth 2.0 endpoints." },
+	{ "emailproxy_authd_redirects", 1,
+	    "Browser redirects received after an authorisation." },
+	{ "emailproxy_authd_pending_authorisations", 0,
+	    "Authorisations waiting for a person." },
+};
+
+static const struct sample samples[] = {
+	{ "proxy_start_time_seconds", "emailproxy_start_time_seconds",
+	    NULL, NULL },
+	{ "proxy_sessions_total", "emailproxy_proxy_sessions", NULL, NULL },
+	{ "proxy_sessions_open", "emailproxy_proxy_sessions_open", NULL,
+	    NULL },
+	{ "proxy_connections_refused_total",
+	    "emailproxy_proxy_connections_refused", NULL, NULL },
+	{ "proxy_logins_ok_total", "emailproxy_proxy_logins",
+	    "result=\"ok\"", NULL },
+	{ "proxy_logins_upstream_rejected_total", "emailproxy_proxy_logins",
+	    "result=\"upstream_rejected\"", NULL },
+	{ "proxy_logins_failed_total", "emailproxy_proxy_logins",
+	    "result=\"failed\"", "proxy_logins_upstream_rejected_total" },
+	{ "proxy_bytes_from_clients_total", "emailproxy_proxy_received_bytes",
+	    NULL, NULL },
+	{ "proxy_bytes_to_clients_total", "emailproxy_proxy_sent_bytes",
+	    NULL, NULL },
+	{ "proxy_listeners", "emailproxy_proxy_listeners", NULL, NULL },
+	{ "tokend_logins_ok_total", "emailproxy_tokend_logins",
+	    "result=\"ok\"", NULL },
+	{ "tokend_logins_bad_password_total", "emailproxy_tokend_logins",
+	    "result=\"bad_password\"", NULL },
+	{ "tokend_logins_unknown_account_total", "emailproxy_tokend_logins",
+	    "result=\"unknown_account\"", NULL },
+	{ "tokend_logins_throttled_total", "emailproxy_tokend_logins",
+	    "result=\"throttled\"", NULL },
+	{ "tokend_logins_not_allowed_total", "emailproxy_tokend_logins",
+	    "result=\"not_allowed\"", NULL },
+	{ "tokend_logins_failed_total", "emailproxy_tokend_logins",
+	    "result=\"failed\"", NULL },
+	{ "tokend_token_refreshes_total", "emailproxy_tokend_token_refreshes",
+	    NULL, NULL },
+	{ "tokend_token_obtains_total", "emailproxy_tokend_token_obtains",
+	    NULL, NULL },
+	{ "tokend_token_request_failures_total",
+	    "emailproxy_tokend_token_request_failures", NULL, NULL },
+	{ "tokend_imports_total", "emailproxy_tokend_imports", NULL, NULL },
+	{ "tokend_kdf_runs_total", "emailproxy_tokend_kdf_runs", NULL, NULL },
+	{ "tokend_crypt_checks_total", "emailproxy_tokend_crypt_checks", NULL,
+	    NULL },
+	{ "tokend_kdf_queue", "emailproxy_tokend_kdf_queue", NULL, NULL },
+	{ "tokend_kdf_queue_refused_total",
+	    "emailproxy_tokend_kdf_queue_refused", NULL, NULL },
+	{ "tokend_accounts_unlocked", "emailproxy_tokend_accounts_unlocked",
+	    NULL, NULL },
+	{ "tokend_store_write_failures_total",
+	    "emailproxy_tokend_store_write_failures", NULL, NULL },
+	{ "tokend_records_unsaved", "emailproxy_tokend_records_unsaved", NULL,
+	    NULL },
+	{ "authd_requests_total", "emailproxy_authd_requests", NULL, NULL },
+	{ "authd_requests_joined_total", "emailproxy_authd_requests_joined",
+	    NULL, NULL },
+	{ "authd_grants_ok_total", "emailproxy_authd_grants", "result=\"ok\"",
+	    NULL },
+	{ "authd_grants_failed_total", "emailproxy_authd_grants",
+	    "result=\"failed\"", NULL },
+	{ "authd_http_requests_total", "emailproxy_authd_http_requests",
+	    NULL, NULL },
+	{ "authd_redirects_total", "emailproxy_authd_redirects", NULL, NULL },
+	{ "authd_pending_authorisations",
+	    "emailproxy_authd_pending_authorisations", NULL, NULL },
+};
+
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+
+static void
+header(const char *name, int counter, const char *help, int om)
+{
+	const char	*type = counter ? "counter" : "gauge";
+	const char	*suffix = counter && !om ? "_total" : "";
+
+	printf("# HELP %s%s %s\n", name, suffix, help);
+	printf("# TYPE %s%s %s\n", name, suffix, type);
+}
+
+/* A label value: backslash, double quote and newline escaped. */
+static void
+label_value(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"')
+			printf("\\%c", *s);
+		else if (*s == '\n')
+			printf("\\n");
+		else
+			putchar(*s);
+	}
+}
+
+static long long
+value(json_t *stats, const char *key)
+{
+	return ((long long)json_integer_value(json_object_get(stats, key)));
+}
+
+static const struct sample *
+sample_of(const char *key)
+{
+	size_t	 i;
+
+	for (i = 0; i < nitems(samples); i++)
+		if (strcmp(samples[i].key, key) == 0)
+			return (&samples[i]);
+	return (NULL);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return (strcmp(*(const char * const *)a, *(const char * const *)b));
+}
+
+/* A key a newer daemon reports that the table does not name. */
+static void
+print_other(const char *key, long long v, int om)
+{
+	size_t	 len = strlen(key);
+	int	 counter;
+
+	counter = len > 6 && strcmp(key + len - 6, "_total") == 0;
+	if (counter)
+		len -= 6;
+	printf("# HELP emailproxy_%.*s%s The daemon's %s.\n", (int)len, key,
+	    counter && !om ? "_total" : "", key);
+	printf("# TYPE emailproxy_%.*s%s %s\n", (int)len, key,
+	    counter && !om ? "_total" : "", counter ? "counter" : "gauge");
+	printf("emailproxy_%s %lld\n", key, v);
+}
+
+/* The per-account gauges from tokend's objects in list. */
+static void
+print_accounts(json_t *list, const char *what, const char *family,
+    const char *help)
+{
+	json_t		*a, *v;
+	size_t		 i;
+	int		 any = 0;
+
+	json_array_foreach(list, i, a) {
+		v = json_object_get(a, what);
+		if (!json_is_string(json_object_get(a, "account")) ||
+		    (!json_is_integer(v) && !json_is_boolean(v)))
+			continue;
+		if (!any++)
+			header(family, 0, help, 0);
+		printf("%s{account=\"", family);
+		label_value(json_string_value(json_object_get(a, "account")));
+		printf("\"} %lld\n", json_is_boolean(v) ?
+		    (long long)json_is_true(v) :
+		    (long long)json_integer_value(v));
+	}
+}
+
+void
+metrics_print(json_t *stats, json_t *list, int om)
+{
+	const struct family	*f;
+	const struct sample	*s;
+	const char		**keys, *key;
+	json_t			*v;
+	size_t			 i, j, n = 0;
+	long long		 x;
+
+	if (om) {
+		printf("# HELP emailproxy_build Version of the daemon.\n");
+		printf("# TYPE emailproxy_build info\n");
+	} else {
+		printf("# HELP emailproxy_build_info Version of the daemon.\n");
+		printf("# TYPE emailproxy_build_info gauge\n");
+	}
+	printf("emailproxy_build_info{version=\"");
+	label_value(EMAILPROXY_VERSION);
+	printf("\"} 1\n");
+
+	for (i = 0; i < nitems(families); i++) {
+		f = &families[i];
+		for (j = 0, n = 0; j < nitems(samples); j++) {
+			s = &samples[j];
+			if (strcmp(s->family, f->name) != 0 ||
+			    !json_is_integer(json_object_get(stats, s->key)))
+				continue;
+			if (n++ == 0)
+				header(f->name, f->counter, f->help, om);
+			x = value(stats, s->key);
+			if (s->minus != NULL)
+				x -= value(stats, s->minus);
+			printf("%s%s", f->name, f->counter ? "_total" : "");
+			if (s->labels != NULL)
+				printf("{%s}", s->labels);
+			printf(" %lld\n", x);
+		}
+	}
+
+	/* Sorted: the processes answer in any order. */
+	if ((keys = calloc(json_object_size(stats) + 1, sizeof(*keys))) ==
+	    NULL)
+		err(1, NULL);
+	n = 0;
+	json_object_foreach(stats, key, v)
+		if (json_is_integer(v) && sample_of(key) == NULL)
+			keys[n++] = key;
+	qsort(keys, n, sizeof(*keys), cmp_str);
+	for (i = 0; i < n; i++)
+		print_other(keys[i], value(stats, keys[i]), om);
+	free(keys);
+
+	print_accounts(list, "needs_authorisation",
+	    "emailproxy_account_needs_authorisation",
+	    "1 when the account's next login waits for an authorisation.");
+	print_accounts(list, "access_token_expiry",
+	    "emailproxy_account_access_token_expiry_seconds",
+	    "Expiry of the account's access token since the Unix epoch in "
+	    "seconds, while its tokens are open in memory.");
+	if (om)
+		printf("# EOF\n");
+}
