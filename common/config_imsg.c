@@ -17,13 +17,18 @@
 /*
  * A configuration over imsg, parent -> child: CONF_START, GLOBALS,
  * SERVER*, ACCOUNT*, CONF_END.  Each destination gets only what it
- * needs (DESIGN.md): the proxy no account at all, tokend no private key
- * and no certificate, authd no cached Python token, no server key and
- * no login rule (local password hash, account allowlist).
+ * needs (DESIGN.md): the proxy no account at all, tokend no private key,
+ * no certificate and no client_secret unless it keeps it in the token
+ * store, authd no cached Python token, no server key and no login rule
+ * (local password hash, account allowlist).
  *
  * Which process receives which value is the key table's (procs in
  * common/config_keys.c); a value withheld from a process travels as
- * NULL (a string or list) or as a file without its contents.
+ * NULL (a string or list) or as a file without its contents.  A
+ * KF_FIRSTUSE value (client_secret) reaches tokend only with
+ * encrypt_client_secret_on_first_use; otherwise a set one travels to
+ * tokend as the empty string, which no parsed value is: tokend knows
+ * that the account has a secret, and authd, which holds it, sends it.
  *
  * Encoding (msg.h): a conf_file is str path, u32 line, u32 has data,
  * data; a boolean or enum is a u32 (0xffffffff: unset); an address list
@@ -52,6 +57,7 @@
 struct conf_mask {
 	unsigned int kp;	/* KP_*: the destination, for the key table */
 	int	 accounts;	/* account sections at all */
+	int	 firstuse;	/* KF_FIRSTUSE values themselves */
 };
 
 /* Counts bytes on the first pass, writes on the second. */
@@ -61,7 +67,8 @@ struct enc {
 	int		 write;
 };
 
-static int	 conf_mask(enum emailproxy_proc, struct conf_mask *);
+static int	 conf_mask(enum emailproxy_proc, const struct emailproxy_conf *,
+		    struct conf_mask *);
 static void	 enc_u32(struct enc *, uint32_t);
 static void	 enc_str(struct enc *, const char *);
 static void	 enc_file(struct enc *, const struct conf_file *, int);
@@ -84,9 +91,11 @@ static int	 recv_server(struct imsg *, struct emailproxy_conf *);
 static int	 recv_account(struct imsg *, struct emailproxy_conf *);
 
 static int
-conf_mask(enum emailproxy_proc dest, struct conf_mask *m)
+conf_mask(enum emailproxy_proc dest, const struct emailproxy_conf *conf,
+    struct conf_mask *m)
 {
 	memset(m, 0, sizeof(*m));
+	m->firstuse = 1;
 	switch (dest) {
 	case PROC_PROXY:
 		m->kp = KP_PROXY;
@@ -94,6 +103,7 @@ conf_mask(enum emailproxy_proc dest, struct conf_mask *m)
 	case PROC_TOKEND:
 		m->kp = KP_TOKEND;
 		m->accounts = 1;
+		m->firstuse = conf->encrypt_client_secret_on_first_use == 1;
 		return (0);
 	case PROC_AUTHD:
 		m->kp = KP_AUTHD;
@@ -151,6 +161,7 @@ enc_keys(struct enc *e, enum conf_kind kind, const void *base,
 {
 	const struct conf_key	*k;
 	const void		*p;
+	const char		*s;
 	int			 give;
 
 	for (k = conf_keys; k->name != NULL; k++) {
@@ -184,7 +195,11 @@ enc_keys(struct enc *e, enum conf_kind kind, const void *base,
 		case KT_HASH:
 		case KT_GROUP:
 		case KT_FLOW:
-			enc_str(e, give ? *(char *const *)p : NULL);
+			s = give ? *(char *const *)p : NULL;
+			if (s != NULL && (k->flags & KF_FIRSTUSE) &&
+			    !m->firstuse)
+				s = "";
+			enc_str(e, s);
 			break;
 		case KT_LEGACY:
 		case KT_IGNORED:
@@ -247,7 +262,7 @@ config_send(struct imsgbuf *ibuf, const struct emailproxy_conf *conf,
 	const struct account_conf	*a;
 	int				 pass, rv = 0;
 
-	if (conf_mask(dest, &m) == -1) {
+	if (conf_mask(dest, conf, &m) == -1) {
 		log_warnx("%s: no configuration for process %d", __func__,
 		    dest);
 		return (-1);

@@ -166,7 +166,12 @@ const struct conf_key conf_keys[] = {
 	A("redirect_listen_address", KT_URL, 0, KP_ACCOUNTS,
 	    redirect_listen_address),
 	A("client_id", KT_STRING, 0, KP_ACCOUNTS, client_id),
-	A("client_secret", KT_STRING, KF_SECRET, KP_ACCOUNTS, client_secret),
+	/*
+	 * authd sends it; tokend holds it only to keep it in the token
+	 * store (encrypt_client_secret_on_first_use).
+	 */
+	A("client_secret", KT_STRING, KF_SECRET | KF_FIRSTUSE, KP_ACCOUNTS,
+	    client_secret),
 	C("client_secret_encrypted", KP_TOKEND, client_secret_encrypted),
 	A("use_pkce", KT_BOOL, 0, KP_ACCOUNTS, use_pkce),
 	/* The contents: only authd, which signs with them. */

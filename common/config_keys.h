@@ -55,6 +55,12 @@ enum conf_kind {
 #define KF_NONEMPTY	0x02	/* an empty value is an error, else unset */
 #define KF_REQUIRED	0x04	/* the section must have the key */
 #define KF_INHERIT	0x08	/* default: the [emailproxy] key's value */
+/*
+ * A string tokend receives only with encrypt_client_secret_on_first_use
+ * (it then keeps the value in its token store); otherwise it learns
+ * only that one is set: the empty string, which no parsed value is.
+ */
+#define KF_FIRSTUSE	0x10
 
 enum conf_type {
 	KT_BOOL,	/* int: 1/yes/true/on, 0/no/false/off; -1 unset */

@@ -182,12 +182,14 @@ flight_send(struct tk_flight *f)
 	 * A secret kept in the record was unlocked by this password; a new
 	 * password gets only what it decrypted itself from the config.  A
 	 * plain secret in the configuration wins over the one kept: it
-	 * is how an administrator rotates it.
+	 * is how an administrator rotates it.  Without
+	 * encrypt_client_secret_on_first_use tokend is told only that
+	 * there is one (""): authd, which holds it, sends it.
 	 */
 	secret = f->newkeys != NULL ? f->client_secret :
 	    a->secrets.client_secret;
 	if (v.client_secret != NULL && secret != NULL)
-		secret = v.client_secret;
+		secret = *v.client_secret != '\0' ? v.client_secret : NULL;
 	if (f->op == AUTH_OP_REFRESH)
 		refresh = a->secrets.refresh_token;
 	else if (needs_password(&v, secret)) {

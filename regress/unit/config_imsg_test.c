@@ -55,6 +55,9 @@ static struct emailproxy_conf *transfer(struct emailproxy_conf *,
 		    enum emailproxy_proc);
 static struct account_conf *account_named(struct emailproxy_conf *,
 		    const char *);
+static size_t	 wire(struct emailproxy_conf *, enum emailproxy_proc,
+		    char *, size_t);
+static int	 has_bytes(const char *, size_t, const char *);
 
 static void
 check(int ok, const char *fmt, ...)
@@ -315,6 +318,145 @@ test_roundtrip(void)
 	config_free(conf);
 }
 
+/* Every byte config_send writes for dest, read off the socket. */
+static size_t
+wire(struct emailproxy_conf *conf, enum emailproxy_proc dest, char *buf,
+    size_t size)
+{
+	struct imsgbuf	 w;
+	size_t		 len = 0;
+	ssize_t		 n;
+	int		 sv[2], rounds;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == -1 ||
+	    imsgbuf_init(&w, sv[0]) == -1) {
+		check(0, "socketpair/imsgbuf_init: %s", strerror(errno));
+		exit(1);
+	}
+	imsgbuf_set_maxsize(&w, IMSG_MAXSIZE_PARENT);
+	if (config_send(&w, conf, dest) == -1)
+		check(0, "config_send to process %d", dest);
+	/* Bounded: a few kB through a socketpair. */
+	for (rounds = 0; rounds < 1000 && len < size; rounds++) {
+		if (imsgbuf_queuelen(&w) > 0 && imsgbuf_write(&w) == -1)
+			break;
+		n = read(sv[1], buf + len, size - len);
+		if (n > 0)
+			len += n;
+		else if (imsgbuf_queuelen(&w) == 0)
+			break;
+	}
+	check(imsgbuf_queuelen(&w) == 0 && len < size,
+	    "every message to process %d read (%zu bytes)", dest, len);
+	imsgbuf_clear(&w);
+	close(sv[0]);
+	close(sv[1]);
+	return (len);
+}
+
+static int
+has_bytes(const char *buf, size_t len, const char *s)
+{
+	return (memmem(buf, len, s, strlen(s)) != NULL);
+}
+
+/*
+ * client_secret reaches tokend only with
+ * encrypt_client_secret_on_first_use, which keeps it in the token
+ * store; without it tokend learns only that one is set.  authd always
+ * gets it.
+ */
+static void
+test_tokend_secrets(void)
+{
+	static const char *const secrets[] = {
+		"PLAIN-SECRET-ONE", "CATCHALL-SECRET-TWO",
+		"SA-PRIVATE-KEY-THREE", "CC-SECRET-FOUR"
+	};
+	static const char *const modes[] = { "no", "yes" };
+	struct emailproxy_conf	*conf, *got;
+	struct account_view	 v;
+	char			 text[2048], path[512], *buf;
+	size_t			 i, m, len;
+	int			 in_tokend, in_authd, ok;
+
+	if ((buf = malloc(1 << 20)) == NULL)
+		exit(1);
+	snprintf(path, sizeof(path), "%s/secrets.conf", tmpdir);
+	for (m = 0; m < 2; m++) {
+		snprintf(text, sizeof(text),
+		    "[emailproxy]\nallow_catch_all_accounts = yes\n"
+		    "encrypt_client_secret_on_first_use = %s\n"
+		    "[IMAP-1993]\nserver_address = imap.example.com\n"
+		    "server_port = 993\n"
+		    "[plain@example.com]\n"
+		    "permission_url = https://auth.example.com/auth\n"
+		    "token_url = https://auth.example.com/token\n"
+		    "oauth2_scope = mail\n"
+		    "redirect_uri = http://localhost:8080\n"
+		    "client_id = the-id\nclient_secret = %s\n"
+		    "[@example.org]\ntoken_url = https://t\n"
+		    "oauth2_scope = s\noauth2_flow = client_credentials\n"
+		    "client_id = c\nclient_secret = %s\n"
+		    "[key@example.com]\ntoken_url = https://t\n"
+		    "oauth2_scope = s\noauth2_flow = service_account\n"
+		    "client_id = key\n"
+		    "client_secret = {\"private_key\": \"%s\"}\n"
+		    "[cc@example.com]\ntoken_url = https://t\n"
+		    "oauth2_scope = s\noauth2_flow = client_credentials\n"
+		    "client_id = c\nclient_secret = %s\n"
+		    "[none@example.com]\ntoken_url = https://t\n"
+		    "oauth2_scope = s\noauth2_flow = client_credentials\n"
+		    "client_id = c\n",
+		    modes[m], secrets[0], secrets[1], secrets[2],
+		    secrets[3]);
+		tmpfile_with("secrets.conf", text);
+		if ((conf = config_load(path, NULL)) == NULL ||
+		    config_load_files(conf) == -1) {
+			check(0, "secrets.conf loads");
+			config_free(conf);
+			continue;
+		}
+		for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+			len = wire(conf, PROC_TOKEND, buf, 1 << 20);
+			in_tokend = has_bytes(buf, len, secrets[i]);
+			len = wire(conf, PROC_AUTHD, buf, 1 << 20);
+			in_authd = has_bytes(buf, len, secrets[i]);
+			if (m == 0)
+				check(!in_tokend && in_authd,
+				    "encrypt_client_secret_on_first_use = "
+				    "no: %s is in no message to tokend, in "
+				    "authd's", secrets[i]);
+			else
+				check(in_tokend && in_authd,
+				    "encrypt_client_secret_on_first_use = "
+				    "yes: %s reaches tokend and authd",
+				    secrets[i]);
+		}
+		if (m == 0 && (got = transfer(conf, PROC_TOKEND)) != NULL) {
+			ok = account_resolve(got, "plain@example.com",
+			    &v) == 0 && streq(v.client_secret, "");
+			ok &= account_resolve(got, "anyone@example.org",
+			    &v) == 0 && streq(v.client_secret, "");
+			ok &= account_resolve(got, "none@example.com",
+			    &v) == 0 && v.client_secret == NULL;
+			check(ok, "tokend without encrypt-on-first-use: a "
+			    "configured client_secret arrives as set and "
+			    "empty, an unset one as unset");
+			config_free(got);
+		}
+		if (m == 1 && (got = transfer(conf, PROC_TOKEND)) != NULL) {
+			check(account_resolve(got, "anyone@example.org",
+			    &v) == 0 && streq(v.client_secret, secrets[1]),
+			    "tokend with encrypt-on-first-use: a catch-all "
+			    "section's client_secret arrives");
+			config_free(got);
+		}
+		config_free(conf);
+	}
+	free(buf);
+}
+
 static void
 test_limits(void)
 {
@@ -567,11 +709,13 @@ test_bad_list(void)
 /*
  * Row k of a sent structure (sent) against the received one (got):
  * numbers always arrive; a string, list or file's contents only where
- * the row's procs say, a file's path always.
+ * the row's procs say, a file's path always; a KF_FIRSTUSE string to
+ * tokend only with encrypt_client_secret_on_first_use (firstuse), else
+ * empty when set.
  */
 static int
 row_arrived(const struct conf_key *k, const void *sent, const void *got,
-    unsigned int kp)
+    unsigned int kp, int firstuse)
 {
 	const void	*p = conf_key_field(k, sent);
 	const void	*q = conf_key_field(k, got);
@@ -612,6 +756,8 @@ row_arrived(const struct conf_key *k, const void *sent, const void *got,
 		b = *(char *const *)q;
 		if (!give || a == NULL)
 			return (b == NULL);
+		if ((k->flags & KF_FIRSTUSE) && kp == KP_TOKEND && !firstuse)
+			return (b != NULL && *b == '\0');
 		return (b != NULL && strcmp(a, b) == 0);
 	}
 }
@@ -619,7 +765,7 @@ row_arrived(const struct conf_key *k, const void *sent, const void *got,
 /* Every row of kind, sent from one structure, received in another. */
 static int
 rows_arrived(enum conf_kind kind, const void *sent, const void *got,
-    unsigned int kp, int *set)
+    unsigned int kp, int firstuse, int *set)
 {
 	const struct conf_key	*k;
 	int			 ok = 1;
@@ -627,7 +773,7 @@ rows_arrived(enum conf_kind kind, const void *sent, const void *got,
 	for (k = conf_keys; k->name != NULL; k++) {
 		if (k->kind != kind || k->off < 0 || k->procs == KP_PARENT)
 			continue;
-		if (!row_arrived(k, sent, got, kp)) {
+		if (!row_arrived(k, sent, got, kp, firstuse)) {
 			printf("%s: not as its row says\n", k->name);
 			ok = 0;
 		}
@@ -657,7 +803,7 @@ test_table_procs(void)
 	const char		*top = getenv("REGRESS_TOP");
 	char			 dir[1024];
 	size_t			 i, j;
-	int			 ok, rows, accounts;
+	int			 ok, rows, accounts, fu;
 
 	snprintf(dir, sizeof(dir), "%s/regress/config",
 	    top != NULL ? top : ".");
@@ -679,12 +825,13 @@ test_table_procs(void)
 				continue;
 			}
 			rows = accounts = 0;
+			fu = conf->encrypt_client_secret_on_first_use == 1;
 			ok = rows_arrived(CONF_GLOBAL, conf, got, dests[j].kp,
-			    &rows);
+			    fu, &rows);
 			TAILQ_FOREACH(s, &conf->servers, entry) {
 				gs = server_find(got, s->name);
 				ok &= gs != NULL && rows_arrived(CONF_SERVER,
-				    s, gs, dests[j].kp, &rows);
+				    s, gs, dests[j].kp, fu, &rows);
 			}
 			TAILQ_FOREACH(a, &conf->accounts, entry) {
 				ga = account_named(got, a->name);
@@ -694,7 +841,7 @@ test_table_procs(void)
 				}
 				accounts++;
 				ok &= ga != NULL && rows_arrived(CONF_ACCOUNT,
-				    a, ga, dests[j].kp, &rows);
+				    a, ga, dests[j].kp, fu, &rows);
 			}
 			check(ok && rows > 20, "%s to %s: each of %d values "
 			    "(%d accounts) only where its row sends it",
@@ -719,6 +866,7 @@ main(void)
 	}
 	log_init(1, LOG_DAEMON);
 	test_roundtrip();
+	test_tokend_secrets();
 	test_limits();
 	test_malformed();
 	test_hardening();

@@ -907,6 +907,26 @@ test_grant_passwords(void)
 	if (rq != NULL)
 		tokens(rq->id, "E4", now + 3600, NULL);
 	pump();
+	/*
+	 * Without encrypt_client_secret_on_first_use tokend is told only
+	 * that a secret is configured (the empty string): authd sends its
+	 * own, neither the record's nor the empty one.
+	 */
+	conf->encrypt_client_secret_on_first_use = 0;
+	free(ac->client_secret);
+	ac->client_secret = strdup("");
+	rewrite("enc@example.com", "epw", now - 10, now - 3610, NULL);
+	engine_restart();
+	got_clear();
+	get(614, "enc@example.com", "epw", 0, NULL);
+	pump();
+	rq = find(IMSG_AUTH_REQUEST, 0);
+	check(rq != NULL && rq->s[3] == NULL, "a client secret configured "
+	    "but withheld from tokend: none is sent, authd uses its own",
+	    "%s", show(rq));
+	if (rq != NULL)
+		tokens(rq->id, "E5", now + 3600, NULL);
+	pump();
 	free(ac->client_secret);
 	ac->client_secret = strdup("rotated-secret");
 	conf->encrypt_client_secret_on_first_use = 0;
