@@ -37,6 +37,21 @@ struct imsgev;
 struct imsg;
 struct x509_store_st;
 
+/*
+ * A section's local TLS context.  Every client handshake started with it
+ * holds a reference: libtls calls back into the server context during a
+ * handshake, so a reload that replaces the section must not free it
+ * while a client of the old section is still mid-handshake.
+ */
+struct local_tls {
+	struct tls_config	*cfg;
+	struct tls		*ctx;
+	unsigned int		 refs;
+};
+
+struct local_tls *local_tls_ref(struct local_tls *);
+void	 local_tls_unref(struct local_tls *);
+
 /* One [IMAP-1993]-style section at run time. */
 struct pserver {
 	TAILQ_ENTRY(pserver)	 entry;
@@ -45,8 +60,7 @@ struct pserver {
 	const struct proto_ops	*ops;
 	struct tls_config	*upstream_cfg;	/* chain check off ... */
 	struct x509_store_st	*upstream_store; /* ... done with this */
-	struct tls_config	*local_cfg;	/* implicit local TLS */
-	struct tls		*local_ctx;
+	struct local_tls	*local;		/* local TLS, or NULL */
 	int			 lfd;
 	struct event		 lev;
 	struct event		 lpause;	/* out of fds: retry accept */

@@ -147,35 +147,57 @@ upstream_tls(struct server_conf *sc)
 	return cfg;
 }
 
+struct local_tls *
+local_tls_ref(struct local_tls *lt)
+{
+	if (lt != NULL)
+		lt->refs++;
+	return lt;
+}
+
+void
+local_tls_unref(struct local_tls *lt)
+{
+	if (lt == NULL || --lt->refs > 0)
+		return;
+	tls_free(lt->ctx);
+	tls_config_free(lt->cfg);
+	free(lt);
+}
+
 static int
 local_tls(struct pserver *p, struct server_conf *sc)
 {
+	struct local_tls	*lt;
+
 	if (sc->local_certificate.data == NULL || sc->local_key.data == NULL)
 		return 0;
-	if ((p->local_cfg = tls_config_new()) == NULL ||
-	    (p->local_ctx = tls_server()) == NULL)
+	if ((lt = calloc(1, sizeof(*lt))) == NULL)
+		return -1;
+	lt->refs = 1;
+	p->local = lt;
+	if ((lt->cfg = tls_config_new()) == NULL ||
+	    (lt->ctx = tls_server()) == NULL)
 		goto fail;
-	if (tls_config_set_protocols(p->local_cfg, TLS_PROTOCOL_TLSv1_2 |
+	if (tls_config_set_protocols(lt->cfg, TLS_PROTOCOL_TLSv1_2 |
 	    TLS_PROTOCOL_TLSv1_3) == -1 ||
-	    tls_config_set_keypair_mem(p->local_cfg,
+	    tls_config_set_keypair_mem(lt->cfg,
 	    (const uint8_t *)sc->local_certificate.data,
 	    sc->local_certificate.len,
 	    (const uint8_t *)sc->local_key.data, sc->local_key.len) == -1) {
 		log_warnx("%s: local TLS: %s", sc->name,
-		    tls_config_error(p->local_cfg));
+		    tls_config_error(lt->cfg));
 		goto fail;
 	}
-	if (tls_configure(p->local_ctx, p->local_cfg) == -1) {
+	if (tls_configure(lt->ctx, lt->cfg) == -1) {
 		log_warnx("%s: local TLS: %s", sc->name,
-		    tls_error(p->local_ctx));
+		    tls_error(lt->ctx));
 		goto fail;
 	}
 	return 0;
  fail:
-	tls_free(p->local_ctx);
-	tls_config_free(p->local_cfg);
-	p->local_ctx = NULL;
-	p->local_cfg = NULL;
+	local_tls_unref(lt);
+	p->local = NULL;
 	return -1;
 }
 
@@ -209,8 +231,7 @@ server_free(struct pserver *p, const char *reason)
 	TAILQ_REMOVE(&pservers, p, entry);
 	tls_config_free(p->upstream_cfg);
 	X509_STORE_free(p->upstream_store);
-	tls_free(p->local_ctx);
-	tls_config_free(p->local_cfg);
+	local_tls_unref(p->local);
 	free(p->name);
 	free(p);
 }

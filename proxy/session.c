@@ -80,6 +80,7 @@ struct session {
 	enum session_state	 state;
 	int			 counted;	/* in srv->nsessions */
 	struct io		 client;
+	struct local_tls	*client_tls;	/* held while client is TLS */
 	struct io		 server;
 	int			 server_up;	/* the module may talk to it */
 	unsigned int		 tlsflags;	/* SESSION_* of starttls.h */
@@ -447,16 +448,17 @@ session_start(struct session *s)
 
 	if (p->conf->server_starttls)
 		s->tlsflags |= SESSION_SERVER_STARTTLS;
-	if (p->conf->local_starttls && p->local_ctx != NULL)
+	if (p->conf->local_starttls && p->local != NULL)
 		s->tlsflags |= SESSION_LOCAL_STARTTLS;
 	if (p->conf->require_tls_login)
 		s->tlsflags |= SESSION_REQUIRE_TLS_LOGIN;
 	s->fd = -1;
 	io_init(&s->client, fd, session_client_cb, s);
-	if (p->local_ctx != NULL && !p->conf->local_starttls)
+	if (p->local != NULL && !p->conf->local_starttls)
 		s->tlsflags |= SESSION_TLS_CLIENT;
 	if ((s->tlsflags & SESSION_TLS_CLIENT) &&
-	    io_start_tls_server(&s->client, p->local_ctx) == -1) {
+	    io_start_tls_server(&s->client,
+	    (s->client_tls = local_tls_ref(p->local))->ctx) == -1) {
 		log_warnx("session %u: %s: %s", s->id, s->peer,
 		    io_error(&s->client));
 		io_close(&s->client);
@@ -608,12 +610,14 @@ session_starttls_client(struct session *s,
     void (*done)(void *, int, const char *))
 {
 	if (s->state == S_CLOSING || s->srv == NULL ||
-	    s->srv->local_ctx == NULL || s->client.state != IO_S_UP ||
+	    s->srv->local == NULL || s->client.state != IO_S_UP ||
 	    io_is_tls(&s->client))
 		return -1;
 	/* Nor what the client sent after its STARTTLS line. */
 	io_drain(&s->client, iobuf_len(&s->client.in));
-	if (io_start_tls_server(&s->client, s->srv->local_ctx) == -1) {
+	local_tls_unref(s->client_tls);
+	s->client_tls = local_tls_ref(s->srv->local);
+	if (io_start_tls_server(&s->client, s->client_tls->ctx) == -1) {
 		log_warnx("session %u: %s: %s", s->id, s->peer,
 		    io_error(&s->client));
 		return -1;
@@ -1243,6 +1247,8 @@ session_free(struct session *s)
 		s->ops->free(s->proto);
 	io_close(&s->client);
 	io_close(&s->server);
+	/* After the client's TLS connection, made with it, is gone. */
+	local_tls_unref(s->client_tls);
 	session_detach_server(s);
 	RB_REMOVE(session_tree, &sessions, s);
 	nopen--;
