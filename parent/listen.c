@@ -184,7 +184,8 @@ listener_tls_check(const struct emailproxy_conf *conf,
 		rv = 0;
 	if (rv == -1)
 		log_warnx("%s:%d: [%s] local_certificate_path %s and "
-		    "local_key_path %s cannot be used: %s", conf->path,
+		    "local_key_path %s cannot be used: %s",
+		    srv->file != NULL ? srv->file : conf->path,
 		    srv->local_certificate.line, srv->name,
 		    srv->local_certificate.path, srv->local_key.path,
 		    err != NULL ? err : "unknown error");
