@@ -41,33 +41,10 @@ import hostile  # noqa: E402
 from hostile import Imap, USER  # noqa: E402
 
 h = Harness("hostile_imap")
-h.start_oauth()
-tls = hostile.Relay(h, Imap, tls=True)
-stls = hostile.Relay(h, Imap, tls=False, starttls=True)
-# Speaks TLS at once, and waits for a ClientHello longer than the proxy's
-# idle timeout.
-tls_first = hostile.Upstream(h, lambda p: None, tls=True, timeout=90)
-ports = {k: h.free_port() for k in ("tls", "starttls", "local", "confused")}
-sections = (hostile.section(h, "IMAP", ports["tls"], tls.port) +
-            hostile.section(h, "IMAP", ports["starttls"], stls.port,
-                            starttls=True) +
-            hostile.section(h, "IMAP", ports["local"], tls.port,
-                            local_tls=True) +
-            hostile.section(h, "IMAP", ports["confused"], tls_first.port,
-                            starttls=True))
-h.start_emailproxy(hostile.config(h, sections))
+tls, stls, ports = hostile.start(h, Imap)
 
 # ---- close paths ------------------------------------------------------------
-hostile.server_closes(h, Imap, tls, ports["tls"], "IMAP, TLS upstream")
-hostile.server_closes(h, Imap, stls, ports["starttls"],
-                      "IMAP, STARTTLS upstream")
-hostile.client_closes(h, Imap, tls, ports["local"], "IMAP, TLS client")
-hostile.server_refuses_upload(h, Imap, tls, ports["tls"],
-                             "IMAP, TLS upstream")
-hostile.client_resets_download(h, Imap, tls, ports["tls"],
-                               "IMAP, TLS upstream")
-hostile.server_refuses_upload(h, Imap, stls, ports["starttls"],
-                             "IMAP, STARTTLS upstream")
+hostile.close_paths(h, Imap, tls, stls, ports)
 
 
 # ---- odd but valid servers ----------------------------------------------------

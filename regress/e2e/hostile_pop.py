@@ -40,33 +40,10 @@ import hostile  # noqa: E402
 from hostile import Pop, USER  # noqa: E402
 
 h = Harness("hostile_pop")
-h.start_oauth()
-tls = hostile.Relay(h, Pop, tls=True)
-stls = hostile.Relay(h, Pop, tls=False, starttls=True)
-# Speaks TLS at once, and waits for a ClientHello longer than the proxy's
-# idle timeout.
-tls_first = hostile.Upstream(h, lambda p: None, tls=True, timeout=90)
-ports = {k: h.free_port() for k in ("tls", "starttls", "local", "confused")}
-sections = (hostile.section(h, "POP", ports["tls"], tls.port) +
-            hostile.section(h, "POP", ports["starttls"], stls.port,
-                            starttls=True) +
-            hostile.section(h, "POP", ports["local"], tls.port,
-                            local_tls=True) +
-            hostile.section(h, "POP", ports["confused"], tls_first.port,
-                            starttls=True))
-h.start_emailproxy(hostile.config(h, sections))
+tls, stls, ports = hostile.start(h, Pop)
 
 # ---- close paths ------------------------------------------------------------
-hostile.server_closes(h, Pop, tls, ports["tls"], "POP, TLS upstream")
-hostile.server_closes(h, Pop, stls, ports["starttls"],
-                      "POP, STLS upstream")
-hostile.client_closes(h, Pop, tls, ports["local"], "POP, TLS client")
-hostile.server_refuses_upload(h, Pop, tls, ports["tls"],
-                             "POP, TLS upstream")
-hostile.client_resets_download(h, Pop, tls, ports["tls"],
-                               "POP, TLS upstream")
-hostile.server_refuses_upload(h, Pop, stls, ports["starttls"],
-                             "POP, STLS upstream")
+hostile.close_paths(h, Pop, tls, stls, ports)
 
 
 # ---- odd but valid servers ----------------------------------------------------

@@ -40,33 +40,10 @@ import hostile  # noqa: E402
 from hostile import Smtp, USER  # noqa: E402
 
 h = Harness("hostile_smtp")
-h.start_oauth()
-tls = hostile.Relay(h, Smtp, tls=True)
-stls = hostile.Relay(h, Smtp, tls=False, starttls=True)
-# Speaks TLS at once, and waits for a ClientHello longer than the proxy's
-# idle timeout.
-tls_first = hostile.Upstream(h, lambda p: None, tls=True, timeout=90)
-ports = {k: h.free_port() for k in ("tls", "starttls", "local", "confused")}
-sections = (hostile.section(h, "SMTP", ports["tls"], tls.port) +
-            hostile.section(h, "SMTP", ports["starttls"], stls.port,
-                            starttls=True) +
-            hostile.section(h, "SMTP", ports["local"], tls.port,
-                            local_tls=True) +
-            hostile.section(h, "SMTP", ports["confused"], tls_first.port,
-                            starttls=True))
-h.start_emailproxy(hostile.config(h, sections))
+tls, stls, ports = hostile.start(h, Smtp)
 
 # ---- close paths ------------------------------------------------------------
-hostile.server_closes(h, Smtp, tls, ports["tls"], "SMTP, TLS upstream")
-hostile.server_closes(h, Smtp, stls, ports["starttls"],
-                      "SMTP, STARTTLS upstream")
-hostile.client_closes(h, Smtp, tls, ports["local"], "SMTP, TLS client")
-hostile.server_refuses_upload(h, Smtp, tls, ports["tls"],
-                             "SMTP, TLS upstream")
-hostile.client_resets_download(h, Smtp, tls, ports["tls"],
-                               "SMTP, TLS upstream")
-hostile.server_refuses_upload(h, Smtp, stls, ports["starttls"],
-                             "SMTP, STARTTLS upstream")
+hostile.close_paths(h, Smtp, tls, stls, ports)
 
 
 # ---- odd but valid servers ----------------------------------------------------

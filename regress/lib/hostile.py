@@ -448,6 +448,7 @@ def section(h, proto, port, upstream, starttls=False, local_tls=False):
 
 class Imap:
     name = "IMAP"
+    starttls = "STARTTLS"
     error = re.compile(rb"(\* BYE |a NO |a BAD )")
 
     @staticmethod
@@ -470,6 +471,7 @@ class Imap:
 
 class Pop:
     name = "POP"
+    starttls = "STLS"
     error = re.compile(rb"-ERR ")
 
     @staticmethod
@@ -496,6 +498,7 @@ class Pop:
 
 class Smtp:
     name = "SMTP"
+    starttls = "STARTTLS"
     error = re.compile(rb"[45]\d\d[ -]")
 
     @staticmethod
@@ -520,6 +523,43 @@ class Smtp:
     @staticmethod
     def logged_in(lines):
         return lines[-1].startswith(b"235")
+
+
+def start(h, proto):
+    """The OAuth server, the three upstreams every hostile test uses (a
+    TLS relay, a STARTTLS relay, a server that speaks TLS at once and
+    waits for a ClientHello longer than the proxy's idle timeout) and
+    the proxy in front of them: sections "tls", "starttls", "local"
+    (a TLS client to the TLS relay) and "confused" (server_starttls
+    against the TLS-first server).  Returns (tls, stls, ports)."""
+    h.start_oauth()
+    tls = Relay(h, proto, tls=True)
+    stls = Relay(h, proto, tls=False, starttls=True)
+    tls_first = Upstream(h, lambda p: None, tls=True, timeout=90)
+    ports = {k: h.free_port() for k in ("tls", "starttls", "local",
+                                        "confused")}
+    n = proto.name
+    sections = (section(h, n, ports["tls"], tls.port) +
+                section(h, n, ports["starttls"], stls.port,
+                        starttls=True) +
+                section(h, n, ports["local"], tls.port, local_tls=True) +
+                section(h, n, ports["confused"], tls_first.port,
+                        starttls=True))
+    h.start_emailproxy(config(h, sections))
+    return tls, stls, ports
+
+
+def close_paths(h, proto, tls, stls, ports):
+    """Every close path, byte-exact, through the sections of start()."""
+    up = "%s, TLS upstream" % proto.name
+    sup = "%s, %s upstream" % (proto.name, proto.starttls)
+    server_closes(h, proto, tls, ports["tls"], up)
+    server_closes(h, proto, stls, ports["starttls"], sup)
+    client_closes(h, proto, tls, ports["local"],
+                  "%s, TLS client" % proto.name)
+    server_refuses_upload(h, proto, tls, ports["tls"], up)
+    client_resets_download(h, proto, tls, ports["tls"], up)
+    server_refuses_upload(h, proto, stls, ports["starttls"], sup)
 
 
 def payload(i):
