@@ -77,6 +77,9 @@ const struct conf_key conf_keys[] = {
 	    0, KP_ALL, control_socket),
 	G("notify_command", KT_STRING, 0, 0, NULL,
 	    KF_NONEMPTY, KP_ALL, notify_command),
+	/* The proxy names it to clients; authd's redirect_uri for it. */
+	G("authorisation_page_url", KT_URL, 0, 0, NULL,
+	    KF_NONEMPTY, KP_PROXY | KP_AUTHD, authorisation_page_url),
 	/* Its contents: only the processes that make TLS connections. */
 	G("ca_file", KT_FILE, 0, 0, NULL,
 	    KF_NONEMPTY, KP_PROXY | KP_AUTHD, ca_file),

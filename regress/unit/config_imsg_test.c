@@ -182,6 +182,7 @@ test_roundtrip(void)
 	    "encrypt_client_secret_on_first_use = 1\n"
 	    "ca_file = %s/ca.pem\nuser = nobody\nstore_dir = /tmp/store\n"
 	    "notify_command = /bin/true\nkdf_iterations = 200000\n"
+	    "authorisation_page_url = https://mail.example.com/auth\n"
 	    "login_timeout = 77\nmax_connections = 500\n"
 	    "[user@example.com]\n"
 	    "permission_url = https://auth.example.com/auth\n"
@@ -247,6 +248,9 @@ test_roundtrip(void)
 		    got->delete_account_token_on_password_error == 1 &&
 		    got->auth_timeout == 600 && streq(got->path, path),
 		    "proxy: globals with the CA bundle");
+		check(streq(got->authorisation_page_url,
+		    "https://mail.example.com/auth"),
+		    "proxy: authorisation_page_url");
 		config_free(got);
 	}
 
@@ -279,6 +283,8 @@ test_roundtrip(void)
 			    gs->local_certificate.data == NULL;
 		check(ok && got->ca_file.data == NULL, "tokend: no JWT, "
 		    "service-account or server key, no CA data");
+		check(got->authorisation_page_url == NULL,
+		    "tokend: no authorisation_page_url");
 		a = account_named(got, "sa@example.com");
 		check(a != NULL && a->service_account_key.path != NULL &&
 		    a->flow == FLOW_SERVICE_ACCOUNT,
@@ -310,6 +316,9 @@ test_roundtrip(void)
 			ok &= gs->local_key.data == NULL;
 		check(ok && streq(got->ca_file.data, "CA\n"),
 		    "authd: CA bundle, no server key");
+		check(streq(got->authorisation_page_url,
+		    "https://mail.example.com/auth"),
+		    "authd: authorisation_page_url");
 		config_free(got);
 	}
 
