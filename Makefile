@@ -8,6 +8,7 @@
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make uninstall       the same variables: removes what install put
 #   make deb-check       build, install and purge the Debian package (root)
+#   make bench           the benchmarks (root, bench/README); bench-quick: short
 
 PREFIX ?=	/usr/local
 SBINDIR ?=	$(PREFIX)/sbin
@@ -148,6 +149,9 @@ config-golden: all
 bench: all
 	sh bench/run
 
+bench-quick: all
+	sh bench/run --quick
+
 lint:
 	mandoc -Tlint -Wwarning $(MAN5) $(MAN8)
 
@@ -230,5 +234,6 @@ deb-check:
 clean:
 	rm -rf obj obj-san obj-fuzz emailproxy emailproxyctl regress/tmp
 
-.PHONY: all unit replay fuzz check config-golden bench lint install uninstall deb-check \
+.PHONY: all unit replay fuzz check config-golden bench bench-quick lint \
+	install uninstall deb-check \
 	clean FORCE

@@ -464,13 +464,23 @@ backend upstream
         for side in sides:
             out[side[0]] = {"n": 0, "ok": 0, "failed": 0, "samples": [],
                             "first_error": ""}
+        # The CPU each side's relay spends (utime+stime): emailproxy's
+        # proxy child, haproxy; the upstream's for the direct logins.
+        cpu_pid = {"direct": self.upstream.pid, "emailproxy": self.ep_child,
+                   "haproxy": self.hap.pid if relay else None}
+        for o in out.values():
+            o["cpu_s"] = o["upstream_cpu_s"] = 0.0
         for i in range(chunks):
             k = n // chunks + (1 if i < n % chunks else 0)
             for side, port, secret, auth in sides:
+                c0 = cpu_seconds(cpu_pid[side])
+                u0 = cpu_seconds(self.upstream.pid)
                 res = self.loadgen("%s_%s_%d" % (name, side, i), "login",
                                    port, secret, proto=proto, auth=auth,
                                    n=k, extra=["-s"])
                 o = out[side]
+                o["cpu_s"] += cpu_seconds(cpu_pid[side]) - c0
+                o["upstream_cpu_s"] += cpu_seconds(self.upstream.pid) - u0
                 o["n"] += res["n"]
                 o["ok"] += res["ok"]
                 o["failed"] += res["failed"]
@@ -478,6 +488,9 @@ backend upstream
                 o["first_error"] = o["first_error"] or res["first_error"]
         for o in out.values():
             o["session_ms"] = stats(o.pop("samples"))
+            for k in ("cpu", "upstream_cpu"):
+                o[k + "_ms_per_login"] = round(1000 * o[k + "_s"] /
+                                               max(o["ok"], 1), 3)
         self.raw[name] = out
         if relay:
             return out["emailproxy"], out["direct"], out["haproxy"]
@@ -609,6 +622,16 @@ backend upstream
             self.row(1, "%s, %s, vs XOAUTH2 through haproxy (%d/%d ok)" % (
                 what, q, hap["ok"], hap["n"]), "ms", e, r,
                 "XOAUTH2 relayed by haproxy (two TLS handshakes)")
+        # What a login costs the relaying process: logins per core.
+        e = ep["cpu_ms_per_login"]
+        self.row(1, "%s: relay CPU per login (utime+stime, %d logins)" % (
+            what, ep["ok"]), "ms", e, hap["cpu_ms_per_login"],
+            "haproxy relaying the XOAUTH2 logins (two TLS handshakes)",
+            "<= 1.0 ms", e <= 1.0)
+        self.row(1, "%s: upstream CPU per login" % what, "ms",
+                 ep["upstream_cpu_ms_per_login"],
+                 ref["upstream_cpu_ms_per_login"],
+                 "the upstream, direct XOAUTH2 logins")
         self.row(1, "IMAP cold first login (KDF + token request)", "ms",
                  cold["session_ms"].get("median"), None, "", ratio=False,
                  note="one login: PBKDF2 at the default kdf_iterations "
@@ -660,11 +683,11 @@ backend upstream
         e, r = med["emailproxy"], med["haproxy"]
         self.row(2, "relay throughput, %d MiB FETCH (median of %d)" % (
             a.fetch_mb, a.fetch_runs), "MB/s", e["mb_per_s"],
-            r["mb_per_s"], refname, ">= 0.9x",
-            e["mb_per_s"] >= 0.9 * r["mb_per_s"])
+            r["mb_per_s"], refname, ">= 1.0x",
+            e["mb_per_s"] >= r["mb_per_s"])
         self.row(2, "relay CPU per GB (utime+stime of the relay)", "s/GB",
-                 e["cpu_s_per_gb"], r["cpu_s_per_gb"], refname, "<= 1.2x",
-                 e["cpu_s_per_gb"] <= 1.2 * r["cpu_s_per_gb"])
+                 e["cpu_s_per_gb"], r["cpu_s_per_gb"], refname, "<= 1.0x",
+                 e["cpu_s_per_gb"] <= r["cpu_s_per_gb"])
 
     def fig3(self):
         for n_req in self.args.idle:
@@ -701,8 +724,8 @@ backend upstream
                 per[k] = round((res["rss_up_kib"] - res["rss_before_kib"])
                                / held, 1)
             self.row(3, "%d IDLE sessions: RSS per session" % n, "KiB",
-                     per["ep"], per["ref"], refname, "<= 64 KiB",
-                     per["ep"] <= 64)
+                     per["ep"], per["ref"], refname, "<= 40 KiB",
+                     per["ep"] <= 40)
 
     def fig4(self):
         """The token runs out while nobody logs in: tokend's refresh
@@ -780,12 +803,25 @@ backend upstream
 
     # -- the run -------------------------------------------------------
 
+    # The figures in the order they run: (number, method).  Figure 1
+    # always runs first (it mints the reference token).  A new figure is
+    # a method that measures emailproxy and its reference in this run and
+    # adds its rows with self.row(); then one line here.
+    FIGURES = [(1, "fig1"), (2, "fig2"), (4, "fig4"), (5, "fig5"),
+               (3, "fig3")]
+
+    def load_row(self, when):
+        load = loadavg()
+        self.row(0, "machine load average (1, 5, 15 min) %s" % when, "",
+                 load, None, "", ratio=False)
+        return load
+
     def run(self):
         a = self.args
-        with open("/proc/loadavg") as f:
-            self.loadavg = " ".join(f.read().split()[:3])
+        self.loadavg = self.load_row("at start")
         log("load average at start: %s" % self.loadavg)
-        self.nofile = raise_nofile()
+        # Two descriptors per IDLE session in a relay, and some spare.
+        self.nofile = raise_nofile(2 * max(a.idle) + 256)
         # A relay holds two descriptors per session, plus a few of its own.
         self.relay_maxconn = max(100, (self.nofile - 64) // 2)
         self.relay_sessions = self.relay_maxconn - 8
@@ -794,17 +830,16 @@ backend upstream
         self.start_upstream()
         self.first_start_emailproxy()
         self.start_haproxy()
-        figs = {1: self.fig1, 2: self.fig2, 3: self.fig3, 4: self.fig4,
-                5: self.fig5}
-        # Figure 1 also mints the reference token and does the cold login.
-        order = [1] + [f for f in (2, 4, 5, 3) if f in a.figures]
-        for f in order:
+        for f, method in self.FIGURES:
+            if f != 1 and f not in a.figures:
+                continue
             t0 = time.monotonic()
             log("figure %d ..." % f)
-            figs[f]()
+            getattr(self, method)()
             log("figure %d done in %.1fs" % (f, time.monotonic() - t0))
         if 1 not in a.figures:
             self.rows = [r for r in self.rows if r["figure"] != 1]
+        self.load_row("at end")
 
     def results(self):
         return {
@@ -830,7 +865,7 @@ def print_table(rows, notes):
         unit = (" " + r["unit"]) if r["unit"] else ""
         ep = r["emailproxy"]
         ref = r["reference"]
-        out.append((str(r["figure"]), r["what"],
+        out.append((str(r["figure"]) if r["figure"] else "-", r["what"],
                     "%s%s" % (ep, unit if isinstance(ep, (int, float))
                               else ""),
                     "" if ref in (None, "") else "%s%s" % (
@@ -908,8 +943,21 @@ def rss_kib(pid):
         return int(f.read().split()[1]) * PAGE_KIB
 
 
-def raise_nofile():
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def raise_nofile(want):
+    """Soft limit to the hard one; the hard one up to want where root
+    may (CAP_SYS_RESOURCE; a container may refuse it)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return want
+        except (ValueError, OSError):
+            pass
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
@@ -976,9 +1024,17 @@ def parse_args():
                     help="seconds before the whole run is abandoned")
     ap.add_argument("--profile", metavar="DIR",
                     help="perf record each relay during figure 2 into DIR")
+    ap.add_argument("--quick", action="store_true",
+                    help="make bench-quick: figures 1 and 2 only, 3 "
+                    "fetches of 256 MiB (under 2 minutes)")
     ap.add_argument("--keep", action="store_true",
                     help="keep the scratch directory (logs)")
-    return ap.parse_args()
+    args = ap.parse_args()
+    if args.quick:
+        args.figures = [1, 2]
+        args.fetch_mb = min(args.fetch_mb, 256)
+        args.fetch_runs = min(args.fetch_runs, 3)
+    return args
 
 
 def main():
