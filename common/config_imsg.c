@@ -169,41 +169,32 @@ enc_keys(struct enc *e, enum conf_kind kind, const void *base,
 			continue;
 		p = conf_key_field(k, base);
 		give = (k->procs & m->kp) != 0;
-		switch (k->type) {
-		case KT_BOOL:
+		switch (conf_key_store(k->type)) {
+		case KST_BOOL:
 			/* -1 (unset) travels as 0xffffffff. */
 			enc_u32(e, (uint32_t)*(const int *)p);
 			break;
-		case KT_UINT:
+		case KST_UINT:
 			enc_u32(e, *(const unsigned int *)p);
 			break;
-		case KT_PORT:
+		case KST_PORT:
 			enc_u32(e, *(const uint16_t *)p);
 			break;
-		case KT_FILE:
+		case KST_FILE:
 			enc_file(e, p, give);
 			break;
-		case KT_LIST:
+		case KST_LIST:
 			enc_list(e, give ? *(struct cidr_list *const *)p :
 			    NULL);
 			break;
-		case KT_STRING:
-		case KT_PATH:
-		case KT_URL:
-		case KT_URI:
-		case KT_ADDRESS:
-		case KT_HASH:
-		case KT_GROUP:
-		case KT_FLOW:
+		case KST_STRING:
 			s = give ? *(char *const *)p : NULL;
 			if (s != NULL && (k->flags & KF_FIRSTUSE) &&
 			    !m->firstuse)
 				s = "";
 			enc_str(e, s);
 			break;
-		case KT_LEGACY:
-		case KT_IGNORED:
-		case KT_UNSUPPORTED:
+		case KST_NONE:
 			break;
 		}
 	}
@@ -388,8 +379,8 @@ dec_keys(struct msgr *r, enum conf_kind kind, void *base, int *bad)
 		if (k->kind != kind || k->off < 0 || k->procs == KP_PARENT)
 			continue;
 		p = conf_key_field(k, base);
-		switch (k->type) {
-		case KT_BOOL:
+		switch (conf_key_store(k->type)) {
+		case KST_BOOL:
 			v = msg_get_u32(r);
 			if (v == UINT32_MAX && k->def == NULL)
 				*(int *)p = -1;
@@ -398,41 +389,32 @@ dec_keys(struct msgr *r, enum conf_kind kind, void *base, int *bad)
 			else
 				*(int *)p = v;
 			break;
-		case KT_UINT:
+		case KST_UINT:
 			*(unsigned int *)p = msg_get_u32(r);
 			break;
-		case KT_PORT:
+		case KST_PORT:
 			v = msg_get_u32(r);
 			if (v < k->min || v > k->max)
 				*bad = 1;
 			else
 				*(uint16_t *)p = v;
 			break;
-		case KT_FILE:
+		case KST_FILE:
 			conf_file_clear(p, k->flags & KF_SECRET);
 			dec_file(r, p, bad);
 			break;
-		case KT_LIST:
+		case KST_LIST:
 			cidr_list_free(*(struct cidr_list **)p);
 			*(struct cidr_list **)p = dec_list(r, bad);
 			break;
-		case KT_STRING:
-		case KT_PATH:
-		case KT_URL:
-		case KT_URI:
-		case KT_ADDRESS:
-		case KT_HASH:
-		case KT_GROUP:
-		case KT_FLOW:
+		case KST_STRING:
 			free(*(char **)p);
 			*(char **)p = dec_str(r, bad);
 			if (*(char **)p == NULL &&
 			    (k->def != NULL || (k->flags & KF_REQUIRED)))
 				*bad = 1;
 			break;
-		case KT_LEGACY:
-		case KT_IGNORED:
-		case KT_UNSUPPORTED:
+		case KST_NONE:
 			break;
 		}
 	}

@@ -228,6 +228,37 @@ conf_file_clear(struct conf_file *f, int secret)
 	memset(f, 0, sizeof(*f));
 }
 
+enum conf_store
+conf_key_store(enum conf_type t)
+{
+	switch (t) {
+	case KT_BOOL:
+		return (KST_BOOL);
+	case KT_UINT:
+		return (KST_UINT);
+	case KT_PORT:
+		return (KST_PORT);
+	case KT_STRING:
+	case KT_PATH:
+	case KT_URL:
+	case KT_URI:
+	case KT_ADDRESS:
+	case KT_HASH:
+	case KT_GROUP:
+	case KT_FLOW:
+		return (KST_STRING);
+	case KT_FILE:
+		return (KST_FILE);
+	case KT_LIST:
+		return (KST_LIST);
+	case KT_LEGACY:
+	case KT_IGNORED:
+	case KT_UNSUPPORTED:
+		break;
+	}
+	return (KST_NONE);
+}
+
 /*
  * A default as written in a file.  The table is ours: a default that
  * does not parse is a programming error.
@@ -261,35 +292,26 @@ conf_key_defaults(enum conf_kind kind, void *base,
 				fatalx("%s: %s: default %s", __func__, k->name,
 				    errstr);
 		}
-		switch (k->type) {
-		case KT_BOOL:
+		switch (conf_key_store(k->type)) {
+		case KST_BOOL:
 			*(int *)p = def != NULL ? parse_bool(def) : -1;
 			if (def != NULL && *(int *)p == -1)
 				fatalx("%s: %s: default", __func__, k->name);
 			break;
-		case KT_UINT:
+		case KST_UINT:
 			*(unsigned int *)p = n;
 			break;
-		case KT_PORT:
+		case KST_PORT:
 			*(uint16_t *)p = n;
 			break;
-		case KT_STRING:
-		case KT_PATH:
-		case KT_URL:
-		case KT_URI:
-		case KT_ADDRESS:
-		case KT_HASH:
-		case KT_GROUP:
-		case KT_FLOW:
+		case KST_STRING:
 			if (def != NULL &&
 			    (*(char **)p = strdup(def)) == NULL)
 				fatal("%s", __func__);
 			break;
-		case KT_FILE:
-		case KT_LIST:
-		case KT_LEGACY:
-		case KT_IGNORED:
-		case KT_UNSUPPORTED:
+		case KST_FILE:
+		case KST_LIST:
+		case KST_NONE:
 			if (def != NULL)
 				fatalx("%s: %s: no default possible",
 				    __func__, k->name);
@@ -308,25 +330,18 @@ conf_key_free(enum conf_kind kind, void *base)
 		if (k->kind != kind || k->off < 0)
 			continue;
 		p = conf_key_field(k, base);
-		switch (k->type) {
-		case KT_STRING:
-		case KT_PATH:
-		case KT_URL:
-		case KT_URI:
-		case KT_ADDRESS:
-		case KT_HASH:
-		case KT_GROUP:
-		case KT_FLOW:
+		switch (conf_key_store(k->type)) {
+		case KST_STRING:
 			if (k->flags & KF_SECRET)
 				str_freezero(*(char **)p);
 			else
 				free(*(char **)p);
 			*(char **)p = NULL;
 			break;
-		case KT_FILE:
+		case KST_FILE:
 			conf_file_clear(p, k->flags & KF_SECRET);
 			break;
-		case KT_LIST:
+		case KST_LIST:
 			cidr_list_free(*(struct cidr_list **)p);
 			*(struct cidr_list **)p = NULL;
 			break;
@@ -365,43 +380,34 @@ conf_key_equal(enum conf_kind kind, const void *a, const void *b)
 			continue;
 		p = conf_key_field(k, a);
 		q = conf_key_field(k, b);
-		switch (k->type) {
-		case KT_BOOL:
+		switch (conf_key_store(k->type)) {
+		case KST_BOOL:
 			if (*(const int *)p != *(const int *)q)
 				return (0);
 			break;
-		case KT_UINT:
+		case KST_UINT:
 			if (*(const unsigned int *)p !=
 			    *(const unsigned int *)q)
 				return (0);
 			break;
-		case KT_PORT:
+		case KST_PORT:
 			if (*(const uint16_t *)p != *(const uint16_t *)q)
 				return (0);
 			break;
-		case KT_STRING:
-		case KT_PATH:
-		case KT_URL:
-		case KT_URI:
-		case KT_ADDRESS:
-		case KT_HASH:
-		case KT_GROUP:
-		case KT_FLOW:
+		case KST_STRING:
 			if (!str_same(*(char *const *)p, *(char *const *)q))
 				return (0);
 			break;
-		case KT_FILE:
+		case KST_FILE:
 			if (!file_same(p, q))
 				return (0);
 			break;
-		case KT_LIST:
+		case KST_LIST:
 			if (!cidr_list_equal(*(struct cidr_list *const *)p,
 			    *(struct cidr_list *const *)q))
 				return (0);
 			break;
-		case KT_LEGACY:
-		case KT_IGNORED:
-		case KT_UNSUPPORTED:
+		case KST_NONE:
 			break;
 		}
 	}
@@ -433,8 +439,8 @@ conf_key_print(enum conf_kind kind, const void *base, int only_set)
 		if (k->kind != kind || k->off < 0)
 			continue;
 		p = conf_key_field(k, base);
-		switch (k->type) {
-		case KT_BOOL:
+		switch (conf_key_store(k->type)) {
+		case KST_BOOL:
 			if ((b = *(const int *)p) == -1 && only_set)
 				break;
 			if (b == -1)
@@ -443,26 +449,19 @@ conf_key_print(enum conf_kind kind, const void *base, int only_set)
 				printf("%s = %s\n", k->name,
 				    b ? "true" : "false");
 			break;
-		case KT_UINT:
+		case KST_UINT:
 			printf("%s = %u\n", k->name, *(const unsigned int *)p);
 			break;
-		case KT_PORT:
+		case KST_PORT:
 			printf("%s = %u\n", k->name,
 			    (unsigned int)*(const uint16_t *)p);
 			break;
-		case KT_STRING:
-		case KT_PATH:
-		case KT_URL:
-		case KT_URI:
-		case KT_ADDRESS:
-		case KT_HASH:
-		case KT_GROUP:
-		case KT_FLOW:
-		case KT_FILE:
-		case KT_LIST:
-			if (k->type == KT_FILE)
+		case KST_STRING:
+		case KST_FILE:
+		case KST_LIST:
+			if (conf_key_store(k->type) == KST_FILE)
 				v = ((const struct conf_file *)p)->path;
-			else if (k->type == KT_LIST)
+			else if (conf_key_store(k->type) == KST_LIST)
 				v = *(struct cidr_list *const *)p != NULL ?
 				    (*(struct cidr_list *const *)p)->text :
 				    NULL;
@@ -472,14 +471,12 @@ conf_key_print(enum conf_kind kind, const void *base, int only_set)
 				if (!only_set)
 					printf("# %s: unset\n", k->name);
 			} else if ((k->flags & KF_SECRET) &&
-			    k->type != KT_FILE)
+			    conf_key_store(k->type) != KST_FILE)
 				printf("# %s: set, not shown\n", k->name);
 			else
 				print_value(k->name, v);
 			break;
-		case KT_LEGACY:
-		case KT_IGNORED:
-		case KT_UNSUPPORTED:
+		case KST_NONE:
 			break;
 		}
 	}

@@ -81,6 +81,17 @@ enum conf_type {
 	KT_UNSUPPORTED	/* a warning says it is not supported */
 };
 
+/* What the field of a row holds, whatever its type checks on parsing. */
+enum conf_store {
+	KST_BOOL,	/* int, -1 unset */
+	KST_UINT,	/* unsigned int */
+	KST_PORT,	/* uint16_t */
+	KST_STRING,	/* char *, NULL unset */
+	KST_FILE,	/* struct conf_file */
+	KST_LIST,	/* struct cidr_list *, NULL unset */
+	KST_NONE	/* no field: the builder's own or nothing */
+};
+
 struct conf_key {
 	const char	*name;
 	enum conf_kind	 kind;
@@ -110,6 +121,8 @@ int		 conf_key_equal(enum conf_kind, const void *a, const void *b);
  * never printed, only that it is set.
  */
 void		 conf_key_print(enum conf_kind, const void *base, int only_set);
+/* How a value of type t is stored. */
+enum conf_store	 conf_key_store(enum conf_type t);
 /* The field of row k in base. */
 void		*conf_key_field(const struct conf_key *, const void *base);
 /* Free one conf_file; secret: wipe its contents. */
