@@ -210,7 +210,9 @@ enum token_fail {
 	TOKEN_FAIL_PROVIDER,		/* OAuth server error */
 	TOKEN_FAIL_INTERNAL,		/* store or process error */
 	TOKEN_FAIL_NOT_ALLOWED,		/* client address not allowed */
-	TOKEN_FAIL_THROTTLED		/* too many failures: cooling off */
+	TOKEN_FAIL_THROTTLED,		/* too many failures: cooling off */
+	TOKEN_FAIL_UNAVAILABLE		/* the shared token store cannot be
+					   reached: try again later */
 };
 
 /*

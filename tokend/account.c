@@ -126,6 +126,8 @@ acct_lock(struct tk_account *a)
 	explicit_bzero(&a->keys, sizeof(a->keys));
 	a->unlocked = 0;
 	a->unsaved = 0;
+	a->stale = 0;
+	a->version = 0;
 	a->expiry = a->created = a->last_refresh = a->last_use = 0;
 	a->last_use_saved = 0;
 }
@@ -182,7 +184,9 @@ acct_unlock(struct tk_account *a, const struct tk_keys *k,
 		a->created = r->created;
 		a->last_refresh = r->last_refresh;
 		a->last_use = a->last_use_saved = r->last_use;
+		a->version = r->version;
 	}
+	a->stale = 0;
 	/* A new key makes the old wrong passwords worth checking again. */
 	explicit_bzero(a->bad, sizeof(a->bad));
 	a->nbad = a->badnext = 0;
@@ -256,6 +260,7 @@ acct_save(struct tk_account *a)
 	r.created = a->created;
 	r.last_refresh = a->last_refresh;
 	r.last_use = a->last_use;
+	r.version = a->version;
 	if (record_seal(&r, a->keys.key, &a->secrets) == -1) {
 		free(r.ciphertext);
 		log_warnx("%s: cannot seal the token record", a->name);
@@ -263,7 +268,22 @@ acct_save(struct tk_account *a)
 	}
 	rv = store_save(&tk.store, &r);
 	free(r.ciphertext);
+	if (rv == STORE_CONFLICT) {
+		/*
+		 * Another instance wrote the record since it was read: its
+		 * tokens are the newer ones.  Nothing is written; the next
+		 * login reads that record instead of this memory.
+		 */
+		tk.stats.store_conflicts++;
+		log_info("%s: another instance wrote a newer token record; "
+		    "it replaces the tokens in memory at the next login",
+		    a->name);
+		a->stale = 1;
+		a->unsaved = 0;
+		return (-1);
+	}
 	if (rv == 0) {
+		a->version = r.version;
 		a->last_use_saved = a->last_use;
 		if (a->unsaved)
 			log_notice("%s: the token record is written again",
@@ -272,10 +292,12 @@ acct_save(struct tk_account *a)
 	} else {
 		tk.stats.store_write_failures++;
 		a->unsaved = 1;
-		log_warnx("%s: the token record was not written; the tokens "
-		    "stay in memory and the write is tried again in %u s",
-		    a->name, tk.save_retry > 0 ? tk.save_retry :
-		    TK_SAVE_RETRY);
+		/* The store's own line tells of an outage, once. */
+		if (store_available(&tk.store))
+			log_warnx("%s: the token record was not written; the "
+			    "tokens stay in memory and the write is tried "
+			    "again in %u s", a->name, tk.save_retry > 0 ?
+			    tk.save_retry : TK_SAVE_RETRY);
 		acct_save_arm();
 	}
 	return (rv);

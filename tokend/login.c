@@ -466,6 +466,9 @@ login_run(struct tk_req *req)
 			TAILQ_INSERT_TAIL(&a->deferred, req, entry);
 		return;
 	}
+	/* Another instance wrote newer tokens: read them (a KDF). */
+	if (a->unlocked && a->stale)
+		acct_lock(a);
 	/* The warm path: no KDF for a password we already know. */
 	if (a->unlocked && tk_equal(req->verifier, a->keys.verifier,
 	    TK_MACLEN)) {
@@ -491,7 +494,15 @@ login_run(struct tk_req *req)
 			login_queue(a, req);
 		return;
 	}
-	if ((r = store_load(&tk.store, a->name, &rec)) == -1) {
+	if ((r = store_load(&tk.store, a->name, &rec)) == STORE_DOWN) {
+		tk.stats.store_unavailable++;
+		reply_fail(req, TOKEN_FAIL_UNAVAILABLE, "Login failed for "
+		    "account %s - the token store is unavailable; try again "
+		    "later", req->logname);
+		finish(req, a);
+		return;
+	}
+	if (r == -1) {
 		reply_fail(req, TOKEN_FAIL_INTERNAL, "Login failed for "
 		    "account %s - the token store cannot be read",
 		    req->logname);

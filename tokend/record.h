@@ -69,6 +69,8 @@ struct record {
 	int64_t		 created;
 	int64_t		 last_refresh;
 	int64_t		 last_use;
+	uint64_t	 version;	/* a shared store's write count,
+					   not part of the text (store.h) */
 };
 
 struct record_secrets {

@@ -47,6 +47,8 @@ store_init(struct store *st, const char *dir)
 	struct dirent	*de;
 	int		 fd;
 
+	st->ops = NULL;
+	st->be = NULL;
 	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dirfd == -1) {
 		log_warn("token store %s", dir);
@@ -75,6 +77,9 @@ store_init(struct store *st, const char *dir)
 void
 store_close(struct store *st)
 {
+	if (st->ops != NULL && st->ops->close != NULL)
+		st->ops->close(st);
+	st->ops = NULL;
 	if (st->dirfd != -1)
 		close(st->dirfd);
 	st->dirfd = -1;
@@ -160,8 +165,8 @@ store_quarantine(struct store *st, const char *name, const char *why)
 	    aside);
 }
 
-int
-store_load(struct store *st, const char *account, struct record *r)
+static int
+file_load(struct store *st, const char *account, struct record *r)
 {
 	char		 name[256], *text;
 	const char	*why;
@@ -240,8 +245,8 @@ write_all(int fd, const char *p, size_t len)
 	return (0);
 }
 
-int
-store_save(struct store *st, const struct record *r)
+static int
+file_save(struct store *st, struct record *r)
 {
 	char		 name[256], tmp[64], rnd[8], *text;
 	size_t		 len, i;
@@ -312,8 +317,8 @@ store_save(struct store *st, const struct record *r)
 	return (rv);
 }
 
-int
-store_writable(struct store *st)
+static int
+file_writable(struct store *st)
 {
 	int	fd, saved_errno;
 
@@ -331,8 +336,8 @@ store_writable(struct store *st)
 	return (0);
 }
 
-int
-store_has(struct store *st, const char *account)
+static int
+file_has(struct store *st, const char *account)
 {
 	char		name[256];
 	struct stat	sb;
@@ -342,8 +347,8 @@ store_has(struct store *st, const char *account)
 	return (fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0);
 }
 
-int
-store_remove(struct store *st, const char *account)
+static int
+file_remove(struct store *st, const char *account)
 {
 	char	name[256];
 
@@ -368,8 +373,8 @@ tomb_name(const char *account, char *buf, size_t len)
 	return (0);
 }
 
-int
-store_forget_mark(struct store *st, const char *account)
+static int
+file_forget_mark(struct store *st, const char *account)
 {
 	char	name[256];
 	int	fd;
@@ -392,8 +397,8 @@ store_forget_mark(struct store *st, const char *account)
 	return (0);
 }
 
-int
-store_forgotten(struct store *st, const char *account)
+static int
+file_forgotten(struct store *st, const char *account)
 {
 	char		name[256];
 	struct stat	sb;
@@ -403,8 +408,8 @@ store_forgotten(struct store *st, const char *account)
 	return (fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0);
 }
 
-int
-store_forget_clear(struct store *st, const char *account)
+static int
+file_forget_clear(struct store *st, const char *account)
 {
 	char	name[256];
 
@@ -453,8 +458,8 @@ read_small(int dirfd, const char *name, char **out, size_t *outlen)
 	return (0);
 }
 
-void
-store_list(struct store *st, void (*fn)(const struct record *, void *),
+static void
+file_list(struct store *st, void (*fn)(const struct record *, void *),
     void *arg)
 {
 	DIR		*d;
@@ -486,4 +491,112 @@ store_list(struct store *st, void (*fn)(const struct record *, void *),
 		free(text);
 	}
 	closedir(d);
+}
+
+/*
+ * The interface: another backend (store_redis.c) sets st->ops; without
+ * one the functions above keep the records as files in st->dirfd.
+ */
+int
+store_load(struct store *st, const char *account, struct record *r)
+{
+	if (st->ops != NULL)
+		return (st->ops->load(st, account, r));
+	return (file_load(st, account, r));
+}
+
+int
+store_save(struct store *st, struct record *r)
+{
+	if (st->ops != NULL)
+		return (st->ops->save(st, r));
+	return (file_save(st, r));
+}
+
+int
+store_writable(struct store *st)
+{
+	if (st->ops != NULL)
+		return (st->ops->writable(st));
+	return (file_writable(st));
+}
+
+int
+store_has(struct store *st, const char *account)
+{
+	if (st->ops != NULL)
+		return (st->ops->has(st, account));
+	return (file_has(st, account));
+}
+
+int
+store_remove(struct store *st, const char *account)
+{
+	if (st->ops != NULL)
+		return (st->ops->remove(st, account));
+	return (file_remove(st, account));
+}
+
+int
+store_forget_mark(struct store *st, const char *account)
+{
+	if (st->ops != NULL)
+		return (st->ops->forget_mark(st, account));
+	return (file_forget_mark(st, account));
+}
+
+int
+store_forgotten(struct store *st, const char *account)
+{
+	if (st->ops != NULL)
+		return (st->ops->forgotten(st, account));
+	return (file_forgotten(st, account));
+}
+
+int
+store_forget_clear(struct store *st, const char *account)
+{
+	if (st->ops != NULL)
+		return (st->ops->forget_clear(st, account));
+	return (file_forget_clear(st, account));
+}
+
+void
+store_list(struct store *st, void (*fn)(const struct record *, void *),
+    void *arg)
+{
+	if (st->ops != NULL)
+		st->ops->list(st, fn, arg);
+	else
+		file_list(st, fn, arg);
+}
+
+/* Only a shared store has other instances to keep out. */
+int
+store_lock(struct store *st, const char *account, unsigned int ms)
+{
+	if (st->ops != NULL && st->ops->lock != NULL)
+		return (st->ops->lock(st, account, ms));
+	return (1);
+}
+
+void
+store_unlock(struct store *st, const char *account)
+{
+	if (st->ops != NULL && st->ops->unlock != NULL)
+		st->ops->unlock(st, account);
+}
+
+int
+store_shared(struct store *st)
+{
+	return (st->ops != NULL && st->ops->lock != NULL);
+}
+
+int
+store_available(struct store *st)
+{
+	if (st->ops != NULL && st->ops->available != NULL)
+		return (st->ops->available(st));
+	return (1);
 }

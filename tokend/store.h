@@ -35,8 +35,42 @@
 
 #define STORE_NAME_MAX	200
 
+struct store_ops;
 struct store {
-	int	dirfd;
+	int			 dirfd;
+	const struct store_ops	*ops;	/* NULL: files in dirfd */
+	void			*be;	/* the backend's own state */
+};
+
+/*
+ * Returns besides 0, 1 and -1: STORE_DOWN from load, has and lock
+ * when a shared store cannot be reached (a temporary failure: nothing
+ * was read or written); STORE_CONFLICT from save when the store holds
+ * a newer record than the one the write replaces (r->version): the
+ * write was not done.
+ */
+#define STORE_DOWN	(-2)
+#define STORE_CONFLICT	(-3)
+
+/*
+ * A backend other than the files (store_redis.c).  Each function has
+ * the contract of the store_ function of the same name below.
+ */
+struct store_ops {
+	int	(*load)(struct store *, const char *, struct record *);
+	int	(*save)(struct store *, struct record *);
+	int	(*writable)(struct store *);
+	int	(*has)(struct store *, const char *);
+	int	(*remove)(struct store *, const char *);
+	int	(*forget_mark)(struct store *, const char *);
+	int	(*forgotten)(struct store *, const char *);
+	int	(*forget_clear)(struct store *, const char *);
+	void	(*list)(struct store *, void (*)(const struct record *,
+		    void *), void *);
+	int	(*lock)(struct store *, const char *, unsigned int);
+	void	(*unlock)(struct store *, const char *);
+	int	(*available)(struct store *);
+	void	(*close)(struct store *);
 };
 
 /*
@@ -65,8 +99,12 @@ int	 store_name(const char *account, char *buf, size_t len);
  * moved aside (.corrupt) and reported as 0.
  */
 int	 store_load(struct store *, const char *account, struct record *);
-/* Write atomically; 0 or -1 (the old record, if any, stays intact). */
-int	 store_save(struct store *, const struct record *);
+/*
+ * Write atomically; 0 or -1 (the old record, if any, stays intact).  A
+ * shared store writes only over the version r->version names (0: no
+ * record) and sets r->version to the new one; else STORE_CONFLICT.
+ */
+int	 store_save(struct store *, struct record *);
 /* 0 if a file can be created and deleted in the store, else -1 (errno). */
 int	 store_writable(struct store *);
 /* 1 if the account has a record file (not read, not checked). */
@@ -88,5 +126,18 @@ int	 store_forget_clear(struct store *, const char *account);
  */
 void	 store_list(struct store *, void (*fn)(const struct record *,
 	    void *), void *arg);
+
+/*
+ * Several instances sharing one store: the lock of an account's
+ * refresh.  store_lock: 1 taken (for ms milliseconds at most), 0 held
+ * by another instance, STORE_DOWN; always 1 for the files, which only
+ * one instance uses.  store_unlock gives it back if still ours.
+ */
+int	 store_lock(struct store *, const char *account, unsigned int ms);
+void	 store_unlock(struct store *, const char *account);
+/* 1 when other instances may share the store (it has locks). */
+int	 store_shared(struct store *);
+/* 0 while a shared store cannot be reached, else 1. */
+int	 store_available(struct store *);
 
 #endif /* TOKEND_STORE_H */

@@ -141,6 +141,8 @@ struct tk_account {
 	int64_t		 last_login;	/* last successful login */
 	char		*last_login_address;
 	int		 unsaved;	/* memory is ahead of the record */
+	uint64_t	 version;	/* of the record read or written */
+	int		 stale;		/* another instance wrote a newer one */
 	int64_t		 authorised_until; /* authd keeps new tokens */
 };
 RB_HEAD(tk_accounts, tk_account);
@@ -159,6 +161,10 @@ struct tk_stats {
 	uint64_t	 logins_not_allowed;
 	uint64_t	 store_write_failures;
 	uint64_t	 kdfq_refused;
+	uint64_t	 store_conflicts;
+	uint64_t	 store_unavailable;
+	uint64_t	 shared_refresh_waits;
+	uint64_t	 shared_refresh_adopted;
 };
 
 struct tk_env {
