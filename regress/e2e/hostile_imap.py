@@ -127,20 +127,8 @@ def starttls_then_plain(p):
         p.send(line.split(b" ")[0] + b" BAD\r\n")
 
 
-hostile.broken(h, Imap, tls, ports["tls"], "IMAP: no greeting", no_greeting,
-               login=False)
-hostile.broken(h, Imap, tls, ports["tls"], "IMAP: garbage greeting",
-               garbage_greeting)
-hostile.broken(h, Imap, tls, ports["tls"], "IMAP: endless greeting line",
-               endless_greeting, login=False)
-for how in ("reset", "no_close_notify"):
-    hostile.broken(h, Imap, tls, ports["tls"],
-                   "IMAP: server gone (%s) in the login and its retry" % how,
-                   gone_in_login(how))
-hostile.broken(h, Imap, stls, ports["starttls"],
-               "IMAP: STARTTLS answered, then plaintext", starttls_then_plain)
-
-
+hostile.broken_paths(h, Imap, tls, stls, ports, no_greeting, garbage_greeting,
+                     endless_greeting, gone_in_login, starttls_then_plain)
 
 
 def alert_first(p):
@@ -158,19 +146,7 @@ h.check(h.wait_log(r"speaks TLS at once, but \[IMAP-%d\] has "
         "IMAP: server_starttls, the server answers in TLS: the log names "
         "the key and the section")
 
-mark = h.log_mark()
-t0 = time.monotonic()
-hostile.broken(h, Imap, None, ports["confused"],
-               "IMAP: server_starttls on a TLS port", None, login=False,
-               timeout=40)
-h.check(time.monotonic() - t0 < 30,
-        "IMAP: server_starttls on a TLS port: no wait for the idle timeout",
-        "%.0f s" % (time.monotonic() - t0))
-h.check(h.wait_log(r"server_starttls.*\[IMAP-%d\]|\[IMAP-%d\].*"
-                   r"server_starttls" % (ports["confused"], ports["confused"]),
-                   since=mark, timeout=5),
-        "IMAP: server_starttls on a TLS port: the log names the key and "
-        "the section")
+hostile.confused_port(h, Imap, ports)
 
 log = h.log_text()
 h.check(hostile.PASSWORD not in log, "no password in the log")

@@ -110,32 +110,10 @@ def stls_then_plain(p):
             p.send(b"-ERR no\r\n")
 
 
-hostile.broken(h, Pop, tls, ports["tls"], "POP: no greeting", no_greeting,
-               login=False)
-hostile.broken(h, Pop, tls, ports["tls"], "POP: garbage greeting",
-               garbage_greeting)
-hostile.broken(h, Pop, tls, ports["tls"], "POP: endless greeting line",
-               endless_greeting, login=False)
-for how in ("reset", "no_close_notify"):
-    hostile.broken(h, Pop, tls, ports["tls"],
-                   "POP: server gone (%s) in the login and its retry" % how,
-                   gone_in_login(how))
-hostile.broken(h, Pop, stls, ports["starttls"],
-               "POP: STLS answered, then plaintext", stls_then_plain)
+hostile.broken_paths(h, Pop, tls, stls, ports, no_greeting, garbage_greeting,
+                     endless_greeting, gone_in_login, stls_then_plain)
 
-mark = h.log_mark()
-t0 = time.monotonic()
-hostile.broken(h, Pop, None, ports["confused"],
-               "POP: server_starttls on a TLS port", None, login=False,
-               timeout=40)
-h.check(time.monotonic() - t0 < 30,
-        "POP: server_starttls on a TLS port: no wait for the idle timeout",
-        "%.0f s" % (time.monotonic() - t0))
-h.check(h.wait_log(r"server_starttls.*\[POP-%d\]|\[POP-%d\].*"
-                   r"server_starttls" % (ports["confused"], ports["confused"]),
-                   since=mark, timeout=5),
-        "POP: server_starttls on a TLS port: the log names the key and "
-        "the section")
+hostile.confused_port(h, Pop, ports)
 
 log = h.log_text()
 h.check(hostile.PASSWORD not in log, "no password in the log")

@@ -121,32 +121,10 @@ def starttls_then_plain(p):
             p.send(b"502 no\r\n")
 
 
-hostile.broken(h, Smtp, tls, ports["tls"], "SMTP: no greeting", no_greeting,
-               login=False)
-hostile.broken(h, Smtp, tls, ports["tls"], "SMTP: garbage greeting",
-               garbage_greeting)
-hostile.broken(h, Smtp, tls, ports["tls"], "SMTP: endless greeting line",
-               endless_greeting, login=False)
-for how in ("reset", "no_close_notify"):
-    hostile.broken(h, Smtp, tls, ports["tls"],
-                   "SMTP: server gone (%s) in the login and its retry" % how,
-                   gone_in_login(how))
-hostile.broken(h, Smtp, stls, ports["starttls"],
-               "SMTP: STARTTLS answered, then plaintext", starttls_then_plain)
+hostile.broken_paths(h, Smtp, tls, stls, ports, no_greeting, garbage_greeting,
+                     endless_greeting, gone_in_login, starttls_then_plain)
 
-mark = h.log_mark()
-t0 = time.monotonic()
-hostile.broken(h, Smtp, None, ports["confused"],
-               "SMTP: server_starttls on a TLS port", None, login=False,
-               timeout=40)
-h.check(time.monotonic() - t0 < 30,
-        "SMTP: server_starttls on a TLS port: no wait for the idle timeout",
-        "%.0f s" % (time.monotonic() - t0))
-h.check(h.wait_log(r"server_starttls.*\[SMTP-%d\]|\[SMTP-%d\].*"
-                   r"server_starttls" % (ports["confused"], ports["confused"]),
-                   since=mark, timeout=5),
-        "SMTP: server_starttls on a TLS port: the log names the key and "
-        "the section")
+hostile.confused_port(h, Smtp, ports)
 
 log = h.log_text()
 h.check(hostile.PASSWORD not in log, "no password in the log")

@@ -562,6 +562,49 @@ def close_paths(h, proto, tls, stls, ports):
     server_refuses_upload(h, proto, stls, ports["starttls"], sup)
 
 
+def broken_paths(h, proto, tls, stls, ports, no_greeting, garbage_greeting,
+                 endless_greeting, gone_in_login, starttls_then_plain):
+    """The broken paths every protocol shares, through the sections of
+    start(): no greeting, a garbage greeting, an endless greeting line,
+    the server gone (reset, no close_notify) in the login and its retry,
+    the STARTTLS command answered and then plaintext; then
+    server_starttls against a server that speaks TLS at once (no wait
+    for the idle timeout, the log names the key and the section).  The
+    handlers are the protocol's own; gone_in_login(how) makes one."""
+    n = proto.name
+    broken(h, proto, tls, ports["tls"], "%s: no greeting" % n, no_greeting,
+           login=False)
+    broken(h, proto, tls, ports["tls"], "%s: garbage greeting" % n,
+           garbage_greeting)
+    broken(h, proto, tls, ports["tls"], "%s: endless greeting line" % n,
+           endless_greeting, login=False)
+    for how in ("reset", "no_close_notify"):
+        broken(h, proto, tls, ports["tls"],
+               "%s: server gone (%s) in the login and its retry" % (n, how),
+               gone_in_login(how))
+    broken(h, proto, stls, ports["starttls"],
+           "%s: %s answered, then plaintext" % (n, proto.starttls),
+           starttls_then_plain)
+
+
+def confused_port(h, proto, ports):
+    """server_starttls against the TLS-first server of start()."""
+    n = proto.name
+    port = ports["confused"]
+    mark = h.log_mark()
+    t0 = time.monotonic()
+    broken(h, proto, None, port, "%s: server_starttls on a TLS port" % n,
+           None, login=False, timeout=40)
+    h.check(time.monotonic() - t0 < 30,
+            "%s: server_starttls on a TLS port: no wait for the idle "
+            "timeout" % n, "%.0f s" % (time.monotonic() - t0))
+    h.check(h.wait_log(r"server_starttls.*\[%s-%d\]|\[%s-%d\].*"
+                       r"server_starttls" % (n, port, n, port),
+                       since=mark, timeout=5),
+            "%s: server_starttls on a TLS port: the log names the key and "
+            "the section" % n)
+
+
 def payload(i):
     """What the server sends after login in run i: short answers and
     big ones, a 100 KB line, NULs, 8-bit bytes, bare CR and LF."""
