@@ -262,6 +262,9 @@ ctl_authorise(struct imsgev *iev, uint32_t id, struct imsg *imsg)
 		ctl_failf(iev, id, "unknown account %s", account);
 		return;
 	}
+	/* The section's spelling, whatever case was typed. */
+	if (v.section != NULL)
+		account = v.section->name;
 	if (url == NULL)
 		ctl_authorise_start(iev, id, account, &v);
 	else

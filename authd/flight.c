@@ -35,6 +35,7 @@
 
 #include "emailproxy.h"
 #include "log.h"
+#include "address.h"
 #include "account_complete.h"
 #include "authd.h"
 
@@ -239,7 +240,7 @@ flight_request(uint32_t id, enum auth_op op, const char *account,
 		return;
 	}
 	TAILQ_FOREACH(f, &flights, entry) {
-		if (strcmp(f->gc.account, account) != 0)
+		if (!address_equal(f->gc.account, account))
 			continue;
 		if (f->state == FL_PARKED && op == AUTH_OP_OBTAIN) {
 			log_info("account %s: handing over the tokens "
@@ -497,7 +498,7 @@ flight_interactive(const char *account)
 	struct flight	*f;
 
 	TAILQ_FOREACH(f, &flights, entry)
-		if (interactive(f) && strcmp(f->gc.account, account) == 0)
+		if (interactive(f) && address_equal(f->gc.account, account))
 			return (f);
 	return (NULL);
 }
@@ -508,7 +509,7 @@ flight_pending(const char *account)
 	struct flight	*f;
 
 	TAILQ_FOREACH(f, &flights, entry)
-		if (f->pending && strcmp(f->gc.account, account) == 0)
+		if (f->pending && address_equal(f->gc.account, account))
 			return (f);
 	return (NULL);
 }

@@ -44,6 +44,7 @@
 
 #include "emailproxy.h"
 #include "log.h"
+#include "address.h"
 #include "authd.h"
 
 #define REDIRECT_MAX_REQUEST	8192
@@ -220,7 +221,7 @@ redirect_deliver(const char *account, const char *auth, const char *path,
 	f = state != NULL ? flight_by_state(state) : NULL;
 	str_wipe(&state);
 	if (f == NULL || (account != NULL &&
-	    strcmp(account, f->gc.account) != 0)) {
+	    !address_equal(account, f->gc.account))) {
 		if (query != NULL && *query != '\0')
 			log_warnx("authorisation response for %s with an "
 			    "unknown state: ignored (expired, used already, "

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "address.h"
 #include "cidr.h"
 #include "config.h"
 #include "secret.h"
@@ -292,40 +293,26 @@ account_is_catchall(const struct account_conf *a)
 	return (a->name[0] == '@');
 }
 
-/* Domains compare without case. */
+/* Domains compare as addresses do: without case (common/address.h). */
 int
 domain_equal(const char *a, const char *b)
 {
-	return (strcasecmp(a, b) == 0);
+	return (address_equal(a, b));
 }
 
 /*
- * The section for login name (or section name) "name": the local part
- * matches exactly, the domain after the last "@" without case.
- * Catch-all sections match only their own exact spelling here.
+ * The section for login name (or section name) "name": local part and
+ * domain without case (common/address.h).  Catch-all sections match
+ * only their own name here ("@Example.org" finds [@example.org]).
  */
 struct account_conf *
 account_find(const struct emailproxy_conf *conf, const char *name)
 {
 	struct account_conf	*a;
-	const char		*at, *sat;
-	size_t			 local;
 
-	if ((at = strrchr(name, '@')) == NULL) {
-		TAILQ_FOREACH(a, &conf->accounts, entry)
-			if (strcmp(a->name, name) == 0)
-				return (a);
-		return (NULL);
-	}
-	local = at - name;
-	TAILQ_FOREACH(a, &conf->accounts, entry) {
-		if ((sat = strrchr(a->name, '@')) == NULL ||
-		    (size_t)(sat - a->name) != local ||
-		    strncmp(a->name, name, local) != 0)
-			continue;
-		if (domain_equal(sat + 1, at + 1))
+	TAILQ_FOREACH(a, &conf->accounts, entry)
+		if (address_equal(a->name, name))
 			return (a);
-	}
 	return (NULL);
 }
 

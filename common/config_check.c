@@ -257,8 +257,8 @@ get_hash(struct check *c, const struct ini_kv *kv, char **dst)
 
 /*
  * local_password_file: "user:hash" lines, "#" comments and blank lines.
- * A hash goes to the section of that exact name (an account or a
- * catch-all); a section's own local_password is used instead, with a
+ * A hash goes to the section of that name, in any case (an account
+ * or a catch-all); a section's own local_password is used instead, with a
  * warning.  A user with no section is a warning, a repeated user or a
  * line that is not a hash an error.  Relative paths are taken from the
  * main file's directory.
@@ -319,8 +319,7 @@ passwd_file(struct emailproxy_conf *conf, struct check *c,
 			continue;
 		}
 		*colon = '\0';
-		if ((a = account_find(conf, p)) == NULL ||
-		    strcmp(a->name, p) != 0) {
+		if ((a = account_find(conf, p)) == NULL) {
 			cwarn(c, lineno, "%s: no account section of this "
 			    "name, ignored", p);
 			continue;
@@ -706,22 +705,17 @@ static void
 build_account(struct emailproxy_conf *conf, struct check *c,
     const struct ini_section *sec)
 {
-	struct account_conf	*a, *o, *same;
+	struct account_conf	*a, *o;
 	const struct ini_kv	*kv;
 	const struct conf_key	*k;
 	size_t			 i;
 
-	/* Looked up once: each lookup walks every account. */
-	same = account_find(conf, sec->name);
-	TAILQ_FOREACH(o, &conf->accounts, entry) {
-		if ((account_is_catchall(o) &&
-		    strcasecmp(o->name, sec->name) == 0) ||
-		    (!account_is_catchall(o) && same == o)) {
-			cerr(c, sec->line, "[%s]: same account as [%s] at "
-			    "%s:%d (domains are case-insensitive)",
-			    sec->name, o->name, o->file, o->line);
-			return;
-		}
+	/* Two spellings of one address would be two rules for one mailbox. */
+	if ((o = account_find(conf, sec->name)) != NULL) {
+		cerr(c, sec->line, "[%s]: same account as [%s] at %s:%d "
+		    "(addresses are case-insensitive)", sec->name, o->name,
+		    o->file, o->line);
+		return;
 	}
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		fatal("%s", __func__);

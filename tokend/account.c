@@ -26,6 +26,8 @@
 #include <time.h>
 
 #include "log.h"
+#include "address.h"
+#include "config_parse.h"
 #include "tokend.h"
 
 RB_GENERATE(tk_accounts, tk_account, entry, account_RB_cmp);
@@ -34,6 +36,50 @@ int
 account_RB_cmp(struct tk_account *a, struct tk_account *b)
 {
 	return (strcmp(a->name, b->name));
+}
+
+static char *
+key_lower(const char *s, int from_at)
+{
+	char	*key, *p;
+
+	if ((key = strdup(s)) == NULL)
+		return (NULL);
+	p = from_at && strrchr(key, '@') != NULL ? strrchr(key, '@') : key;
+	for (; *p != '\0'; p++)
+		*p = address_lower((unsigned char)*p);
+	return (key);
+}
+
+/*
+ * The record key of a login or section name: the spelling of its
+ * account section with the domain in lower case, so that every case a
+ * client types finds one record (and the records written before
+ * addresses lost their case, under the section's spelling, still
+ * open).  A name only a catch-all covers is all in lower case, unless
+ * the store holds a record under the name as typed (domain in lower
+ * case) and none under that key.
+ */
+int
+account_key(const char *name, char **key)
+{
+	const struct account_conf	*a;
+	char				*typed;
+
+	if ((a = account_find(tk.conf, name)) != NULL &&
+	    !account_is_catchall(a))
+		return ((*key = key_lower(a->name, 1)) == NULL ? -1 : 0);
+	if ((*key = key_lower(name, 0)) == NULL)
+		return (-1);
+	if ((typed = key_lower(name, 1)) == NULL)
+		return (-1);
+	if (strcmp(typed, *key) != 0 && !store_has(&tk.store, *key) &&
+	    store_has(&tk.store, typed)) {
+		free(*key);
+		*key = typed;
+	} else
+		free(typed);
+	return (0);
 }
 
 /*

@@ -23,7 +23,6 @@
  * account's one authd request.
  */
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -152,6 +151,7 @@ req_free(struct tk_req *req)
 	free(req->server);
 	free(req->client);
 	free(req->username);
+	free(req->upstream);
 	free(req->logname);
 	freezero(req, sizeof(*req));
 }
@@ -202,17 +202,22 @@ login_cancel_session(uint32_t sid)
 	kdfq_cancel_session(sid);
 }
 
-/* The record key: the login name with its domain in lower case. */
-int
-account_key(const char *username, char **key)
+/*
+ * The account a login is for: its merged view, its record key
+ * (account_key) and the address sent upstream, the section's own
+ * spelling whatever case the client typed (a login only a catch-all
+ * covers goes as typed).  -1 when no section matches.
+ */
+static int
+login_account(struct tk_req *req, struct account_view *v, char **key)
 {
-	char	*at, *p;
-
-	if ((*key = strdup(username)) == NULL)
+	if (account_resolve(tk.conf, req->username, v) == -1)
 		return (-1);
-	if ((at = strrchr(*key, '@')) != NULL)
-		for (p = at + 1; *p != '\0'; p++)
-			*p = tolower((unsigned char)*p);
+	if (account_key(req->username, key) == -1)
+		fatal(NULL);
+	free(req->upstream);
+	req->upstream = dupstr(v->section != NULL ? v->section->name :
+	    req->username);
 	return (0);
 }
 
@@ -404,7 +409,7 @@ login_run(struct tk_req *req)
 	}
 	/* No mailbox name has control characters; logs must not get any. */
 	if (strcmp(req->username, req->logname) != 0 ||
-	    account_resolve(tk.conf, req->username, &v) == -1) {
+	    login_account(req, &v, &key) == -1) {
 		/*
 		 * The client hears what a wrong password says, so that
 		 * nobody learns from outside which accounts exist.
@@ -418,8 +423,6 @@ login_run(struct tk_req *req)
 		finish(req, NULL);
 		return;
 	}
-	if (account_key(req->username, &key) == -1)
-		fatal(NULL);
 	if (!login_allowed(req, &v, key)) {
 		free(key);
 		finish(req, NULL);

@@ -58,7 +58,8 @@ reply_ok(struct tk_req *req, const char *token)
 	struct msgw	w;
 
 	msg_begin(&w, tk.proxy.ibuf, IMSG_TOKEN_OK, req->sid, -1);
-	msg_put_str(&w, req->username);
+	msg_put_str(&w, req->upstream != NULL ? req->upstream :
+	    req->username);
 	msg_put_str(&w, token);
 	if (msg_end(&w, tk.proxy.ibuf) == -1)
 		fatalx("cannot queue TOKEN_OK");

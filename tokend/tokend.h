@@ -82,6 +82,7 @@ struct tk_req {
 	char		*server;
 	char		*client;
 	char		*username;	/* as the client typed it */
+	char		*upstream;	/* XOAUTH2 user=: the section's name */
 	char		*logname;	/* the same, printable, for logs */
 	char		*password;
 	char		*rejected;	/* token the server refused */
@@ -194,7 +195,6 @@ void	 login_cancel_session(uint32_t sid);
 void	 login_run(struct tk_req *);
 void	 login_rerun(struct tk_reqlist *);
 void	 req_free(struct tk_req *);
-int	 account_key(const char *username, char **key);
 
 /* reply.c */
 void	 reply_ok(struct tk_req *, const char *token);
@@ -204,6 +204,7 @@ void	 reply_fail_text(struct tk_req *, enum token_fail, const char *);
 char	*reply_clean(const char *);
 
 /* account.c */
+int	 account_key(const char *name, char **key);
 struct tk_account *acct_find(const char *);
 struct tk_account *acct_get(const char *);
 void	 acct_release(struct tk_account *);

@@ -685,10 +685,10 @@ test_catchall(void)
 	    streq(v.section->access_token, "user-token"),
 	    "catch-all: [X] matched with the domain in another case, "
 	    "fields merged [X] -> [@domain] -> [@]");
-	check(account_resolve(conf, "User@example.com", &v) == 0 &&
-	    v.section == NULL && streq(v.name, "@example.com") &&
-	    streq(v.oauth2_scope, "mail"),
-	    "catch-all: the local part matches exactly");
+	check(account_resolve(conf, "USER@example.com", &v) == 0 &&
+	    v.section != NULL && streq(v.name, "user@Example.COM") &&
+	    streq(v.oauth2_scope, "user-scope"),
+	    "catch-all: [X] matched with the local part in another case");
 	check(account_resolve(conf, "other@EXAMPLE.com", &v) == 0 &&
 	    v.section == NULL && streq(v.name, "@example.com") &&
 	    streq(v.token_url, "https://auth.example.com/token") &&
@@ -730,6 +730,15 @@ test_catchall(void)
 	check(conf == NULL && strstr(captured, "[user@example.com]: same "
 	    "account as [user@Example.COM]") != NULL,
 	    "sections differing only in the domain's case are an error");
+	config_free(conf);
+
+	p = catchall_file("duplocal.conf", "yes",
+	    "[USER@example.com]\ntoken_url = x\n");
+	conf = load(p, NULL);
+	check(conf == NULL && strstr(captured, "[USER@example.com]: same "
+	    "account as [user@Example.COM] at ") != NULL,
+	    "sections differing only in the local part's case are an error "
+	    "naming the first one's file and line");
 	config_free(conf);
 
 	p = catchall_file("badcatchall.conf", "yes",

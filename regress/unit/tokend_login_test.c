@@ -473,9 +473,14 @@ test_first_login(void)
 	runs = tk_kdf_runs;
 	g = login(13, "user@EXAMPLE.com", "pw1");
 	check(is_ok(g, "A1") && tk_kdf_runs == runs && strcmp(g->s[0],
-	    "user@EXAMPLE.com") == 0,
-	    "domain case does not matter; the XOAUTH2 name is as typed",
+	    "user@example.com") == 0,
+	    "domain case does not matter; the XOAUTH2 name is the section's",
 	    "%s", show(g));
+	g = login(14, "USER@Example.COM", "pw1");
+	check(is_ok(g, "A1") && tk_kdf_runs == runs && strcmp(g->s[0],
+	    "user@example.com") == 0 && count(IMSG_AUTH_REQUEST) == 0,
+	    "nor the local part's: the same unlocked record, the section's "
+	    "name upstream", "%s", show(g));
 }
 
 static void
