@@ -21,10 +21,11 @@ PKG_CONFIG ?=	pkg-config
 ifeq ($(shell uname),OpenBSD)
 # pledge(2) and unveil(2) in place of libseccomp; libc has the BSD
 # functions (setproctitle, strlcpy, ...) and crypt(3).
-PKGS =		libtls libevent libcurl jansson libcrypto
+PKGS =		libtls libevent libcurl jansson libcrypto hiredis
 LIBCRYPT =
 else
-PKGS =		libtls libevent libcurl jansson libbsd-overlay libcrypto libseccomp
+PKGS =		libtls libevent libcurl jansson libbsd-overlay libcrypto libseccomp \
+		hiredis
 LIBCRYPT =	-lcrypt
 endif
 

@@ -142,6 +142,10 @@ struct emailproxy_conf {
 	char		*authorisation_page_url; /* the page, or NULL */
 	char		*include_directory; /* more sections, or NULL */
 	char		*local_password_file; /* user:hash lines, or NULL */
+	char		*token_store;	/* "file" or "redis" */
+	char		*redis_url;	/* redis_url.h, or NULL */
+	char		*redis_password_file; /* AUTH password, or NULL */
+	char		*redis_key_prefix; /* of every key in Redis */
 	struct conf_file ca_file;	/* upstream and OAuth CA bundle */
 	/*
 	 * Without ca_file, OpenSSL's environment: ca_file.path is then

@@ -41,6 +41,7 @@
 #include "config_parse.h"
 #include "account_complete.h"
 #include "config_keys.h"
+#include "redis_url.h"
 
 struct check {
 	const char	*path;
@@ -73,6 +74,8 @@ static void	 key_required(struct check *, enum conf_kind,
 		    const struct ini_section *);
 static int	 key_set(struct check *, const struct conf_key *,
 		    const struct ini_kv *, void *);
+static void	 check_token_store(struct emailproxy_conf *,
+		    struct check *, const struct ini_section *);
 static void	 build_globals(struct emailproxy_conf *, struct check *,
 		    const struct ini_section *);
 static int	 server_name(const char *, enum proto *, const char **);
@@ -536,6 +539,37 @@ build_globals(struct emailproxy_conf *conf, struct check *c,
 		else
 			key_unknown(c, &s->kv[i]);
 	}
+	check_token_store(conf, c, s);
+}
+
+/* token_store = file | redis, and what redis needs. */
+static void
+check_token_store(struct emailproxy_conf *conf, struct check *c,
+    const struct ini_section *s)
+{
+	struct redis_url	 u;
+	const char		*why;
+	int			 store_line = s->line, url_line = s->line;
+	size_t			 i;
+
+	for (i = 0; i < s->nkv; i++) {
+		if (strcmp(s->kv[i].key, "token_store") == 0)
+			store_line = s->kv[i].line;
+		else if (strcmp(s->kv[i].key, "redis_url") == 0)
+			url_line = s->kv[i].line;
+	}
+	if (conf->token_store == NULL || strcmp(conf->token_store,
+	    "file") == 0)
+		return;
+	if (strcmp(conf->token_store, "redis") != 0) {
+		cerr(c, store_line, "token_store: \"%s\" is neither file nor "
+		    "redis", conf->token_store);
+		return;
+	}
+	if (conf->redis_url == NULL)
+		cerr(c, store_line, "token_store: redis needs redis_url");
+	else if (redis_url_parse(conf->redis_url, &u, &why) == -1)
+		cerr(c, url_line, "redis_url: %s", why);
 }
 
 /* ^(IMAP|POP|SMTP)-(\d+)$, case-sensitive; *port points at the digits. */

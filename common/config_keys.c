@@ -118,6 +118,15 @@ const struct conf_key conf_keys[] = {
 	/* Its hashes reach tokend as the sections' local_password. */
 	G("local_password_file", KT_STRING, 0, 0, NULL, 0, KP_PARENT,
 	    local_password_file),
+	/* The token store's backend; the parent connects to Redis. */
+	G("token_store", KT_STRING, 0, 0, "file", KF_NONEMPTY, KP_ALL,
+	    token_store),
+	G("redis_url", KT_STRING, 0, 0, NULL, KF_NONEMPTY, KP_PARENT,
+	    redis_url),
+	G("redis_password_file", KT_PATH, 0, 0, NULL, 0, KP_PARENT,
+	    redis_password_file),
+	G("redis_key_prefix", KT_STRING, 0, 0, "emailproxy:", 0, KP_ALL,
+	    redis_key_prefix),
 
 	/* [PROTOCOL-port] */
 	S("local_address", KT_ADDRESS, 0, 0, "::", KF_NONEMPTY, KP_ALL,

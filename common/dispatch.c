@@ -69,6 +69,8 @@ static const char *const imsg_names[IMSG_MAX] = {
 	[IMSG_CTL_FAIL] = "IMSG_CTL_FAIL",
 	[IMSG_CTL_END] = "IMSG_CTL_END",
 	[IMSG_CTL_HEALTH] = "IMSG_CTL_HEALTH",
+	[IMSG_REDIS_CONNECT] = "IMSG_REDIS_CONNECT",
+	[IMSG_REDIS_FD] = "IMSG_REDIS_FD",
 };
 
 const char *

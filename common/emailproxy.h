@@ -182,6 +182,17 @@ enum imsg_type {
 	 */
 	IMSG_CTL_HEALTH,
 
+	/*
+	 * The shared token store (token_store = redis): tokend has no
+	 * network, the parent connects for it.
+	 *   REDIS_CONNECT, tokend -> parent, no payload: open a (new)
+	 *     connection to redis_url, authenticated, database selected.
+	 *   REDIS_FD, parent -> tokend, fd = the connection or none:
+	 *     str why it failed, NULL with a descriptor.
+	 */
+	IMSG_REDIS_CONNECT,
+	IMSG_REDIS_FD,
+
 	IMSG_MAX
 };
 

@@ -138,7 +138,10 @@ sandbox_proxy(void)
 		fatal("pledge");
 }
 
-/* tokend: the files of its store (its chroot), no network. */
+/*
+ * tokend: the files of its store (its chroot), no network; a shared
+ * store's Redis connection comes from the parent (recvfd).
+ */
 void
 sandbox_tokend(void)
 {
@@ -146,7 +149,7 @@ sandbox_tokend(void)
 		fatal("unveil /");
 	if (unveil(NULL, NULL) == -1)
 		fatal("unveil");
-	if (pledge("stdio rpath wpath cpath fattr", NULL) == -1)
+	if (pledge("stdio rpath wpath cpath fattr recvfd", NULL) == -1)
 		fatal("pledge");
 }
 

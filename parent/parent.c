@@ -340,6 +340,11 @@ parent_dispatch_child(struct imsgev *iev, struct imsg *imsg)
 			return (DISPATCH_UNKNOWN);
 		parent_auth_pending(imsg);
 		return (DISPATCH_OK);
+	case IMSG_REDIS_CONNECT:
+		if (c->proc != PROC_TOKEND)
+			return (DISPATCH_UNKNOWN);
+		parent_redis_request(&c->iev, parent_conf);
+		return (DISPATCH_OK);
 	case IMSG_CTL_DATA:
 	case IMSG_CTL_END:
 	case IMSG_CTL_FAIL:
@@ -533,11 +538,13 @@ parent_run(const char *self, struct parent_opts *o,
 
 	event_init();
 	logrelay_start();
+	/* tokend gets descriptors only for a shared store (parent/redis.c). */
 	for (i = PROC_PROXY; i < PROC_MAX; i++) {
 		fd = children[i].iev.ibuf.fd;
 		imsgev_peer(&children[i].iev, fd, children[i].name,
 		    parent_dispatch_child, parent_child_lost, &children[i],
-		    IMSG_MAXSIZE_PARENT, i != PROC_TOKEND);
+		    IMSG_MAXSIZE_PARENT, i != PROC_TOKEND ||
+		    strcmp(parent_conf->token_store, "redis") == 0);
 	}
 
 	control_listen();

@@ -72,6 +72,12 @@ void	 child_log_lost(const struct child *, int status);
 int	 child_followed(int status);
 
 /* control.c */
+/* redis.c: the shared token store's connection, opened for tokend. */
+int	 parent_redis_connect(const struct emailproxy_conf *, char *why,
+	    size_t whylen);
+void	 parent_redis_request(struct imsgev *tokend,
+	    const struct emailproxy_conf *);
+
 struct imsg;
 int	 control_init(const struct emailproxy_conf *);
 void	 control_listen(void);

@@ -29,8 +29,10 @@
 #include <event.h>
 
 #include "log.h"
+#include "msg.h"
 #include "proc.h"
 #include "tokend.h"
+#include "store_redis.h"
 
 static struct imsgev		 iev_parent, iev_proxy, iev_authd;
 static struct emailproxy_conf	*conf, *pending;
@@ -42,6 +44,7 @@ static void	tokend_parent_gone(struct imsgev *);
 static void	tokend_kick(void *);
 static void	tokend_sig(int, short, void *);
 static void	tokend_peer_gone(struct imsgev *);
+static void	tokend_redis_ask(void);
 static __dead void tokend_shutdown(void);
 
 static __dead void
@@ -94,9 +97,10 @@ tokend_main(int debug, int verbose)
 	log_procinit("tokend");
 
 	event_init();
+	/* Descriptors: the connections to a shared store's Redis. */
 	imsgev_peer(&iev_parent, PARENT_SOCK_FILENO, "parent",
 	    tokend_dispatch_parent, tokend_parent_gone, NULL,
-	    IMSG_MAXSIZE_PARENT, 0);
+	    IMSG_MAXSIZE_PARENT, 1);
 	conf = proc_wait_config(&iev_parent.ibuf);
 
 	/*
@@ -116,11 +120,18 @@ tokend_main(int debug, int verbose)
 	authd.arg = &iev_authd;
 	if (tokend_login_init(conf, conf->store_dir, &proxy, &authd) == -1)
 		fatalx("cannot open the token store %s", conf->store_dir);
+	if (strcmp(conf->token_store, "redis") == 0 &&
+	    store_redis_init(&tk.store, conf->redis_key_prefix,
+	    tokend_redis_ask) == -1)
+		fatal("token store");
 
 	proc_privdrop(conf->user, conf->store_dir, "tokend");
 	sandbox_tokend();
-	/* A store that cannot keep tokens is a start failure, never ready. */
-	if (store_writable(&tk.store) == -1)
+	/*
+	 * A store that cannot keep tokens is a start failure, never ready.
+	 * Redis may be down for a while: health and the log tell.
+	 */
+	if (!store_shared(&tk.store) && store_writable(&tk.store) == -1)
 		fatal("token store %s: cannot write", conf->store_dir);
 
 	signal(SIGPIPE, SIG_IGN);
@@ -156,12 +167,45 @@ tokend_parent_gone(struct imsgev *iev)
 	tokend_shutdown();
 }
 
+/* The shared store needs a connection: the parent opens it. */
+static void
+tokend_redis_ask(void)
+{
+	if (imsg_compose_event(&iev_parent, IMSG_REDIS_CONNECT, 0, 0, -1,
+	    NULL, 0) == -1)
+		fatal("cannot queue REDIS_CONNECT");
+}
+
+static int
+tokend_redis_fd(struct imsg *imsg)
+{
+	struct msgr	 m;
+	const char	*why;
+	int		 fd;
+
+	fd = imsg_get_fd(imsg);
+	msg_read_init(&m, imsg);
+	why = msg_get_str(&m);
+	if (msg_read_end(&m) == -1 || (fd == -1) == (why == NULL)) {
+		log_warnx("malformed REDIS_FD from parent");
+		if (fd != -1)
+			close(fd);
+		return (DISPATCH_BAD);
+	}
+	store_redis_fd(&tk.store, fd, why);
+	return (DISPATCH_OK);
+}
+
 static void
 tokend_reconf(struct emailproxy_conf *newconf)
 {
 	if (strcmp(newconf->store_dir, conf->store_dir) != 0)
 		log_warnx("store_dir changes need a restart; tokens stay in %s",
 		    conf->store_dir);
+	if (strcmp(newconf->token_store, conf->token_store) != 0 ||
+	    !tk_strequal(newconf->redis_key_prefix, conf->redis_key_prefix))
+		log_warnx("token_store and redis_key_prefix changes need a "
+		    "restart; tokens stay where they are");
 	tokend_login_reconf(newconf);
 	config_free(conf);
 	conf = newconf;
@@ -177,6 +221,8 @@ tokend_dispatch_parent(struct imsgev *iev, struct imsg *imsg)
 		return (DISPATCH_OK);
 	if (imsg_get_type(imsg) == IMSG_SHUTDOWN)
 		tokend_shutdown();
+	if (imsg_get_type(imsg) == IMSG_REDIS_FD)
+		return (tokend_redis_fd(imsg));
 	p.ibuf = &iev->ibuf;
 	p.kick = tokend_kick;
 	p.arg = iev;

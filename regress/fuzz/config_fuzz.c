@@ -21,7 +21,7 @@
  * and merged, and an account looked up by login name.  The input is the
  * file, read through a memfd so nothing touches the disk.
  *
- * DEPS: common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/cidr.c common/secret.c common/log.c
+ * DEPS: common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/cidr.c common/secret.c common/log.c common/redis_url.c
  */
 
 #include <sys/types.h>

@@ -24,7 +24,7 @@
  * end, data and end, failure); a reload succeeds without reading any
  * file.
  *
- * DEPS: parent/control.c common/proc.c common/platform_linux.c common/dispatch.c common/msg.c common/imsg.c common/imsg_buffer.c common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/config_imsg.c common/cidr.c common/secret.c common/log.c
+ * DEPS: parent/control.c common/proc.c common/platform_linux.c common/dispatch.c common/msg.c common/imsg.c common/imsg_buffer.c common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/config_imsg.c common/cidr.c common/secret.c common/log.c common/redis_url.c
  */
 
 #include <sys/types.h>

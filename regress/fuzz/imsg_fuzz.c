@@ -22,7 +22,7 @@
  * configuration messages every child decodes (common/config_imsg.c),
  * accumulated across messages as proc_wait_config does.
  *
- * DEPS: common/imsg.c common/imsg_buffer.c common/msg.c common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/config_imsg.c common/cidr.c common/secret.c common/log.c
+ * DEPS: common/imsg.c common/imsg_buffer.c common/msg.c common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/config_imsg.c common/cidr.c common/secret.c common/log.c common/redis_url.c
  */
 
 #include <sys/types.h>

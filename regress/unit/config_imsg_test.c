@@ -21,7 +21,7 @@
  * for every row of the key table, that its value reaches exactly the
  * processes of the row (the golden configurations set every key).
  *
- * DEPS: common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/config_imsg.c common/msg.c common/cidr.c common/imsg.c common/imsg_buffer.c common/log.c common/secret.c
+ * DEPS: common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/config_imsg.c common/msg.c common/cidr.c common/imsg.c common/imsg_buffer.c common/log.c common/secret.c common/redis_url.c
  */
 
 #include <sys/types.h>

@@ -22,7 +22,7 @@
  * SERVER SECTIONS, ACCOUNT SECTIONS or GLOBAL SECTION valid there, with
  * the default and the range of the table where the page gives them).
  *
- * DEPS: common/config_keys.c common/config.c common/config_parse.c common/config_check.c common/account_complete.c common/config_files.c common/cidr.c common/log.c common/secret.c
+ * DEPS: common/config_keys.c common/config.c common/config_parse.c common/config_check.c common/account_complete.c common/config_files.c common/cidr.c common/log.c common/secret.c common/redis_url.c
  */
 
 #include <regex.h>

@@ -21,7 +21,7 @@
  * multi-user hardening keys (allowlists, PROXY protocol, local
  * passwords, throttling).
  *
- * DEPS: common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/cidr.c common/log.c common/secret.c
+ * DEPS: common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/cidr.c common/log.c common/secret.c common/redis_url.c
  */
 
 #include <sys/types.h>

@@ -23,7 +23,7 @@
  * authd in between that could keep a copy in step.  Requests of the
  * tool carry CTL_VERSION.
  *
- * DEPS: parent/control.c common/proc.c common/platform_linux.c common/dispatch.c common/msg.c common/imsg.c common/imsg_buffer.c common/config.c common/config_keys.c common/config_parse.c common/config_check.c common/account_complete.c common/config_files.c common/config_imsg.c common/cidr.c common/secret.c common/log.c
+ * DEPS: parent/control.c common/proc.c common/platform_linux.c common/dispatch.c common/msg.c common/imsg.c common/imsg_buffer.c common/config.c common/config_keys.c common/config_parse.c common/config_check.c common/account_complete.c common/config_files.c common/config_imsg.c common/cidr.c common/secret.c common/log.c common/redis_url.c
  */
 
 #include <sys/types.h>

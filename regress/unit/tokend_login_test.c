@@ -33,7 +33,7 @@
  * DEPS: tokend/import.c tokend/reply.c tokend/ctl.c tokend/dispatch.c tokend/store.c
  * DEPS: tokend/throttle.c tokend/localpw.c common/ctl_answer.c tokend/kdfq.c
  * DEPS: tokend/record.c tokend/crypto.c tokend/fernet.c common/config.c
- * DEPS: common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/cidr.c
+ * DEPS: common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/cidr.c common/redis_url.c
  * DEPS: common/msg.c common/imsg.c common/imsg_buffer.c common/log.c
  */
 
