@@ -558,7 +558,9 @@ config_print(const struct emailproxy_conf *conf, int verbose)
 	}
 	TAILQ_FOREACH(a, &conf->accounts, entry) {
 		/* The hash is not printed: it could be attacked offline. */
-		printf("%s: %s%s%s%s%s%s\n", a->name, flow_name(a->flow),
+		printf("%s: %s%s%s%s%s%s%s\n", a->name,
+		    a->token_owner != NULL ? "tokens of " : flow_name(a->flow),
+		    a->token_owner != NULL ? a->token_owner : "",
 		    account_is_catchall(a) ? " (catch-all)" : "",
 		    a->access_token != NULL || a->refresh_token != NULL ?
 		    ", cached tokens to import" : "",

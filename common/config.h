@@ -117,6 +117,9 @@ struct account_conf {
 	char		*local_password;	/* crypt(3) hash, or NULL */
 	int		 local_password_line;	/* in local_password_file */
 	struct cidr_list *allow_clients;	/* who may log in, or NULL */
+	/* A shared mailbox: the account whose tokens its logins use. */
+	char		*token_owner;
+	int		 token_owner_line;
 };
 TAILQ_HEAD(account_list, account_conf);
 

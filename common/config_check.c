@@ -769,6 +769,8 @@ build_account(struct emailproxy_conf *conf, struct check *c,
 		/* The key file's path when client_id is "file". */
 		if (strcmp(k->name, "client_secret") == 0)
 			a->service_account_key.line = kv->line;
+		else if (strcmp(k->name, "token_owner") == 0)
+			a->token_owner_line = kv->line;
 	}
 	TAILQ_INSERT_TAIL(&conf->accounts, a, entry);
 }
@@ -784,6 +786,42 @@ check_gap(void *arg, const char *text)
 	struct check_gap	*g = arg;
 
 	cgap(g->c, g->a->line, "[%s]: %s", g->a->name, text);
+}
+
+/*
+ * A shared mailbox: its logins use the tokens of token_owner, an account
+ * section that holds tokens of its own (not a catch-all, not itself a
+ * shared mailbox).  OAuth keys of its own would never be used.
+ */
+static void
+check_shared(struct emailproxy_conf *conf, struct check *c,
+    struct account_conf *a)
+{
+	struct account_conf	*o;
+
+	o = account_find(conf, a->token_owner);
+	if (o == NULL || account_is_catchall(o))
+		cerr(c, a->token_owner_line, "token_owner: %s is not an "
+		    "account section", a->token_owner);
+	else if (o == a)
+		cerr(c, a->token_owner_line, "token_owner: [%s] cannot take "
+		    "its tokens from itself", a->name);
+	else if (o->token_owner != NULL)
+		cerr(c, a->token_owner_line, "token_owner: [%s] has a "
+		    "token_owner itself (%s, at %s:%d); name the account "
+		    "that holds the tokens", o->name, o->token_owner,
+		    o->file, o->token_owner_line);
+	if (a->permission_url != NULL || a->token_url != NULL ||
+	    a->oauth2_scope != NULL || a->oauth2_resource != NULL ||
+	    a->oauth2_flow_str != NULL || a->redirect_uri != NULL ||
+	    a->redirect_listen_address != NULL || a->client_id != NULL ||
+	    a->client_secret != NULL || a->client_secret_encrypted != NULL ||
+	    a->use_pkce != -1 || a->jwt_certificate.path != NULL ||
+	    a->jwt_key.path != NULL || a->access_token != NULL ||
+	    a->refresh_token != NULL)
+		cwarn(c, a->line, "[%s]: OAuth keys ignored: a shared "
+		    "mailbox uses the tokens of its token_owner %s", a->name,
+		    a->token_owner);
 }
 
 /*
@@ -833,6 +871,10 @@ check_account(struct emailproxy_conf *conf, struct check *c,
 			    "of its own) can never obtain a client_id and "
 			    "fails", a->name, strcmp(a->name, "@") != 0 ?
 			    " here nor in [@]" : "");
+		return;
+	}
+	if (a->token_owner != NULL) {
+		check_shared(conf, c, a);
 		return;
 	}
 	/* A placeholder is a gap too; with one, every gap only warns. */

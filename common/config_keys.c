@@ -197,6 +197,9 @@ const struct conf_key conf_keys[] = {
 	/* Login rules: tokend checks them. */
 	A("local_password", KT_HASH, KF_SECRET, KP_TOKEND, local_password),
 	A("allow_clients", KT_LIST, 0, KP_TOKEND, allow_clients),
+	/* A shared mailbox ([user@domain] only): tokend decides. */
+	ROW("token_owner", CONF_ACCOUNT, KS_ACCOUNT, KT_STRING, 0, 0, NULL,
+	    KF_NONEMPTY, KP_TOKEND, account_conf, token_owner),
 	/* Derived state the Python proxy writes. */
 	NOFIELD("last_activity", KS_ACCOUNT | KS_CATCHALL | KS_CACHE,
 	    KT_IGNORED),

@@ -193,8 +193,14 @@ flight_send(struct tk_flight *f)
 	if (f->op == AUTH_OP_REFRESH)
 		refresh = a->secrets.refresh_token;
 	else if (needs_password(&v, secret)) {
-		/* Every waiter proved the same password. */
-		if ((first = TAILQ_FIRST(&f->waiters)) == NULL) {
+		/*
+		 * Every waiter proved the same password, but a shared
+		 * mailbox's login (login_key) proved only its own.
+		 */
+		TAILQ_FOREACH(first, &f->waiters, entry)
+			if (first->login_key == NULL)
+				break;
+		if (first == NULL) {
 			flight_abort(f, TOKEN_FAIL_NEEDS_AUTH,
 			    "Login failed - the grant needs a login password");
 			return;

@@ -28,7 +28,9 @@
 #include <time.h>
 
 #include "log.h"
+#include "address.h"
 #include "cidr.h"
+#include "config_parse.h"
 #include "msg.h"
 #include "tokend.h"
 #include "account_complete.h"
@@ -44,6 +46,16 @@ static void	login_import(struct tk_account *, struct tk_req *,
 static void	login_new_password(struct tk_account *, struct tk_req *,
 		    const struct account_view *);
 static int	login_new_allowed(struct tk_req *);
+static void	login_shared(struct tk_account *, struct tk_req *);
+
+/* Whose login a TOKEN_GET is (login_account). */
+enum login_kind {
+	LOGIN_UNKNOWN = -2,	/* no section: refused */
+	LOGIN_REFUSED = -1,	/* refused, the reason logged */
+	LOGIN_OWN,		/* an account's own login */
+	LOGIN_DELEGATED,	/* owner\shared: the owner's login */
+	LOGIN_SHARED		/* a shared mailbox's own local_password */
+};
 
 int
 tokend_login_init(const struct emailproxy_conf *conf, const char *dir,
@@ -152,6 +164,8 @@ req_free(struct tk_req *req)
 	free(req->client);
 	free(req->username);
 	free(req->upstream);
+	free(req->owner);
+	free(req->login_key);
 	free(req->logname);
 	freezero(req, sizeof(*req));
 }
@@ -203,22 +217,99 @@ login_cancel_session(uint32_t sid)
 }
 
 /*
+ * owner\shared (the Exchange form): a login of the owner, with the
+ * owner's password and rules, to the shared mailbox whose token_owner
+ * it is.  Anything else is refused as an unknown account would be.
+ */
+static int
+login_delegated(struct tk_req *req, const char *bs, struct account_view *v,
+    char **key)
+{
+	const struct account_conf	*sh, *own;
+	char				*owner;
+
+	if ((owner = strndup(req->username, bs - req->username)) == NULL)
+		fatal(NULL);
+	own = account_find(tk.conf, owner);
+	sh = account_find(tk.conf, bs + 1);
+	free(owner);
+	if (sh == NULL || account_is_catchall(sh) || sh->token_owner == NULL) {
+		log_info("login %s refused: %s is not a shared mailbox (an "
+		    "account section with a token_owner)", req->logname,
+		    bs + 1);
+		return (LOGIN_REFUSED);
+	}
+	if (own == NULL || account_is_catchall(own) ||
+	    !address_equal(own->name, sh->token_owner)) {
+		log_info("login %s refused: the token_owner of %s is %s",
+		    req->logname, sh->name, sh->token_owner);
+		return (LOGIN_REFUSED);
+	}
+	if (account_resolve(tk.conf, own->name, v) == -1)
+		return (LOGIN_UNKNOWN);
+	if (account_key(own->name, key) == -1)
+		fatal(NULL);
+	req->upstream = dupstr(sh->name);
+	req->owner = dupstr(own->name);
+	return (LOGIN_DELEGATED);
+}
+
+/*
+ * A login as a shared mailbox: with a local_password of the section's
+ * own it is decided by that password (and the section's rules), then
+ * takes the owner's tokens (login_shared).  Without one, only
+ * owner\shared logs in to it.
+ */
+static int
+login_shared_account(struct tk_req *req, struct account_view *v,
+    char **key)
+{
+	const struct account_conf	*sh = v->section, *own;
+
+	if (sh->local_password == NULL) {
+		log_info("login %s refused: a shared mailbox without a "
+		    "local_password of its own; log in as %s\\%s with the "
+		    "password of %s", req->logname, sh->token_owner, sh->name,
+		    sh->token_owner);
+		return (LOGIN_REFUSED);
+	}
+	if ((own = account_find(tk.conf, sh->token_owner)) == NULL)
+		return (LOGIN_UNKNOWN);
+	if (account_key(sh->name, key) == -1)
+		fatal(NULL);
+	req->upstream = dupstr(sh->name);
+	req->owner = dupstr(own->name);
+	return (LOGIN_SHARED);
+}
+
+/*
  * The account a login is for: its merged view, its record key
  * (account_key) and the address sent upstream, the section's own
  * spelling whatever case the client typed (a login only a catch-all
- * covers goes as typed).  -1 when no section matches.
+ * covers goes as typed).  For a shared mailbox (token_owner), the
+ * owner's or the mailbox's, see above.  A login_kind; a negative one
+ * refuses the login.
  */
 static int
 login_account(struct tk_req *req, struct account_view *v, char **key)
 {
+	const char	*bs;
+
+	free(req->upstream);
+	free(req->owner);
+	free(req->login_key);
+	req->upstream = req->owner = req->login_key = NULL;
+	if ((bs = strchr(req->username, '\\')) != NULL)
+		return (login_delegated(req, bs, v, key));
 	if (account_resolve(tk.conf, req->username, v) == -1)
-		return (-1);
+		return (LOGIN_UNKNOWN);
+	if (v->section != NULL && v->section->token_owner != NULL)
+		return (login_shared_account(req, v, key));
 	if (account_key(req->username, key) == -1)
 		fatal(NULL);
-	free(req->upstream);
 	req->upstream = dupstr(v->section != NULL ? v->section->name :
 	    req->username);
-	return (0);
+	return (LOGIN_OWN);
 }
 
 /* The account is complete for need (common/account_complete.c). */
@@ -397,7 +488,7 @@ login_run(struct tk_req *req)
 	struct record_secrets	 s;
 	struct tk_keys		 k;
 	char			*key;
-	int			 r;
+	int			 r, kind;
 
 	if (*req->username == '\0' || *req->password == '\0') {
 		log_info("No password provided for account %s - aborting "
@@ -409,15 +500,18 @@ login_run(struct tk_req *req)
 	}
 	/* No mailbox name has control characters; logs must not get any. */
 	if (strcmp(req->username, req->logname) != 0 ||
-	    login_account(req, &v, &key) == -1) {
+	    (kind = login_account(req, &v, &key)) < 0) {
 		/*
 		 * The client hears what a wrong password says, so that
 		 * nobody learns from outside which accounts exist.
 		 */
-		log_info("No config file entry found for account %s - please "
-		    "add a new section with values for permission_url, "
-		    "token_url, oauth2_scope, redirect_uri, client_id and "
-		    "client_secret", req->logname);
+		if (strcmp(req->username, req->logname) != 0 ||
+		    kind == LOGIN_UNKNOWN)
+			log_info("No config file entry found for account %s - "
+			    "please add a new section with values for "
+			    "permission_url, token_url, oauth2_scope, "
+			    "redirect_uri, client_id and client_secret",
+			    req->logname);
 		reply_fail(req, TOKEN_FAIL_UNKNOWN_ACCOUNT, TK_TEXT_REFUSED,
 		    req->logname);
 		finish(req, NULL);
@@ -454,6 +548,10 @@ login_run(struct tk_req *req)
 			}
 		}
 		req->local_ok = 1;
+	}
+	if (kind == LOGIN_SHARED) {
+		login_shared(a, req);
+		return;
 	}
 	if (!login_complete(req, &v, ACCOUNT_NEED_TOKENS)) {
 		finish(req, a);
@@ -781,4 +879,74 @@ login_new_allowed(struct tk_req *req)
 	reply_fail(req, TOKEN_FAIL_THROTTLED, "too many new accounts are "
 	    "waiting for authorisation; try again later");
 	return (0);
+}
+
+/*
+ * A shared mailbox's own local password matched: the login takes the
+ * tokens of its owner, which only the owner's password unlocks.  They
+ * serve it while they are unlocked in memory (the owner, or
+ * owner\shared, logged in since tokend started); their refresh token
+ * renews them, one refresh for the owner and the mailbox.  Nothing here
+ * obtains new tokens: that needs the owner (and a password grant would
+ * send the owner's password).  Throttling and the login notes stay
+ * with the mailbox's own account s.
+ */
+static void
+login_shared(struct tk_account *s, struct tk_req *req)
+{
+	struct tk_account	*a;
+	int64_t			 now = time(NULL);
+	char			*okey;
+
+	if (account_key(req->owner, &okey) == -1)
+		fatal(NULL);
+	a = acct_find(okey);
+	free(okey);
+	free(req->login_key);
+	req->login_key = dupstr(s->name);
+	if (a == NULL || !a->unlocked) {
+		log_info("%s: the tokens of its token_owner %s are locked "
+		    "until %s (or %s\\%s) logs in", s->name, req->owner,
+		    req->owner, req->owner, s->name);
+		reply_fail(req, TOKEN_FAIL_NEEDS_AUTH, "Login failed for "
+		    "account %s - the tokens of %s are locked until it logs "
+		    "in", req->logname, req->owner);
+		finish(req, s);
+		return;
+	}
+	req->acct = a;
+	acct_release(s);
+	/* Only a refresh serves it; anything else first ends. */
+	if (a->flight != NULL) {
+		if (a->flight->op == AUTH_OP_REFRESH)
+			flight_join(a->flight, req);
+		else
+			TAILQ_INSERT_TAIL(&a->deferred, req, entry);
+		return;
+	}
+	if ((req->flags & TOKEN_F_REJECTED) && req->rejected != NULL &&
+	    tk_strequal(req->rejected, a->secrets.access_token)) {
+		log_info("%s: the server rejected the access token; getting "
+		    "a new one", a->name);
+		acct_drop_access(a);
+		acct_save(a);
+	}
+	a->last_use = now;
+	if (tk_fresh(a, now)) {
+		reply_ok(req, a->secrets.access_token);
+		finish(req, a);
+		if (!a->ahead_armed)
+			ahead_schedule(a);
+		return;
+	}
+	if (a->secrets.refresh_token != NULL) {
+		flight_start(a, AUTH_OP_REFRESH, NULL, NULL, req);
+		return;
+	}
+	log_info("%s: no refresh token for the tokens of %s; %s must log "
+	    "in", s->name, a->name, req->owner);
+	reply_fail(req, TOKEN_FAIL_NEEDS_AUTH, "Login failed for account %s "
+	    "- the tokens of %s need its own login", req->logname,
+	    req->owner);
+	finish(req, a);
 }

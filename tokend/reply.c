@@ -65,7 +65,13 @@ reply_ok(struct tk_req *req, const char *token)
 		fatalx("cannot queue TOKEN_OK");
 	reply_kick_proxy(&tk.proxy);
 	tk.stats.logins_ok++;
-	if (req->acct != NULL)
+	if (req->owner != NULL)
+		log_info("session %u: %s logged in to the shared mailbox %s "
+		    "with the tokens of %s", req->sid, req->logname,
+		    req->upstream, req->owner);
+	if (req->login_key != NULL)
+		acct_note_login(acct_get(req->login_key), req->client);
+	else if (req->acct != NULL)
 		acct_note_login(req->acct, req->client);
 }
 
@@ -87,6 +93,10 @@ reply_fail_text(struct tk_req *req, enum token_fail reason, const char *text)
 	if (msg_end(&w, tk.proxy.ibuf) == -1)
 		fatalx("cannot queue TOKEN_FAIL");
 	reply_kick_proxy(&tk.proxy);
+	if (req->owner != NULL)
+		log_info("session %u: login of %s to the shared mailbox %s "
+		    "with the tokens of %s failed: %s", req->sid, req->logname,
+		    req->upstream, req->owner, clean);
 	free(clean);
 	switch (reason) {
 	case TOKEN_FAIL_BAD_PASSWORD:

@@ -83,6 +83,8 @@ struct tk_req {
 	char		*client;
 	char		*username;	/* as the client typed it */
 	char		*upstream;	/* XOAUTH2 user=: the section's name */
+	char		*owner;		/* a shared mailbox's token_owner */
+	char		*login_key;	/* throttled and noted, if not acct */
 	char		*logname;	/* the same, printable, for logs */
 	char		*password;
 	char		*rejected;	/* token the server refused */

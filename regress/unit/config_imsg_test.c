@@ -586,7 +586,9 @@ test_hardening(void)
 	    "local_password = " HASH_2B "\n"
 	    "allow_clients = ::ffff:127.0.0.0/104\n"
 	    "[user@example.com]\nlocal_password = " HASH_Y "\n"
-	    "allow_clients = 127.0.0.2\n");
+	    "allow_clients = 127.0.0.2\n"
+	    "[team@example.com]\ntoken_owner = user@example.com\n"
+	    "local_password = " HASH_Y "\n");
 	snprintf(path, sizeof(path), "%s/hard.conf", tmpdir);
 	if ((conf = config_load(path, NULL)) == NULL) {
 		check(0, "hardening: config loads");
@@ -639,6 +641,9 @@ test_hardening(void)
 		    !cidr_list_match_str(v.allow_clients, "10.0.0.1"),
 		    "hardening: tokend resolves the catch-all's hash and "
 		    "list (mapped prefix /104 = IPv4 /8)");
+		a = account_named(got, "team@example.com");
+		check(a != NULL && streq(a->token_owner, "user@example.com"),
+		    "shared mailbox: tokend gets token_owner");
 		config_free(got);
 	}
 
@@ -648,9 +653,10 @@ test_hardening(void)
 		ok = 1;
 		TAILQ_FOREACH(a, &got->accounts, entry)
 			ok &= a->local_password == NULL &&
-			    a->allow_clients == NULL;
-		check(ok, "hardening: authd gets no local password hash "
-		    "and no account allowlist");
+			    a->allow_clients == NULL &&
+			    a->token_owner == NULL;
+		check(ok, "hardening: authd gets no local password hash, "
+		    "no account allowlist and no token_owner");
 		config_free(got);
 	}
 	config_free(conf);
