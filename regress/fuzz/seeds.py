@@ -569,4 +569,13 @@ put("tokend", "malformed-tokens", tokend(
 put("tokend", "fail-class", tokend(
     token_get(1, "ccg@example.com", "pw"),
     imsg(AUTH_FAIL, s32(99) + mstr("x"), 1)))
+put("tokend", "shared-mailbox", tokend(
+    token_get(1, "user@example.com\\team@example.com", "secret") +
+    token_get(2, "TEAM@example.com", "team") +
+    token_get(3, "ccg@example.com\\Team@example.com", "pw") +
+    token_get(4, "desk@example.com", "pw") +
+    token_get(5, "CCG@example.com\\desk@example.com", "pw") +
+    token_get(6, "\\", "pw") + token_get(7, "a\\b\\c", "pw"),
+    auth_tokens(1, "at", 1900000000, "rt") +
+    auth_tokens(2, "at2", 1900000000, "rt2")))
 put("tokend", "empty", b"")

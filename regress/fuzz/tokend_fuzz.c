@@ -78,6 +78,14 @@ static const char conf_text[] =
 "oauth2_scope = mail\n"
 "oauth2_flow = password\n"
 "client_id = id\n"
+"\n"
+"[Team@example.com]\n"
+"token_owner = user@example.com\n"
+"local_password = $6$fuzz$0nFBG/WEeUeoPVDQECk0oaJNb1v2gmNqyV/zp8LYbsbUPyu"
+"deKxhSWpYle5aOSI/UbFchINBA30qNasBJQTh70\n"
+"\n"
+"[desk@example.com]\n"
+"token_owner = ccg@example.com\n"
 "\n";
 
 static char			 dir[64];
