@@ -31,6 +31,9 @@
 #include "tokend.h"
 
 #define FLIGHT_SLACK	30	/* beyond authd's own timeouts */
+#define LOCK_POLL_FIRST	20	/* ms: first wait for another's refresh */
+#define LOCK_POLL_MAX	500	/* ms: the longest wait between looks */
+#define LOCK_WAIT_MORE	10000	/* ms: waited beyond the lock's expiry */
 
 static void	 flight_send(struct tk_flight *);
 static void	 flight_arm(struct tk_flight *);
@@ -42,6 +45,8 @@ static void	 flight_failed(struct tk_flight *, enum auth_fail,
 		    const char *);
 static void	 flight_fail_all(struct tk_reqlist *, enum token_fail,
 		    const char *);
+static int	 flight_shared(struct tk_flight *);
+static void	 flight_lockwait(int, short, void *);
 
 static void
 flight_kick_authd(const struct tk_peer *p)
@@ -91,6 +96,7 @@ flight_start(struct tk_account *a, enum auth_op op, struct tk_keys *newkeys,
 	f->id = flight_newid();
 	TAILQ_INIT(&f->waiters);
 	evtimer_set(&f->timeout, flight_timeout, f);
+	evtimer_set(&f->lockwait, flight_lockwait, f);
 	a->flight = f;
 	if (req != NULL)
 		flight_join(f, req);
@@ -190,6 +196,14 @@ flight_send(struct tk_flight *f)
 	    a->secrets.client_secret;
 	if (v.client_secret != NULL && secret != NULL)
 		secret = *v.client_secret != '\0' ? v.client_secret : NULL;
+	/*
+	 * With a shared store, a refresh token is sent only under the
+	 * account's lock and after reading the record again: another
+	 * instance may have rotated it meanwhile.
+	 */
+	if (f->op == AUTH_OP_REFRESH && !f->locked &&
+	    store_shared(&tk.store) && !flight_shared(f))
+		return;
 	if (f->op == AUTH_OP_REFRESH)
 		refresh = a->secrets.refresh_token;
 	else if (needs_password(&v, secret)) {
@@ -230,6 +244,9 @@ static void
 flight_end(struct tk_flight *f)
 {
 	evtimer_del(&f->timeout);
+	evtimer_del(&f->lockwait);
+	if (f->locked)
+		store_unlock(&tk.store, f->acct->name);
 	f->acct->flight = NULL;
 	if (f->newkeys != NULL)
 		freezero(f->newkeys, sizeof(*f->newkeys));
@@ -561,4 +578,206 @@ flight_failed(struct tk_flight *f, enum auth_fail cls, const char *msg)
 	TAILQ_CONCAT(&deferred, &a->deferred, entry);
 	login_rerun(&deferred);
 	acct_release(a);
+}
+
+/*
+ * Cross-instance single flight (a shared store).  Before a refresh the
+ * flight takes the account's lock in the store, for longer than the
+ * refresh may take (flight_arm), then reads the record again.  A newer
+ * record sealed with the same key replaces the memory (the other
+ * instance rotated the refresh token): a fresh access token in it
+ * answers the waiters with no request to authd.  While another instance
+ * holds the lock, the flight looks again with a growing interval
+ * (LOCK_POLL_FIRST to LOCK_POLL_MAX ms) for its record, or for the lock
+ * to be free, until the lock's expiry and LOCK_WAIT_MORE: an instance
+ * that died holding it delays the others by at most that.
+ */
+
+static int64_t
+flight_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+static unsigned int
+flight_lock_ms(void)
+{
+	unsigned int	t;
+
+	t = tk.conf->http_timeout > 0 ? tk.conf->http_timeout : 60;
+	return ((t * 2 + FLIGHT_SLACK) * 1000);
+}
+
+/* What the waiters of a flight hear, and the flight ends. */
+static void
+flight_finish(struct tk_flight *f, int ok, enum token_fail reason,
+    const char *text)
+{
+	struct tk_account	*a = f->acct;
+	struct tk_reqlist	 waiters, deferred;
+	struct tk_req		*req;
+	int64_t			 now = time(NULL);
+	int			 ahead = f->ahead;
+
+	TAILQ_INIT(&waiters);
+	TAILQ_CONCAT(&waiters, &f->waiters, entry);
+	flight_end(f);
+	while ((req = TAILQ_FIRST(&waiters)) != NULL) {
+		TAILQ_REMOVE(&waiters, req, entry);
+		/* A token that still works serves, as in flight_failed. */
+		if (ok || (a->unlocked && a->secrets.access_token != NULL &&
+		    a->expiry > now))
+			reply_ok(req, a->secrets.access_token);
+		else
+			reply_fail_text(req, reason, text);
+		req_free(req);
+	}
+	if (ok)
+		ahead_result(a, 1, 0);
+	else if (ahead)
+		ahead_result(a, 0, AUTH_FAIL_TRANSIENT);
+	TAILQ_INIT(&deferred);
+	TAILQ_CONCAT(&deferred, &a->deferred, entry);
+	login_rerun(&deferred);
+	acct_release(a);
+}
+
+static void
+flight_store_down(struct tk_flight *f)
+{
+	char	*text;
+
+	tk.stats.store_unavailable++;
+	if (asprintf(&text, "Login failed for account %s - the token store "
+	    "is unavailable; try again later", f->acct->name) == -1)
+		fatal(NULL);
+	flight_finish(f, 0, TOKEN_FAIL_UNAVAILABLE, text);
+	free(text);
+}
+
+/*
+ * Read the record again: 1 its access token is fresh (taken), 0 refresh
+ * with what memory holds now, -1 it is sealed with another password
+ * (memory is stale), STORE_DOWN.
+ */
+static int
+flight_reread(struct tk_flight *f)
+{
+	struct tk_account	*a = f->acct;
+	struct record		 rec;
+	struct record_secrets	 s;
+	struct tk_keys		 k;
+	int			 r;
+
+	if ((r = store_load(&tk.store, a->name, &rec)) == STORE_DOWN)
+		return (STORE_DOWN);
+	if (r != 1)
+		return (0);
+	if (!a->unlocked || rec.version == a->version) {
+		record_clear(&rec);
+		return (0);
+	}
+	if (rec.iterations != a->keys.iterations ||
+	    !tk_equal(rec.salt, a->keys.salt, sizeof(rec.salt)) ||
+	    record_unseal(&rec, a->keys.key, &s) == -1) {
+		record_clear(&rec);
+		return (-1);
+	}
+	k = a->keys;
+	acct_unlock(a, &k, &s, &rec);
+	explicit_bzero(&k, sizeof(k));
+	record_clear(&rec);
+	log_debug("%s: read the record version %llu another instance wrote",
+	    a->name, (unsigned long long)a->version);
+	return (tk_fresh(a, time(NULL)) ? 1 : 0);
+}
+
+/* The record answers the flight, or its logins start again (-1). */
+static int
+flight_reread_done(struct tk_flight *f, int r)
+{
+	struct tk_account	*a = f->acct;
+	struct tk_reqlist	 again;
+
+	if (r == STORE_DOWN) {
+		flight_store_down(f);
+		return (1);
+	}
+	if (r == 1) {
+		tk.stats.shared_refresh_adopted++;
+		acct_set_error(a, NULL);
+		log_info("%s: another instance refreshed the tokens; its "
+		    "record is used", a->name);
+		flight_finish(f, 1, 0, NULL);
+		return (1);
+	}
+	if (r == -1) {
+		/* A new password's record: each login proves it again. */
+		log_info("%s: another instance wrote a record with another "
+		    "password; the logins read it", a->name);
+		TAILQ_INIT(&again);
+		TAILQ_CONCAT(&again, &f->waiters, entry);
+		TAILQ_CONCAT(&again, &a->deferred, entry);
+		flight_end(f);
+		acct_lock(a);
+		login_rerun(&again);
+		acct_release(a);
+		return (1);
+	}
+	return (0);
+}
+
+/* 1: the lock is held and the refresh goes on; 0: the flight waits or
+ * has ended. */
+static int
+flight_shared(struct tk_flight *f)
+{
+	struct timeval	tv;
+	int		r;
+
+	if ((r = store_lock(&tk.store, f->acct->name, flight_lock_ms())) ==
+	    STORE_DOWN || r < 0) {
+		flight_store_down(f);
+		return (0);
+	}
+	if (r == 0) {
+		if (f->poll_ms == 0) {
+			tk.stats.shared_refresh_waits++;
+			f->poll_ms = LOCK_POLL_FIRST;
+			f->wait_until = flight_now_ms() + flight_lock_ms() +
+			    LOCK_WAIT_MORE;
+			log_debug("%s: another instance is refreshing; "
+			    "waiting for its record", f->acct->name);
+		}
+		timerclear(&tv);
+		tv.tv_usec = f->poll_ms * 1000;
+		evtimer_add(&f->lockwait, &tv);
+		f->poll_ms = f->poll_ms * 2 > LOCK_POLL_MAX ? LOCK_POLL_MAX :
+		    f->poll_ms * 2;
+		return (0);
+	}
+	f->locked = 1;
+	if (flight_reread_done(f, flight_reread(f)))
+		return (0);
+	return (1);
+}
+
+static void
+flight_lockwait(int fd, short ev, void *arg)
+{
+	struct tk_flight	*f = arg;
+
+	if (flight_reread_done(f, flight_reread(f)))
+		return;
+	if (flight_now_ms() > f->wait_until) {
+		log_warnx("%s: the refresh lock in the token store was not "
+		    "released in time", f->acct->name);
+		flight_store_down(f);
+		return;
+	}
+	if (flight_shared(f))
+		flight_send(f);
 }

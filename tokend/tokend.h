@@ -115,6 +115,11 @@ struct tk_flight {
 	char		*client_secret;	/* for the new record */
 	struct tk_reqlist waiters;
 	struct event	 timeout;
+	/* A shared store: the account's refresh lock (flight.c). */
+	int		 locked;	/* held by this process */
+	struct event	 lockwait;	/* another instance holds it */
+	unsigned int	 poll_ms;	/* the next wait */
+	int64_t		 wait_until;	/* monotonic ms: give up */
 };
 
 struct tk_account {

@@ -168,7 +168,9 @@ Admin endpoints (GET, JSON answers)
     /admin/mint?username=U   {"access_token", "refresh_token",
                       "expires_in"}: live tokens for U.
     /admin/stats      {"token": {grant_type: n}, "devicecode": n,
-                      "authorize": n, "introspect": n}.
+                      "authorize": n, "introspect": n, "refresh_reused": n
+                      (refresh requests with a refresh token that rotate=1
+                      replaced)}.
     /admin/pending    pending /authorize requests and device codes.
     /admin/set?k=v... settings (integers where the value is numeric;
                       an empty value resets to the default):
@@ -345,7 +347,7 @@ class OAuthServer:
             self.codes = {}        # code -> {user, redirect_uri, challenge..}
             self.devices = {}      # device_code -> {...}
             self.stats = {"token": {}, "devicecode": 0, "authorize": 0,
-                          "introspect": 0}
+                          "introspect": 0, "refresh_reused": 0}
 
     def set(self, **kw):
         with self.lock:
@@ -686,12 +688,17 @@ class OAuthServer:
                                  "Token has been expired or revoked.")
             rt = form.get("refresh_token", "")
             t = self._live(rt, "refresh")
+            old = self.tokens.get(rt)
+            if t is None and old is not None and old["kind"] == "refresh" \
+                    and old.get("rotated"):
+                self.stats["refresh_reused"] += 1
             if t is None:
                 raise OAuthError(400, "invalid_grant",
                                  "unknown refresh token")
             out = self._issue(t["user"], t["scope"], bool(s["rotate"]), cid)
             if s["rotate"]:
                 t["active"] = False
+                t["rotated"] = True
             return out
         if grant == GT_DEVICE:
             d = self.devices.get(form.get("device_code", ""))
