@@ -22,13 +22,18 @@ its local password from local_password_file under a lower-case user).
   second grant, one record file, named as the section);
 - a scripted upstream receives XOAUTH2 user= in the section's spelling;
 - emailproxyctl forget in another case deletes that record;
+- the authorisation a login in another case waits for is completed by
+  emailproxyctl authorise naming the account in a third case;
 - wrong passwords typed in different cases count against one account:
   the right one is then throttled.
 """
 
 import os
+import re
 import subprocess
 import sys
+import threading
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
@@ -126,6 +131,32 @@ r = h.emailproxyctl("-s", h.path("ctl.sock"), "forget", "MIXED.case@EXAMPLE.com"
 h.check(r.returncode == 0 and records() == [], "emailproxyctl forget in "
         "another case deletes the section's record",
         "%d %r %r" % (r.returncode, r.stdout, records()))
+
+AUTH = "auth@example.com"     # standard_config's authorization-code account
+result = []
+t = threading.Thread(target=lambda: result.append(
+    login(AUTH.upper(), "auth pw")))
+mark = h.log_mark()
+t.start()
+m = h.wait_log(r"account %s needs authorisation: visit (\S+)"
+               % re.escape(AUTH), 20, since=mark)
+redirect = None
+if m is not None:
+    oauth.get(urllib.parse.urlsplit(m.group(1)).path + "?" +
+              urllib.parse.urlsplit(m.group(1)).query)
+    redirect = oauth.approve()
+r = h.emailproxyctl("-s", h.path("ctl.sock"), "authorise",
+                    "Auth@EXAMPLE.com", redirect or "")
+t.join(60)
+h.check(m is not None and r.returncode == 0,
+        "emailproxyctl authorise naming the account in another case "
+        "takes the pasted URL", "%s %r" % (m, r.stderr))
+first = result[0] if result else ""
+if not first.startswith("a OK"):
+    # A login that was answered before the consent: the next one gets in.
+    first = login("aUTH@example.com", "auth pw")
+h.check(first.startswith("a OK"), "the login in another case gets the "
+        "tokens authorised under a third spelling", first)
 
 for user in ("mixed.case@example.com", "MIXED.CASE@EXAMPLE.COM"):
     r = login(user, "wrong pw")
