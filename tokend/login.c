@@ -488,7 +488,7 @@ login_run(struct tk_req *req)
 	struct record_secrets	 s;
 	struct tk_keys		 k;
 	char			*key;
-	int			 r, kind;
+	int			 r, kind = LOGIN_UNKNOWN;
 
 	if (*req->username == '\0' || *req->password == '\0') {
 		log_info("No password provided for account %s - aborting "
