@@ -159,6 +159,7 @@ struct emailproxy_conf {
 	int		 ca_env;
 	char		*ca_dir;
 	unsigned int	 auth_timeout;		/* 600 s: wait for a person */
+	unsigned int	 auth_wait;		/* 15 s: a login waits for one */
 	unsigned int	 http_connect_timeout;	/* 10 s */
 	unsigned int	 http_timeout;		/* 60 s per request */
 	unsigned int	 refresh_ahead;		/* 300 s before expiry */

@@ -77,14 +77,18 @@ const struct conf_key conf_keys[] = {
 	    0, KP_ALL, control_socket),
 	G("notify_command", KT_STRING, 0, 0, NULL,
 	    KF_NONEMPTY, KP_ALL, notify_command),
-	/* The proxy names it to clients; authd's redirect_uri for it. */
+	/*
+	 * The proxy serves the page, tokend names it to clients, authd
+	 * makes the page's redirect_uri of it.
+	 */
 	G("authorisation_page_url", KT_URL, 0, 0, NULL,
-	    KF_NONEMPTY, KP_PROXY | KP_AUTHD, authorisation_page_url),
+	    KF_NONEMPTY, KP_ALL, authorisation_page_url),
 	/* Its contents: only the processes that make TLS connections. */
 	G("ca_file", KT_FILE, 0, 0, NULL,
 	    KF_NONEMPTY, KP_PROXY | KP_AUTHD, ca_file),
 	G("auth_timeout", KT_UINT, 10, 86400, "600", 0, KP_ALL,
 	    auth_timeout),
+	G("auth_wait", KT_UINT, 0, 86400, "15", 0, KP_ALL, auth_wait),
 	G("http_connect_timeout", KT_UINT, 1, 600, "10", 0, KP_ALL,
 	    http_connect_timeout),
 	G("http_timeout", KT_UINT, 1, 3600, "60", 0, KP_ALL, http_timeout),

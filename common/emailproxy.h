@@ -222,8 +222,9 @@ enum token_fail {
 	TOKEN_FAIL_INTERNAL,		/* store or process error */
 	TOKEN_FAIL_NOT_ALLOWED,		/* client address not allowed */
 	TOKEN_FAIL_THROTTLED,		/* too many failures: cooling off */
-	TOKEN_FAIL_UNAVAILABLE		/* the shared token store cannot be
+	TOKEN_FAIL_UNAVAILABLE,		/* the shared token store cannot be
 					   reached: try again later */
+	TOKEN_FAIL_AUTH_PENDING		/* waits for a person past auth_wait */
 };
 
 /*
@@ -231,8 +232,9 @@ enum token_fail {
  * level when the attempt ends (etc/fail2ban matches it):
  *   audit: result=R proto=P listener=L client=ADDR account=A
  * R is one of ok, no-password, unknown-account, bad-password,
- * config-error, needs-authorisation, provider-error, internal-error,
- * not-allowed, throttled, upstream-rejected, or aborted (the session
+ * config-error, needs-authorisation, authorisation-pending,
+ * provider-error, internal-error, not-allowed, throttled,
+ * upstream-rejected, or aborted (the session
  * ended, by the client or the server, before the login was decided); ADDR is the client's
  * address without port (after a PROXY header, the header's); A is the
  * login name as sent, or "-", last because it may hold spaces.

@@ -756,7 +756,12 @@ imap_token_fail(void *arg, enum token_fail reason, const char *message)
 
 	if (im->state != IMAP_TOKEN)
 		return;
-	imap_fail(im, "%s NO [AUTHENTICATIONFAILED] %s\r\n", message);
+	/* RFC 9051 7.1: a client shows ALERT text to the person. */
+	if (reason == TOKEN_FAIL_AUTH_PENDING)
+		imap_fail(im, "%s NO [ALERT] %s\r\n", message);
+	else
+		imap_fail(im, "%s NO [AUTHENTICATIONFAILED] %s\r\n",
+		    message);
 }
 
 /* The tagged answer to our XOAUTH2 command. */

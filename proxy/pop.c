@@ -44,6 +44,8 @@
 #include "starttls.h"
 
 #define AUTH_FAILED	"-ERR Authentication failed."
+/* RFC 3206: the person behind the credentials must act. */
+#define AUTH_PENDING	"-ERR [AUTH]"
 #define TLS_REQUIRED	"-ERR [AUTH] TLS is required: use STLS first\r\n"
 
 enum pop_state {
@@ -134,6 +136,15 @@ static void
 pop_fail(struct pop *p, const char *msg)
 {
 	proto_fail_reply(p->s, AUTH_FAILED, msg);
+	pop_reset(p);
+}
+
+/* tokend's refusal; an authorisation a person must give says so. */
+static void
+pop_fail_token(struct pop *p)
+{
+	proto_fail_reply(p->s, p->lg.failpending ? AUTH_PENDING :
+	    AUTH_FAILED, p->lg.failmsg);
 	pop_reset(p);
 }
 
@@ -379,7 +390,7 @@ pop_token_fail(void *arg, enum token_fail reason, const char *message)
 {
 	struct pop	*p = arg;
 
-	proto_login_token_fail(&p->lg, message);
+	proto_login_token_fail(&p->lg, reason, message);
 }
 
 /* A new upstream connection is up (and TLS if it must be). */
@@ -548,7 +559,7 @@ pop_xoauth2_line(struct pop *p, const uint8_t *line, size_t len)
 		if (pop_is_cont(line, len))
 			proto_login_cont(&p->lg);
 		else if (line[0] == '-' && p->lg.failmsg != NULL)
-			pop_fail(p, p->lg.failmsg);
+			pop_fail_token(p);
 		else {
 			/* The server will not do XOAUTH2: nothing to retry. */
 			proto_no_xoauth2(p->s, line, len);
@@ -561,7 +572,7 @@ pop_xoauth2_line(struct pop *p, const uint8_t *line, size_t len)
 			    "login");
 			return -1;
 		}
-		pop_fail(p, p->lg.failmsg);
+		pop_fail_token(p);
 		break;
 	case PROTO_XO_SENT:
 		pop_auth_answer(p, line, len);
@@ -624,7 +635,7 @@ pop_server_closed(void *arg)
 	if ((r = proto_login_closed(&p->lg)) == PROTO_CLOSED_END)
 		return 0;
 	if (r == PROTO_CLOSED_FAIL)
-		pop_fail(p, p->lg.failmsg);	/* the cancel met a close */
+		pop_fail_token(p);	/* the cancel met a close */
 	p->pending = 0;
 	p->conn = CONN_GREETING;
 	session_reconnect(p->s);

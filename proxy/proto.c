@@ -331,6 +331,7 @@ proto_login_clear(struct proto_login *lg)
 	str_wipe(&lg->b64);
 	free(lg->failmsg);
 	lg->failmsg = NULL;
+	lg->failpending = 0;
 	free(lg->reason);
 	lg->reason = NULL;
 	lg->cont = lg->tokwait = lg->retried = lg->reconnects = 0;
@@ -487,11 +488,13 @@ proto_login_token(struct proto_login *lg, const char *user,
 
 /* tokend's refusal: kept for the client, the password is not needed. */
 void
-proto_login_token_fail(struct proto_login *lg, const char *message)
+proto_login_token_fail(struct proto_login *lg, enum token_fail reason,
+    const char *message)
 {
 	if (lg->xo != PROTO_XO_AUTH || !lg->tokwait)
 		return;
 	lg->tokwait = 0;
+	lg->failpending = reason == TOKEN_FAIL_AUTH_PENDING;
 	free(lg->failmsg);
 	if ((lg->failmsg = strdup(message)) == NULL) {
 		session_close(lg->s, "out of memory");

@@ -66,6 +66,7 @@ struct proto_login {
 	char		*token;		/* the access token sent upstream */
 	char		*b64;		/* XOAUTH2 response not yet sent */
 	char		*failmsg;	/* tokend's refusal, for the client */
+	int		 failpending;	/* ... that a person must authorise */
 	char		*reason;	/* the server's decoded challenge */
 	int		 cont;		/* the server asked for the response */
 	int		 tokwait;	/* a token request is out */
@@ -112,7 +113,8 @@ int	 proto_login_start(struct proto_login *, int, const char **);
 int	 proto_login_retry(struct proto_login *, int);
 void	 proto_login_cont(struct proto_login *);
 void	 proto_login_token(struct proto_login *, const char *, const char *);
-void	 proto_login_token_fail(struct proto_login *, const char *);
+void	 proto_login_token_fail(struct proto_login *, enum token_fail,
+	    const char *);
 void	 proto_login_challenge(struct proto_login *, const uint8_t *,
 	    size_t);
 void	 proto_login_rejected(struct proto_login *, const uint8_t *, size_t);

@@ -746,6 +746,8 @@ audit_result(uint32_t reason)
 		return "config-error";
 	case TOKEN_FAIL_NEEDS_AUTH:
 		return "needs-authorisation";
+	case TOKEN_FAIL_AUTH_PENDING:
+		return "authorisation-pending";
 	case TOKEN_FAIL_PROVIDER:
 		return "provider-error";
 	case TOKEN_FAIL_NOT_ALLOWED:

@@ -56,6 +56,8 @@
 #define EHLO_LINES_MAX	64
 
 #define CRED_INVALID	"535 5.7.8  Authentication credentials invalid."
+/* RFC 4954: temporary; the person behind the credentials must act. */
+#define AUTH_PENDING	"454 4.7.0"
 #define CANCELLED	"501 5.7.0 Authentication cancelled\r\n"
 #define BAD_BASE64	"501 5.5.2 Cannot decode the response\r\n"
 #define TLS_REQUIRED	"530 5.7.0 Must issue a STARTTLS command first\r\n"
@@ -217,6 +219,15 @@ static void
 smtp_fail(struct smtp *sm, const char *msg)
 {
 	proto_fail_reply(sm->s, CRED_INVALID, msg);
+	smtp_reset(sm);
+}
+
+/* tokend's refusal; an authorisation a person must give says so. */
+static void
+smtp_fail_token(struct smtp *sm)
+{
+	proto_fail_reply(sm->s, sm->lg.failpending ? AUTH_PENDING :
+	    CRED_INVALID, sm->lg.failmsg);
 	smtp_reset(sm);
 }
 
@@ -639,7 +650,7 @@ smtp_token_fail(void *arg, enum token_fail reason, const char *message)
 {
 	struct smtp	*sm = arg;
 
-	proto_login_token_fail(&sm->lg, message);
+	proto_login_token_fail(&sm->lg, reason, message);
 }
 
 static void
@@ -906,7 +917,7 @@ smtp_xoauth2_reply(struct smtp *sm, const uint8_t *line, size_t len, int code)
 		if (code == 334)
 			proto_login_cont(&sm->lg);
 		else if (sm->lg.failmsg != NULL)
-			smtp_fail(sm, sm->lg.failmsg);
+			smtp_fail_token(sm);
 		else {
 			/* The server will not do XOAUTH2: nothing to retry. */
 			proto_no_xoauth2(sm->s, line, len);
@@ -919,7 +930,7 @@ smtp_xoauth2_reply(struct smtp *sm, const uint8_t *line, size_t len, int code)
 			    "login");
 			return -1;
 		}
-		smtp_fail(sm, sm->lg.failmsg);
+		smtp_fail_token(sm);
 		break;
 	default:
 		break;
@@ -984,7 +995,7 @@ smtp_server_closed(void *arg)
 	if ((r = proto_login_closed(&sm->lg)) == PROTO_CLOSED_END)
 		return 0;
 	if (r == PROTO_CLOSED_FAIL)
-		smtp_fail(sm, sm->lg.failmsg);	/* the cancel met a close */
+		smtp_fail_token(sm);	/* the cancel met a close */
 	sm->ecount = sm->ehead = 0;
 	sm->midreply = 0;
 	smtp_ehlo_clear(sm);

@@ -238,6 +238,7 @@ flight_send(struct tk_flight *f)
 	    f->op == AUTH_OP_REFRESH ? "refresh" : "token", f->id,
 	    f->ahead ? " (ahead of expiry)" : "");
 	flight_arm(f);
+	login_wait(a);
 }
 
 static void
@@ -335,7 +336,7 @@ flight_cancel_session(uint32_t sid)
 		 * authorisation nobody waits for does not.
 		 */
 		if (TAILQ_EMPTY(&f->waiters) && f->op == AUTH_OP_OBTAIN &&
-		    !f->ahead) {
+		    !f->ahead && !f->kept) {
 			log_debug("%s: nobody waits for request %u any more",
 			    a->name, f->id);
 			flight_abort(f, TOKEN_FAIL_NEEDS_AUTH, "cancelled");

@@ -23,6 +23,8 @@
  * account's one authd request.
  */
 
+#include <sys/time.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -157,6 +159,7 @@ req_free(struct tk_req *req)
 {
 	if (req == NULL)
 		return;
+	login_wait_stop(req);
 	str_freezero(req->password);
 	str_freezero(req->rejected);
 	free(req->qaccount);
@@ -565,6 +568,7 @@ login_run(struct tk_req *req)
 			flight_join(a->flight, req);
 		else
 			TAILQ_INSERT_TAIL(&a->deferred, req, entry);
+		login_wait(a);
 		return;
 	}
 	/* Another instance wrote newer tokens: read them (a KDF). */
@@ -640,6 +644,116 @@ login_run(struct tk_req *req)
 	login_new_password(a, req, &v);
 }
 
+/*
+ * The one rule for a login that waits for a person: while its account's
+ * request to authd is an authorisation code or device grant, a login
+ * waits at most auth_wait seconds, counted from when it first waited
+ * (a login decided afresh keeps its deadline).  Then it is answered
+ * TOKEN_FAIL_AUTH_PENDING, naming authorisation_page_url if there is
+ * one.  The request to authd goes on (until auth_timeout) with nobody
+ * waiting: the person's consent stores the tokens under the password
+ * of the login that started it, and the next login with it succeeds.
+ */
+static int
+login_waits_for_person(const struct tk_account *a)
+{
+	struct account_view	 v;
+
+	return (a->flight != NULL && a->flight->op == AUTH_OP_OBTAIN &&
+	    account_resolve(tk.conf, a->name, &v) == 0 &&
+	    (v.flow == FLOW_AUTHORIZATION_CODE || v.flow == FLOW_DEVICE));
+}
+
+static void
+login_wait_over(int fd, short ev, void *arg)
+{
+	struct tk_req		*req = arg, *r;
+	struct tk_account	*a = req->acct;
+	struct tk_flight	*f;
+	int			 waiter = 0;
+
+	req->wait_armed = 0;
+	if (a == NULL)
+		return;
+	f = a->flight;
+	TAILQ_FOREACH(r, &a->deferred, entry)
+		if (r == req)
+			break;
+	if (r != NULL)
+		TAILQ_REMOVE(&a->deferred, req, entry);
+	else if (f != NULL) {
+		TAILQ_FOREACH(r, &f->waiters, entry)
+			if (r == req)
+				break;
+		if (r == NULL)
+			return;
+		TAILQ_REMOVE(&f->waiters, req, entry);
+		waiter = 1;
+	} else
+		return;
+	log_info("%s: nobody authorised the account within auth_wait "
+	    "(%u s); the login is answered, the authorisation stays "
+	    "pending", a->name, tk.conf->auth_wait);
+	if (tk.conf->authorisation_page_url != NULL)
+		reply_fail(req, TOKEN_FAIL_AUTH_PENDING, "account %s needs "
+		    "authorisation: open %s to authorise it, then log in "
+		    "again", req->logname, tk.conf->authorisation_page_url);
+	else
+		reply_fail(req, TOKEN_FAIL_AUTH_PENDING, "account %s needs "
+		    "authorisation: your administrator has been notified; "
+		    "log in again once it is authorised", req->logname);
+	req_free(req);
+	if (waiter && TAILQ_EMPTY(&f->waiters))
+		f->kept = 1;
+}
+
+static void
+login_wait_arm(struct tk_req *req)
+{
+	struct timespec	 now, left;
+	struct timeval	 tv;
+
+	if (req->wait_armed)
+		return;
+	if (clock_gettime(CLOCK_MONOTONIC, &now) == -1)
+		fatal("clock_gettime");
+	if (!req->wait_started) {
+		req->wait_started = 1;
+		req->wait_end = now;
+		req->wait_end.tv_sec += tk.conf->auth_wait;
+	}
+	timespecsub(&req->wait_end, &now, &left);
+	if (left.tv_sec < 0)
+		timespecclear(&left);
+	TIMESPEC_TO_TIMEVAL(&tv, &left);
+	evtimer_set(&req->wait_ev, login_wait_over, req);
+	evtimer_add(&req->wait_ev, &tv);
+	req->wait_armed = 1;
+}
+
+/* The logins of a that wait for a person get their deadline. */
+void
+login_wait(struct tk_account *a)
+{
+	struct tk_req	*req;
+
+	if (!login_waits_for_person(a))
+		return;
+	TAILQ_FOREACH(req, &a->flight->waiters, entry)
+		login_wait_arm(req);
+	TAILQ_FOREACH(req, &a->deferred, entry)
+		login_wait_arm(req);
+}
+
+/* The login leaves the account's lists: no deadline until it waits again. */
+void
+login_wait_stop(struct tk_req *req)
+{
+	if (req->wait_armed)
+		evtimer_del(&req->wait_ev);
+	req->wait_armed = 0;
+}
+
 /* Re-decide logins that waited on a request with another password. */
 void
 login_rerun(struct tk_reqlist *list)
@@ -648,6 +762,7 @@ login_rerun(struct tk_reqlist *list)
 
 	while ((req = TAILQ_FIRST(list)) != NULL) {
 		TAILQ_REMOVE(list, req, entry);
+		login_wait_stop(req);
 		req->acct = NULL;
 		/* A KDF, if it needs one, waits for a new turn. */
 		req->kdf_turn = 0;

@@ -35,6 +35,7 @@
 #include <sys/tree.h>
 
 #include <stdint.h>
+#include <time.h>
 
 #include <event.h>
 
@@ -94,6 +95,11 @@ struct tk_req {
 	struct tk_reqlist followers;	/* same account and password */
 	uint8_t		 verifier[TK_MACLEN];
 	struct tk_account *acct;
+	/* Waiting for a person: answered at wait_end (login_wait). */
+	struct event	 wait_ev;
+	int		 wait_armed;
+	int		 wait_started;
+	struct timespec	 wait_end;	/* CLOCK_MONOTONIC */
 };
 
 /* A password-derived key and what derived it. */
@@ -111,6 +117,8 @@ struct tk_flight {
 	enum auth_op	 op;
 	int		 retried;	/* INVALID_GRANT made it an OBTAIN */
 	int		 ahead;		/* started by the refresh-ahead timer */
+	int		 kept;		/* its logins were answered (login_wait):
+					   it waits on for the person */
 	struct tk_keys	*newkeys;	/* the first login sets the password */
 	char		*client_secret;	/* for the new record */
 	struct tk_reqlist waiters;
@@ -202,6 +210,8 @@ void	 login_cancel_session(uint32_t sid);
 void	 login_run(struct tk_req *);
 void	 login_rerun(struct tk_reqlist *);
 void	 req_free(struct tk_req *);
+void	 login_wait(struct tk_account *);
+void	 login_wait_stop(struct tk_req *);
 
 /* reply.c */
 void	 reply_ok(struct tk_req *, const char *token);

@@ -73,7 +73,7 @@ sections = [
 conf = h.standard_config(
     pop=False, smtp=False,
     extra_globals="kdf_iterations = 100000\nallow_catch_all_accounts = "
-                  "True\nauth_timeout = 60",
+                  "True\nauth_timeout = 60\nauth_wait = 60",
     extra="\n".join(sections))
 conf_path = h.path("check.conf")
 with open(conf_path, "w") as f:

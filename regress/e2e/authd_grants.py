@@ -143,7 +143,7 @@ sections = [
 conf = h.standard_config(
     pop=False, smtp=False,
     extra_globals="kdf_iterations = 100000\nrefresh_ahead = 0\n"
-                  "http_timeout = 8\nauth_timeout = 60",
+                  "http_timeout = 8\nauth_timeout = 60\nauth_wait = 60",
     extra="\n".join(sections))
 redirect_uri = h.accounts[AUTH]["redirect_uri"]
 # Both code-grant accounts share one redirect listener: state tells them

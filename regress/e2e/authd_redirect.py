@@ -44,7 +44,8 @@ h.start_dovecot()
 oauth = h.oauth
 h.start_emailproxy(h.standard_config(
     pop=False, smtp=False,
-    extra_globals="kdf_iterations = 100000\nauth_timeout = 120"))
+    extra_globals="kdf_iterations = 100000\nauth_timeout = 120\n"
+                  "auth_wait = 120"))
 port = h.proxy_ports["imap"]
 redirect_uri = h.accounts[AUTH]["redirect_uri"]
 rport = urllib.parse.urlsplit(redirect_uri).port

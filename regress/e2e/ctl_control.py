@@ -91,6 +91,7 @@ NOTIFY_LOG = os.path.join(notify_dir, "notify.log")
 conf = h.standard_config(
     pop=False, smtp=False,
     extra_globals="kdf_iterations = 100000\nauth_timeout = 120\n"
+                  "auth_wait = 120\n"
                   "control_group = %s\n"
                   "notify_command = echo \"$EMAILPROXY_ACCOUNT "
                   "$EMAILPROXY_URL\" >> %s" % (GROUP, NOTIFY_LOG),

@@ -283,8 +283,9 @@ test_roundtrip(void)
 			    gs->local_certificate.data == NULL;
 		check(ok && got->ca_file.data == NULL, "tokend: no JWT, "
 		    "service-account or server key, no CA data");
-		check(got->authorisation_page_url == NULL,
-		    "tokend: no authorisation_page_url");
+		check(streq(got->authorisation_page_url,
+		    "https://mail.example.com/auth"),
+		    "tokend: authorisation_page_url");
 		a = account_named(got, "sa@example.com");
 		check(a != NULL && a->service_account_key.path != NULL &&
 		    a->flow == FLOW_SERVICE_ACCOUNT,

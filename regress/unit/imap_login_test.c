@@ -538,11 +538,17 @@ authenticate(void)
 	CLIENT(s, "a NO [AUTHENTICATIONFAILED] Email OAuth 2.0 Proxy: Login "
 	    "failed - the password for account alice is incorrect\r\n",
 	    "tokend failure: tagged NO");
+	SEND(s, "p AUTHENTICATE PLAIN AGFsaWNlAHBhIHNz\r\n");
+	imap_ops.token_fail(s->im, TOKEN_FAIL_AUTH_PENDING, "emailproxy: "
+	    "account alice needs authorisation");
+	pump(s);
+	CLIENT(s, "p NO [ALERT] emailproxy: account alice needs "
+	    "authorisation\r\n", "pending authorisation: tagged NO [ALERT]");
 	SEND(s, "b authenticate plain\r\n");
 	CLIENT(s, "+ \r\n", "AUTHENTICATE PLAIN without SASL-IR: continuation");
 	snprintf(line, sizeof(line), "%s\r\n", ir);
 	from_client(s, line, strlen(line));
-	check(s->token_reqs == 2 && strcmp(s->pass, "pa ss") == 0,
+	check(s->token_reqs == 3 && strcmp(s->pass, "pa ss") == 0,
 	    "continuation response decoded; session usable after NO");
 	token_ok(s, "alice", "T");
 	expect_server_str(s, xoauth2_cmd("b", "alice", "T", 1),

@@ -219,10 +219,21 @@ test_local_failure(void)
 	expect(&cout, "-ERR Authentication failed. " FAILMSG "\r\n",
 	    "second local failure reply");
 
+	/* An authorisation that waits for a person: -ERR [AUTH]. */
+	from_client("USER alice@example.com\r\nPASS right\r\n");
+	rec_clear(&cout);
+	rec_clear(&sout);
+	from_server("+ \r\n");
+	ops->token_fail(mod, TOKEN_FAIL_AUTH_PENDING, FAILMSG);
+	expect(&sout, "*\r\n", "pending: cancels with *");
+	from_server("-ERR cancelled\r\n");
+	expect(&cout, "-ERR [AUTH] " FAILMSG "\r\n",
+	    "pending authorisation: -ERR [AUTH] with tokend's words");
+
 	/* and the session is still usable */
 	from_client("USER alice@example.com\r\nPASS right\r\n");
 	rec_clear(&cout);
-	check(ntokget == 3, "a third login after two failures");
+	check(ntokget == 4, "a fourth login after three failures");
 	ntokget = 1;
 	upstream_ok("alice@example.com", "login after local failures");
 	trace_clean("local failure", "wrong");

@@ -255,8 +255,19 @@ test_local_failure(void)
 	expect(&cout, CRED_INVALID " " FAILMSG "\r\n",
 	    "single-line 501 after *: local failure reply");
 
+	/* An authorisation that waits for a person: 454 4.7.0. */
 	from_client("AUTH PLAIN AGJvYkBleGFtcGxlLmNvbQBwdw==\r\n");
-	check(ntokget == 3, "a third login after two local failures");
+	rec_clear(&sout);
+	rec_clear(&cout);
+	from_server("334 \r\n");
+	ops->token_fail(mod, TOKEN_FAIL_AUTH_PENDING, FAILMSG);
+	expect(&sout, "*\r\n", "pending: cancels with *");
+	from_server("501 5.7.0 cancelled\r\n");
+	expect(&cout, "454 4.7.0 " FAILMSG "\r\n",
+	    "pending authorisation: 454 4.7.0 with tokend's words");
+
+	from_client("AUTH PLAIN AGJvYkBleGFtcGxlLmNvbQBwdw==\r\n");
+	check(ntokget == 4, "a fourth login after three local failures");
 	ntokget = 1;
 	upstream_ok("bob@example.com", "pw", "login after local failures");
 }

@@ -25,7 +25,7 @@
  * encrypt_client_secret_on_first_use, import of a Python-proxy cache
  * and a pre-encrypted catch-all client secret made now by Python's
  * cryptography package, reload, refresh ahead,
- * TOKEN_CANCEL, malformed messages and the control answers; the
+ * TOKEN_CANCEL, auth_wait, malformed messages and the control answers; the
  * multi-user rules: the administrator's local password (crypt(3)
  * hashes), require_local_password, account allowlists and throttling.
  *
@@ -2411,6 +2411,82 @@ static const char conf_text[] =
 "client_id = id\n"
 "\n";
 
+/*
+ * auth_wait: a login that waits for a person is answered
+ * TOKEN_FAIL_AUTH_PENDING, with or without a page to name; the request
+ * to authd goes on (no AUTH_CANCEL) and its tokens serve the next login
+ * with the same password; a revoked refresh token gets the same answer.
+ */
+static void
+test_auth_wait(void)
+{
+	struct got	*g, *rq;
+	const char	*acct = "wait@example.com";
+	unsigned int	 saved = conf->auth_wait;
+	uint32_t	 id;
+	time_t		 now = time(NULL);
+
+	conf->auth_wait = 0;
+	conf->authorisation_page_url = strdup("https://page.example/auth");
+	g = login(600, acct, "wait pw");
+	rq = find(IMSG_AUTH_REQUEST, 0);
+	check(rq != NULL && rq->u == AUTH_OP_OBTAIN &&
+	    is_fail(g, TOKEN_FAIL_AUTH_PENDING, "emailproxy: account "
+	    "wait@example.com needs authorisation: open "
+	    "https://page.example/auth to authorise it, then log in again"),
+	    "auth_wait: a login waiting for a person is answered "
+	    "TOKEN_FAIL_AUTH_PENDING naming the page", "%s", show(g));
+	check(count(IMSG_AUTH_CANCEL) == 0, "auth_wait: the request to "
+	    "authd stays (no AUTH_CANCEL)", "%d cancels",
+	    count(IMSG_AUTH_CANCEL));
+	if (rq == NULL)
+		goto done;
+	id = rq->id;
+
+	free(conf->authorisation_page_url);
+	conf->authorisation_page_url = NULL;
+	g = login(601, acct, "wait pw");
+	check(is_fail(g, TOKEN_FAIL_AUTH_PENDING, "emailproxy: account "
+	    "wait@example.com needs authorisation: your administrator has "
+	    "been notified; log in again once it is authorised") &&
+	    count(IMSG_AUTH_REQUEST) == 0,
+	    "auth_wait: without a page the administrator has been notified; "
+	    "the same password joins the request", "%s", show(g));
+	g = login(602, acct, "other pw");
+	check(is_fail(g, TOKEN_FAIL_AUTH_PENDING, NULL) &&
+	    count(IMSG_AUTH_REQUEST) == 0,
+	    "auth_wait: another password waiting behind it gets the same "
+	    "answer", "%s", show(g));
+
+	got_clear();
+	tokens(id, "W1", now + 3600, "WR1");
+	pump();
+	g = login(603, acct, "wait pw");
+	check(is_ok(g, "W1") && count(IMSG_AUTH_REQUEST) == 0,
+	    "auth_wait: the person's consent serves the next login with the "
+	    "first password", "%s", show(g));
+
+	/* Revoked: the refresh token is refused, a person must act. */
+	got_clear();
+	get(604, acct, "wait pw", TOKEN_F_REJECTED, "W1");
+	pump();
+	rq = find(IMSG_AUTH_REQUEST, 0);
+	check(rq != NULL && rq->u == AUTH_OP_REFRESH, "auth_wait: a "
+	    "rejected token is refreshed", "%s", show(rq));
+	if (rq == NULL)
+		goto done;
+	authfail(rq->id, AUTH_FAIL_INVALID_GRANT, "invalid_grant");
+	pump();
+	g = find(IMSG_TOKEN_FAIL, 0);
+	check(find(IMSG_AUTH_REQUEST, 1) != NULL &&
+	    find(IMSG_AUTH_REQUEST, 1)->u == AUTH_OP_OBTAIN && g != NULL &&
+	    g->id == 604 && is_fail(g, TOKEN_FAIL_AUTH_PENDING, NULL),
+	    "auth_wait: a refresh refused with invalid_grant gets the same "
+	    "answer, not a held login", "%s", show(g));
+ done:
+	conf->auth_wait = saved;
+}
+
 int
 main(void)
 {
@@ -2473,6 +2549,7 @@ main(void)
 		    "[thlp@example.com]\n" ACCT_CODE
 		    "local_password = %s\n\n", hash_lp, hash_ccg, hash_lp,
 		    hash_th);
+	fputs("[wait@example.com]\n" ACCT_CODE, fp);
 	if (precache != NULL)
 		fprintf(fp, "[@pre.example]\n"
 		    "permission_url = https://127.0.0.1/auth\n"
@@ -2520,6 +2597,7 @@ main(void)
 	test_store_retry();
 	test_kdf_queue();
 	test_reauthorise();
+	test_auth_wait();
 	test_reload();
 
 	tokend_login_shutdown();
