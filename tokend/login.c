@@ -1037,6 +1037,7 @@ login_shared(struct tk_account *s, struct tk_req *req)
 			flight_join(a->flight, req);
 		else
 			TAILQ_INSERT_TAIL(&a->deferred, req, entry);
+		login_wait(a);
 		return;
 	}
 	if ((req->flags & TOKEN_F_REJECTED) && req->rejected != NULL &&
