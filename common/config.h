@@ -72,6 +72,8 @@ struct server_conf {
 	unsigned int	 max_connections_per_address;	/* 0: unlimited */
 	unsigned int	 idle_timeout;		/* pre-login, seconds */
 	unsigned int	 login_timeout;		/* connect to login, seconds */
+	unsigned int	 upstream_pool;		/* idle connections; 0: off */
+	unsigned int	 upstream_pool_lifetime; /* seconds pooled at most */
 	/* Multi-user hardening (common/cidr.h lists; NULL: anyone). */
 	struct cidr_list *allow_clients;	/* who may connect */
 	int		 proxy_protocol;	/* expect a PROXY v1/v2 header */

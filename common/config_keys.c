@@ -160,6 +160,10 @@ const struct conf_key conf_keys[] = {
 	    idle_timeout),
 	S("login_timeout", KT_UINT, 1, 86400, NULL, KF_INHERIT, KP_ALL,
 	    login_timeout),
+	S("upstream_pool", KT_UINT, 0, 1000, "0", KF_LIVE, KP_ALL,
+	    upstream_pool),
+	S("upstream_pool_lifetime", KT_UINT, 10, 86400, "150", KF_LIVE,
+	    KP_ALL, upstream_pool_lifetime),
 	S("allow_clients", KT_LIST, 0, 0, NULL, 0, KP_ALL, allow_clients),
 	S("proxy_protocol", KT_BOOL, 0, 0, "false", 0, KP_ALL,
 	    proxy_protocol),
@@ -392,7 +396,7 @@ conf_key_equal(enum conf_kind kind, const void *a, const void *b)
 	const void		*p, *q;
 
 	for (k = conf_keys; k->name != NULL; k++) {
-		if (k->kind != kind || k->off < 0)
+		if (k->kind != kind || k->off < 0 || (k->flags & KF_LIVE))
 			continue;
 		p = conf_key_field(k, a);
 		q = conf_key_field(k, b);

@@ -61,6 +61,12 @@ enum conf_kind {
  * only that one is set: the empty string, which no parsed value is.
  */
 #define KF_FIRSTUSE	0x10
+/*
+ * A reload applies the new value to the running section: the key is
+ * left out of server_equal(), so changing it alone keeps the section's
+ * listener and sessions (the proxy resizes its upstream pool).
+ */
+#define KF_LIVE		0x20
 
 enum conf_type {
 	KT_BOOL,	/* int: 1/yes/true/on, 0/no/false/off; -1 unset */

@@ -238,20 +238,27 @@ print_authorise(json_t *list)
 
 /*
  * Stats come from three processes: add up what they report.  The
- * objects naming an account are tokend's per-account state (metrics.c).
+ * objects naming an account are tokend's per-account state (metrics.c);
+ * those naming a server are the proxy's upstream pools, kept as the
+ * array "upstream_pools".
  */
 static json_t *
 merge_stats(json_t *list)
 {
-	json_t		*all, *o, *v, *have;
+	json_t		*all, *o, *v, *have, *pools;
 	const char	*key;
 	size_t		 i;
 
-	if ((all = json_object()) == NULL)
+	if ((all = json_object()) == NULL || (pools = json_array()) == NULL)
 		err(1, NULL);
 	json_array_foreach(list, i, o) {
 		if (json_object_get(o, "account") != NULL)
 			continue;
+		if (json_is_string(json_object_get(o, "server"))) {
+			if (json_array_append(pools, o) == -1)
+				err(1, NULL);
+			continue;
+		}
 		json_object_foreach(o, key, v) {
 			if (!json_is_integer(v))
 				continue;
@@ -261,6 +268,10 @@ merge_stats(json_t *list)
 			    (have != NULL ? json_integer_value(have) : 0)));
 		}
 	}
+	if (json_array_size(pools) > 0)
+		json_object_set_new(all, "upstream_pools", pools);
+	else
+		json_decref(pools);
 	return (all);
 }
 
@@ -275,20 +286,33 @@ static void
 print_stats(json_t *stats)
 {
 	const char	**keys, *key;
-	json_t		 *v;
+	json_t		 *v, *o;
+	char		  name[256];
 	size_t		  i, n = 0;
 
 	if ((keys = calloc(json_object_size(stats) + 1, sizeof(*keys))) ==
 	    NULL)
 		err(1, NULL);
 	json_object_foreach(stats, key, v)
-		keys[n++] = key;
+		if (json_is_integer(v))
+			keys[n++] = key;
 	qsort(keys, n, sizeof(*keys), cmp_str);
 	for (i = 0; i < n; i++)
 		printf("%-40s %lld\n", keys[i],
 		    (long long)json_integer_value(json_object_get(stats,
 		    keys[i])));
 	free(keys);
+	/* Each upstream pool: name{server="IMAP-1993"} value. */
+	json_array_foreach(json_object_get(stats, "upstream_pools"), i, v) {
+		json_object_foreach(v, key, o) {
+			if (!json_is_integer(o))
+				continue;
+			snprintf(name, sizeof(name), "%s{server=\"%s\"}", key,
+			    json_string_value(json_object_get(v, "server")));
+			printf("%-40s %lld\n", name,
+			    (long long)json_integer_value(o));
+		}
+	}
 }
 
 int

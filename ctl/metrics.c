@@ -57,6 +57,16 @@ static const struct family families[] = {
 	    "Bytes read from clients." },
 	{ "emailproxy_proxy_sent_bytes", 1, "Bytes written to clients." },
 	{ "emailproxy_proxy_listeners", 0, "Listeners accepting clients." },
+	{ "emailproxy_proxy_upstream_pool_connections_opened", 1,
+	    "Upstream pool connections started." },
+	{ "emailproxy_proxy_upstream_pool_connections_taken", 1,
+	    "Upstream pool connections given to a client session." },
+	{ "emailproxy_proxy_upstream_pool_connections_discarded", 1,
+	    "Upstream pool connections closed in the pool (died, failed, "
+	    "expired, pool made smaller)." },
+	{ "emailproxy_proxy_upstream_pool_connections_failed", 1,
+	    "Upstream pool connections that failed before their greeting or "
+	    "died soon after it." },
 	{ "emailproxy_tokend_logins", 1,
 	    "Logins checked by the token store, by result." },
 	{ "emailproxy_tokend_token_refreshes", 1,
@@ -112,6 +122,15 @@ static const struct sample samples[] = {
 	{ "proxy_bytes_to_clients_total", "emailproxy_proxy_sent_bytes",
 	    NULL, NULL },
 	{ "proxy_listeners", "emailproxy_proxy_listeners", NULL, NULL },
+	{ "proxy_upstream_pool_opened_total",
+	    "emailproxy_proxy_upstream_pool_connections_opened", NULL, NULL },
+	{ "proxy_upstream_pool_taken_total",
+	    "emailproxy_proxy_upstream_pool_connections_taken", NULL, NULL },
+	{ "proxy_upstream_pool_discarded_total",
+	    "emailproxy_proxy_upstream_pool_connections_discarded", NULL,
+	    NULL },
+	{ "proxy_upstream_pool_failed_total",
+	    "emailproxy_proxy_upstream_pool_connections_failed", NULL, NULL },
 	{ "tokend_logins_ok_total", "emailproxy_tokend_logins",
 	    "result=\"ok\"", NULL },
 	{ "tokend_logins_bad_password_total", "emailproxy_tokend_logins",
@@ -247,6 +266,28 @@ print_accounts(json_t *list, const char *what, const char *family,
 	}
 }
 
+/* The per-server gauges of the upstream pools (show stats). */
+static void
+print_pools(json_t *pools, const char *what, const char *family,
+    const char *help)
+{
+	json_t		*p, *v;
+	size_t		 i;
+	int		 any = 0;
+
+	json_array_foreach(pools, i, p) {
+		v = json_object_get(p, what);
+		if (!json_is_string(json_object_get(p, "server")) ||
+		    !json_is_integer(v))
+			continue;
+		if (!any++)
+			header(family, 0, help, 0);
+		printf("%s{server=\"", family);
+		label_value(json_string_value(json_object_get(p, "server")));
+		printf("\"} %lld\n", (long long)json_integer_value(v));
+	}
+}
+
 void
 metrics_print(json_t *stats, json_t *list, int om)
 {
@@ -300,6 +341,17 @@ metrics_print(json_t *stats, json_t *list, int om)
 		print_other(keys[i], value(stats, keys[i]), om);
 	free(keys);
 
+	print_pools(json_object_get(stats, "upstream_pools"),
+	    "upstream_pool_limit", "emailproxy_proxy_upstream_pool_limit",
+	    "Idle upstream connections the server section keeps "
+	    "(upstream_pool).");
+	print_pools(json_object_get(stats, "upstream_pools"),
+	    "upstream_pool_connections",
+	    "emailproxy_proxy_upstream_pool_connections",
+	    "Upstream pool connections held, ready or being set up.");
+	print_pools(json_object_get(stats, "upstream_pools"),
+	    "upstream_pool_idle", "emailproxy_proxy_upstream_pool_idle",
+	    "Upstream pool connections ready for a client.");
 	print_accounts(list, "needs_authorisation",
 	    "emailproxy_account_needs_authorisation",
 	    "1 when the account's next login waits for an authorisation.");

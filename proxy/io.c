@@ -234,6 +234,24 @@ io_shutdown(struct io *io)
 }
 
 void
+io_move(struct io *to, struct io *from,
+    void (*cb)(struct io *, enum io_event, void *), void *arg)
+{
+	event_del(&from->ev);
+	evtimer_del(&from->kick);
+	*to = *from;
+	to->cb = cb;
+	to->arg = arg;
+	to->armed = 0;
+	event_set(&to->ev, to->fd, 0, io_dispatch, to);
+	evtimer_set(&to->kick, io_dispatch, to);
+	memset(from, 0, sizeof(*from));
+	from->fd = -1;
+	from->state = IO_S_IDLE;
+	io_update(to);
+}
+
+void
 io_close(struct io *io)
 {
 	if (io->state == IO_S_IDLE)

@@ -133,6 +133,13 @@ void	 io_resume(struct io *);
 void	 io_want_lowat(struct io *);
 /* Stop reading, flush the output, close; IO_CLOSED (or IO_ERROR). */
 void	 io_shutdown(struct io *);
+/*
+ * Hand a connection over to another owner: to takes from's socket, TLS
+ * and buffers (unread input included) and reports to cb; from is left
+ * idle, as if never started.
+ */
+void	 io_move(struct io *to, struct io *from,
+	    void (*)(struct io *, enum io_event, void *), void *);
 /* Close now, no callback; safe on a closed or never started io. */
 void	 io_close(struct io *);
 const char *io_error(struct io *);

@@ -36,6 +36,7 @@ struct proto_ops;
 struct imsgev;
 struct imsg;
 struct x509_store_st;
+struct pool;
 
 /*
  * A section's local TLS context.  Every client handshake started with it
@@ -66,6 +67,7 @@ struct pserver {
 	struct event		 lpause;	/* out of fds: retry accept */
 	TAILQ_HEAD(, session)	 sessions;
 	unsigned int		 nsessions;	/* counted against limits */
+	struct pool		*pool;		/* upstream_pool, or NULL */
 };
 TAILQ_HEAD(pserver_list, pserver);
 
@@ -115,6 +117,7 @@ int	 servers_configure(struct emailproxy_conf *);
 void	 server_listen(const char *name, int fd);
 void	 servers_close(void);
 unsigned int servers_listening(void);
+void	 servers_foreach(void (*)(struct pserver *, void *), void *);
 /* For each configured server: fn(name, NULL or what keeps it from serving). */
 void	 servers_health(const struct emailproxy_conf *,
 	    void (*)(const char *, const char *, void *), void *);

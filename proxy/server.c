@@ -37,6 +37,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "pool.h"
 #include "proxy.h"
 #include "session.h"
 #include "starttls.h"
@@ -227,6 +228,7 @@ static void
 server_free(struct pserver *p, const char *reason)
 {
 	server_unlisten(p);
+	pool_free(p);
 	sessions_detach(p, reason);
 	TAILQ_REMOVE(&pservers, p, entry);
 	tls_config_free(p->upstream_cfg);
@@ -266,6 +268,7 @@ server_new(struct server_conf *sc)
 		return NULL;
 	}
 	TAILQ_INSERT_TAIL(&pservers, p, entry);
+	pool_configure(p);
 	return p;
 }
 
@@ -300,6 +303,8 @@ servers_configure(struct emailproxy_conf *conf)
 				X509_STORE_free(p->upstream_store);
 				p->upstream_store = store;
 			}
+			/* upstream_pool may differ (KF_LIVE). */
+			pool_configure(p);
 			continue;
 		}
 		log_info("%s: %s, closing its sessions", p->name,
@@ -447,6 +452,15 @@ servers_health(const struct emailproxy_conf *conf,
 		else
 			fn(sc->name, NULL, arg);
 	}
+}
+
+void
+servers_foreach(void (*fn)(struct pserver *, void *), void *arg)
+{
+	struct pserver	*p;
+
+	TAILQ_FOREACH(p, &pservers, entry)
+		fn(p, arg);
 }
 
 unsigned int

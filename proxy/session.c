@@ -45,6 +45,7 @@
 #include "config.h"
 #include "log.h"
 #include "io.h"
+#include "pool.h"
 #include "proxy.h"
 #include "proxyhdr.h"
 #include "session.h"
@@ -143,6 +144,7 @@ static void	 session_start(struct session *);
 static void	 session_hdr_read(int, short, void *);
 static void	 session_hdr_drop(struct session *, const char *);
 static void	 session_greet_timeout(int, short, void *);
+static int	 session_pooled(struct session *);
 
 static struct session *
 session_find(uint32_t id)
@@ -483,12 +485,40 @@ session_start(struct session *s)
 		session_close(s, "out of memory");
 		return;
 	}
+	if (session_pooled(s) == 0) {
+		session_idle_arm(s);
+		/* The greeting is already in: the client gets it now. */
+		session_process(s);
+		return;
+	}
 	if ((s->upreq = upstream_connect(s->server_address, s->server_port,
 	    session_upstream, s)) == NULL) {
 		session_bye(s, "Server unavailable");
 		return;
 	}
 	session_idle_arm(s);
+}
+
+/*
+ * A connection from the section's upstream pool, if one is ready: up,
+ * TLS done (in clear with server_starttls, which the module then
+ * upgrades as on a fresh connection), its greeting in the input buffer,
+ * unread and never answered, so the module reads it as from a fresh
+ * connection.  It is never given back.  0, or -1 when none is ready.
+ */
+static int
+session_pooled(struct session *s)
+{
+	if (s->srv == NULL || pool_take(s->srv, &s->server,
+	    session_server_cb, s) == -1)
+		return -1;
+	log_debug("session %u: pooled connection to %s:%u%s", s->id,
+	    s->server_address, s->server_port, io_is_tls(&s->server) ?
+	    ", TLS" : "");
+	if (!(s->tlsflags & SESSION_SERVER_STARTTLS))
+		s->tlsflags |= SESSION_TLS_SERVER;
+	s->server_up = 1;
+	return 0;
 }
 
 static void
