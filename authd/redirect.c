@@ -43,6 +43,7 @@
 #include <event2/bufferevent.h>
 
 #include "emailproxy.h"
+#include "http_request.h"
 #include "log.h"
 #include "address.h"
 #include "authd.h"
@@ -404,29 +405,14 @@ conn_written(struct bufferevent *bev, void *arg)
 static void
 conn_respond(struct redirect_conn *c, int status, const char *page)
 {
-	const char	*text;
-
-	switch (status) {
-	case 200:
-		text = "OK";
-		break;
-	case 400:
-		text = "Bad Request";
-		break;
-	case 404:
-		text = "Not Found";
-		break;
-	default:
-		text = "Error";
-		break;
-	}
 	if (page == NULL)
 		page = "";
 	bufferevent_disable(c->bev, EV_READ);
 	evbuffer_add_printf(bufferevent_get_output(c->bev),
 	    "HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\n"
 	    "Content-Length: %zu\r\nCache-Control: no-store\r\n"
-	    "Connection: close\r\n\r\n%s", status, text, strlen(page), page);
+	    "Connection: close\r\n\r\n%s", status, http_status_text(status),
+	    strlen(page), page);
 	c->done = 1;
 	bufferevent_setcb(c->bev, NULL, conn_written, conn_event, c);
 	bufferevent_enable(c->bev, EV_WRITE);
@@ -435,59 +421,38 @@ conn_respond(struct redirect_conn *c, int status, const char *page)
 /*
  * The browser's request in in: 0 while it is incomplete, else the HTTP
  * status to answer with and *page (heap).  What it delivered is taken
- * from in.
+ * from in.  The method is not checked: whatever asks for the redirect
+ * path with the right state delivers it.
  */
 int
 redirect_http_request(struct evbuffer *in, char **page)
 {
-	struct evbuffer_ptr	 end;
-	char			*line, *target, *sp, *path, *query;
-	const char		*err;
-	size_t			 n;
-	int			 status, taken;
+	static const struct http_limits	 lim = { REDIRECT_MAX_REQUEST,
+					    REDIRECT_MAX_REQUEST };
+	struct http_request		 req;
+	const char			*err;
+	char				*buf;
+	size_t				 len, used;
+	int				 status, taken;
 
 	*page = NULL;
-	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-	if (end.pos == -1)
-		end = evbuffer_search(in, "\n\n", 2, NULL);
-	if (end.pos == -1) {
-		if (evbuffer_get_length(in) > REDIRECT_MAX_REQUEST) {
-			*page = xprintf("request too large");
-			return (400);
-		}
+	len = evbuffer_get_length(in);
+	if (len > 2 * REDIRECT_MAX_REQUEST + 1)
+		len = 2 * REDIRECT_MAX_REQUEST + 1;
+	if ((buf = (char *)evbuffer_pullup(in, len)) == NULL && len > 0)
+		fatal("%s", __func__);
+	status = http_request_parse(buf, len, &lim, &req, &used);
+	if (status == HTTP_REQ_MORE)
 		return (0);
-	}
-	if ((line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF)) == NULL) {
-		*page = xprintf("bad request");
-		return (400);
-	}
 	evbuffer_drain(in, evbuffer_get_length(in));
-	/* "GET /path?query HTTP/1.1" */
-	target = NULL;
-	if ((sp = strchr(line, ' ')) != NULL) {
-		target = sp + 1;
-		if ((sp = strchr(target, ' ')) != NULL)
-			*sp = '\0';
+	if (status != HTTP_REQ_DONE) {
+		*page = xprintf("%s", http_status_text(status));
+		return (status);
 	}
-	if (target == NULL || *target != '/') {
-		freezero(line, n);
-		*page = xprintf("bad request");
-		return (400);
-	}
-	n = strcspn(target, "?#");
-	if ((path = strndup(target, n)) == NULL)
-		fatal("%s", __func__);
-	query = NULL;
-	if (target[n] == '?' &&
-	    (query = strndup(target + n + 1, strcspn(target + n + 1, "#"))) ==
-	    NULL)
-		fatal("%s", __func__);
-	freezero(line, strlen(line) + 1);
-	log_debug("redirect listener: request for %s", path);
-	status = redirect_deliver(NULL, NULL, path, query, NULL, page, &err,
-	    &taken);
-	free(path);
-	str_wipe(&query);
+	log_debug("redirect listener: request for %s", req.path);
+	status = redirect_deliver(NULL, NULL, req.path, req.query, NULL, page,
+	    &err, &taken);
+	http_request_clear(&req);
 	return (status);
 }
 

@@ -23,7 +23,7 @@
  * emailproxyctl authorise.  The first byte picks the waiting flight's
  * redirect_uri and whether one waits at all.
  *
- * DEPS: authd/redirect.c authd/form.c common/secret.c common/log.c regress/fuzz/authd_mock.c
+ * DEPS: authd/redirect.c authd/form.c common/http_request.c common/secret.c common/log.c regress/fuzz/authd_mock.c
  */
 
 #include <sys/types.h>

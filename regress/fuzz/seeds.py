@@ -467,6 +467,26 @@ put("redirect", "bad-request", b"\x01GARBAGE\r\n\r\n")
 put("redirect", "paste-url", b"\x11http://localhost:8080/callback?code=c&"
     b"state=state1#frag")
 
+# http_request: limits byte (bit 0 a 64-byte body, bit 1 a 256-byte head),
+# then the request.
+put("http_request", "get-metrics", b"\x00GET /metrics HTTP/1.1\r\n"
+    b"Host: 127.0.0.1:9100\r\nAccept: application/openmetrics-text;"
+    b"version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    b"text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n\r\n")
+put("http_request", "post-form", b"\x01POST /authorise?x=1 HTTP/1.1\r\n"
+    b"Content-Type: application/x-www-form-urlencoded\r\n"
+    b"Cookie: sid=abc\r\nContent-Length: 20\r\n\r\n"
+    b"account=a%40b&csrf=1")
+put("http_request", "bare-lf", b"\x00\r\nGET /?a HTTP/1.0\nHost: x\n\n")
+put("http_request", "folded", b"\x00GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n")
+put("http_request", "two-lengths", b"\x01POST / HTTP/1.1\r\n"
+    b"Content-Length: 1\r\nContent-Length: 2\r\n\r\nab")
+put("http_request", "chunked", b"\x01POST / HTTP/1.1\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+put("http_request", "http2", b"\x02PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+put("http_request", "long-head", b"\x02GET /" + b"a" * 300 +
+    b" HTTP/1.1\r\n\r\n")
+
 
 
 def header_enum():

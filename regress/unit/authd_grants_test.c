@@ -23,7 +23,7 @@
  * https_proxy, and that a slow account does not hold up another.  authd
  * logs at -vv into a file that must hold none of the secrets used.
  *
- * DEPS: authd/form.c authd/jwt.c authd/http.c authd/http_result.c authd/flight.c authd/grant.c authd/grant_code.c authd/grant_device.c authd/grant_direct.c authd/pending.c authd/redirect.c authd/dispatch.c authd/ctl.c common/ctl_answer.c common/proc.c common/platform_linux.c common/dispatch.c common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/config_imsg.c common/cidr.c common/msg.c common/imsg.c common/imsg_buffer.c common/log.c common/secret.c common/base64.c common/redis_url.c
+ * DEPS: authd/form.c authd/jwt.c authd/http.c authd/http_result.c authd/flight.c authd/grant.c authd/grant_code.c authd/grant_device.c authd/grant_direct.c authd/pending.c authd/redirect.c common/http_request.c authd/dispatch.c authd/ctl.c common/ctl_answer.c common/proc.c common/platform_linux.c common/dispatch.c common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/config_imsg.c common/cidr.c common/msg.c common/imsg.c common/imsg_buffer.c common/log.c common/secret.c common/base64.c common/redis_url.c
  */
 
 #include <sys/types.h>
