@@ -30,6 +30,9 @@ Figures (see bench/README):
   4 --concurrent logins at once for one account whose token just expired:
     token requests at the OAuth server (must be 1), p50/p99 latency
   5 warm POP and SMTP login latency, as 1
+  6 IMAP login over a network of --rtt-ms round trip (bench/delayrelay.py
+    between the client or relay and the upstream): direct XOAUTH2,
+    emailproxy without and with upstream_pool, haproxy; in ms and RTTs
 """
 
 import argparse
@@ -57,6 +60,8 @@ TOOLS = os.environ.get("BENCH_TOOLS", os.path.join(TOP, "obj", "bench"))
 LOADGEN = os.path.join(TOOLS, "loadgen")
 UPSTREAM = os.path.join(TOOLS, "upstream")
 HAPROXY = "/usr/sbin/haproxy"
+DELAYRELAY = os.path.join(TOP, "bench", "delayrelay.py")
+EMAILPROXYCTL = os.path.join(TOP, "emailproxyctl")
 PROXY_USER = "_emailproxy"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -801,6 +806,144 @@ backend upstream
                     what, q, added, ep["ok"], ep["n"]), "ms", e, r,
                     refname)
 
+    def fig6(self):
+        """Logins over a network: bench/delayrelay.py adds half of
+        --rtt-ms each way (and a round trip for the TCP handshake) in
+        front of the upstream's IMAP port.  Direct XOAUTH2 logins go
+        through it; emailproxy (two more IMAP sections, without and with
+        upstream_pool) and a second haproxy reach the upstream through
+        it, their clients on the same machine.  One login: connect to
+        the login's tagged OK (loadgen's login_ms)."""
+        a = self.args
+        rtt = float(a.rtt_ms)
+        ready = self.path("delayrelay.ready")
+        relay = self.start("delayrelay", [
+            "/usr/bin/python3", DELAYRELAY, "-l", "0", "-c",
+            "127.0.0.1:%d" % self.up_port["imap"], "-d", str(rtt / 2),
+            "-r", ready])
+        self.wait_file(ready, relay)
+        with open(ready) as f:
+            dport = int(f.read().split()[1])
+        lport = {"nopool": self.free_port(), "pool": self.free_port()}
+        extra = ""
+        for k, pool in (("nopool", 0), ("pool", a.pool)):
+            extra += """
+[IMAP-{port}]
+server_address = 127.0.0.1
+server_port = {up}
+local_address = 127.0.0.1
+local_certificate_path = {tmp}/server.crt
+local_key_path = {tmp}/server.key
+upstream_pool = {pool}
+""".format(port=lport[k], up=dport, tmp=self.tmp, pool=pool)
+        saved = self.ep_conf
+        with open(saved) as f:
+            text = f.read()
+        conf = self.path("emailproxy-latency.conf")
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text + extra)
+        self.ep_conf = conf
+        hap = None
+        try:
+            self.restart_emailproxy()
+            for port in lport.values():
+                self.wait_listening(port, self.ep)
+            hport = self.free_port()
+            cfg = self.path("haproxy-latency.cfg")
+            with open(cfg, "w") as f:
+                f.write("""global
+    maxconn 1000
+    nbthread 1
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 10m
+    timeout server 10m
+frontend imap
+    bind 127.0.0.1:{port} ssl crt {tmp}/server.pem
+    default_backend upstream
+backend upstream
+    server up 127.0.0.1:{up} ssl verify required ca-file {ca} verifyhost localhost sni str(localhost) no-ssl-reuse
+""".format(port=hport, tmp=self.tmp, up=dport, ca=self.ca))
+            hap = self.start("haproxy-latency", [HAPROXY, "-db", "-f", cfg])
+            self.wait_listening(hport, hap)
+            sect = "IMAP-%d" % lport["pool"]
+            end = time.monotonic() + 20
+            while time.monotonic() < end and \
+                    self.pool_idle(sect) < a.pool:
+                time.sleep(0.1)
+            sides = [("direct", dport, self.token, "xoauth2"),
+                     ("emailproxy", lport["nopool"], PASSWORD, "login"),
+                     ("emailproxy_pool", lport["pool"], PASSWORD, "login"),
+                     ("haproxy", hport, self.token, "xoauth2")]
+            # Untimed: the first login unlocks the account in tokend.
+            for side, port, secret, auth in sides:
+                self.loadgen("fig6_%s_warmup" % side, "login", port, secret,
+                             auth=auth, n=2)
+            out = {}
+            for side, port, secret, auth in sides:
+                # Let the pool fill up again between the runs.
+                end = time.monotonic() + 10
+                while time.monotonic() < end and \
+                        self.pool_idle(sect) < a.pool:
+                    time.sleep(0.1)
+                out[side] = self.loadgen("fig6_%s" % side, "login", port,
+                                         secret, auth=auth,
+                                         n=a.latency_logins)
+        finally:
+            if hap is not None:
+                self.stop(hap)
+            self.stop(relay)
+            self.ep_conf = saved
+            self.restart_emailproxy()
+        med = {k: v.get("login_ms", {}).get("median") for k, v in
+               out.items()}
+        ses = {k: v.get("session_ms", {}).get("median") for k, v in
+               out.items()}
+
+        def rtts(ms):
+            return "%.2f" % (ms / rtt) if ms is not None else "?"
+
+        what = "IMAP login over a %g ms-RTT upstream, median of %d" % (
+            rtt, a.latency_logins)
+        okn = {k: "%d/%d ok" % (v["ok"], v["n"]) for k, v in out.items()}
+        direct = "direct XOAUTH2 login over the same network"
+        self.row(6, "%s: direct XOAUTH2: %s RTT (%s)" % (
+            what, rtts(med["direct"]), okn["direct"]), "ms",
+            med["direct"], None, "", ">= 4 RTT",
+            med["direct"] is not None and med["direct"] >= 4 * rtt,
+            ratio=False)
+        self.row(6, "%s: emailproxy, no pool: %s RTT (%s)" % (
+            what, rtts(med["emailproxy"]), okn["emailproxy"]), "ms",
+            med["emailproxy"], med["direct"], direct)
+        self.row(6, "%s: emailproxy, upstream_pool = %d: %s RTT (%s)" % (
+            what, a.pool, rtts(med["emailproxy_pool"]),
+            okn["emailproxy_pool"]), "ms", med["emailproxy_pool"],
+            med["direct"], direct, "<= 2 RTT",
+            med["emailproxy_pool"] is not None and
+            med["emailproxy_pool"] <= 2 * rtt)
+        self.row(6, "%s: emailproxy pooled vs haproxy: %s RTT (%s)" % (
+            what, rtts(med["haproxy"]), okn["haproxy"]), "ms",
+            med["emailproxy_pool"], med["haproxy"],
+            "XOAUTH2 relayed by haproxy over the same network")
+        self.row(6, "same, whole session with LOGOUT: pooled %s RTT, "
+                 "direct %s RTT" % (rtts(ses["emailproxy_pool"]),
+                                    rtts(ses["direct"])), "ms",
+                 ses["emailproxy_pool"], ses["direct"], direct)
+
+    def pool_idle(self, sect):
+        """Ready connections of a section's upstream pool (show stats)."""
+        r = subprocess.run([EMAILPROXYCTL, "-s", self.path("ctl.sock"),
+                            "show", "stats"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, timeout=10)
+        key = 'upstream_pool_idle{server="%s"}' % sect
+        for line in r.stdout.decode(errors="replace").splitlines():
+            f = line.split()
+            if len(f) == 2 and f[0] == key and f[1].isdigit():
+                return int(f[1])
+        return 0
+
     # -- the run -------------------------------------------------------
 
     # The figures in the order they run: (number, method).  Figure 1
@@ -808,7 +951,7 @@ backend upstream
     # a method that measures emailproxy and its reference in this run and
     # adds its rows with self.row(); then one line here.
     FIGURES = [(1, "fig1"), (2, "fig2"), (4, "fig4"), (5, "fig5"),
-               (3, "fig3")]
+               (3, "fig3"), (6, "fig6")]
 
     def load_row(self, when):
         load = loadavg()
@@ -1017,9 +1160,15 @@ def parse_args():
                     help="token lifetime before figure 4's burst")
     ap.add_argument("--figures", type=lambda s: [int(x) for x in
                                                  s.split(",")],
-                    default=[1, 2, 3, 4, 5],
+                    default=[1, 2, 3, 4, 5, 6],
                     help="comma list (figure 1 always runs: it makes the "
                     "reference token and the cold login)")
+    ap.add_argument("--rtt-ms", type=float, default=30,
+                    help="round trip of the network in figure 6 (ms)")
+    ap.add_argument("--latency-logins", type=int, default=50,
+                    help="sequential logins per side in figure 6")
+    ap.add_argument("--pool", type=int, default=8,
+                    help="upstream_pool of figure 6's pooled section")
     ap.add_argument("--deadline", type=int, default=900,
                     help="seconds before the whole run is abandoned")
     ap.add_argument("--profile", metavar="DIR",
