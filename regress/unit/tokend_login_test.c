@@ -2046,6 +2046,78 @@ test_local_password(void)
 	conf->delete_account_token_on_password_error = 0;
 }
 
+/*
+ * [Team@example.com] takes the tokens of lp@example.com (whose password
+ * test_local_password left at "new pw"); its own is "thlp pw".
+ */
+static void
+test_shared_mailbox(void)
+{
+	struct got	*g, *rq;
+	int64_t		 now = time(NULL);
+
+	g = login(1100, "lp@example.com\\team@EXAMPLE.com", "new pw");
+	check(is_ok(g, "L2") && strcmp(g->s[0], "Team@example.com") == 0 &&
+	    count(IMSG_AUTH_REQUEST) == 0,
+	    "shared mailbox: owner\\shared gets the owner's token, the "
+	    "mailbox's section name upstream", "%s", show(g));
+	g = login(1101, "TEAM@example.com", "thlp pw");
+	check(is_ok(g, "L2") && strcmp(g->s[0], "Team@example.com") == 0 &&
+	    count(IMSG_AUTH_REQUEST) == 0,
+	    "shared mailbox: its own local password gets the owner's "
+	    "unlocked token", "%s", show(g));
+	g = login_from(1102, "team@example.com", "new pw", "10.9.1.1");
+	check(is_fail(g, TOKEN_FAIL_BAD_PASSWORD, NULL),
+	    "shared mailbox: the owner's password is not the mailbox's",
+	    "%s", show(g));
+	g = login_from(1103, "open@example.com\\team@example.com", "x",
+	    "10.9.1.2");
+	check(is_fail(g, TOKEN_FAIL_UNKNOWN_ACCOUNT, "emailproxy: Login "
+	    "failed - the password for account open@example.com\\"
+	    "team@example.com is incorrect") &&
+	    count(IMSG_AUTH_REQUEST) == 0,
+	    "shared mailbox: someone\\shared of another account is refused "
+	    "as an unknown account", "%s", show(g));
+	g = login_from(1104, "lp@example.com\\open@example.com", "new pw",
+	    "10.9.1.3");
+	check(is_fail(g, TOKEN_FAIL_UNKNOWN_ACCOUNT, NULL),
+	    "shared mailbox: owner\\X of a mailbox that is not shared is "
+	    "refused", "%s", show(g));
+
+	/* After a restart the owner's tokens are locked. */
+	engine_restart();
+	g = login(1105, "team@example.com", "thlp pw");
+	check(is_fail(g, TOKEN_FAIL_NEEDS_AUTH, NULL) &&
+	    count(IMSG_AUTH_REQUEST) == 0, "shared mailbox: locked until the "
+	    "owner logs in", "%s", show(g));
+
+	/* An expired token: one refresh for owner\shared and the mailbox. */
+	engine_restart();
+	if (rewrite("lp@example.com", "new pw", now - 10, now - 3610,
+	    NULL) == -1) {
+		check(0, "shared mailbox: record rewritten", "failed");
+		return;
+	}
+	got_clear();
+	get(1106, "lp@example.com\\team@example.com", "new pw", 0, NULL);
+	pump();
+	get(1107, "team@example.com", "thlp pw", 0, NULL);
+	pump();
+	rq = find(IMSG_AUTH_REQUEST, 0);
+	check(rq != NULL && rq->u == AUTH_OP_REFRESH &&
+	    count(IMSG_AUTH_REQUEST) == 1 && answer_for(1107) == NULL,
+	    "shared mailbox: the mailbox's login waits on the owner's one "
+	    "refresh", "%s", show(rq));
+	if (rq == NULL)
+		return;
+	tokens(rq->id, "L3", now + 3600, NULL);
+	pump();
+	check(is_ok(answer_for(1106), "L3") && is_ok(answer_for(1107), "L3") &&
+	    count(IMSG_AUTH_REQUEST) == 1,
+	    "shared mailbox: both answered with the refreshed token",
+	    "%s", show(answer_for(1107)));
+}
+
 static void
 test_require_local_password(void)
 {
@@ -2547,8 +2619,10 @@ main(void)
 		    "[th4@example.com]\n" ACCT_CODE
 		    "[th5@example.com]\n" ACCT_CODE
 		    "[thlp@example.com]\n" ACCT_CODE
+		    "local_password = %s\n\n"
+		    "[Team@example.com]\ntoken_owner = lp@example.com\n"
 		    "local_password = %s\n\n", hash_lp, hash_ccg, hash_lp,
-		    hash_th);
+		    hash_th, hash_th);
 	fputs("[wait@example.com]\n" ACCT_CODE, fp);
 	if (precache != NULL)
 		fprintf(fp, "[@pre.example]\n"
@@ -2590,6 +2664,7 @@ main(void)
 	test_ctl();
 	test_malformed();
 	test_local_password();
+	test_shared_mailbox();
 	test_require_local_password();
 	test_allowlist();
 	test_throttle();
