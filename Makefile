@@ -21,11 +21,11 @@ PKG_CONFIG ?=	pkg-config
 ifeq ($(shell uname),OpenBSD)
 # pledge(2) and unveil(2) in place of libseccomp; libc has the BSD
 # functions (setproctitle, strlcpy, ...) and crypt(3).
-PKGS =		libtls libevent libcurl jansson libcrypto hiredis
+PKGS =		libtls libevent libcurl jansson libssl libcrypto hiredis
 LIBCRYPT =
 else
-PKGS =		libtls libevent libcurl jansson libbsd-overlay libcrypto libseccomp \
-		hiredis
+PKGS =		libtls libevent libcurl jansson libbsd-overlay libssl libcrypto \
+		libseccomp hiredis
 LIBCRYPT =	-lcrypt
 endif
 

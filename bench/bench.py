@@ -270,11 +270,14 @@ class Bench:
     # -- the synthetic upstream ---------------------------------------
 
     def start_upstream(self):
+        """The upstream offers TLS session tickets, as Dovecot does; a
+        second one (IMAP only) offers none: emailproxy's "IMAP
+        without resumption" section, for the comparison."""
         ready = self.path("upstream.ready")
         self.upstream_stats = self.path("upstream.stats")
         self.upstream = self.start("upstream", [
             UPSTREAM, "-c", self.path("server.crt"), "-k",
-            self.path("server.key"), "-i", "0", "-p", "0", "-s", "0",
+            self.path("server.key"), "-R", "-i", "0", "-p", "0", "-s", "0",
             "-r", ready, "-S", self.upstream_stats])
         self.wait_file(ready, self.upstream)
         self.up_port = {}
@@ -282,6 +285,13 @@ class Bench:
             for line in f:
                 k, v = line.split()
                 self.up_port[k] = int(v)
+        ready = self.path("upstream_nr.ready")
+        self.upstream_nr = self.start("upstream_nr", [
+            UPSTREAM, "-c", self.path("server.crt"), "-k",
+            self.path("server.key"), "-i", "0", "-r", ready])
+        self.wait_file(ready, self.upstream_nr)
+        with open(ready) as f:
+            self.up_port["imap_nr"] = int(f.read().split()[1])
 
     def upstream_counters(self):
         try:
@@ -304,10 +314,11 @@ class Bench:
         os.chmod(store, 0o700)
         os.makedirs(empty, exist_ok=True)
         os.chmod(empty, 0o755)
-        self.ep_port = {k: self.free_port() for k in self.ep_protos}
+        self.ep_port = {k: self.free_port() for k in
+                        self.ep_protos + ["imap_nr"]}
         servers = ""
-        for proto in self.ep_protos:
-            sect = proto.upper()
+        for proto in self.ep_protos + ["imap_nr"]:
+            sect = "IMAP" if proto == "imap_nr" else proto.upper()
             servers += """
 [{sect}-{port}]
 server_address = 127.0.0.1
@@ -403,7 +414,8 @@ max_connections_per_address = 0
 
     def start_haproxy(self):
         """A plain TLS-terminating relay: TLS in, TLS out, one thread,
-        no TLS session reuse towards the server (emailproxy has none)."""
+        reusing TLS sessions towards the server (haproxy's default, as
+        emailproxy does)."""
         self.hap_port = self.free_port()
         cfg = self.path("haproxy.cfg")
         with open(cfg, "w") as f:
@@ -420,7 +432,7 @@ frontend imap
     bind 127.0.0.1:{port} ssl crt {tmp}/server.pem
     default_backend upstream
 backend upstream
-    server up 127.0.0.1:{up} ssl verify required ca-file {ca} verifyhost localhost sni str(localhost) no-ssl-reuse
+    server up 127.0.0.1:{up} ssl verify required ca-file {ca} verifyhost localhost sni str(localhost)
 """.format(maxconn=self.relay_maxconn, port=self.hap_port, tmp=self.tmp,
            up=self.up_port["imap"], ca=self.ca))
         self.hap = self.start("haproxy", [HAPROXY, "-db", "-f", cfg])
@@ -465,6 +477,8 @@ backend upstream
                  ("emailproxy", self.ep_port[proto], PASSWORD, "login")]
         if relay:
             sides.append(("haproxy", self.hap_port, self.token, "xoauth2"))
+            sides.append(("emailproxy_noresume", self.ep_port["imap_nr"],
+                          PASSWORD, "login"))
         out = {}
         for side in sides:
             out[side[0]] = {"n": 0, "ok": 0, "failed": 0, "samples": [],
@@ -472,20 +486,23 @@ backend upstream
         # The CPU each side's relay spends (utime+stime): emailproxy's
         # proxy child, haproxy; the upstream's for the direct logins.
         cpu_pid = {"direct": self.upstream.pid, "emailproxy": self.ep_child,
-                   "haproxy": self.hap.pid if relay else None}
+                   "haproxy": self.hap.pid if relay else None,
+                   "emailproxy_noresume": self.ep_child}
+        up_pid = {"emailproxy_noresume": self.upstream_nr.pid}
         for o in out.values():
             o["cpu_s"] = o["upstream_cpu_s"] = 0.0
         for i in range(chunks):
             k = n // chunks + (1 if i < n % chunks else 0)
             for side, port, secret, auth in sides:
                 c0 = cpu_seconds(cpu_pid[side])
-                u0 = cpu_seconds(self.upstream.pid)
+                u0 = cpu_seconds(up_pid.get(side, self.upstream.pid))
                 res = self.loadgen("%s_%s_%d" % (name, side, i), "login",
                                    port, secret, proto=proto, auth=auth,
                                    n=k, extra=["-s"])
                 o = out[side]
                 o["cpu_s"] += cpu_seconds(cpu_pid[side]) - c0
-                o["upstream_cpu_s"] += cpu_seconds(self.upstream.pid) - u0
+                o["upstream_cpu_s"] += cpu_seconds(
+                    up_pid.get(side, self.upstream.pid)) - u0
                 o["n"] += res["n"]
                 o["ok"] += res["ok"]
                 o["failed"] += res["failed"]
@@ -498,7 +515,8 @@ backend upstream
                                                max(o["ok"], 1), 3)
         self.raw[name] = out
         if relay:
-            return out["emailproxy"], out["direct"], out["haproxy"]
+            return out["emailproxy"], out["direct"], out["haproxy"], \
+                out["emailproxy_noresume"]
         return out["emailproxy"], out["direct"]
 
     def idle_run(self, name, port, n, pid):
@@ -587,7 +605,9 @@ backend upstream
 
     def fig1(self):
         a = self.args
-        up0 = self.upstream_counters()["auth_ok"]
+        up = self.upstream_counters()
+        up0 = up["auth_ok"]
+        self.resumed0 = up.get("auth_resumed", 0)
         cold = self.loadgen("fig1_cold", "login", self.ep_port["imap"],
                             PASSWORD, n=1)
         if cold["ok"] != 1:
@@ -596,8 +616,9 @@ backend upstream
                                          self.ep.tail()))
         self.token = self.oauth_admin("/admin/mint",
                                       username=CLIENT_ID)["access_token"]
-        ep, ref, hap = self.login_pair("fig1", "imap", a.logins, True)
-        up1 = self.upstream_counters()["auth_ok"]
+        ep, ref, hap, nr = self.login_pair("fig1", "imap", a.logins, True)
+        up = self.upstream_counters()
+        up1 = up["auth_ok"]
         # Every proxied login must have reached the upstream as XOAUTH2.
         want = 1 + ref["ok"] + ep["ok"] + hap["ok"]
         self.raw["fig1_upstream_logins"] = up1 - up0
@@ -637,6 +658,26 @@ backend upstream
                  ep["upstream_cpu_ms_per_login"],
                  ref["upstream_cpu_ms_per_login"],
                  "the upstream, direct XOAUTH2 logins")
+        # Upstream TLS session resumption: the same logins through a
+        # section whose server offers no tickets.
+        self.row(1, "%s: logins over a resumed upstream TLS session" %
+                 what, "", "%d/%d" % (up.get("auth_resumed", 0) -
+                                      self.resumed0, ep["ok"] + hap["ok"]),
+                 None, "", ratio=False, note="the upstream's count of "
+                 "XOAUTH2 logins on a resumed TLS session, of emailproxy's "
+                 "and haproxy's logins")
+        self.row(1, "%s: relay CPU per login, resumption vs none" % what,
+                 "ms", ep["cpu_ms_per_login"], nr["cpu_ms_per_login"],
+                 "emailproxy, upstream without TLS tickets (%d/%d ok)" % (
+                     nr["ok"], nr["n"]))
+        self.row(1, "%s: upstream CPU per login, resumption vs none" % what,
+                 "ms", ep["upstream_cpu_ms_per_login"],
+                 nr["upstream_cpu_ms_per_login"],
+                 "emailproxy, upstream without TLS tickets")
+        self.row(1, "%s: median, resumption vs none" % what, "ms",
+                 ep["session_ms"].get("median"),
+                 nr["session_ms"].get("median"),
+                 "emailproxy, upstream without TLS tickets")
         self.row(1, "IMAP cold first login (KDF + token request)", "ms",
                  cold["session_ms"].get("median"), None, "", ratio=False,
                  note="one login: PBKDF2 at the default kdf_iterations "

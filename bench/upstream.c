@@ -48,6 +48,7 @@
 #include <event2/event_struct.h>
 #include <tls.h>
 
+#include "tls_ossl.h"
 #include "util.h"
 
 #define BIG_SIZE	(1024 * 1024)	/* the literal source, reused */
@@ -62,7 +63,7 @@ enum cstate { ST_CMD, ST_AUTH_CONT, ST_IDLE };
 struct conn {
 	int		 fd;
 	enum proto	 proto;
-	struct tls	*tls;
+	struct tlsx	*tls;
 	struct event	 ev;
 	short		 want;		/* EV_READ or EV_WRITE, registered */
 	enum cstate	 state;
@@ -87,7 +88,7 @@ struct listener {
 };
 
 static struct event_base	*base;
-static struct tls		*server;
+static struct tlsx_ctx		*server;
 static struct listener		 listeners[P_COUNT];
 static char			*big;
 static uint64_t			 default_size = 1024;
@@ -95,6 +96,7 @@ static const char		*stats_file;
 
 static struct {
 	uint64_t	accepted, open, auth_ok, auth_fail, idle, idle_max;
+	uint64_t	auth_resumed;	/* logins over a resumed TLS session */
 	uint64_t	fetches, fetch_bytes, accept_errors;
 	char		cipher[96];	/* of the last session logged in */
 } st;
@@ -106,10 +108,7 @@ static void
 conn_free(struct conn *c)
 {
 	event_del(&c->ev);
-	if (c->tls != NULL) {
-		(void)tls_close(c->tls);
-		tls_free(c->tls);
-	}
+	tlsx_free(c->tls, 1);
 	close(c->fd);
 	if (c->state == ST_IDLE)
 		st.idle--;
@@ -157,19 +156,19 @@ conn_flush(struct conn *c)
 
 	for (;;) {
 		if (c->outoff < c->outlen) {
-			n = tls_write(c->tls, c->out + c->outoff,
+			n = tlsx_write(c->tls, c->out + c->outoff,
 			    c->outlen - c->outoff);
 		} else if (c->lit_left > 0) {
 			len = c->lit_left < BIG_SIZE ? c->lit_left : BIG_SIZE;
-			n = tls_write(c->tls, big, len);
+			n = tlsx_write(c->tls, big, len);
 		} else {
 			free(c->out);
 			c->out = NULL;
 			c->outlen = c->outoff = 0;
 			return (1);
 		}
-		if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
-			conn_want(c, n == TLS_WANT_POLLIN ? EV_READ : EV_WRITE);
+		if (n == TLSX_WANT_POLLIN || n == TLSX_WANT_POLLOUT) {
+			conn_want(c, n == TLSX_WANT_POLLIN ? EV_READ : EV_WRITE);
 			return (0);
 		}
 		if (n < 0)
@@ -222,8 +221,10 @@ auth_check(struct conn *c, const char *b64)
 	if (ok) {
 		c->authed = 1;
 		st.auth_ok++;
-		if ((v = tls_conn_version(c->tls)) != NULL &&
-		    (ci = tls_conn_cipher(c->tls)) != NULL)
+		if (tlsx_resumed(c->tls))
+			st.auth_resumed++;
+		if ((v = tlsx_version(c->tls)) != NULL &&
+		    (ci = tlsx_cipher(c->tls)) != NULL)
 			snprintf(st.cipher, sizeof(st.cipher), "%s %s", v, ci);
 	} else
 		st.auth_fail++;
@@ -469,10 +470,10 @@ conn_run(struct conn *c)
 				break;
 			continue;
 		}
-		n = tls_read(c->tls, c->in + c->inlen,
+		n = tlsx_read(c->tls, c->in + c->inlen,
 		    sizeof(c->in) - c->inlen);
-		if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
-			conn_want(c, n == TLS_WANT_POLLIN ? EV_READ : EV_WRITE);
+		if (n == TLSX_WANT_POLLIN || n == TLSX_WANT_POLLOUT) {
+			conn_want(c, n == TLSX_WANT_POLLIN ? EV_READ : EV_WRITE);
 			return;
 		}
 		if (n <= 0)
@@ -504,6 +505,7 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 	struct listener	*l = arg;
 	struct timeval	 tv = { 0, 100000 };
 	struct conn	*c;
+	char		 errbuf[256];
 	int		 fd, i;
 
 	for (i = 0; i < 256; i++) {
@@ -524,8 +526,9 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 		}
 		c->fd = fd;
 		c->proto = l->proto;
-		if (tls_accept_socket(server, &c->tls, fd) == -1) {
-			warnx("tls_accept_socket: %s", tls_error(server));
+		if ((c->tls = tlsx_accept(server, fd, errbuf,
+		    sizeof(errbuf))) == NULL) {
+			warnx("%s", errbuf);
 			close(fd);
 			free(c);
 			continue;
@@ -564,9 +567,10 @@ stats_write(void)
 	    ", \"auth_fail\": %" PRIu64 ", \"idle\": %" PRIu64
 	    ", \"idle_max\": %" PRIu64 ", \"fetches\": %" PRIu64
 	    ", \"fetch_bytes\": %" PRIu64 ", \"accept_errors\": %" PRIu64
+	    ", \"auth_resumed\": %" PRIu64
 	    ", \"cipher\": \"%s\"}\n", st.accepted, st.open, st.auth_ok,
 	    st.auth_fail, st.idle, st.idle_max, st.fetches, st.fetch_bytes,
-	    st.accept_errors, st.cipher);
+	    st.accept_errors, st.auth_resumed, st.cipher);
 	if (write_file_atomic(stats_file, buf) == -1)
 		warn("%s", stats_file);
 }
@@ -594,15 +598,14 @@ port_arg(const char *s)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: upstream -c cert -k key [-i imap] [-p pop] "
-	    "[-s smtp] [-b bytes] [-r readyfile] [-S statsfile]\n");
+	fprintf(stderr, "usage: upstream -c cert -k key [-R] [-i imap] "
+	    "[-p pop] [-s smtp] [-b bytes] [-r readyfile] [-S statsfile]\n");
 	exit(2);
 }
 
 int
 main(int argc, char *argv[])
 {
-	struct tls_config	*cfg;
 	struct event		 sigs[4];
 	const int		 signos[4] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
 	const char		*cert = NULL, *key = NULL, *ready = NULL;
@@ -610,9 +613,12 @@ main(int argc, char *argv[])
 	char			 text[256];
 	size_t			 off = 0, i;
 	int			 ch, want[P_COUNT] = { 0 }, any = 0;
+	int			 resume = 0;
+	uint8_t			*certpem, *keypem;
+	size_t			 certlen, keylen;
 	uint16_t		 port[P_COUNT] = { 0 };
 
-	while ((ch = getopt(argc, argv, "b:c:i:k:p:r:s:S:")) != -1) {
+	while ((ch = getopt(argc, argv, "b:c:i:k:p:Rr:s:S:")) != -1) {
 		switch (ch) {
 		case 'b':
 			default_size = strtonum(optarg, 1, FETCH_MAX, &errstr);
@@ -637,6 +643,9 @@ main(int argc, char *argv[])
 			port[P_SMTP] = port_arg(optarg);
 			want[P_SMTP] = any = 1;
 			break;
+		case 'R':
+			resume = 1;
+			break;
 		case 'r':
 			ready = optarg;
 			break;
@@ -659,14 +668,19 @@ main(int argc, char *argv[])
 		big[i] = (i % 80 == 78) ? '\r' : (i % 80 == 79) ? '\n' :
 		    (char)('a' + (i % 80) % 26);
 
-	if ((cfg = tls_config_new()) == NULL)
-		errx(1, "tls_config_new");
-	if (tls_config_set_keypair_file(cfg, cert, key) == -1)
-		errx(1, "%s", tls_config_error(cfg));
-	if ((server = tls_server()) == NULL)
-		errx(1, "tls_server");
-	if (tls_configure(server, cfg) == -1)
-		errx(1, "%s", tls_error(server));
+	/*
+	 * The proxy's own TLS code (proxy/tls_ossl.c) serves here too:
+	 * with -R it sends one TLS session ticket per handshake, as Dovecot
+	 * does (libtls, Debian's libretls, sends none).
+	 */
+	if ((certpem = tls_load_file(cert, &certlen, NULL)) == NULL ||
+	    (keypem = tls_load_file(key, &keylen, NULL)) == NULL)
+		errx(1, "cannot read %s or %s", cert, key);
+	if ((server = tlsx_server_ctx("upstream", certpem, certlen, keypem,
+	    keylen, resume ? 1 : 0)) == NULL)
+		errx(1, "cannot set up TLS");
+	tls_unload_file(keypem, keylen);
+	tls_unload_file(certpem, certlen);
 
 	if ((base = event_base_new()) == NULL)
 		errx(1, "event_base_new");

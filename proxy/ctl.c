@@ -32,6 +32,7 @@
 #include "pool.h"
 #include "proc.h"
 #include "proxy.h"
+#include "tls_ossl.h"
 
 static void
 ctl_data(struct imsgev *iev, uint32_t id, json_t *obj)
@@ -102,9 +103,12 @@ ctl_stats(struct imsgev *iev, uint32_t id)
 	struct pool_stats	ps;
 	struct ctl_walk		w;
 	json_t			*o;
+	uint64_t		 hs, resumed;
 
 	proxy_stats_get(&st);
-	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	tlsx_counters(&hs, &resumed);
+	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I}",
 	    "proxy_sessions_open", (json_int_t)st.sessions_open,
 	    "proxy_sessions_total", (json_int_t)st.sessions_total,
 	    "proxy_connections_refused_total",
@@ -116,6 +120,8 @@ ctl_stats(struct imsgev *iev, uint32_t id)
 	    "proxy_bytes_from_clients_total", (json_int_t)st.bytes_from_clients,
 	    "proxy_bytes_to_clients_total", (json_int_t)st.bytes_to_clients,
 	    "proxy_listeners", (json_int_t)st.listeners,
+	    "proxy_upstream_tls_handshakes_total", (json_int_t)hs,
+	    "proxy_upstream_tls_resumed_total", (json_int_t)resumed,
 	    "proxy_start_time_seconds", (json_int_t)st.start_time);
 	pool_stats_get(&ps);
 	if (o == NULL ||

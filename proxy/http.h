@@ -43,7 +43,7 @@
 
 #include <stdint.h>
 
-struct tls;
+struct tlsx_ctx;
 struct http_conn;
 struct http_request;
 struct http_server;
@@ -67,7 +67,7 @@ struct http_server_conf {
 	const char		*name;		/* for the logs: "metrics" */
 	const struct http_route	*routes;	/* kept, not copied */
 	size_t			 nroutes;
-	struct tls		*tls;		/* server context, or NULL */
+	struct tlsx_ctx		*tls;		/* server context, or NULL */
 	unsigned int		 max_conns;	/* open at once */
 	unsigned int		 timeout;	/* s to read, and to write */
 	unsigned int		 handler_timeout; /* s for a later answer */

@@ -18,7 +18,7 @@
  * One event per connection.  Whatever fires, the dispatcher tries to
  * write what is queued and to read, and re-arms for what each side then
  * waits for: with TLS a read may wait for writability and a write for
- * readability (TLS_WANT_POLLOUT / TLS_WANT_POLLIN).  libtls may hold
+ * readability (TLSX_WANT_POLLOUT / TLSX_WANT_POLLIN).  OpenSSL may hold
  * decrypted bytes the kernel no longer signals, so whenever reading
  * restarts the dispatcher is run once without waiting (the kick event).
  */
@@ -26,18 +26,15 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
-#include <openssl/x509.h>
-
 #include <errno.h>
 #include <event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <tls.h>
 #include <unistd.h>
 
 #include "io.h"
-#include "tlsverify.h"
+#include "tls_ossl.h"
 
 #define IO_F_PAUSE	0x01	/* the owner stopped reading */
 #define IO_F_SHUTDOWN	0x02	/* flush, then close */
@@ -100,49 +97,30 @@ io_tls_begin(struct io *io, short first)
 }
 
 int
-io_start_tls_client(struct io *io, struct tls_config *cfg,
-    const char *servername, X509_STORE *store)
+io_start_tls_client(struct io *io, struct tlsx_ctx *ctx,
+    const char *servername)
 {
 	if (io->state != IO_S_UP || io->tls != NULL) {
 		io_seterror(io, "TLS", "connection not ready for TLS");
 		return -1;
 	}
-	if ((io->tls = tls_client()) == NULL) {
-		io_seterror(io, "tls_client", "out of memory");
+	if ((io->tls = tlsx_connect(ctx, io->fd, servername, io->error,
+	    sizeof(io->error))) == NULL)
 		return -1;
-	}
-	if (tls_configure(io->tls, cfg) == -1 ||
-	    tls_connect_socket(io->tls, io->fd, servername) == -1) {
-		io_seterror(io, "tls", tls_error(io->tls));
-		tls_free(io->tls);
-		io->tls = NULL;
-		return -1;
-	}
-	/* Held until verified: a reload may replace the server's store. */
-	if (store != NULL && X509_STORE_up_ref(store) == 1)
-		io->verify = store;
-	else if (store != NULL) {
-		io_seterror(io, "TLS", "out of memory");
-		tls_free(io->tls);
-		io->tls = NULL;
-		return -1;
-	}
 	io_tls_begin(io, EV_WRITE);
 	return 0;
 }
 
 int
-io_start_tls_server(struct io *io, struct tls *ctx)
+io_start_tls_server(struct io *io, struct tlsx_ctx *ctx)
 {
 	if (io->state != IO_S_UP || io->tls != NULL) {
 		io_seterror(io, "TLS", "connection not ready for TLS");
 		return -1;
 	}
-	if (tls_accept_socket(ctx, &io->tls, io->fd) == -1) {
-		io_seterror(io, "tls_accept_socket", tls_error(ctx));
-		io->tls = NULL;
+	if ((io->tls = tlsx_accept(ctx, io->fd, io->error,
+	    sizeof(io->error))) == NULL)
 		return -1;
-	}
 	io_tls_begin(io, EV_READ);
 	return 0;
 }
@@ -259,19 +237,13 @@ io_close(struct io *io)
 	event_del(&io->ev);
 	evtimer_del(&io->kick);
 	io->armed = 0;
-	if (io->tls != NULL) {
-		/* Best effort close_notify; we do not wait for the peer. */
-		if (io->state == IO_S_UP)
-			(void)tls_close(io->tls);
-		tls_free(io->tls);
-		io->tls = NULL;
-	}
+	/* Best effort close_notify; we do not wait for the peer. */
+	tlsx_free(io->tls, io->state == IO_S_UP);
+	io->tls = NULL;
 	if (io->fd != -1) {
 		close(io->fd);
 		io->fd = -1;
 	}
-	X509_STORE_free(io->verify);
-	io->verify = NULL;
 	iobuf_clear(&io->in);
 	iobuf_clear(&io->out);
 	iobuf_clear(&io->pre);
@@ -288,6 +260,12 @@ int
 io_is_tls(struct io *io)
 {
 	return io->tls != NULL;
+}
+
+const char *
+io_tls_version(struct io *io)
+{
+	return io->tls != NULL ? tlsx_version(io->tls) : "none";
 }
 
 size_t
@@ -338,18 +316,18 @@ io_flush(struct io *io)
 	io->wwait = 0;
 	while ((len = iobuf_len(&io->out)) > 0) {
 		if (io->tls != NULL) {
-			n = tls_write(io->tls, iobuf_data(&io->out), len);
-			if (n == TLS_WANT_POLLIN) {
+			n = tlsx_write(io->tls, iobuf_data(&io->out), len);
+			if (n == TLSX_WANT_POLLIN) {
 				io->wwait = EV_READ;
 				break;
 			}
-			if (n == TLS_WANT_POLLOUT) {
+			if (n == TLSX_WANT_POLLOUT) {
 				io->wwait = EV_WRITE;
 				break;
 			}
 			if (n == -1) {
-				io_seterror(io, "tls_write",
-				    tls_error(io->tls));
+				io_seterror(io, "TLS",
+				    tlsx_error(io->tls));
 				return -1;
 			}
 		} else {
@@ -407,16 +385,16 @@ io_fill(struct io *io)
 				room = IO_READ_CHUNK;
 		}
 		if (io->tls != NULL) {
-			n = tls_read(io->tls, p, room);
-			if (n == TLS_WANT_POLLIN)
+			n = tlsx_read(io->tls, p, room);
+			if (n == TLSX_WANT_POLLIN)
 				break;
-			if (n == TLS_WANT_POLLOUT) {
+			if (n == TLSX_WANT_POLLOUT) {
 				io->rwait = EV_WRITE;
 				break;
 			}
 			if (n == -1) {
-				io_seterror(io, "tls_read",
-				    tls_error(io->tls));
+				io_seterror(io, "TLS",
+				    tlsx_error(io->tls));
 				goto fail;
 			}
 		} else {
@@ -510,7 +488,6 @@ static void
 io_dispatch(int fd, short event, void *arg)
 {
 	struct io	*io = arg;
-	char		 why[200];
 	ssize_t		 n;
 	int		 r;
 
@@ -527,28 +504,16 @@ io_dispatch(int fd, short event, void *arg)
 		io->state = IO_S_HANDSHAKE;
 	}
 	if (io->state == IO_S_HANDSHAKE) {
-		if ((r = tls_handshake(io->tls)) == TLS_WANT_POLLIN ||
-		    r == TLS_WANT_POLLOUT) {
-			io->hwait = r == TLS_WANT_POLLIN ? EV_READ : EV_WRITE;
+		if ((r = tlsx_handshake(io->tls)) == TLSX_WANT_POLLIN ||
+		    r == TLSX_WANT_POLLOUT) {
+			io->hwait = r == TLSX_WANT_POLLIN ? EV_READ : EV_WRITE;
 			io_update(io);
 			return;
 		}
 		if (r == -1) {
-			io_seterror(io, "TLS handshake", tls_error(io->tls));
+			io_seterror(io, "TLS handshake", tlsx_error(io->tls));
 			io->cb(io, IO_ERROR, io->arg);
 			return;
-		}
-		/* Before anything is sent or read over the connection. */
-		if (io->verify != NULL) {
-			r = tlsverify_peer(io->tls, io->verify, why,
-			    sizeof(why));
-			X509_STORE_free(io->verify);
-			io->verify = NULL;
-			if (r == -1) {
-				io_seterror(io, "TLS handshake", why);
-				io->cb(io, IO_ERROR, io->arg);
-				return;
-			}
 		}
 		io->state = IO_S_UP;
 		io->cb(io, IO_TLSREADY, io->arg);

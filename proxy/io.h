@@ -15,9 +15,9 @@
  */
 
 /*
- * A non-blocking buffered connection on libevent, plain or libtls
- * (after OpenSMTPD's ioev.c, our own code).  TLS can start on a
- * connection that is already up (STARTTLS), on either side.
+ * A non-blocking buffered connection on libevent, plain or TLS
+ * (tls_ossl.c), after OpenSMTPD's ioev.c (our own code).  TLS can start
+ * on a connection that is already up (STARTTLS), on either side.
  */
 
 #ifndef IO_H
@@ -27,14 +27,14 @@
 
 #include <event.h>
 #include <stdint.h>
-#include <tls.h>
 
 #define IO_READ_CHUNK	65536
 #define IO_IN_MAX	(256 * 1024)	/* stop reading above this */
 #define IO_HIWAT_BYTES	(256 * 1024)	/* a relay pauses its source above */
 #define IO_LOWAT_BYTES	(64 * 1024)	/* ... and resumes below this */
 
-struct x509_store_st;
+struct tlsx;
+struct tlsx_ctx;
 
 struct iobuf {
 	uint8_t		*buf;
@@ -82,8 +82,7 @@ enum io_state {
 
 struct io {
 	int		 fd;
-	struct tls	*tls;
-	struct x509_store_st *verify;	/* checked after the handshake */
+	struct tlsx	*tls;		/* tls_ossl.h */
 	enum io_state	 state;
 	int		 flags;
 	short		 rwait;		/* what reading waits for */
@@ -109,14 +108,13 @@ void	 io_init(struct io *, int fd,
  * Start TLS, also on a connection already in use (STARTTLS): what was
  * queued before the call goes out in clear first, what is queued after
  * it goes out encrypted; nothing is read until the handshake is done.
- * 0, or -1 with io_error set.  IO_TLSREADY (or IO_ERROR) when done.
- * With a store (the config then has libtls's chain check off), the
- * server's chain is verified against it (tlsverify.c) before
- * IO_TLSREADY; a failure is an IO_ERROR like libtls's own.
+ * 0, or -1 with io_error set.  IO_TLSREADY (or IO_ERROR) when done;
+ * a server's chain and name are verified in the handshake.  The
+ * connection holds a reference to the context.
  */
-int	 io_start_tls_client(struct io *, struct tls_config *,
-	    const char *servername, struct x509_store_st *);
-int	 io_start_tls_server(struct io *, struct tls *);
+int	 io_start_tls_client(struct io *, struct tlsx_ctx *,
+	    const char *servername);
+int	 io_start_tls_server(struct io *, struct tlsx_ctx *);
 int	 io_write(struct io *, const void *, size_t);
 /* Consume n bytes of io->in (and read again if reading had stopped). */
 void	 io_drain(struct io *, size_t);
@@ -144,6 +142,8 @@ void	 io_move(struct io *to, struct io *from,
 void	 io_close(struct io *);
 const char *io_error(struct io *);
 int	 io_is_tls(struct io *);
+/* "TLSv1.3" and the like. */
+const char *io_tls_version(struct io *);
 size_t	 io_queued(struct io *);
 
 #endif /* IO_H */

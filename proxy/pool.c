@@ -300,8 +300,8 @@ pool_connected(int fd, const char *error, void *arg)
 	io_init(&c->io, fd, pool_io, c);
 	if (p->conf->server_starttls)
 		return;
-	if (io_start_tls_client(&c->io, p->upstream_cfg,
-	    p->conf->server_address, p->upstream_store) == -1)
+	if (io_start_tls_client(&c->io, p->upstream,
+	    p->conf->server_address) == -1)
 		pool_fail(c, io_error(&c->io));
 }
 

@@ -37,6 +37,7 @@ struct imsgev;
 struct imsg;
 struct x509_store_st;
 struct pool;
+struct tlsx_ctx;
 
 /*
  * A section's local TLS context.  Every client handshake started with it
@@ -45,8 +46,7 @@ struct pool;
  * while a client of the old section is still mid-handshake.
  */
 struct local_tls {
-	struct tls_config	*cfg;
-	struct tls		*ctx;
+	struct tlsx_ctx		*ctx;
 	unsigned int		 refs;
 };
 
@@ -59,8 +59,7 @@ struct pserver {
 	char			*name;
 	struct server_conf	*conf;		/* in proxy_conf */
 	const struct proto_ops	*ops;
-	struct tls_config	*upstream_cfg;	/* chain check off ... */
-	struct x509_store_st	*upstream_store; /* ... done with this */
+	struct tlsx_ctx		*upstream;	/* TLS towards the server */
 	struct local_tls	*local;		/* local TLS, or NULL */
 	int			 lfd;
 	struct event		 lev;

@@ -41,9 +41,15 @@
 #include "proxy.h"
 #include "session.h"
 #include "starttls.h"
+#include "tls_ossl.h"
 #include "tlsverify.h"
 
 #define ACCEPT_BURST	64
+/*
+ * TLS session tickets sent to each client (stateless: their keys live in
+ * the section's context until a reload replaces it).
+ */
+#define LOCAL_TLS_TICKETS	1
 
 static struct pserver_list	 pservers = TAILQ_HEAD_INITIALIZER(pservers);
 /*
@@ -126,26 +132,22 @@ proto_ops_for(enum proto proto)
 	return NULL;
 }
 
-static struct tls_config *
+/*
+ * The server's TLS context, built once and shared by all its upstream
+ * connections (and by the sessions they resume); a new one when the
+ * global CA bundle changes.
+ */
+static struct tlsx_ctx *
 upstream_tls(struct server_conf *sc)
 {
-	struct tls_config	*cfg;
+	struct tlsx_ctx	*ctx;
+	X509_STORE	*store;
 
-	if ((cfg = tls_config_new()) == NULL)
+	if ((store = server_store(sc)) == NULL)
 		return NULL;
-	if (tls_config_set_protocols(cfg, TLS_PROTOCOL_TLSv1_2 |
-	    TLS_PROTOCOL_TLSv1_3) == -1) {
-		log_warnx("%s: upstream TLS: %s", sc->name,
-		    tls_config_error(cfg));
-		tls_config_free(cfg);
-		return NULL;
-	}
-	/*
-	 * The chain is verified by io.c against upstream_store (see
-	 * tlsverify.c), never skipped; libtls keeps SNI and the name check.
-	 */
-	tls_config_insecure_noverifycert(cfg);
-	return cfg;
+	ctx = tlsx_client_ctx(sc->name, store);
+	X509_STORE_free(store);
+	return ctx;
 }
 
 struct local_tls *
@@ -161,8 +163,7 @@ local_tls_unref(struct local_tls *lt)
 {
 	if (lt == NULL || --lt->refs > 0)
 		return;
-	tls_free(lt->ctx);
-	tls_config_free(lt->cfg);
+	tlsx_ctx_unref(lt->ctx);
 	free(lt);
 }
 
@@ -177,29 +178,16 @@ local_tls(struct pserver *p, struct server_conf *sc)
 		return -1;
 	lt->refs = 1;
 	p->local = lt;
-	if ((lt->cfg = tls_config_new()) == NULL ||
-	    (lt->ctx = tls_server()) == NULL)
-		goto fail;
-	if (tls_config_set_protocols(lt->cfg, TLS_PROTOCOL_TLSv1_2 |
-	    TLS_PROTOCOL_TLSv1_3) == -1 ||
-	    tls_config_set_keypair_mem(lt->cfg,
+	if ((lt->ctx = tlsx_server_ctx(sc->name,
 	    (const uint8_t *)sc->local_certificate.data,
 	    sc->local_certificate.len,
-	    (const uint8_t *)sc->local_key.data, sc->local_key.len) == -1) {
-		log_warnx("%s: local TLS: %s", sc->name,
-		    tls_config_error(lt->cfg));
-		goto fail;
-	}
-	if (tls_configure(lt->ctx, lt->cfg) == -1) {
-		log_warnx("%s: local TLS: %s", sc->name,
-		    tls_error(lt->ctx));
-		goto fail;
+	    (const uint8_t *)sc->local_key.data, sc->local_key.len,
+	    LOCAL_TLS_TICKETS)) == NULL) {
+		local_tls_unref(lt);
+		p->local = NULL;
+		return -1;
 	}
 	return 0;
- fail:
-	local_tls_unref(lt);
-	p->local = NULL;
-	return -1;
 }
 
 static struct pserver *
@@ -231,8 +219,7 @@ server_free(struct pserver *p, const char *reason)
 	pool_free(p);
 	sessions_detach(p, reason);
 	TAILQ_REMOVE(&pservers, p, entry);
-	tls_config_free(p->upstream_cfg);
-	X509_STORE_free(p->upstream_store);
+	tlsx_ctx_unref(p->upstream);
 	local_tls_unref(p->local);
 	free(p->name);
 	free(p);
@@ -258,11 +245,9 @@ server_new(struct server_conf *sc)
 		free(p);
 		return NULL;
 	}
-	if ((p->upstream_cfg = upstream_tls(sc)) == NULL ||
-	    (p->upstream_store = server_store(sc)) == NULL ||
+	if ((p->upstream = upstream_tls(sc)) == NULL ||
 	    local_tls(p, sc) == -1) {
-		tls_config_free(p->upstream_cfg);
-		X509_STORE_free(p->upstream_store);
+		tlsx_ctx_unref(p->upstream);
 		free(p->name);
 		free(p);
 		return NULL;
@@ -282,7 +267,7 @@ servers_configure(struct emailproxy_conf *conf)
 {
 	struct pserver		*p, *t;
 	struct server_conf	*sc;
-	X509_STORE		*store;
+	struct tlsx_ctx		*ctx;
 	int			 errors = 0, lfd;
 
 	/* On failure the old global store stays in use. */
@@ -299,9 +284,9 @@ servers_configure(struct emailproxy_conf *conf)
 			 * own is unchanged (server_equal) and kept.
 			 */
 			if (sc->server_ca.data == NULL &&
-			    (store = server_store(sc)) != NULL) {
-				X509_STORE_free(p->upstream_store);
-				p->upstream_store = store;
+			    (ctx = upstream_tls(sc)) != NULL) {
+				tlsx_ctx_unref(p->upstream);
+				p->upstream = ctx;
 			}
 			/* upstream_pool may differ (KF_LIVE). */
 			pool_configure(p);

@@ -15,12 +15,11 @@
  */
 
 /*
- * The upstream certificate chain is verified here and not by libtls:
- * libtls builds an SSL_CTX per connection and parses the whole CA bundle
- * into a fresh X509_STORE each time (about 870 KiB and 25 ms with the
- * system bundle), whereas one store per CA source serves them all.
- * libtls still sends SNI and checks the name (tls_handshake_client runs
- * tls_check_name whenever verify_name is set, whatever verify_cert is).
+ * The trust stores upstream chains are verified against: one per CA
+ * source, built once from the bundle in memory and shared by reference
+ * by every server context that uses it (tls_ossl.c).  Parsing the
+ * system bundle for each connection, as libtls did, cost about 870 KiB
+ * and 25 ms per connection.
  */
 
 #include <sys/types.h>
@@ -30,23 +29,15 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
-#include <openssl/x509v3.h>
 
 #include <limits.h>
 #include <stdio.h>
-#include <tls.h>
 
 #include "log.h"
 #include "tlsverify.h"
 
 /* libtls's default verification depth. */
 #define TLSVERIFY_DEPTH		6
-/*
- * What OpenSSL's SSL verification would apply through the security
- * level (Debian's default, SECLEVEL=2): no RSA keys under 2048 bits,
- * no SHA-1 signatures in the chain.
- */
-#define TLSVERIFY_AUTH_LEVEL	2
 
 X509_STORE *
 tlsverify_store(const uint8_t *data, size_t len, const char *what)
@@ -91,66 +82,4 @@ tlsverify_store(const uint8_t *data, size_t len, const char *what)
 	BIO_free(bio);
 	X509_STORE_free(store);
 	return NULL;
-}
-
-int
-tlsverify_peer(struct tls *tls, X509_STORE *store, char *err, size_t errlen)
-{
-	const uint8_t	*pem;
-	size_t		 len;
-	BIO		*bio = NULL;
-	X509		*leaf = NULL, *x;
-	STACK_OF(X509)	*untrusted = NULL;
-	X509_STORE_CTX	*xctx = NULL;
-	X509_VERIFY_PARAM *param;
-	const char	*why = "out of memory";
-	int		 rv = -1;
-
-	/* The leaf first, then what the server sent to chain it. */
-	if ((pem = tls_peer_cert_chain_pem(tls, &len)) == NULL) {
-		why = "no server certificate";
-		goto done;
-	}
-	if (len > INT_MAX || (bio = BIO_new_mem_buf(pem, len)) == NULL ||
-	    (untrusted = sk_X509_new_null()) == NULL)
-		goto done;
-	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-		if (leaf == NULL)
-			leaf = x;
-		else if (!sk_X509_push(untrusted, x)) {
-			X509_free(x);
-			goto done;
-		}
-	}
-	if (leaf == NULL) {
-		why = "no server certificate";
-		goto done;
-	}
-	if ((xctx = X509_STORE_CTX_new()) == NULL ||
-	    !X509_STORE_CTX_init(xctx, store, leaf, untrusted))
-		goto done;
-	if (!X509_STORE_CTX_set_purpose(xctx, X509_PURPOSE_SSL_SERVER)) {
-		why = "cannot set the verification purpose";
-		goto done;
-	}
-	param = X509_STORE_CTX_get0_param(xctx);
-	X509_VERIFY_PARAM_set_auth_level(param, TLSVERIFY_AUTH_LEVEL);
-	if (X509_verify_cert(xctx) == 1) {
-		rv = 0;
-		goto done;
-	}
-	/* libtls's words for the same failure. */
-	snprintf(err, errlen, "certificate verification failed: %s",
-	    X509_verify_cert_error_string(X509_STORE_CTX_get_error(xctx)));
-	why = NULL;
- done:
-	if (rv == -1 && why != NULL)
-		snprintf(err, errlen, "certificate verification failed: %s",
-		    why);
-	ERR_clear_error();
-	X509_STORE_CTX_free(xctx);
-	sk_X509_pop_free(untrusted, X509_free);
-	X509_free(leaf);
-	BIO_free(bio);
-	return rv;
 }

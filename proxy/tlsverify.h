@@ -20,23 +20,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct tls;
 struct x509_store_st;
 
 /*
  * A trust store from a PEM CA bundle in memory, built once per CA
- * source and shared by reference (X509_STORE_up_ref) by every upstream
- * connection: libtls would parse the bundle again for each of them.
+ * source and shared by reference (X509_STORE_up_ref) by the server
+ * contexts of tls_ossl.c.
  * An empty store (data NULL) trusts nothing.  NULL on failure.
  */
 struct x509_store_st *tlsverify_store(const uint8_t *data, size_t len,
 	    const char *what);
-/*
- * After a handshake done with libtls's chain check off (its name check
- * stays on): verify the peer's chain as a TLS server's.  0, or -1 with
- * the reason in err.
- */
-int	 tlsverify_peer(struct tls *, struct x509_store_st *, char *err,
-	    size_t errlen);
 
 #endif /* TLSVERIFY_H */

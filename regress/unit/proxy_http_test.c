@@ -23,7 +23,7 @@
  * at handler_timeout), a client that never sends (closed at timeout),
  * the connection limit, and a header that would split the response.
  *
- * DEPS: proxy/http.c proxy/io.c proxy/iobuf.c proxy/tlsverify.c common/http_request.c common/log.c
+ * DEPS: proxy/http.c proxy/io.c proxy/iobuf.c proxy/tls_ossl.c proxy/tlsverify.c common/http_request.c common/log.c
  */
 
 #include <sys/types.h>

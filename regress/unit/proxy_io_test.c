@@ -24,7 +24,8 @@
  * io_nowipe, buffers handed over by iobuf_move/io_relay, and a 1 MiB
  * stream relayed intact from one connection to another.
  *
- * DEPS: proxy/io.c proxy/iobuf.c proxy/tlsverify.c common/log.c
+ * DEPS: proxy/io.c proxy/iobuf.c proxy/tls_ossl.c proxy/tlsverify.c
+ * DEPS: common/log.c
  */
 
 #include <sys/types.h>
@@ -37,10 +38,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <tls.h>
 #include <unistd.h>
 
+#include <openssl/x509.h>
+
 #include "io.h"
+#include "tls_ossl.h"
+#include "tlsverify.h"
 
 static int	failures;
 static int	nev[IO_CLOSED + 1];
@@ -109,7 +113,8 @@ main(void)
 {
 	struct io		 io;
 	struct iobuf		 b;
-	struct tls_config	*cfg;
+	struct tlsx_ctx		*cfg;
+	struct x509_store_st	*store;
 	int			 sv[2];
 	uint8_t			*big, *got, *p;
 	size_t			 n, i;
@@ -298,10 +303,14 @@ main(void)
 	/* STARTTLS: queued plaintext first, then a TLS ClientHello. */
 	pair(sv);
 	io_init(&io, sv[0], cb, NULL);
-	cfg = tls_config_new();
-	tls_config_insecure_noverifycert(cfg);
+	if ((store = tlsverify_store(NULL, 0, "none")) == NULL ||
+	    (cfg = tlsx_client_ctx("test", store)) == NULL) {
+		printf("FAIL: a TLS client context\n");
+		return 1;
+	}
+	X509_STORE_free(store);
 	io_write(&io, "a STARTTLS\r\n", 12);
-	check(io_start_tls_client(&io, cfg, "localhost", NULL) == 0,
+	check(io_start_tls_client(&io, cfg, "localhost") == 0,
 	    "STARTTLS on a connection in use");
 	io_write(&io, "secret\r\n", 8);
 	n = peer_read(sv[1], got, 12 + 6, 300);
@@ -310,13 +319,13 @@ main(void)
 	    "handshake record");
 	check(memmem(got, n, "secret", 6) == NULL,
 	    "bytes queued after the upgrade never go out in clear");
-	check(io_start_tls_client(&io, cfg, "localhost", NULL) == -1,
+	check(io_start_tls_client(&io, cfg, "localhost") == -1,
 	    "a second upgrade is refused");
 	close(sv[1]);
 	spin(50);
 	check(nev[IO_ERROR] == 1, "peer gone mid-handshake: IO_ERROR");
 	io_close(&io);
-	tls_config_free(cfg);
+	tlsx_ctx_unref(cfg);
 
 	free(big);
 	free(got);

@@ -15,13 +15,14 @@
  */
 
 /*
- * The proxy's own upstream chain check (proxy/tlsverify.c): stores from
+ * The proxy's TLS (proxy/tls_ossl.c, proxy/tlsverify.c): stores from
  * PEM bundles (none: trusts nothing; garbage refused; the system
- * bundle), and a real libtls handshake over a socket pair with libtls's
- * chain check off, then tlsverify_peer against the right CA, another
- * CA, an empty store, and with an expired leaf and an intermediate.
+ * bundle); real handshakes over a socket pair, the server's chain
+ * verified against the right CA, another CA, an empty store, with an
+ * expired leaf, an intermediate, a leaf for another name; and session
+ * resumption towards the same server.
  *
- * DEPS: proxy/tlsverify.c common/log.c
+ * DEPS: proxy/tls_ossl.c proxy/tlsverify.c common/log.c
  */
 
 #include <sys/types.h>
@@ -41,6 +42,7 @@
 #include <tls.h>
 #include <unistd.h>
 
+#include "tls_ossl.h"
 #include "tlsverify.h"
 
 static int	failures;
@@ -151,56 +153,149 @@ pem(X509 **certs, EVP_PKEY *key, size_t *len)
 }
 
 /*
- * Handshake a libtls client (chain check off, name check on) with a
- * server presenting chain; then tlsverify_peer against store.
+ * One TLS connection over a socket pair, both ends in this thread:
+ * client context cctx (name servername) against server context sctx.
+ * After the handshake the server sends one byte and the client reads
+ * it, which is when a TLS 1.3 client takes the server's tickets.  0,
+ * or -1 with the client's error in err; *resumed says whether the
+ * client resumed a session.
  */
 static int
-handshake_verify(const char *chain, size_t chainlen, const char *key,
-    size_t keylen, X509_STORE *store, char *err, size_t errlen)
+connect_pair(struct tlsx_ctx *cctx, struct tlsx_ctx *sctx,
+    const char *servername, char *err, size_t errlen, int *resumed)
 {
-	struct tls_config	*scfg, *ccfg;
-	struct tls		*srv, *sconn = NULL, *cli;
-	int			 sv[2], i, cr = -2, sr = -2, rv;
+	struct tlsx	*cli, *srv;
+	int		 sv[2], i, cr = 1, sr = 1, rv = -1;
+	char		 c = 0;
+	ssize_t		 n = TLSX_WANT_POLLIN;
 
+	*resumed = -1;
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
 		die("socketpair");
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
-	scfg = tls_config_new();
-	ccfg = tls_config_new();
-	if (tls_config_set_keypair_mem(scfg, (const uint8_t *)chain,
-	    chainlen, (const uint8_t *)key, keylen) == -1)
-		die(tls_config_error(scfg));
-	tls_config_insecure_noverifycert(ccfg);
-	srv = tls_server();
-	cli = tls_client();
-	if (tls_configure(srv, scfg) == -1 ||
-	    tls_configure(cli, ccfg) == -1 ||
-	    tls_accept_socket(srv, &sconn, sv[1]) == -1 ||
-	    tls_connect_socket(cli, sv[0], "localhost") == -1)
-		die("libtls setup");
-	/* Both ends in one thread: bounded alternation. */
+	if ((cli = tlsx_connect(cctx, sv[0], servername, err,
+	    errlen)) == NULL ||
+	    (srv = tlsx_accept(sctx, sv[1], err, errlen)) == NULL)
+		die(err);
+	/* Bounded alternation. */
 	for (i = 0; i < 100 && (cr != 0 || sr != 0); i++) {
 		if (cr != 0)
-			cr = tls_handshake(cli);
+			cr = tlsx_handshake(cli);
 		if (sr != 0)
-			sr = tls_handshake(sconn);
+			sr = tlsx_handshake(srv);
 		if (cr == -1 || sr == -1)
 			break;
 	}
 	if (cr != 0) {
-		snprintf(err, errlen, "handshake: %s", tls_error(cli));
-		rv = -2;
-	} else
-		rv = tlsverify_peer(cli, store, err, errlen);
-	tls_free(cli);
-	tls_free(sconn);
-	tls_free(srv);
-	tls_config_free(scfg);
-	tls_config_free(ccfg);
+		snprintf(err, errlen, "%s", cr == -1 ? tlsx_error(cli) :
+		    "handshake did not finish");
+		goto done;
+	}
+	if (sr != 0 || tlsx_write(srv, "x", 1) != 1)
+		die("server side");
+	for (i = 0; i < 100 && n < 0; i++)
+		n = tlsx_read(cli, &c, 1);
+	if (n != 1 || c != 'x') {
+		snprintf(err, errlen, "no byte after the handshake");
+		goto done;
+	}
+	*resumed = tlsx_resumed(cli);
+	rv = 0;
+ done:
+	tlsx_free(cli, 1);
+	tlsx_free(srv, 1);
 	close(sv[0]);
 	close(sv[1]);
 	return rv;
+}
+
+/* A server presenting chain; a fresh client context on store. */
+static int
+handshake_verify(const char *chain, size_t chainlen, const char *key,
+    size_t keylen, X509_STORE *store, char *err, size_t errlen)
+{
+	struct tlsx_ctx	*sctx, *cctx;
+	int		 rv, resumed;
+
+	if ((sctx = tlsx_server_ctx("server", (const uint8_t *)chain,
+	    chainlen, (const uint8_t *)key, keylen, 1)) == NULL ||
+	    (cctx = tlsx_client_ctx("client", store)) == NULL)
+		die("TLS contexts");
+	rv = connect_pair(cctx, sctx, "localhost", err, errlen, &resumed);
+	tlsx_ctx_unref(cctx);
+	tlsx_ctx_unref(sctx);
+	return rv;
+}
+
+/*
+ * Sessions: a second connection to the same server resumes; one to a
+ * server that does not know the ticket (another context: other ticket
+ * keys, as a server restarted or another login process) works with a
+ * full handshake; another client context (another server section)
+ * never offers this one's sessions; the counters follow.
+ */
+static void
+test_resume(const char *chain, size_t chainlen, const char *key,
+    size_t keylen, X509_STORE *store)
+{
+	struct tlsx_ctx	*s1, *s2, *s3, *c1, *c2;
+	uint64_t	 h0, r0, h1, r1;
+	char		 err[256];
+	int		 i, r, resumed, all;
+
+	if ((s1 = tlsx_server_ctx("s1", (const uint8_t *)chain, chainlen,
+	    (const uint8_t *)key, keylen, 1)) == NULL ||
+	    (s2 = tlsx_server_ctx("s2", (const uint8_t *)chain, chainlen,
+	    (const uint8_t *)key, keylen, 1)) == NULL ||
+	    (s3 = tlsx_server_ctx("s3", (const uint8_t *)chain, chainlen,
+	    (const uint8_t *)key, keylen, 0)) == NULL ||
+	    (c1 = tlsx_client_ctx("c1", store)) == NULL ||
+	    (c2 = tlsx_client_ctx("c2", store)) == NULL)
+		die("TLS contexts");
+	tlsx_counters(&h0, &r0);
+	r = connect_pair(c1, s1, "localhost", err, sizeof(err), &resumed);
+	check(r == 0 && resumed == 0, "first connection: a full handshake "
+	    "(%s)", r ? err : "ok");
+	r = connect_pair(c1, s1, "localhost", err, sizeof(err), &resumed);
+	check(r == 0 && resumed == 1, "second connection to the same "
+	    "server resumes the session (%s, resumed %d)", r ? err : "ok",
+	    resumed);
+	tlsx_counters(&h1, &r1);
+	check(h1 - h0 == 2 && r1 - r0 == 1, "counters: %llu handshakes, "
+	    "%llu resumed", (unsigned long long)(h1 - h0),
+	    (unsigned long long)(r1 - r0));
+	r = connect_pair(c2, s1, "localhost", err, sizeof(err), &resumed);
+	check(r == 0 && resumed == 0, "another client context (another "
+	    "server section) does not offer the first one's sessions");
+	r = connect_pair(c1, s2, "localhost", err, sizeof(err), &resumed);
+	check(r == 0 && resumed == 0, "a server that refuses the ticket: "
+	    "a full handshake, the connection works (%s)", r ? err : "ok");
+	/* A server that offers no tickets at all. */
+	r = connect_pair(c2, s3, "localhost", err, sizeof(err), &resumed);
+	i = connect_pair(c2, s3, "localhost", err, sizeof(err), &all);
+	check(r == 0 && i == 0 && resumed == 0 && all == 0, "a server "
+	    "that offers no session: every connection works, none resumes");
+	/* Many connections: resumption keeps working, the cache bounded. */
+	all = 1;
+	for (i = 0; i < 3 * TLSX_SESSIONS; i++) {
+		r = connect_pair(c1, s1, "localhost", err, sizeof(err),
+		    &resumed);
+		if (i > 0 && (r != 0 || resumed != 1))
+			all = 0;
+	}
+	check(all, "%d more connections after the first each resume",
+	    3 * TLSX_SESSIONS - 1);
+	/* The certificate is checked on resumption too: a wrong name. */
+	r = connect_pair(c1, s1, "other.example", err, sizeof(err),
+	    &resumed);
+	check(r == -1, "another name: no session offered, the certificate "
+	    "is checked and refused: %s", err);
+	tlsx_ctx_unref(c1);
+	tlsx_ctx_unref(c2);
+	tlsx_ctx_unref(s1);
+	tlsx_ctx_unref(s2);
+	tlsx_ctx_unref(s3);
 }
 
 static int
@@ -297,16 +392,21 @@ main(void)
 	check(r == -1, "without the intermediate: refused: %s", err);
 	free(chain);
 
-	/* libtls's name check still runs with its chain check off. */
+	/* The name is checked with the chain. */
 	wrong = mkcert("other.example", leafkey, ca, cakey, 0, -3600, 86400);
 	list[0] = wrong;
 	chain = pem(list, NULL, &chainlen);
 	r = handshake_verify(chain, chainlen, key, keylen, good, err,
 	    sizeof(err));
-	check(r == -2 && strstr(err, "name `localhost' not present") != NULL,
-	    "libtls refuses a leaf for another name: %s", err);
+	check(r == -1 && strstr(err, "hostname mismatch") != NULL,
+	    "a leaf for another name is refused: %s", err);
 	free(chain);
 	X509_free(wrong);
+
+	list[0] = leaf;
+	chain = pem(list, NULL, &chainlen);
+	test_resume(chain, chainlen, key, keylen, good);
+	free(chain);
 
 	X509_free(ca);
 	X509_free(other);
