@@ -234,6 +234,7 @@ enum token_fail {
  * R is one of ok, no-password, unknown-account, bad-password,
  * config-error, needs-authorisation, authorisation-pending,
  * provider-error, internal-error, not-allowed, throttled,
+ * store-unavailable (a shared token store cannot be reached),
  * upstream-rejected, or aborted (the session
  * ended, by the client or the server, before the login was decided); ADDR is the client's
  * address without port (after a PROXY header, the header's); A is the

@@ -759,6 +759,8 @@ imap_token_fail(void *arg, enum token_fail reason, const char *message)
 	/* RFC 9051 7.1: a client shows ALERT text to the person. */
 	if (reason == TOKEN_FAIL_AUTH_PENDING)
 		imap_fail(im, "%s NO [ALERT] %s\r\n", message);
+	else if (reason == TOKEN_FAIL_UNAVAILABLE)
+		imap_fail(im, "%s NO [UNAVAILABLE] %s\r\n", message);
 	else
 		imap_fail(im, "%s NO [AUTHENTICATIONFAILED] %s\r\n",
 		    message);

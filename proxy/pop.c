@@ -46,6 +46,8 @@
 #define AUTH_FAILED	"-ERR Authentication failed."
 /* RFC 3206: the person behind the credentials must act. */
 #define AUTH_PENDING	"-ERR [AUTH]"
+/* RFC 3206: a temporary failure of the system, not of the credentials. */
+#define AUTH_TEMP	"-ERR [SYS/TEMP]"
 #define TLS_REQUIRED	"-ERR [AUTH] TLS is required: use STLS first\r\n"
 
 enum pop_state {
@@ -144,7 +146,7 @@ static void
 pop_fail_token(struct pop *p)
 {
 	proto_fail_reply(p->s, p->lg.failpending ? AUTH_PENDING :
-	    AUTH_FAILED, p->lg.failmsg);
+	    p->lg.failtemp ? AUTH_TEMP : AUTH_FAILED, p->lg.failmsg);
 	pop_reset(p);
 }
 

@@ -332,6 +332,7 @@ proto_login_clear(struct proto_login *lg)
 	free(lg->failmsg);
 	lg->failmsg = NULL;
 	lg->failpending = 0;
+	lg->failtemp = 0;
 	free(lg->reason);
 	lg->reason = NULL;
 	lg->cont = lg->tokwait = lg->retried = lg->reconnects = 0;
@@ -495,6 +496,7 @@ proto_login_token_fail(struct proto_login *lg, enum token_fail reason,
 		return;
 	lg->tokwait = 0;
 	lg->failpending = reason == TOKEN_FAIL_AUTH_PENDING;
+	lg->failtemp = reason == TOKEN_FAIL_UNAVAILABLE;
 	free(lg->failmsg);
 	if ((lg->failmsg = strdup(message)) == NULL) {
 		session_close(lg->s, "out of memory");

@@ -67,6 +67,7 @@ struct proto_login {
 	char		*b64;		/* XOAUTH2 response not yet sent */
 	char		*failmsg;	/* tokend's refusal, for the client */
 	int		 failpending;	/* ... that a person must authorise */
+	int		 failtemp;	/* ... temporary: try again later */
 	char		*reason;	/* the server's decoded challenge */
 	int		 cont;		/* the server asked for the response */
 	int		 tokwait;	/* a token request is out */

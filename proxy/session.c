@@ -782,6 +782,8 @@ audit_result(uint32_t reason)
 		return "not-allowed";
 	case TOKEN_FAIL_THROTTLED:
 		return "throttled";
+	case TOKEN_FAIL_UNAVAILABLE:
+		return "store-unavailable";
 	case TOKEN_FAIL_INTERNAL:
 	default:
 		return "internal-error";

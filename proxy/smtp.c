@@ -58,6 +58,8 @@
 #define CRED_INVALID	"535 5.7.8  Authentication credentials invalid."
 /* RFC 4954: temporary; the person behind the credentials must act. */
 #define AUTH_PENDING	"454 4.7.0"
+/* RFC 4954: a temporary authentication failure. */
+#define AUTH_TEMP	"454 4.7.0 Temporary authentication failure:"
 #define CANCELLED	"501 5.7.0 Authentication cancelled\r\n"
 #define BAD_BASE64	"501 5.5.2 Cannot decode the response\r\n"
 #define TLS_REQUIRED	"530 5.7.0 Must issue a STARTTLS command first\r\n"
@@ -227,7 +229,7 @@ static void
 smtp_fail_token(struct smtp *sm)
 {
 	proto_fail_reply(sm->s, sm->lg.failpending ? AUTH_PENDING :
-	    CRED_INVALID, sm->lg.failmsg);
+	    sm->lg.failtemp ? AUTH_TEMP : CRED_INVALID, sm->lg.failmsg);
 	smtp_reset(sm);
 }
 

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -32,6 +33,7 @@
 #include "log.h"
 #include "msg.h"
 #include "tokend.h"
+#include "store_redis.h"
 
 static void
 ctl_kick_parent(const struct tk_peer *p)
@@ -284,6 +286,14 @@ ctl_show_stats(const struct tk_peer *p, uint32_t id)
 	    (json_int_t)tk.stats.kdfq_refused);
 	if (o == NULL)
 		fatalx("json_pack");
+	/* The shared store (token_store = redis): 1 when it answers. */
+	set_int(o, "tokend_store_available", store_available(&tk.store));
+	set_int(o, "tokend_store_unavailable_total",
+	    (json_int_t)tk.stats.store_unavailable);
+	set_int(o, "tokend_store_conflicts_total",
+	    (json_int_t)tk.stats.store_conflicts);
+	set_int(o, "tokend_shared_refresh_adopted_total",
+	    (json_int_t)tk.stats.shared_refresh_adopted);
 	ctl_data(p, id, o);
 	json_decref(o);
 	stats_accounts(p, id);
@@ -301,11 +311,21 @@ ctl_health(const struct tk_peer *p, uint32_t id)
 	struct account_conf	*ac;
 	json_t			*o, *names;
 	char			*key, *problem = NULL;
-	int64_t			 unsaved;
+	int64_t			 unsaved, redis_since = 0;
+	const char		*why;
 	int			 n = 0;
 
 	unsaved = acct_unsaved();
-	if (store_writable(&tk.store) == -1) {
+	if (store_shared(&tk.store)) {
+		/* A PING: an outage shows at once, not at the next login. */
+		if (store_writable(&tk.store) == -1) {
+			why = store_redis_state(&tk.store, &redis_since);
+			if (asprintf(&problem, "Redis unavailable for %lld s: "
+			    "%s", (long long)(time(NULL) - redis_since),
+			    why != NULL ? why : "no answer") == -1)
+				fatal(NULL);
+		}
+	} else if (store_writable(&tk.store) == -1) {
 		if (asprintf(&problem, "store_dir %s: cannot write: %s",
 		    tk.conf->store_dir, strerror(errno)) == -1)
 			fatal(NULL);
@@ -314,7 +334,8 @@ ctl_health(const struct tk_peer *p, uint32_t id)
 	    (long long)unsaved, unsaved == 1 ? "" : "s") == -1)
 		fatal(NULL);
 	if ((o = json_pack("{s:s, s:s, s:b}", "check", "store", "name",
-	    tk.conf->store_dir, "ok", problem == NULL)) == NULL)
+	    store_shared(&tk.store) ? "redis" : tk.conf->store_dir, "ok",
+	    problem == NULL)) == NULL)
 		fatalx("json_pack");
 	if (problem != NULL)
 		json_object_set_new(o, "problem", json_string(problem));

@@ -458,8 +458,18 @@ login_precheck(struct tk_account *a, struct tk_req *req,
     const struct account_view *v)
 {
 	int64_t	wait;
+	int	has = login_has_tokens(a, v);
 
-	if (login_has_tokens(a, v))
+	/* A shared store that is down: no KDF for a record nobody reads. */
+	if (!a->unlocked && !store_available(&tk.store)) {
+		tk.stats.store_unavailable++;
+		reply_fail(req, TOKEN_FAIL_UNAVAILABLE, "Login failed for "
+		    "account %s - the token store is unavailable; try again "
+		    "later", req->logname);
+		finish(req, a);
+		return (0);
+	}
+	if (has)
 		return (1);
 	if (!login_complete(req, v, ACCOUNT_NEED_GRANT)) {
 		finish(req, a);

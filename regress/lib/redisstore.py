@@ -156,10 +156,11 @@ class Cluster:
 
     # -- emailproxy instances --------------------------------------------
 
-    def config(self, name, extra_globals="", extra="", store="redis"):
+    def config(self, name, extra_globals="", extra="", store="redis",
+               all_protocols=False):
         h = self.h
         text = h.standard_config(
-            pop=False, smtp=False,
+            pop=all_protocols, smtp=all_protocols,
             extra_globals=("token_store = %s\nredis_url = unix:%s\n"
                            "kdf_iterations = 100000\n%s"
                            % (store, self.sock, extra_globals)),
@@ -174,9 +175,10 @@ class Cluster:
         return "\n".join(lines[:i + 1] + add + lines[i + 1:]), ports, g
 
     def start_proxy(self, name, extra_globals="", extra="", store="redis",
-                    config=None):
+                    config=None, all_protocols=False):
         if config is None:
-            text, ports, g = self.config(name, extra_globals, extra, store)
+            text, ports, g = self.config(name, extra_globals, extra, store,
+                                         all_protocols)
         else:
             text, ports, g = config
         store_dir = g["store_dir"]

@@ -30,7 +30,7 @@
  * hashes), require_local_password, account allowlists and throttling.
  *
  * DEPS: tokend/login.c tokend/account.c tokend/flight.c tokend/ahead.c common/secret.c common/base64.c
- * DEPS: tokend/import.c tokend/reply.c tokend/ctl.c tokend/dispatch.c tokend/store.c
+ * DEPS: tokend/import.c tokend/reply.c tokend/ctl.c tokend/dispatch.c tokend/store.c tokend/store_redis.c tokend/redis_io.c
  * DEPS: tokend/throttle.c tokend/localpw.c common/ctl_answer.c tokend/kdfq.c
  * DEPS: tokend/record.c tokend/crypto.c tokend/fernet.c common/config.c
  * DEPS: common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/cidr.c common/redis_url.c
