@@ -32,7 +32,12 @@ each one gets, and against Dovecot.
 - A reload with another size resizes the pool (extra idle connections
   closed, the logged-in session kept); another change to the section
   replaces the pool.
-- POP and SMTP: a login over a pooled connection.
+- POP and SMTP: a login over a pooled connection; server_starttls: the
+  session upgrades the pooled connection before the login.
+- A server that refuses connections, or greets with BYE: attempts are
+  backed off (a handful in 6 s, never a loop), the log says why, and a
+  client gets what it would get from a fresh connection.
+- The daemon stops cleanly with its pools open.
 """
 
 import base64
@@ -254,8 +259,18 @@ def stls_handle(p):
 
 
 stls = hostile.Upstream(h, stls_handle, tls=False, timeout=30)
+busy_conns = []
+
+
+def busy_handle(p):
+    busy_conns.append(time.monotonic())
+    p.send(b"* BYE too busy\r\n")
+    p.read_until_eof(timeout=20)
+
+
+busy = hostile.Upstream(h, busy_handle, tls=True, timeout=30)
 ports = {k: h.free_port() for k in ("imap", "fresh", "pop", "smtp",
-                                     "stls", "down", "nobody")}
+                                     "stls", "down", "nobody", "busy")}
 SEC = "IMAP-%d" % ports["imap"]
 
 
@@ -270,7 +285,10 @@ def config(imap_pool, extra=""):
                           .rstrip("\n") + "\nupstream_pool = 1\n\n" +
                           hostile.section(h, "IMAP", ports["down"],
                                           ports["nobody"])
-                          .rstrip("\n") + "\nupstream_pool = 3\n\n")
+                          .rstrip("\n") + "\nupstream_pool = 3\n\n" +
+                          hostile.section(h, "IMAP", ports["busy"],
+                                          busy.port)
+                          .rstrip("\n") + "\nupstream_pool = 2\n\n")
 
 
 h.start_emailproxy(config(2))
@@ -520,7 +538,22 @@ h.check(c.readline().startswith(b"* BYE Server unavailable"),
         "a client of that section gets the bye a fresh connection gets")
 c.close()
 
-h.stop_emailproxy()
+# A server that greets with BYE: never pooled, attempts backed off, and
+# a client gets that BYE as from a fresh connection.
+BUSY = "IMAP-%d" % ports["busy"]
+n0 = len(busy_conns)
+time.sleep(6)
+n1 = len(busy_conns)
+h.check(n1 >= 1 and n1 - n0 <= 4 and pool_gauge("idle", BUSY) == 0,
+        "a server greeting with BYE: no pooled connection, %d attempts in "
+        "6 s (back-off)" % (n1 - n0), "%d attempts in all" % n1)
+c = h.connect(ports["busy"])
+h.check(c.readline() == b"* BYE too busy\r\n",
+        "its client gets the server's BYE, as from a fresh connection")
+c.close()
+
+h.check(h.stop_emailproxy() == 0,
+        "the daemon stops cleanly with its pools open (exit 0)")
 
 # ---- Dovecot ------------------------------------------------------------------------
 h.start_dovecot()
