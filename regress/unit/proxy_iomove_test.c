@@ -20,7 +20,8 @@
  * owner only, writes go out through it, and the old io is left idle
  * (io_close on it does nothing).
  *
- * DEPS: proxy/io.c proxy/iobuf.c proxy/tlsverify.c common/log.c
+ * DEPS: proxy/io.c proxy/iobuf.c proxy/tls_ossl.c proxy/tlsverify.c
+ * DEPS: common/log.c
  */
 
 #include <sys/types.h>
