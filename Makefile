@@ -53,7 +53,8 @@ CFLAGS +=	-DSANDBOX_DEBUG
 endif
 
 COMMON_SRCS =	$(sort $(wildcard common/*.c))
-DAEMON_SRCS =	$(sort $(wildcard parent/*.c proxy/*.c tokend/*.c authd/*.c))
+DAEMON_SRCS =	$(sort $(wildcard parent/*.c proxy/*.c tokend/*.c authd/*.c \
+		    control/*.c))
 CTL_SRCS =	$(sort $(wildcard ctl/*.c))
 UNIT_SRCS =	$(sort $(wildcard regress/unit/*_test.c))
 
@@ -92,7 +93,7 @@ $(BINDIR)/emailproxyctl: $(COMMON_OBJS) $(CTL_OBJS)
 .SECONDEXPANSION:
 $(OBJDIR)/regress/%: regress/unit/%.c $$(call unit_deps,regress/unit/$$*.c)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iparent -Iproxy -Itokend -Iauthd $(LDFLAGS) \
+	$(CC) $(CFLAGS) -Iparent -Iproxy -Itokend -Iauthd -Icontrol $(LDFLAGS) \
 	    -o $@ $< $(call unit_deps,$<) $(LDLIBS)
 
 # Fuzzing (HACKING): make fuzz builds the libFuzzer harnesses
@@ -120,12 +121,12 @@ $(FUZZ_OBJDIR)/%.o: %.c $(wildcard common/*.h */*.h regress/*/*.h)
 $(FUZZ_OBJDIR)/%_fuzz: regress/fuzz/%_fuzz.c \
     $$(call fuzz_deps,regress/fuzz/$$*_fuzz.c,$(FUZZ_OBJDIR))
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Iparent -Iproxy -Itokend \
-	    -Iauthd -o $@ $< $(call fuzz_deps,$<,$(FUZZ_OBJDIR)) $(LDLIBS)
+	    -Iauthd -Icontrol -o $@ $< $(call fuzz_deps,$<,$(FUZZ_OBJDIR)) $(LDLIBS)
 
 $(OBJDIR)/regress/fuzz/%_replay: regress/fuzz/%_fuzz.c \
     $(OBJDIR)/regress/fuzz/replay_main.o \
     $$(call fuzz_deps,regress/fuzz/$$*_fuzz.c,$(OBJDIR))
-	$(CC) $(CFLAGS) -Iparent -Iproxy -Itokend -Iauthd $(LDFLAGS) -o $@ \
+	$(CC) $(CFLAGS) -Iparent -Iproxy -Itokend -Iauthd -Icontrol $(LDFLAGS) -o $@ \
 	    $< $(OBJDIR)/regress/fuzz/replay_main.o \
 	    $(call fuzz_deps,$<,$(OBJDIR)) $(LDLIBS)
 

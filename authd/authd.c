@@ -114,7 +114,7 @@ authd_main(int debug, int verbose)
 	proc_privdrop(authd_conf->user, authd_conf->empty_dir, "authd");
 	sandbox_authd();
 
-	authd_start(-1, PEER1_SOCK_FILENO);
+	authd_start(-1, PEER1_SOCK_FILENO, PEER2_SOCK_FILENO);
 	log_debug("started");
 	event_dispatch();
 	fatalx("event loop ended");

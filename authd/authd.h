@@ -172,14 +172,15 @@ extern struct emailproxy_conf *authd_conf;
 extern struct authd_stats authd_stats;
 
 /* ctl.c */
-void		 authd_ctl(struct imsgev *, struct imsg *);
+int		 authd_ctl(struct imsgev *, struct imsg *);
 void		 ctl_flight_pending(struct flight *);
 void		 ctl_flight_authorised(struct flight *, int);
 void		 ctl_flight_fail(struct flight *, const char *);
 
 extern struct imsgev	*iev_parent;
 extern struct imsgev	*iev_tokend;
-void		 authd_start(int parent_fd, int tokend_fd);
+extern struct imsgev	*iev_control;
+void		 authd_start(int parent_fd, int tokend_fd, int control_fd);
 int		 authd_dispatch_parent(struct imsgev *, struct imsg *);
 int		 authd_dispatch_tokend(struct imsgev *, struct imsg *);
 void		 authd_send_tokens(uint32_t, const char *, uint64_t,

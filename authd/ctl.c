@@ -16,12 +16,12 @@
 
 
 /*
- * Control requests the parent relays to authd (peerid = the control
- * connection): emailproxyctl authorise, show pending and show stats.  Each answer is
- * CTL_DATA* then CTL_END, or a single CTL_FAIL.  An authorise request
- * may wait on a flight (its ctl_waiters) for a pending authorisation's
- * details or for the end of the code exchange; if the tool has gone by
- * then, the parent drops the answer.
+ * Control requests the control process sends authd (peerid = the
+ * control connection): emailproxyctl authorise, show pending and show
+ * stats.  Each answer is CTL_DATA* then CTL_END, or a single CTL_FAIL.
+ * An authorise request may wait on a flight (its ctl_waiters) for a
+ * pending authorisation's details or for the end of the code exchange;
+ * if the tool has gone by then, the control process drops the answer.
  */
 
 #include <stdarg.h>
@@ -103,8 +103,8 @@ ctl_flight_pending(struct flight *f)
 
 	while ((w = TAILQ_FIRST(&f->ctl_waiters)) != NULL) {
 		TAILQ_REMOVE(&f->ctl_waiters, w, entry);
-		ctl_data(iev_parent, w->id, pending_obj(f));
-		ctl_end(iev_parent, w->id);
+		ctl_data(iev_control, w->id, pending_obj(f));
+		ctl_end(iev_control, w->id);
 		free(w);
 	}
 }
@@ -116,8 +116,8 @@ ctl_flight_authorised(struct flight *f, int logins)
 
 	while ((w = TAILQ_FIRST(&f->ctl_waiters)) != NULL) {
 		TAILQ_REMOVE(&f->ctl_waiters, w, entry);
-		ctl_data(iev_parent, w->id, authorised_obj(f, logins));
-		ctl_end(iev_parent, w->id);
+		ctl_data(iev_control, w->id, authorised_obj(f, logins));
+		ctl_end(iev_control, w->id);
 		free(w);
 	}
 }
@@ -140,10 +140,10 @@ ctl_flight_fail(struct flight *f, const char *why)
 	while ((w = TAILQ_FIRST(&f->ctl_waiters)) != NULL) {
 		TAILQ_REMOVE(&f->ctl_waiters, w, entry);
 		if (rest != why)
-			ctl_failf(iev_parent, w->id, "account %s: %s",
+			ctl_failf(iev_control, w->id, "account %s: %s",
 			    f->gc.account, rest);
 		else
-			ctl_fail(iev_parent, w->id, why);
+			ctl_fail(iev_control, w->id, why);
 		free(w);
 	}
 }
@@ -296,7 +296,8 @@ ctl_stats(struct imsgev *iev, uint32_t id)
 	ctl_end(iev, id);
 }
 
-void
+/* The control process's handler: DISPATCH_UNKNOWN for any other type. */
+int
 authd_ctl(struct imsgev *iev, struct imsg *imsg)
 {
 	uint32_t	 id = imsg_get_id(imsg);
@@ -314,5 +315,8 @@ authd_ctl(struct imsgev *iev, struct imsg *imsg)
 	case IMSG_CTL_SHOW_STATS:
 		ctl_stats(iev, id);
 		break;
+	default:
+		return (DISPATCH_UNKNOWN);
 	}
+	return (DISPATCH_OK);
 }

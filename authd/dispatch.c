@@ -16,10 +16,10 @@
 
 
 /*
- * authd's two peers: the parent (configuration, verbosity, shutdown,
- * redirect listeners, control requests) and tokend (token requests).
- * Both are treated as untrusted input: every payload is read with
- * msg_read_end's exact-size check.
+ * authd's three peers: the parent (configuration, verbosity, shutdown,
+ * redirect listeners), tokend (token requests) and the control process
+ * (control requests, in ctl.c).  All are treated as untrusted input:
+ * every payload is read with msg_read_end's exact-size check.
  */
 
 #include <sys/types.h>
@@ -43,13 +43,16 @@ struct authd_stats	 authd_stats;
 
 static struct imsgev	 iev_parent_s;
 static struct imsgev	 iev_tokend_s;
+static struct imsgev	 iev_control_s;
 struct imsgev		*iev_parent = &iev_parent_s;
 struct imsgev		*iev_tokend = &iev_tokend_s;
+struct imsgev		*iev_control = &iev_control_s;
 
 static struct emailproxy_conf *conf_pending;
 
 static void	 authd_parent_gone(struct imsgev *);
 static void	 authd_tokend_gone(struct imsgev *);
+static void	 authd_control_gone(struct imsgev *);
 
 unsigned int
 authd_auth_timeout(void)
@@ -58,15 +61,17 @@ authd_auth_timeout(void)
 }
 
 /*
- * Set up both peers (http_init came first).  parent_fd -1: iev_parent's
+ * Set up the peers (http_init came first).  parent_fd -1: iev_parent's
  * imsgbuf is already initialised (it carried the first configuration);
  * finish it and handle whatever came in behind the configuration.
  */
 void
-authd_start(int parent_fd, int tokend_fd)
+authd_start(int parent_fd, int tokend_fd, int control_fd)
 {
 	imsgev_peer(iev_tokend, tokend_fd, "tokend", authd_dispatch_tokend,
 	    authd_tokend_gone, NULL, 0, 0);
+	imsgev_peer(iev_control, control_fd, "control", authd_ctl,
+	    authd_control_gone, NULL, IMSG_MAXSIZE_PARENT, 0);
 	if (parent_fd != -1) {
 		imsgev_peer(iev_parent, parent_fd, "parent",
 		    authd_dispatch_parent, authd_parent_gone, NULL,
@@ -142,11 +147,6 @@ authd_dispatch_parent(struct imsgev *iev, struct imsg *imsg)
 		}
 		redirect_listener_add(lfd, s);
 		return (DISPATCH_OK);
-	case IMSG_CTL_AUTHORISE:
-	case IMSG_CTL_SHOW_PENDING:
-	case IMSG_CTL_SHOW_STATS:
-		authd_ctl(iev, imsg);
-		return (DISPATCH_OK);
 	}
 	return (DISPATCH_UNKNOWN);
 }
@@ -157,6 +157,17 @@ imsg_wipe(struct imsg *imsg)
 {
 	if (imsg->data != NULL)
 		explicit_bzero(imsg->data, imsg_get_len(imsg));
+}
+
+/*
+ * The control process went: the parent, which sees it go, stops the
+ * daemon unless it was stopping it already.
+ */
+static void
+authd_control_gone(struct imsgev *iev)
+{
+	log_debug("control closed its link");
+	event_del(&iev->ev);
 }
 
 /* tokend is gone: the parent stops the daemon and names tokend. */

@@ -71,6 +71,7 @@ static const char *const imsg_names[IMSG_MAX] = {
 	[IMSG_CTL_HEALTH] = "IMSG_CTL_HEALTH",
 	[IMSG_REDIS_CONNECT] = "IMSG_REDIS_CONNECT",
 	[IMSG_REDIS_FD] = "IMSG_REDIS_FD",
+	[IMSG_CONTROL_CONF] = "IMSG_CONTROL_CONF",
 };
 
 const char *
@@ -195,7 +196,7 @@ imsgev_dispatch(int fd, short event, void *arg)
 	/* Requests already read wait in the buffer while a client is busy. */
 	while (!imsgev_busy(iev)) {
 		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1) {
-			if (!iev->client)
+			if (!iev->client && !iev->untrusted)
 				fatal("malformed message from %s", iev->name);
 			log_warn("%s: malformed request", iev->name);
 			imsgev_gone(iev);

@@ -33,7 +33,9 @@
  * The link ends the same way everywhere: the peer closed it, reading
  * or writing failed, or (for a client) a frame was malformed.  Then
  * iev->gone(iev) runs when set, else the process dies naming the peer.
- * A malformed frame from a process of the daemon is always fatal.
+ * A malformed frame from a process of the daemon is fatal, except
+ * on a link marked untrusted (the parent's link to the control
+ * process), where it ends the link.
  *
  * A client (iev->client: an emailproxyctl connection, not a process
  * of the daemon) is served one request at a time: while iev->busy(iev)
@@ -67,6 +69,7 @@ struct imsgev {
 	void		(*gone)(struct imsgev *);
 	int		(*busy)(struct imsgev *);
 	int		 client;
+	int		 untrusted;	/* a malformed frame ends the link */
 	int		 closing;	/* close once written */
 };
 

@@ -31,13 +31,17 @@
 /*
  * A child finds its sockets on fixed descriptors: the parent on 3, then
  * its peers in the order of the table below.
- *	proxy:	3 parent, 4 tokend
- *	tokend:	3 parent, 4 proxy, 5 authd
- *	authd:	3 parent, 4 tokend
+ *	proxy:	 3 parent, 4 tokend, 5 control
+ *	tokend:	 3 parent, 4 proxy, 5 authd, 6 control
+ *	authd:	 3 parent, 4 tokend, 5 control
+ *	control: 3 parent, 4 proxy, 5 tokend, 6 authd, 7 the listening
+ *		 control socket (bound by the parent)
  */
 #define PARENT_SOCK_FILENO	3
 #define PEER1_SOCK_FILENO	4
 #define PEER2_SOCK_FILENO	5
+#define PEER3_SOCK_FILENO	6
+#define CONTROL_LISTEN_FILENO	7
 
 /* Parent<->child messages may carry certificate chains and keys. */
 #define IMSG_MAXSIZE_PARENT	(1024 * 1024)
@@ -47,6 +51,7 @@ enum emailproxy_proc {
 	PROC_PROXY,
 	PROC_TOKEND,
 	PROC_AUTHD,
+	PROC_CONTROL,
 	PROC_MAX
 };
 
@@ -142,25 +147,33 @@ enum imsg_type {
 	IMSG_REDIRECT_LISTENER,
 
 	/*
-	 * Control socket (emailproxyctl <-> parent <-> children).
-	 * ctl -> parent requests:
+	 * Control socket (emailproxyctl <-> control <-> the other
+	 * processes).  The control process accepts the connections on
+	 * the socket the parent bound and reads every request.
+	 * ctl -> control requests:
 	 *   CTL_SHOW_ACCOUNTS, CTL_SHOW_SESSIONS, CTL_SHOW_PENDING,
 	 *   CTL_SHOW_STATS, CTL_RELOAD: no payload
 	 *   CTL_AUTHORISE: str account, str pasted redirect URL or NULL
 	 *   CTL_FORGET: str account
 	 *   CTL_LOG_VERBOSE: u32 verbosity
-	 * The parent answers reload and log itself and relays the others
-	 * to the child that owns the data (accounts, forget: tokend;
-	 * sessions: proxy; stats: all three; pending, authorise: authd)
-	 * with peerid = the control connection's id.  The answer, child -> parent -> ctl,
-	 * with the same peerid: any number of CTL_DATA (str: one JSON
-	 * object), then CTL_END (no payload) or CTL_FAIL (str message,
-	 * which also ends it).
-	 * Between the tool and the parent the peerid is CTL_VERSION, both
-	 * ways: the parent answers a request of any other version with
-	 * CTL_FAIL (its peerid CTL_VERSION, str message naming both
-	 * versions) and closes the connection; the tool refuses an answer
-	 * of another version.
+	 * The control process checks each request (version, permission,
+	 * payload) and sends it, with the same payload and peerid = the
+	 * connection's id, to the process that owns the data, over their
+	 * own link: accounts, forget: tokend; sessions: proxy; stats:
+	 * proxy, tokend and authd; pending, authorise: authd; reload and
+	 * log (what needs root): the parent.  The answer, that process
+	 * -> control -> ctl, with the same peerid: any number of CTL_DATA
+	 * (str: one JSON object), then CTL_END (no payload) or CTL_FAIL
+	 * (str message, which also ends it); the parent answers reload
+	 * and log with CTL_END or CTL_FAIL alone.  The parent refuses any
+	 * other type, or a malformed one, from the control process with
+	 * CTL_FAIL and a log line; a malformed frame from it stops the
+	 * daemon cleanly.
+	 * Between the tool and the control process the peerid is
+	 * CTL_VERSION, both ways: the control process answers a request
+	 * of any other version with CTL_FAIL (its peerid CTL_VERSION, str
+	 * message naming both versions) and closes the connection; the
+	 * tool refuses an answer of another version.
 	 */
 	IMSG_CTL_SHOW_ACCOUNTS,
 	IMSG_CTL_SHOW_SESSIONS,
@@ -174,7 +187,7 @@ enum imsg_type {
 	IMSG_CTL_FAIL,
 	IMSG_CTL_END,
 	/*
-	 * ctl -> parent, no payload; relayed to the proxy (one CTL_DATA
+	 * ctl -> control, no payload; sent to the proxy (one CTL_DATA
 	 * per configured listener) and tokend (the token store, the
 	 * accounts that need authorisation).  Each object: str "check",
 	 * str "name", bool "ok", str "problem" when not ok, bool
@@ -193,6 +206,15 @@ enum imsg_type {
 	IMSG_REDIS_CONNECT,
 	IMSG_REDIS_FD,
 
+	/*
+	 * parent -> control, at start and at every reload, answered with
+	 * CONF_DONE: str user, str empty_dir (both taken from the first
+	 * only), u32 the gid of control_admin_group or CONTROL_NO_GID,
+	 * data the uids (u32 each) of its members in the group database
+	 * (listed in the group or having it as their primary group).
+	 */
+	IMSG_CONTROL_CONF,
+
 	IMSG_MAX
 };
 
@@ -202,6 +224,9 @@ enum imsg_type {
  * anywhere before IMSG_CTL_DATA included.
  */
 #define CTL_VERSION		2
+
+/* IMSG_CONTROL_CONF without a control_admin_group. */
+#define CONTROL_NO_GID		0xffffffffU
 
 /* IMSG_TOKEN_GET flags */
 #define TOKEN_F_REJECTED	0x01	/* the upstream refused the token */

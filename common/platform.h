@@ -55,6 +55,7 @@ void	 platform_nodump(void);
 void	 sandbox_proxy(void);
 void	 sandbox_tokend(void);
 void	 sandbox_authd(void);
+void	 sandbox_control(void);
 #ifdef __OpenBSD__
 /*
  * The parent after starting the children.  On Linux the parent has no

@@ -165,6 +165,17 @@ sandbox_authd(void)
 }
 
 /*
+ * The control process: connections on the control socket it was
+ * given (unix: accept, the peer's credentials).  No files, no network.
+ */
+void
+sandbox_control(void)
+{
+	if (pledge("stdio unix", NULL) == -1)
+		fatal("pledge");
+}
+
+/*
  * The parent, after starting the children, keeps what a reload, the
  * control socket, the log file and notify_command need: reading the
  * configuration and the files it names (rpath; no unveil, as they may

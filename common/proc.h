@@ -78,5 +78,6 @@ void	 proc_privdrop(const char *user, const char *dir, const char *title);
 __attribute__((__noreturn__)) void proxy_main(int debug, int verbose);
 __attribute__((__noreturn__)) void tokend_main(int debug, int verbose);
 __attribute__((__noreturn__)) void authd_main(int debug, int verbose);
+__attribute__((__noreturn__)) void control_main(int debug, int verbose);
 
 #endif /* PROC_H */

@@ -100,6 +100,16 @@ static const char *authd_syscalls[] = {
 	NULL
 };
 
+/*
+ * The control socket: connections on the listening socket it was
+ * given, their peers' credentials (getsockopt SO_PEERCRED and
+ * SO_PEERGROUPS, in the base list).  No connect, no socket, no files.
+ */
+static const char *control_syscalls[] = {
+	"accept", "accept4",
+	NULL
+};
+
 #ifdef SANITIZE
 /* AddressSanitizer's runtime reports through these. */
 static const char *sanitize_syscalls[] = {
@@ -459,6 +469,12 @@ void
 sandbox_authd(void)
 {
 	sandbox_load("authd", authd_syscalls, SB_INET | SB_PAIRS);
+}
+
+void
+sandbox_control(void)
+{
+	sandbox_load("control", control_syscalls, 0);
 }
 
 #endif /* __linux__ */

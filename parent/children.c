@@ -16,9 +16,10 @@
 
 /*
  * Starting the children: socketpairs between the parent and each child
- * and between the peers that talk (proxy-tokend, tokend-authd); fork,
- * put the sockets on their fixed descriptors, and re-execute ourselves
- * with the hidden -P flag so each child has a fresh address space.
+ * and between the peers that talk (proxy-tokend, tokend-authd, and the
+ * control process with the proxy, tokend and authd); fork, put the
+ * sockets on their fixed descriptors, and re-execute ourselves with the
+ * hidden -P flag so each child has a fresh address space.
  */
 
 #include <sys/types.h>
@@ -43,7 +44,26 @@ struct child	children[PROC_MAX] = {
 	[PROC_PROXY] =	{ .proc = PROC_PROXY,	.name = "proxy" },
 	[PROC_TOKEND] =	{ .proc = PROC_TOKEND,	.name = "tokend" },
 	[PROC_AUTHD] =	{ .proc = PROC_AUTHD,	.name = "authd" },
+	[PROC_CONTROL] = { .proc = PROC_CONTROL, .name = "control" },
 };
+
+/* Every link between two processes, a socketpair each. */
+static const struct {
+	enum emailproxy_proc	a, b;
+} links[] = {
+	{ PROC_PARENT, PROC_PROXY },
+	{ PROC_PARENT, PROC_TOKEND },
+	{ PROC_PARENT, PROC_AUTHD },
+	{ PROC_PARENT, PROC_CONTROL },
+	{ PROC_PROXY, PROC_TOKEND },
+	{ PROC_TOKEND, PROC_AUTHD },
+	{ PROC_PROXY, PROC_CONTROL },
+	{ PROC_TOKEND, PROC_CONTROL },
+	{ PROC_AUTHD, PROC_CONTROL },
+};
+
+/* The most descriptors a child is given: the control process's. */
+#define CHILD_FDS	5
 
 extern char	**environ;
 
@@ -66,7 +86,7 @@ start_child(const char *self, const char *name, int *fds, int nfds,
     int devnull, int errfd, const struct parent_opts *opts)
 {
 	char	*argv[16];
-	int	 argc = 0, i, v, high[3];
+	int	 argc = 0, i, v, high[CHILD_FDS];
 	pid_t	 pid;
 
 	switch (pid = fork()) {
@@ -110,12 +130,18 @@ start_child(const char *self, const char *name, int *fds, int nfds,
 	fatal("execve %s", self);
 }
 
+/*
+ * Each child gets its end of its link to the parent on descriptor 3,
+ * then its ends of the links to the other children in the order of
+ * enum emailproxy_proc (the table in emailproxy.h); the control
+ * process also gets the listening control socket.
+ */
 void
 children_start(const char *self, const struct parent_opts *opts)
 {
-	int	 p_proxy[2], p_tokend[2], p_authd[2];
-	int	 proxy_tokend[2], tokend_authd[2];
-	int	 fds[3], i, devnull, err[PROC_MAX];
+	int	 sock[PROC_MAX][PROC_MAX];	/* [a][b]: a's end to b */
+	int	 sv[2], fds[CHILD_FDS], nfds, i, j, devnull, err[PROC_MAX];
+	size_t	 l;
 
 	if ((devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
 		fatal("/dev/null");
@@ -124,43 +150,40 @@ children_start(const char *self, const struct parent_opts *opts)
 		if ((err[i] = logrelay_open()) == -1)
 			err[i] = devnull;
 
-	socketpair_or_die(p_proxy);
-	socketpair_or_die(p_tokend);
-	socketpair_or_die(p_authd);
-	socketpair_or_die(proxy_tokend);
-	socketpair_or_die(tokend_authd);
+	for (i = 0; i < PROC_MAX; i++)
+		for (j = 0; j < PROC_MAX; j++)
+			sock[i][j] = -1;
+	for (l = 0; l < sizeof(links) / sizeof(links[0]); l++) {
+		socketpair_or_die(sv);
+		sock[links[l].a][links[l].b] = sv[0];
+		sock[links[l].b][links[l].a] = sv[1];
+	}
 
-	fds[0] = p_proxy[1];
-	fds[1] = proxy_tokend[0];
-	children[PROC_PROXY].pid = start_child(self, "proxy", fds, 2,
-	    devnull, err[PROC_PROXY], opts);
-
-	fds[0] = p_tokend[1];
-	fds[1] = proxy_tokend[1];
-	fds[2] = tokend_authd[0];
-	children[PROC_TOKEND].pid = start_child(self, "tokend", fds, 3,
-	    devnull, err[PROC_TOKEND], opts);
-
-	fds[0] = p_authd[1];
-	fds[1] = tokend_authd[1];
-	children[PROC_AUTHD].pid = start_child(self, "authd", fds, 2,
-	    devnull, err[PROC_AUTHD], opts);
+	for (i = PROC_PROXY; i < PROC_MAX; i++) {
+		nfds = 0;
+		fds[nfds++] = sock[i][PROC_PARENT];
+		for (j = PROC_PROXY; j < PROC_MAX; j++)
+			if (sock[i][j] != -1)
+				fds[nfds++] = sock[i][j];
+		if (i == PROC_CONTROL)
+			fds[nfds++] = control_socket_fd();
+		children[i].pid = start_child(self, children[i].name, fds,
+		    nfds, devnull, err[i], opts);
+	}
 
 	for (i = PROC_PROXY; i < PROC_MAX; i++)
 		if (err[i] != devnull)
 			close(err[i]);
 	close(devnull);
-	close(p_proxy[1]);
-	close(p_tokend[1]);
-	close(p_authd[1]);
-	close(proxy_tokend[0]);
-	close(proxy_tokend[1]);
-	close(tokend_authd[0]);
-	close(tokend_authd[1]);
+	for (i = PROC_PROXY; i < PROC_MAX; i++)
+		for (j = 0; j < PROC_MAX; j++)
+			if (sock[i][j] != -1)
+				close(sock[i][j]);
+	/* The control process alone holds the control socket now. */
+	control_socket_close();
 
-	children[PROC_PROXY].iev.ibuf.fd = p_proxy[0];
-	children[PROC_TOKEND].iev.ibuf.fd = p_tokend[0];
-	children[PROC_AUTHD].iev.ibuf.fd = p_authd[0];
+	for (i = PROC_PROXY; i < PROC_MAX; i++)
+		children[i].iev.ibuf.fd = sock[PROC_PARENT][i];
 }
 
 struct child *
@@ -237,9 +260,11 @@ children_kill(unsigned int want)
 
 /*
  * Ask every child still running to stop, give them a moment, then kill
- * what is left.  Returns when all are reaped.  The proxy and authd go
- * first: both talk to tokend, and a peer that vanishes under a child
- * still running is an error to it, which a requested stop is not.
+ * what is left.  Returns when all are reaped.  The control process goes
+ * first, alone: it talks to every other child, and a peer that vanishes
+ * under a child still running is an error to it, which a requested stop
+ * is not (the others let the control process go quietly).  Then the
+ * proxy and authd: both talk to tokend.
  * tokend stays until it is told (its peers' going is not its cue), and
  * is told only once both are gone.  The proxy has PROXY_SHUTDOWN_WAIT
  * seconds for its bye lines, and a second more.
@@ -249,6 +274,8 @@ children_stop(void)
 {
 	unsigned int	 first = (1U << PROC_PROXY) | (1U << PROC_AUTHD);
 
+	if (children_stop_some(1U << PROC_CONTROL, 1000) > 0)
+		children_kill(1U << PROC_CONTROL);
 	if (children_stop_some(first, PROXY_SHUTDOWN_WAIT * 1000 + 1000) > 0)
 		children_kill(first);
 	if (children_stop_some(1U << PROC_TOKEND, 1000) > 0)

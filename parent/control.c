@@ -15,13 +15,14 @@
  */
 
 /*
- * The control socket, owned by the parent; no child ever sees it.
- * Connections are sorted by their peer's credentials: root and members
- * of control_admin_group may change state (authorise, forget, reload,
- * log); anyone else who can connect (the socket is 0660, group
- * control_group) may only look.  Requests are answered here or relayed
- * to the child that owns the data; its answers come back by connection
- * id (imsg peerid).
+ * The control socket, the parent's part: it creates and binds the
+ * socket as root (its directory, group control_group, mode 0660) and
+ * hands the listening descriptor to the control process
+ * (control/control.c), which accepts and reads every request.  The
+ * parent tells that process who may change state (IMSG_CONTROL_CONF)
+ * and does for it only what needs root: reload and log verbosity.
+ * Anything else the control process sends is refused with a log line;
+ * a malformed frame from it stops the daemon cleanly (parent.c).
  */
 
 #include <sys/types.h>
@@ -46,40 +47,18 @@
 #include "proc.h"
 #include "parent.h"
 
-/*
- * Anyone in control_group may connect: bound what they hold.  A
- * connection's requests are served one after the other, the next only
- * once the answer to the last has been written (a peer that does not
- * read its answers is no longer read: the parent holds one answer per
- * connection at most), and a connection serves at most
- * CONTROL_MAX_REQUESTS of them.
- */
-#define CONTROL_MAX_CONNS	32
-#define CONTROL_MAX_REQUESTS	256
 /* A failed reload's reasons, as the log has them. */
 #define CONTROL_REASON_MAX	2048
+/* The members of control_admin_group the control process is told. */
+#define CONTROL_ADMINS_MAX	4096
 
-struct ctl_conn {
-	TAILQ_ENTRY(ctl_conn)	 entry;
-	uint32_t		 id;
-	struct imsgev		 iev;
-	uid_t			 uid;
-	int			 admin;
-	int			 waiting;	/* children yet to answer */
-	int			 failed;
-	int			 requests;	/* served so far */
-};
-
-static TAILQ_HEAD(, ctl_conn)	 conns = TAILQ_HEAD_INITIALIZER(conns);
-static struct event		 ev_control;
 static int			 control_fd = -1;
 static char			*control_path;
-static uint32_t			 next_id = 1;
-static int			 nconns;
-
-static int	control_dispatch(struct imsgev *, struct imsg *);
-static void	control_gone(struct imsgev *);
-static int	control_busy(struct imsgev *);
+/* The control process waits for its part until the others have theirs. */
+static int			 conf_due;
+/* The connections whose reload succeeded, answered with it. */
+static uint32_t			*reload_ids;
+static size_t			 nreload_ids;
 
 /* Is another daemon answering on this socket? */
 static int
@@ -221,353 +200,200 @@ control_cleanup(void)
 	}
 }
 
-/*
- * Root, or a member of control_admin_group: by the peer's group, its
- * process's supplementary groups where the kernel tells them (the same
- * groups that let it open the socket), or the group database.
- */
-static int
-peer_is_admin(int fd, uid_t uid, gid_t gid)
+int
+control_socket_fd(void)
 {
-	struct passwd	*pw;
-	gid_t		 admin, groups[256];
-	int		 n = 256, i;
-#ifdef SO_PEERGROUPS
-	socklen_t	 len = sizeof(groups);
-#endif
-
-	if (uid == 0)
-		return (1);
-	if (parent_conf->control_admin_group == NULL ||
-	    group_gid(parent_conf->control_admin_group, &admin) == -1)
-		return (0);
-	if (gid == admin)
-		return (1);
-#ifdef SO_PEERGROUPS
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
-		for (i = 0; i < (int)(len / sizeof(groups[0])); i++)
-			if (groups[i] == admin)
-				return (1);
-#endif
-	if ((pw = getpwuid(uid)) == NULL ||
-	    getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) == -1)
-		return (0);
-	for (i = 0; i < n; i++)
-		if (groups[i] == admin)
-			return (1);
-	return (0);
+	return (control_fd);
 }
 
-static void
-control_accept(int listenfd, short event, void *arg)
-{
-	uid_t		 uid;
-	gid_t		 gid;
-	int		 fd;
-
-	if ((fd = accept4(listenfd, NULL, NULL,
-	    SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
-		if (errno != EAGAIN && errno != EINTR &&
-		    errno != ECONNABORTED)
-			log_warn("control accept");
-		return;
-	}
-	if (getpeereid(fd, &uid, &gid) == -1) {
-		log_warn("control getpeereid");
-		close(fd);
-		return;
-	}
-	/* root is never locked out by others' connections. */
-	if (nconns >= CONTROL_MAX_CONNS && uid != 0) {
-		log_warnx("control: too many connections, refused uid %u",
-		    (unsigned)uid);
-		close(fd);
-		return;
-	}
-	control_conn_add(fd, uid, gid);
-}
-
-/* A connection on fd from uid:gid: its requests are read from now on. */
+/* Once the control process holds the socket, the parent keeps none. */
 void
-control_conn_add(int fd, uid_t uid, gid_t gid)
+control_socket_close(void)
 {
-	struct ctl_conn	*c;
-
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		fatal(NULL);
-	c->id = next_id++;
-	c->uid = uid;
-	c->admin = peer_is_admin(fd, uid, gid);
-	/* Children's answers may be as large as their own messages. */
-	imsgev_peer(&c->iev, fd, "control", control_dispatch, control_gone,
-	    c, IMSG_MAXSIZE_PARENT, 0);
-	c->iev.client = 1;
-	c->iev.busy = control_busy;
-	TAILQ_INSERT_TAIL(&conns, c, entry);
-	nconns++;
-	log_debug("control: connection %u from uid %u%s", c->id,
-	    (unsigned)uid, c->admin ? " (admin)" : "");
+	if (control_fd != -1) {
+		close(control_fd);
+		control_fd = -1;
+	}
 }
 
 static void
-control_close(struct ctl_conn *c)
+control_add_uid(uint32_t *uids, size_t *n, uid_t uid)
 {
-	TAILQ_REMOVE(&conns, c, entry);
-	event_del(&c->iev.ev);
-	imsgbuf_clear(&c->iev.ibuf);
-	close(c->iev.ibuf.fd);
-	free(c);
-	nconns--;
-}
+	size_t	i;
 
-static struct ctl_conn *
-control_by_id(uint32_t id)
-{
-	struct ctl_conn	*c;
-
-	TAILQ_FOREACH(c, &conns, entry)
-		if (c->id == id)
-			return (c);
-	return (NULL);
-}
-
-static void
-control_gone(struct imsgev *iev)
-{
-	control_close(iev->data);
+	for (i = 0; i < *n; i++)
+		if (uids[i] == (uint32_t)uid)
+			return;
+	if (*n < CONTROL_ADMINS_MAX)
+		uids[(*n)++] = (uint32_t)uid;
 }
 
 /*
- * Busy: an answer is being made or written; read nothing more.  A
- * connection busy waiting for a child needs no event: the child's
- * answer re-arms it.
+ * The members of control_admin_group by the group database: the users
+ * it lists and those whose primary group it is.  The control process,
+ * chrooted, cannot read the database; it also asks the kernel for its
+ * peer's groups (SO_PEERGROUPS).
  */
-static int
-control_busy(struct imsgev *iev)
+static uint32_t
+control_admins(const struct emailproxy_conf *conf, uint32_t *uids,
+    size_t *n)
 {
-	struct ctl_conn	*c = iev->data;
+	struct group	*gr;
+	struct passwd	*pw;
+	gid_t		 gid;
+	char		**m;
 
-	return (c->waiting > 0 || imsgbuf_queuelen(&iev->ibuf) > 0);
+	*n = 0;
+	if (conf->control_admin_group == NULL)
+		return (CONTROL_NO_GID);
+	if ((gr = getgrnam(conf->control_admin_group)) == NULL) {
+		log_warnx("control_admin_group: unknown group %s: only root "
+		    "may change state", conf->control_admin_group);
+		return (CONTROL_NO_GID);
+	}
+	gid = gr->gr_gid;
+	for (m = gr->gr_mem; m != NULL && *m != NULL; m++)
+		if ((pw = getpwnam(*m)) != NULL)
+			control_add_uid(uids, n, pw->pw_uid);
+	setpwent();
+	while ((pw = getpwent()) != NULL)
+		if (pw->pw_gid == gid)
+			control_add_uid(uids, n, pw->pw_uid);
+	endpwent();
+	if (*n == CONTROL_ADMINS_MAX)
+		log_warnx("control_admin_group %s: only the first %d members "
+		    "of the group database count", conf->control_admin_group,
+		    CONTROL_ADMINS_MAX);
+	return ((uint32_t)gid);
+}
+
+static void	control_answer(struct imsgev *, uint32_t, const char *);
+
+/* At start and at every reload, the control process's turn comes. */
+void
+control_conf_due(void)
+{
+	conf_due = 1;
+}
+
+/*
+ * The other children have the configuration in place: what the
+ * control process needs, then the answers to the reloads it asked
+ * for, which so reach it after the configuration they made.
+ */
+void
+control_conf_send(struct imsgev *iev, const struct emailproxy_conf *conf)
+{
+	struct msgw	 w;
+	uint32_t	*uids, gid;
+	size_t		 i, n;
+
+	if (!conf_due)
+		return;
+	conf_due = 0;
+	if ((uids = calloc(CONTROL_ADMINS_MAX, sizeof(*uids))) == NULL)
+		fatal(NULL);
+	gid = control_admins(conf, uids, &n);
+	msg_begin(&w, &iev->ibuf, IMSG_CONTROL_CONF, 0, -1);
+	msg_put_str(&w, conf->user);
+	msg_put_str(&w, conf->empty_dir);
+	msg_put_u32(&w, gid);
+	msg_put_data(&w, uids, n * sizeof(*uids));
+	free(uids);
+	if (imsgev_msg_end(iev, &w) == -1)
+		fatalx("cannot send the configuration to control");
+	for (i = 0; i < nreload_ids; i++)
+		control_answer(iev, reload_ids[i], NULL);
+	free(reload_ids);
+	reload_ids = NULL;
+	nreload_ids = 0;
 }
 
 static void
-control_fail(struct ctl_conn *c, const char *message)
+control_answer(struct imsgev *iev, uint32_t id, const char *fail)
 {
 	struct msgw	w;
 
-	msg_begin(&w, &c->iev.ibuf, IMSG_CTL_FAIL, CTL_VERSION, -1);
-	msg_put_str(&w, message);
-	if (msg_end(&w, &c->iev.ibuf) == -1)
-		log_warnx("control: cannot answer");
-	imsg_event_add(&c->iev);
-}
-
-/* A tool of another version: say so, and close once it is written. */
-static void
-control_version_refuse(struct ctl_conn *c, uint32_t version)
-{
-	char	*msg;
-
-	if (asprintf(&msg, "this emailproxyctl speaks control protocol "
-	    "version %u, emailproxy version %u: use the emailproxyctl "
-	    "installed with the running emailproxy", version,
-	    CTL_VERSION) == -1)
-		fatal(NULL);
-	control_fail(c, msg);
-	free(msg);
-	c->iev.closing = 1;
+	if (fail == NULL) {
+		if (imsg_compose_event(iev, IMSG_CTL_END, id, 0, -1, NULL,
+		    0) == -1)
+			log_warnx("cannot answer the control process");
+		return;
+	}
+	msg_begin(&w, &iev->ibuf, IMSG_CTL_FAIL, id, -1);
+	msg_put_str(&w, fail);
+	if (imsgev_msg_end(iev, &w) == -1)
+		log_warnx("cannot answer the control process");
 }
 
 static void
-control_end(struct ctl_conn *c)
-{
-	if (imsg_compose(&c->iev.ibuf, IMSG_CTL_END, CTL_VERSION, 0, -1,
-	    NULL, 0) == -1)
-		log_warnx("control: cannot answer");
-	imsg_event_add(&c->iev);
-}
-
-/* Queue imsg's type and payload (which may be empty) on iev. */
-static int
-control_forward(struct imsgev *iev, uint32_t peerid, struct imsg *imsg)
-{
-	void	*data = NULL;
-	size_t	 len = imsg_get_len(imsg);
-	int	 rc = 0;
-
-	if (len > 0 && ((data = malloc(len)) == NULL ||
-	    imsg_get_data(imsg, data, len) == -1))
-		rc = -1;
-	if (rc == 0 && imsg_compose(&iev->ibuf, imsg_get_type(imsg), peerid,
-	    0, -1, data, len) == -1)
-		rc = -1;
-	freezero(data, len);
-	if (rc == 0)
-		imsg_event_add(iev);
-	return (rc);
-}
-
-/* Relay a request to one child, keeping the payload as it came. */
-static void
-control_relay(struct ctl_conn *c, enum emailproxy_proc proc,
-    struct imsg *imsg)
-{
-	if (control_forward(&children[proc].iev, c->id, imsg) == -1)
-		fatal("control relay to %s", children[proc].name);
-	c->waiting++;
-}
-
-static void
-control_reload(struct ctl_conn *c)
+control_reload(struct imsgev *iev, uint32_t id)
 {
 	char	 reason[CONTROL_REASON_MAX], *msg;
 
 	if (parent_reload(reason, sizeof(reason)) == 0) {
-		log_info("configuration reloaded by uid %u", (unsigned)c->uid);
-		control_end(c);
+		log_info("configuration reloaded by emailproxyctl");
+		/* Answered once the children have it (control_conf_send). */
+		if ((reload_ids = reallocarray(reload_ids, nreload_ids + 1,
+		    sizeof(*reload_ids))) == NULL)
+			fatal(NULL);
+		reload_ids[nreload_ids++] = id;
 		return;
 	}
 	if (reason[0] == '\0') {
-		control_fail(c, "reload failed, the running configuration "
-		    "stays; see the log");
+		control_answer(iev, id, "reload failed, the running "
+		    "configuration stays; see the log");
 		return;
 	}
 	if (asprintf(&msg, "reload failed, the running configuration "
 	    "stays:%s", reason) == -1)
 		fatal(NULL);
-	control_fail(c, msg);
+	control_answer(iev, id, msg);
 	free(msg);
 }
 
-static void
-control_request(struct ctl_conn *c, struct imsg *imsg)
+/*
+ * The control process's messages.  It runs unprivileged and reads
+ * what anyone in control_group writes: whatever it sends is checked
+ * here and never ends the parent.  A type it may not send, or a
+ * malformed payload, is logged and answered CTL_FAIL.
+ */
+int
+control_dispatch_proc(struct imsgev *iev, struct imsg *imsg)
 {
 	struct msgr	 r;
-	uint32_t	 type = imsg_get_type(imsg), level;
-	int		 i;
+	uint32_t	 type = imsg_get_type(imsg), id = imsg_get_id(imsg);
+	uint32_t	 level;
 
-	c->failed = 0;
-	if (imsg_get_id(imsg) != CTL_VERSION) {
-		log_info("control: uid %u: control protocol version %u, not "
-		    "%u, refused", (unsigned)c->uid, imsg_get_id(imsg),
-		    CTL_VERSION);
-		control_version_refuse(c, imsg_get_id(imsg));
-		return;
-	}
-	if (++c->requests > CONTROL_MAX_REQUESTS) {
-		log_info("control: uid %u: more than %d requests on one "
-		    "connection, closing it", (unsigned)c->uid,
-		    CONTROL_MAX_REQUESTS);
-		control_fail(c, "too many requests on one connection");
-		c->iev.closing = 1;
-		return;
-	}
 	switch (type) {
-	case IMSG_CTL_AUTHORISE:
-	case IMSG_CTL_FORGET:
+	case IMSG_CONF_DONE:
+		if (imsg_get_len(imsg) != 0 ||
+		    child_configured(iev->data) == -1)
+			log_warnx("unexpected CONF_DONE from the control "
+			    "process, ignored");
+		return (DISPATCH_OK);
 	case IMSG_CTL_RELOAD:
-	case IMSG_CTL_LOG_VERBOSE:
-		if (!c->admin) {
-			log_info("control: uid %u denied a state-changing "
-			    "command", (unsigned)c->uid);
-			control_fail(c, "permission denied");
-			return;
-		}
-		break;
-	}
-	switch (type) {
-	case IMSG_CTL_SHOW_ACCOUNTS:
-	case IMSG_CTL_FORGET:
-		control_relay(c, PROC_TOKEND, imsg);
-		break;
-	case IMSG_CTL_SHOW_SESSIONS:
-		control_relay(c, PROC_PROXY, imsg);
-		break;
-	case IMSG_CTL_SHOW_PENDING:
-	case IMSG_CTL_AUTHORISE:
-		control_relay(c, PROC_AUTHD, imsg);
-		break;
-	case IMSG_CTL_SHOW_STATS:
-		for (i = PROC_PROXY; i < PROC_MAX; i++)
-			control_relay(c, i, imsg);
-		break;
-	case IMSG_CTL_HEALTH:
-		control_relay(c, PROC_PROXY, imsg);
-		control_relay(c, PROC_TOKEND, imsg);
-		break;
-	case IMSG_CTL_RELOAD:
-		control_reload(c);
-		break;
+		if (imsg_get_len(imsg) != 0)
+			break;
+		control_reload(iev, id);
+		return (DISPATCH_OK);
 	case IMSG_CTL_LOG_VERBOSE:
 		msg_read_init(&r, imsg);
 		level = msg_get_u32(&r);
-		if (msg_read_end(&r) == -1 || level > 3) {
-			control_fail(c, "malformed request");
-			return;
-		}
+		if (msg_read_end(&r) == -1 || level > 3)
+			break;
 		parent_set_verbose(level);
-		log_info("verbosity set to %u by uid %u", level,
-		    (unsigned)c->uid);
-		control_end(c);
-		break;
+		log_info("verbosity set to %u by emailproxyctl", level);
+		control_answer(iev, id, NULL);
+		return (DISPATCH_OK);
 	default:
-		control_fail(c, "unknown request");
-		break;
+		log_warnx("control process: %s refused",
+		    imsg_type_name(type));
+		control_answer(iev, id, "request refused");
+		return (DISPATCH_OK);
 	}
-}
-
-/* A request of the tool: answered here, or relayed (control_request). */
-static int
-control_dispatch(struct imsgev *iev, struct imsg *imsg)
-{
-	control_request(iev->data, imsg);
-	/* A pasted redirect URL carries an authorisation code. */
-	if (imsg_get_type(imsg) == IMSG_CTL_AUTHORISE && imsg->data != NULL)
-		explicit_bzero(imsg->data, imsg_get_len(imsg));
+	log_warnx("control process: malformed %s refused",
+	    imsg_type_name(type));
+	control_answer(iev, id, "malformed request");
 	return (DISPATCH_OK);
-}
-
-/* An answer from a child: pass it on to its connection. */
-void
-control_child_reply(struct imsg *imsg)
-{
-	struct ctl_conn	*c;
-	uint32_t	 type = imsg_get_type(imsg);
-
-	if ((c = control_by_id(imsg_get_id(imsg))) == NULL)
-		return;		/* the tool went away */
-	if (c->waiting == 0)
-		fatalx("control: unexpected answer for connection %u", c->id);
-	switch (type) {
-	case IMSG_CTL_DATA:
-		if (!c->failed && control_forward(&c->iev, CTL_VERSION, imsg) == -1) {
-			log_warn("control: answer for connection %u", c->id);
-			control_close(c);
-			return;
-		}
-		imsg_event_add(&c->iev);
-		return;
-	case IMSG_CTL_FAIL:
-		if (!c->failed && control_forward(&c->iev, CTL_VERSION, imsg) == -1) {
-			log_warn("control: answer for connection %u", c->id);
-			control_close(c);
-			return;
-		}
-		c->failed = 1;
-		break;
-	}
-	if (--c->waiting == 0 && !c->failed)
-		control_end(c);
-	else
-		imsg_event_add(&c->iev);
-}
-
-void
-control_listen(void)
-{
-	if (control_fd == -1)
-		return;
-	event_set(&ev_control, control_fd, EV_READ | EV_PERSIST,
-	    control_accept, NULL);
-	event_add(&ev_control, NULL);
 }

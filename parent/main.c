@@ -172,6 +172,8 @@ main(int argc, char *argv[])
 			child_main = tokend_main;
 		else if (strcmp(child, "authd") == 0)
 			child_main = authd_main;
+		else if (strcmp(child, "control") == 0)
+			child_main = control_main;
 		else
 			errx(1, "unknown process %s", child);
 		platform_title_init(save_argc, save_argv);

@@ -75,12 +75,17 @@ parent_shutdown(int status)
 	exit(status);
 }
 
+/* The control process's comes later: control_conf_due(). */
 static void
 send_config(struct child *c, const struct emailproxy_conf *conf)
 {
+	c->configured = 0;
+	if (c->proc == PROC_CONTROL) {
+		control_conf_due();
+		return;
+	}
 	if (config_send(&c->iev.ibuf, conf, c->proc) == -1)
 		fatalx("cannot send the configuration to %s", c->name);
-	c->configured = 0;
 	imsg_event_add(&c->iev);
 }
 
@@ -315,25 +320,48 @@ parent_child_lost(struct imsgev *iev)
 	parent_child_gone(iev->data);
 }
 
-/* The messages of a child, c = iev->data. */
+/*
+ * c answered CONF_DONE: once every child has, the daemon is ready.
+ * The control process gets its part once the others have theirs in
+ * place, so that a request it sends on meets the configuration that
+ * its tool, or a reload it asked for, expects.  -1 when c had not been
+ * sent a configuration to answer.
+ */
+int
+child_configured(struct child *c)
+{
+	int	i, all, others;
+
+	if (c->configured)
+		return (-1);
+	c->configured = 1;
+	for (others = 1, i = PROC_PROXY; i < PROC_MAX; i++)
+		if (i != PROC_CONTROL)
+			others &= children[i].configured;
+	if (others && c->proc != PROC_CONTROL)
+		control_conf_send(&children[PROC_CONTROL].iev, parent_conf);
+	all = others && children[PROC_CONTROL].configured;
+	if (all) {
+		log_info("configuration of %s in place: ready",
+		    parent_conf->path);
+		sdnotify("READY=1");
+	}
+	return (0);
+}
+
+/*
+ * The messages of a child, c = iev->data; the control process's are
+ * read by control_dispatch_proc (control.c).
+ */
 static int
 parent_dispatch_child(struct imsgev *iev, struct imsg *imsg)
 {
 	struct child	*c = iev->data;
-	int		 i, all;
 
 	switch (imsg_get_type(imsg)) {
 	case IMSG_CONF_DONE:
-		if (c->configured)
+		if (child_configured(c) == -1)
 			fatalx("unexpected CONF_DONE from %s", c->name);
-		c->configured = 1;
-		for (all = 1, i = PROC_PROXY; i < PROC_MAX; i++)
-			all &= children[i].configured;
-		if (all) {
-			log_info("configuration of %s in place: ready",
-			    parent_conf->path);
-			sdnotify("READY=1");
-		}
 		return (DISPATCH_OK);
 	case IMSG_AUTH_PENDING:
 		if (c->proc != PROC_AUTHD)
@@ -344,11 +372,6 @@ parent_dispatch_child(struct imsgev *iev, struct imsg *imsg)
 		if (c->proc != PROC_TOKEND)
 			return (DISPATCH_UNKNOWN);
 		parent_redis_request(&c->iev, parent_conf);
-		return (DISPATCH_OK);
-	case IMSG_CTL_DATA:
-	case IMSG_CTL_END:
-	case IMSG_CTL_FAIL:
-		control_child_reply(imsg);
 		return (DISPATCH_OK);
 	}
 	return (DISPATCH_UNKNOWN);
@@ -542,12 +565,14 @@ parent_run(const char *self, struct parent_opts *o,
 	for (i = PROC_PROXY; i < PROC_MAX; i++) {
 		fd = children[i].iev.ibuf.fd;
 		imsgev_peer(&children[i].iev, fd, children[i].name,
+		    i == PROC_CONTROL ? control_dispatch_proc :
 		    parent_dispatch_child, parent_child_lost, &children[i],
-		    IMSG_MAXSIZE_PARENT, i != PROC_TOKEND ||
-		    strcmp(parent_conf->token_store, "redis") == 0);
+		    IMSG_MAXSIZE_PARENT, i == PROC_PROXY || i == PROC_AUTHD ||
+		    (i == PROC_TOKEND &&
+		    strcmp(parent_conf->token_store, "redis") == 0));
 	}
-
-	control_listen();
+	/* What anyone in control_group writes reaches that process. */
+	children[PROC_CONTROL].iev.untrusted = 1;
 	signal_set(&ev_sigterm, SIGTERM, parent_sig_handler, NULL);
 	signal_set(&ev_sigint, SIGINT, parent_sig_handler, NULL);
 	signal_set(&ev_sighup, SIGHUP, parent_sig_handler, NULL);

@@ -80,14 +80,17 @@ void	 parent_redis_request(struct imsgev *tokend,
 
 struct imsg;
 int	 control_init(const struct emailproxy_conf *);
-void	 control_listen(void);
-void	 control_conn_add(int, uid_t, gid_t);
+int	 control_socket_fd(void);
+void	 control_socket_close(void);
 void	 control_cleanup(void);
-void	 control_child_reply(struct imsg *);
+void	 control_conf_due(void);
+void	 control_conf_send(struct imsgev *, const struct emailproxy_conf *);
+int	 control_dispatch_proc(struct imsgev *, struct imsg *);
 
-/* parent.c, for the control socket */
+/* parent.c, for the control process */
 int	 parent_reload(char *reason, size_t size);
 void	 parent_set_verbose(int);
+int	 child_configured(struct child *);
 
 /* redirect.c */
 int	 redirect_hostport(const char *, char *, size_t, char *, size_t);

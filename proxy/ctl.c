@@ -15,9 +15,9 @@
  */
 
 /*
- * Control requests the parent relays to the proxy (peerid = the control
- * connection): show sessions, show stats and health.  Each answer is
- * CTL_DATA* then CTL_END, with the same peerid.
+ * Control requests the control process sends the proxy (peerid = the
+ * control connection): show sessions, show stats and health.  Each
+ * answer is CTL_DATA* then CTL_END, with the same peerid, on that link.
  */
 
 #include <sys/types.h>
@@ -45,7 +45,7 @@ ctl_data(struct imsgev *iev, uint32_t id, json_t *obj)
 	msg_begin(&w, &iev->ibuf, IMSG_CTL_DATA, id, -1);
 	msg_put_str(&w, s);
 	if (imsgev_msg_end(iev, &w) == -1)
-		fatal("CTL_DATA to parent");
+		fatal("CTL_DATA to control");
 	free(s);
 	json_decref(obj);
 }
@@ -54,7 +54,7 @@ static void
 ctl_end(struct imsgev *iev, uint32_t id)
 {
 	if (imsg_compose_event(iev, IMSG_CTL_END, id, 0, -1, NULL, 0) == -1)
-		fatal("CTL_END to parent");
+		fatal("CTL_END to control");
 }
 
 struct ctl_walk {
@@ -155,7 +155,8 @@ ctl_listener(const char *name, const char *problem, void *arg)
 	ctl_data(w->iev, w->id, o);
 }
 
-void
+/* The control process's handler: DISPATCH_UNKNOWN for any other type. */
+int
 proxy_ctl(struct imsgev *iev, struct imsg *imsg)
 {
 	struct ctl_walk	 w;
@@ -177,5 +178,8 @@ proxy_ctl(struct imsgev *iev, struct imsg *imsg)
 		servers_health(proxy_conf, ctl_listener, &w);
 		ctl_end(iev, id);
 		break;
+	default:
+		return (DISPATCH_UNKNOWN);
 	}
+	return (DISPATCH_OK);
 }

@@ -42,6 +42,7 @@ time_t			 proxy_started;
 
 static struct imsgev	 iev_parent;
 static struct imsgev	 iev_tokend;
+static struct imsgev	 iev_control;
 static struct emailproxy_conf *pending_conf;
 static struct event	 ev_shutdown;
 static int		 stopping;
@@ -50,6 +51,8 @@ static int	 proxy_dispatch_parent(struct imsgev *, struct imsg *);
 static void	 proxy_parent_gone(struct imsgev *);
 static int	 proxy_dispatch_tokend(struct imsgev *, struct imsg *);
 static void	 proxy_tokend_gone(struct imsgev *);
+static int	 proxy_dispatch_control(struct imsgev *, struct imsg *);
+static void	 proxy_control_gone(struct imsgev *);
 static void	 proxy_shutdown(void);
 
 __dead void
@@ -88,6 +91,9 @@ proxy_main(int debug, int verbose)
 
 	imsgev_peer(&iev_tokend, PEER1_SOCK_FILENO, "tokend",
 	    proxy_dispatch_tokend, proxy_tokend_gone, NULL, 0, 0);
+	imsgev_peer(&iev_control, PEER2_SOCK_FILENO, "control",
+	    proxy_dispatch_control, proxy_control_gone, NULL,
+	    IMSG_MAXSIZE_PARENT, 0);
 	if (imsg_compose_event(&iev_parent, IMSG_CONF_DONE, 0, 0, -1,
 	    NULL, 0) == -1)
 		fatal("compose CONF_DONE");
@@ -135,16 +141,29 @@ proxy_dispatch_parent(struct imsgev *iev, struct imsg *imsg)
 			fatalx("malformed LISTENER from parent");
 		server_listen(name, lfd);
 		return (DISPATCH_OK);
-	case IMSG_CTL_SHOW_SESSIONS:
-	case IMSG_CTL_SHOW_STATS:
-	case IMSG_CTL_HEALTH:
-		proxy_ctl(iev, imsg);
-		return (DISPATCH_OK);
 	case IMSG_SHUTDOWN:
 		proxy_shutdown();
 		return (DISPATCH_GONE);
 	}
 	return (DISPATCH_UNKNOWN);
+}
+
+/* The control process's requests: proxy/ctl.c answers them. */
+static int
+proxy_dispatch_control(struct imsgev *iev, struct imsg *imsg)
+{
+	return (proxy_ctl(iev, imsg));
+}
+
+/*
+ * The control process went: sessions go on.  The parent, which sees it
+ * go, stops the daemon unless it was stopping it already.
+ */
+static void
+proxy_control_gone(struct imsgev *iev)
+{
+	log_debug("control closed its link");
+	event_del(&iev->ev);
 }
 
 static void

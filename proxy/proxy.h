@@ -100,7 +100,7 @@ struct proxy_stats {
 };
 
 /* ctl.c: CTL_SHOW_SESSIONS and CTL_SHOW_STATS from the parent. */
-void	 proxy_ctl(struct imsgev *, struct imsg *);
+int	 proxy_ctl(struct imsgev *, struct imsg *);
 
 /* proxy.c */
 int	 proxy_token_get(uint32_t id, const char *server, enum proto,

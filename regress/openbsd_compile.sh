@@ -26,7 +26,8 @@ obsd="-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wmissing-prototypes
     -U__linux__ -U__linux -Ulinux -U__gnu_linux__ -D__OpenBSD__
     -include regress/openbsd/compat.h"
 files="common/platform_openbsd.c common/platform_linux.c common/sandbox.c
-    common/proc.c parent/main.c parent/children.c parent/parent.c"
+    common/proc.c parent/main.c parent/children.c parent/parent.c
+    control/control.c"
 
 for f in $files; do
 	# shellcheck disable=SC2086
@@ -50,7 +51,7 @@ check_pre() {
 check_pre 'pledge *("stdio' "platform_openbsd.c calls pledge as OpenBSD"
 check_pre 'unveil *("/"' "platform_openbsd.c calls unveil as OpenBSD"
 for fn in platform_self platform_title_init platform_nodump sandbox_proxy \
-    sandbox_tokend sandbox_authd sandbox_parent; do
+    sandbox_tokend sandbox_authd sandbox_control sandbox_parent; do
 	check_pre "^$fn *(" "platform_openbsd.c defines $fn as OpenBSD"
 done
 # shellcheck disable=SC2086

@@ -15,8 +15,8 @@
  */
 
 /*
- * The control socket's questions for tokend, relayed by the parent
- * with peerid = the control connection: show accounts, forget an
+ * The control socket's questions for tokend, sent by the control
+ * process with peerid = the control connection: show accounts, forget an
  * account, show stats, health.  Answers are CTL_DATA objects then CTL_END, or
  * CTL_FAIL.  Nothing secret is ever part of an answer.
  */
@@ -36,7 +36,7 @@
 #include "store_redis.h"
 
 static void
-ctl_kick_parent(const struct tk_peer *p)
+ctl_kick(const struct tk_peer *p)
 {
 	if (p->kick != NULL)
 		p->kick(p->arg);
@@ -52,7 +52,7 @@ void
 ctl_end(const struct tk_peer *p, uint32_t id, const char *fail)
 {
 	ctl_answer_end(p->ibuf, id, fail);
-	ctl_kick_parent(p);
+	ctl_kick(p);
 }
 
 /* One row per account, keyed by account name. */

@@ -16,10 +16,10 @@
 
 /*
  * tokend's messages, one switch per peer: the proxy's token requests,
- * authd's answers, the parent's control requests (its configuration
- * and shutdown are common/proc.c's and tokend.c's).  Each case checks
- * its payload's exact size and hands it to the engine (login.c,
- * flight.c, ctl.c).  Every function returns DISPATCH_OK, DISPATCH_BAD
+ * authd's answers, the control process's requests (the parent's
+ * configuration and shutdown are common/proc.c's and tokend.c's).
+ * Each case checks its payload's exact size and hands it to the engine
+ * (login.c, flight.c, ctl.c).  Every function returns DISPATCH_OK, DISPATCH_BAD
  * for a malformed payload (logged here) or DISPATCH_UNKNOWN for a type
  * that peer does not send; tokend.c feeds them from the common
  * dispatch loop, where the last two are fatal, and tests call them
@@ -120,8 +120,8 @@ tokend_authd_imsg(struct imsg *imsg)
 }
 
 /*
- * A malformed control request gets an answer, not a fatal error: it
- * comes from emailproxyctl, which the parent only relays.
+ * A malformed control request gets an answer, not a fatal error: the
+ * control process checked it already, and it is emailproxyctl's.
  */
 int
 tokend_ctl_imsg(const struct tk_peer *p, struct imsg *imsg)

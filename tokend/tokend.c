@@ -34,12 +34,13 @@
 #include "tokend.h"
 #include "store_redis.h"
 
-static struct imsgev		 iev_parent, iev_proxy, iev_authd;
+static struct imsgev		 iev_parent, iev_proxy, iev_authd, iev_control;
 static struct emailproxy_conf	*conf, *pending;
 
 static int	tokend_dispatch_parent(struct imsgev *, struct imsg *);
 static int	tokend_dispatch_proxy(struct imsgev *, struct imsg *);
 static int	tokend_dispatch_authd(struct imsgev *, struct imsg *);
+static int	tokend_dispatch_control(struct imsgev *, struct imsg *);
 static void	tokend_parent_gone(struct imsgev *);
 static void	tokend_kick(void *);
 static void	tokend_sig(int, short, void *);
@@ -53,6 +54,7 @@ tokend_shutdown(void)
 	tokend_login_shutdown();
 	imsgbuf_clear(&iev_proxy.ibuf);
 	imsgbuf_clear(&iev_authd.ibuf);
+	imsgbuf_clear(&iev_control.ibuf);
 	imsgbuf_clear(&iev_parent.ibuf);
 	config_free(conf);
 	config_free(pending);
@@ -61,9 +63,10 @@ tokend_shutdown(void)
 }
 
 /*
- * The proxy or authd closed its link.  The parent sees that child go
- * too and stops the daemon; tokend stays until the parent says so, so
- * that during a requested stop no other child sees it vanish.
+ * The proxy, authd or the control process closed its link.  The parent
+ * sees that child go too and stops the daemon; tokend stays until the
+ * parent says so, so that during a requested stop no other child sees
+ * it vanish.
  */
 static void
 tokend_peer_gone(struct imsgev *iev)
@@ -147,6 +150,9 @@ tokend_main(int debug, int verbose)
 	    tokend_dispatch_proxy, tokend_peer_gone, NULL, 0, 0);
 	imsgev_peer(&iev_authd, PEER2_SOCK_FILENO, "authd",
 	    tokend_dispatch_authd, tokend_peer_gone, NULL, 0, 0);
+	imsgev_peer(&iev_control, PEER3_SOCK_FILENO, "control",
+	    tokend_dispatch_control, tokend_peer_gone, NULL,
+	    IMSG_MAXSIZE_PARENT, 0);
 
 	if (imsg_compose_event(&iev_parent, IMSG_CONF_DONE, 0, 0, -1, NULL,
 	    0) == -1)
@@ -211,18 +217,25 @@ tokend_reconf(struct emailproxy_conf *newconf)
 	conf = newconf;
 }
 
-/* The configuration and shutdown here, control requests in dispatch.c. */
+/* The configuration, shutdown and the Redis connection from the parent. */
 static int
 tokend_dispatch_parent(struct imsgev *iev, struct imsg *imsg)
 {
-	struct tk_peer	p;
-
 	if (proc_parent_common(iev, imsg, &pending, tokend_reconf))
 		return (DISPATCH_OK);
 	if (imsg_get_type(imsg) == IMSG_SHUTDOWN)
 		tokend_shutdown();
 	if (imsg_get_type(imsg) == IMSG_REDIS_FD)
 		return (tokend_redis_fd(imsg));
+	return (DISPATCH_UNKNOWN);
+}
+
+/* The control process's requests, in dispatch.c. */
+static int
+tokend_dispatch_control(struct imsgev *iev, struct imsg *imsg)
+{
+	struct tk_peer	p;
+
 	p.ibuf = &iev->ibuf;
 	p.kick = tokend_kick;
 	p.arg = iev;

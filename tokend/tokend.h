@@ -321,6 +321,6 @@ void	 ctl_end(const struct tk_peer *, uint32_t id, const char *fail);
  */
 int	 tokend_proxy_imsg(struct imsg *);
 int	 tokend_authd_imsg(struct imsg *);
-int	 tokend_ctl_imsg(const struct tk_peer *parent, struct imsg *);
+int	 tokend_ctl_imsg(const struct tk_peer *control, struct imsg *);
 
 #endif /* TOKEND_H */

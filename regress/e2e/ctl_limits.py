@@ -12,9 +12,10 @@
 # WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
 # ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
 # OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
-"""What one control socket peer may cost the root parent: a peer that
-writes requests and never reads the answers does not grow the parent
-(VmRSS), is closed after at most 256 requests with a clear answer, and
+"""What one control socket peer may cost the daemon: a peer that
+writes requests and never reads the answers grows neither the control
+process that serves it nor the parent (VmRSS), is closed after at most
+256 requests with a clear answer, and
 another peer is answered meanwhile; requests written back to back
 without waiting are answered in order, each completely.
 """
@@ -112,7 +113,13 @@ def read_all(s, timeout):
 
 
 parent = h.proxy.pid
+control = [p for p in h.proxy.children()
+           if h.proc_title(p).strip().endswith("control")]
+h.check(len(control) == 1, "the daemon has a control process",
+        repr([h.proc_title(p) for p in h.proxy.children()]))
+control = control[0] if control else parent
 rss0 = h.rss_kb(parent)
+crss0 = h.rss_kb(control)
 
 # -- a peer writing requests and never reading -----------------------------
 flood = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -132,12 +139,16 @@ while time.monotonic() < end and sent < 300000 * 16:
         break
 time.sleep(0.5)
 rss1 = h.rss_kb(parent)
-h.info("flood: %d requests written, parent VmRSS %d -> %d kB"
-       % (sent // 16, rss0, rss1))
+crss1 = h.rss_kb(control)
+h.info("flood: %d requests written, parent VmRSS %d -> %d kB, control "
+       "%d -> %d kB" % (sent // 16, rss0, rss1, crss0, crss1))
+h.check(crss1 - crss0 < 4096,
+        "a peer that never reads its answers does not grow the control "
+        "process (VmRSS +%d kB after %d requests written)" % (
+            crss1 - crss0, sent // 16),
+        "%d -> %d kB" % (crss0, crss1))
 h.check(rss1 - rss0 < 4096,
-        "a peer that never reads its answers does not grow the parent "
-        "(VmRSS +%d kB after %d requests written)" % (rss1 - rss0,
-                                                     sent // 16),
+        "nor the parent (VmRSS +%d kB)" % (rss1 - rss0),
         "%d -> %d kB" % (rss0, rss1))
 r = h.emailproxyctl("-s", SOCK, "show", "accounts")
 h.check(r.returncode == 0 and b"user@example.com" in r.stdout,

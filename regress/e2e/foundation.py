@@ -1,4 +1,4 @@
-"""The process model: four processes, privileges dropped, sandboxed,
+"""The process model: five processes, privileges dropped, sandboxed,
 listeners held by the proxy only, reload keeps a broken config out, and
 the daemon stops whole (SIGTERM, or any child dying)."""
 
@@ -256,18 +256,18 @@ def main():
         check(ready, "daemon starts and configures its children",
               d.text()[-2000:])
         parent = d.proc.pid
-        kids = wait_for(lambda: len(children_of(parent)) == 3 and
+        kids = wait_for(lambda: len(children_of(parent)) == 4 and
                         children_of(parent), 5) or children_of(parent)
-        check(len(kids) == 3, "four processes: parent and three children",
+        check(len(kids) == 4, "five processes: parent and four children",
               "children %s" % kids)
         roles = {}
         for k in kids:
             roles[role(k)] = k
-        check(sorted(roles) == ["authd", "proxy", "tokend"],
-              "children are proxy, tokend and authd",
+        check(sorted(roles) == ["authd", "control", "proxy", "tokend"],
+              "children are proxy, tokend, authd and control",
               str({k: title(k) for k in kids}))
         roots = {"proxy": TMP + "/empty", "authd": TMP + "/empty",
-                 "tokend": TMP + "/store"}
+                 "control": TMP + "/empty", "tokend": TMP + "/store"}
         for r, pid in sorted(roles.items()):
             uids = status_field(pid, "Uid")
             gids = status_field(pid, "Gid")
@@ -319,7 +319,7 @@ def main():
               "the daemon says it keeps the running configuration")
         time.sleep(0.3)
         check(all(alive(p) for p in [parent] + kids),
-              "all four processes still run after the broken reload")
+              "all five processes still run after the broken reload")
         why = relayed(ports[0], 0, upstream)
         check(why is None, "the IMAP listener still accepts and relays "
               "after the broken reload", why)
@@ -340,12 +340,12 @@ def main():
         elapsed = time.monotonic() - t0
         gone = wait_for(lambda: not any(alive(k) for k in kids), 2)
         check(rc == 0 and elapsed < 2.0 and gone,
-              "SIGTERM stops all four within 2 s, exit status 0",
+              "SIGTERM stops all five within 2 s, exit status 0",
               "rc %s after %.2fs, children gone %s" % (rc, elapsed, gone))
     finally:
         d.stop()
 
-    for victim in ("proxy", "tokend", "authd"):
+    for victim in ("proxy", "tokend", "authd", "control"):
         d = Daemon(conf, "kill-%s.log" % victim)
         try:
             if not d.wait_log(r"parent: configuration of .* in place: ready", 15):

@@ -97,8 +97,8 @@ try:
         with open("/proc/%d/cmdline" % k, "rb") as f:
             roles[f.read().replace(b"\0", b" ").decode().split(":")[-1]
                   .strip()] = k
-    h.check(sorted(roles) == ["authd", "proxy", "tokend"],
-            "three children", repr(roles))
+    h.check(sorted(roles) == ["authd", "control", "proxy", "tokend"],
+            "four children", repr(roles))
     for role, pid in sorted(roles.items()):
         links = {}
         for n in (0, 1, 2):

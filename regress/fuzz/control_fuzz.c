@@ -15,16 +15,17 @@
  */
 
 /*
- * The control socket as the root parent reads it (parent/control.c):
+ * The control socket as the control process reads it (control/conn.c):
  * imsg framing, request types, their payloads, one request at a time,
  * what an unprivileged member of control_group may not do.  The first
- * byte picks the peer (bit 0: root, else an unprivileged uid); the rest
- * is what it writes before closing.  The harness plays the children:
- * each request relayed to one is answered (bits 1-2 of the first byte:
- * end, data and end, failure); a reload succeeds without reading any
- * file.
+ * byte picks the peer (bit 0: root, else an unprivileged uid; bit 3:
+ * that uid is a member of control_admin_group by the group database);
+ * the rest is what it writes before closing.  The harness plays the
+ * other processes: each request sent to one (the parent for reload and
+ * log) is answered (bits 1-2 of the first byte: end, data and end,
+ * failure).
  *
- * DEPS: parent/control.c common/proc.c common/platform_linux.c common/dispatch.c common/msg.c common/imsg.c common/imsg_buffer.c common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/config_imsg.c common/cidr.c common/secret.c common/log.c common/redis_url.c
+ * DEPS: control/conn.c common/dispatch.c common/msg.c common/imsg.c common/imsg_buffer.c common/log.c
  */
 
 #include <sys/types.h>
@@ -40,36 +41,19 @@
 #include <event.h>
 
 #include "emailproxy.h"
-#include "config.h"
-#include "parent.h"
+#include "msg.h"
+#include "control.h"
 #include "fuzz.h"
 
-struct child		 children[PROC_MAX];
-struct emailproxy_conf	*parent_conf;
-static struct imsgbuf	 child_peer[PROC_MAX];
+static struct imsgev	 peers[PROC_CONTROL];	/* the control process's */
+static struct imsgbuf	 child_peer[PROC_CONTROL];	/* theirs */
 static int		 answer_kind;
 
-int
-parent_reload(char *reason, size_t size)
-{
-	if (size > 0)
-		reason[0] = '\0';
-	return (0);
-}
-
-void
-parent_set_verbose(int level)
-{
-	/* control.c lets only 0 to 3 through. */
-	if (level < 0 || level > 3)
-		abort();
-}
-
-/* The parent's end of a child's socket, as parent.c reads it. */
+/* The control process's end of a peer's link, as control.c reads it. */
 static int
 child_dispatch(struct imsgev *iev, struct imsg *imsg)
 {
-	control_child_reply(imsg);
+	control_answer(imsg);
 	return (DISPATCH_OK);
 }
 
@@ -85,6 +69,7 @@ child_answer(struct imsgbuf *ibuf)
 {
 	static const char	 obj[] = "{\"account\":\"a\"}";
 	struct imsg		 imsg;
+	struct msgr		 r;
 	uint32_t		 id, len = sizeof(obj) - 1;
 	uint8_t			 payload[4 + sizeof(obj)];
 	ssize_t			 n;
@@ -93,6 +78,11 @@ child_answer(struct imsgbuf *ibuf)
 		abort();
 	while ((n = imsg_get(ibuf, &imsg)) > 0) {
 		id = imsg_get_id(&imsg);
+		/* conn.c sends on only what it checked. */
+		msg_read_init(&r, &imsg);
+		if (imsg_get_type(&imsg) == IMSG_CTL_LOG_VERBOSE &&
+		    (msg_get_u32(&r) > 3 || msg_read_end(&r) == -1))
+			abort();
 		imsg_free(&imsg);
 		memcpy(payload, &len, 4);
 		memcpy(payload + 4, obj, sizeof(obj));
@@ -122,18 +112,17 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	fuzz_log_init(0);
 	event_init();
-	if ((parent_conf = config_new()) == NULL)
-		abort();
-	for (i = PROC_PROXY; i < PROC_MAX; i++) {
+	for (i = PROC_PARENT; i < PROC_CONTROL; i++) {
 		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1 ||
 		    fcntl(sv[0], F_SETFL, O_NONBLOCK) == -1 ||
 		    fcntl(sv[1], F_SETFL, O_NONBLOCK) == -1)
 			abort();
-		children[i].proc = i;
-		children[i].name = "child";
-		imsgev_peer(&children[i].iev, sv[0], "child", child_dispatch,
-		    child_gone, &children[i], IMSG_MAXSIZE_PARENT, 0);
-		if (imsgbuf_init(&child_peer[i], sv[1]) == -1)
+		imsgev_peer(&peers[i], sv[0], "peer", child_dispatch,
+		    child_gone, NULL, IMSG_MAXSIZE_PARENT, 0);
+		control_peers[i] = &peers[i];
+		if (imsgbuf_init(&child_peer[i], sv[1]) == -1 ||
+		    imsgbuf_set_maxsize(&child_peer[i],
+		    IMSG_MAXSIZE_PARENT) == -1)
 			abort();
 	}
 	return (0);
@@ -159,6 +148,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t	*p;
 	size_t		 left;
 	ssize_t		 n;
+	uint32_t	 admin_uid;
 	int		 sv[2], i, rounds, closed = 0;
 
 	if (size < 1)
@@ -168,6 +158,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    fcntl(sv[1], F_SETFL, O_NONBLOCK) == -1)
 		abort();
 	answer_kind = (data[0] >> 1) & 3;
+	admin_uid = 1000;
+	control_admins_set(2000, &admin_uid, data[0] & 8 ? 1 : 0);
 	control_conn_add(sv[0], data[0] & 1 ? 0 : 1000, 1000);
 	p = data + 1;
 	left = size - 1;
@@ -186,12 +178,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				shutdown(sv[1], SHUT_WR);
 		}
 		event_loop(EVLOOP_NONBLOCK);
-		for (i = PROC_PROXY; i < PROC_MAX; i++)
+		for (i = PROC_PARENT; i < PROC_CONTROL; i++)
 			child_answer(&child_peer[i]);
 		event_loop(EVLOOP_NONBLOCK);
 		closed = drain(sv[1]);
 	}
-	/* At its end of file the parent closes the connection. */
+	/* At its end of file the control process closes the connection. */
 	if (!closed)
 		abort();
 	close(sv[1]);

@@ -533,6 +533,12 @@ put("control", "truncated", b"\x01" + ctl(154)[:10])
 put("control", "other-version", b"\x01" + ctl(CTL["show_stats"],
     peerid=CTL_VERSION + 1) + ctl(CTL["show_accounts"]))
 put("control", "no-version", b"\x00" + ctl(CTL["show_pending"], peerid=0))
+put("control", "member-admin", b"\x08" + ctl(CTL["forget"],
+    mstr("user@example.com")) + ctl(CTL["reload"]) +
+    ctl(CTL["log_verbose"], s32(1)))
+put("control", "payload-checks", b"\x01" + ctl(CTL["show_accounts"], b"xy") +
+    ctl(CTL["forget"], mstr("a@b") + b"z") + ctl(CTL["authorise"],
+    b"\xff\xff\xff\xff" + mstr("http://x/")) + ctl(CTL["reload"], b"1"))
 
 # Every harness takes an empty input.
 for t in os.listdir(TOP):

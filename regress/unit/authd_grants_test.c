@@ -95,7 +95,7 @@ static pid_t		 proxy_pid = -1;
 static int		 server_port;
 static char		 base_url[128];
 static char		 cafile[600];
-static struct peer	 tokend, parent;
+static struct peer	 tokend, parent, control;
 static int		 listen_port;
 static uint32_t		 next_id = 1;
 static char		*secrets[256];
@@ -549,12 +549,12 @@ shown_pending(const char *account, char **url)
 
 	if (url != NULL)
 		*url = NULL;
-	imsg_compose(&parent.ibuf, IMSG_CTL_SHOW_PENDING, id, 0, -1, NULL, 0);
-	flush(&parent.ibuf);
-	if ((end = await(&parent, IMSG_CTL_END, id, 0, 3)) == NULL)
+	imsg_compose(&control.ibuf, IMSG_CTL_SHOW_PENDING, id, 0, -1, NULL, 0);
+	flush(&control.ibuf);
+	if ((end = await(&control, IMSG_CTL_END, id, 0, 3)) == NULL)
 		return (-1);
 	rec_free(end);
-	while ((r = find(&parent, IMSG_CTL_DATA, id, 0)) != NULL) {
+	while ((r = find(&control, IMSG_CTL_DATA, id, 0)) != NULL) {
 		j = r->s[0] != NULL ? json_loads(r->s[0], 0, NULL) : NULL;
 		if (j != NULL && streq(json_string_value(json_object_get(j,
 		    "account")), account)) {
@@ -1702,14 +1702,14 @@ test_park_and_ctl(void)
 	free(code);
 
 	/* Pasted into emailproxyctl authorise instead of the listener. */
-	msg_begin(&w, &parent.ibuf, IMSG_CTL_AUTHORISE, 77, -1);
+	msg_begin(&w, &control.ibuf, IMSG_CTL_AUTHORISE, 77, -1);
 	msg_put_str(&w, "code@example.com");
 	msg_put_str(&w, redirect);
-	if (msg_end(&w, &parent.ibuf) == -1)
+	if (msg_end(&w, &control.ibuf) == -1)
 		errx(1, "msg_end");
-	flush(&parent.ibuf);
-	end = await(&parent, IMSG_CTL_END, 77, 0, 5);
-	r = find(&parent, IMSG_CTL_DATA, 77, 0);
+	flush(&control.ibuf);
+	end = await(&control, IMSG_CTL_END, 77, 0, 5);
+	r = find(&control, IMSG_CTL_DATA, 77, 0);
 	j = r != NULL ? json_loads(r->s[0], 0, NULL) : NULL;
 	check(end != NULL && json_is_true(json_object_get(j, "authorised")) &&
 	    json_integer_value(json_object_get(j, "logins")) == 0,
@@ -1749,24 +1749,24 @@ test_park_and_ctl(void)
 		rec_free(pend);
 
 	/* ctl: a URL for an account with nothing pending. */
-	msg_begin(&w, &parent.ibuf, IMSG_CTL_AUTHORISE, 78, -1);
+	msg_begin(&w, &control.ibuf, IMSG_CTL_AUTHORISE, 78, -1);
 	msg_put_str(&w, "code@example.com");
 	msg_put_str(&w, "http://127.0.0.1/callback?code=x&state=y");
-	if (msg_end(&w, &parent.ibuf) == -1)
+	if (msg_end(&w, &control.ibuf) == -1)
 		errx(1, "msg_end");
-	flush(&parent.ibuf);
-	r = await(&parent, IMSG_CTL_FAIL, 78, 0, 3);
+	flush(&control.ibuf);
+	r = await(&control, IMSG_CTL_FAIL, 78, 0, 3);
 	check(r != NULL && r->s[0] != NULL && strstr(r->s[0],
 	    "no authorisation is pending") != NULL &&
-	    find(&parent, IMSG_CTL_END, 78, 0) == NULL,
+	    find(&control, IMSG_CTL_END, 78, 0) == NULL,
 	    "ctl: authorise without a pending request -> CTL_FAIL only");
 	if (r != NULL)
 		rec_free(r);
 
-	imsg_compose(&parent.ibuf, IMSG_CTL_SHOW_STATS, 79, 0, -1, NULL, 0);
-	flush(&parent.ibuf);
-	r = await(&parent, IMSG_CTL_DATA, 79, 0, 3);
-	end = await(&parent, IMSG_CTL_END, 79, 0, 3);
+	imsg_compose(&control.ibuf, IMSG_CTL_SHOW_STATS, 79, 0, -1, NULL, 0);
+	flush(&control.ibuf);
+	r = await(&control, IMSG_CTL_DATA, 79, 0, 3);
+	end = await(&control, IMSG_CTL_END, 79, 0, 3);
 	j = r != NULL ? json_loads(r->s[0], 0, NULL) : NULL;
 	check(j != NULL && json_integer_value(json_object_get(j,
 	    "authd_requests_total")) > 10 && end != NULL,
@@ -1792,12 +1792,12 @@ ctl_send(uint32_t id, const char *account, const char *url)
 {
 	struct msgw	 w;
 
-	msg_begin(&w, &parent.ibuf, IMSG_CTL_AUTHORISE, id, -1);
+	msg_begin(&w, &control.ibuf, IMSG_CTL_AUTHORISE, id, -1);
 	msg_put_str(&w, account);
 	msg_put_str(&w, url);
-	if (msg_end(&w, &parent.ibuf) == -1)
+	if (msg_end(&w, &control.ibuf) == -1)
 		errx(1, "msg_end");
-	flush(&parent.ibuf);
+	flush(&control.ibuf);
 }
 
 /* Wait for the answer to control request id: DATA*, then END or FAIL. */
@@ -1809,12 +1809,12 @@ ctl_wait(uint32_t id, double secs, struct ctl_answer *a)
 
 	memset(a, 0, sizeof(*a));
 	for (;;) {
-		if ((r = find(&parent, IMSG_CTL_END, id, 0)) != NULL) {
+		if ((r = find(&control, IMSG_CTL_END, id, 0)) != NULL) {
 			a->end = 1;
 			rec_free(r);
 			break;
 		}
-		if ((r = find(&parent, IMSG_CTL_FAIL, id, 0)) != NULL) {
+		if ((r = find(&control, IMSG_CTL_FAIL, id, 0)) != NULL) {
 			a->fail = r->s[0];
 			r->s[0] = NULL;
 			rec_free(r);
@@ -1824,7 +1824,7 @@ ctl_wait(uint32_t id, double secs, struct ctl_answer *a)
 			break;
 		pump(0);
 	}
-	while ((r = find(&parent, IMSG_CTL_DATA, id, 0)) != NULL) {
+	while ((r = find(&control, IMSG_CTL_DATA, id, 0)) != NULL) {
 		a->ndata++;
 		json_decref(a->data);
 		a->data = r->s[0] != NULL ? json_loads(r->s[0], 0, NULL) :
@@ -1833,9 +1833,9 @@ ctl_wait(uint32_t id, double secs, struct ctl_answer *a)
 	}
 	/* Exactly one answer: nothing more may follow. */
 	pump(0.1);
-	if (find(&parent, IMSG_CTL_END, id, 0) != NULL ||
-	    find(&parent, IMSG_CTL_FAIL, id, 0) != NULL ||
-	    find(&parent, IMSG_CTL_DATA, id, 0) != NULL)
+	if (find(&control, IMSG_CTL_END, id, 0) != NULL ||
+	    find(&control, IMSG_CTL_FAIL, id, 0) != NULL ||
+	    find(&control, IMSG_CTL_DATA, id, 0) != NULL)
 		check(0, "ctl: control request %u is answered once", id);
 }
 
@@ -2129,14 +2129,14 @@ test_unclaimed(void)
 	{
 		struct msgw	w;
 
-		msg_begin(&w, &parent.ibuf, IMSG_CTL_AUTHORISE, 91, -1);
+		msg_begin(&w, &control.ibuf, IMSG_CTL_AUTHORISE, 91, -1);
 		msg_put_str(&w, "nobody2@catch.example");
 		msg_put_str(&w, NULL);
-		if (msg_end(&w, &parent.ibuf) == -1)
+		if (msg_end(&w, &control.ibuf) == -1)
 			errx(1, "msg_end");
-		flush(&parent.ibuf);
+		flush(&control.ibuf);
 	}
-	r = await(&parent, IMSG_CTL_END, 91, 0, 3);
+	r = await(&control, IMSG_CTL_END, 91, 0, 3);
 	if (r != NULL)
 		rec_free(r);
 	cancel(id);
@@ -2174,7 +2174,7 @@ test_unclaimed(void)
 	    "about is left (%d)", flight_count_pending());
 	while ((r = find(&parent, IMSG_AUTH_PENDING, 0, 1)) != NULL)
 		rec_free(r);
-	while ((r = find(&parent, IMSG_CTL_DATA, 0, 1)) != NULL)
+	while ((r = find(&control, IMSG_CTL_DATA, 0, 1)) != NULL)
 		rec_free(r);
 }
 
@@ -2327,7 +2327,8 @@ main(void)
 	struct rec		*r;
 	const char		*t = getenv("REGRESS_TMP");
 	char			 hp[64];
-	int			 sp_parent[2], sp_tokend[2], lfd, fd;
+	int			 sp_parent[2], sp_tokend[2], sp_control[2];
+	int			 lfd, fd;
 
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(tmp, sizeof(tmp), "%s/authd_grants", t != NULL ? t : "/tmp");
@@ -2362,13 +2363,15 @@ main(void)
 	evdns_base_load_hosts(dns, NULL);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
 	    sp_parent) == -1 || socketpair(AF_UNIX, SOCK_STREAM |
-	    SOCK_NONBLOCK, 0, sp_tokend) == -1)
+	    SOCK_NONBLOCK, 0, sp_tokend) == -1 || socketpair(AF_UNIX,
+	    SOCK_STREAM | SOCK_NONBLOCK, 0, sp_control) == -1)
 		err(1, "socketpair");
 	if (http_init(dns) == -1)
 		errx(1, "http_init");
-	authd_start(sp_parent[0], sp_tokend[0]);
+	authd_start(sp_parent[0], sp_tokend[0], sp_control[0]);
 	peer_init(&parent, sp_parent[1], "parent");
 	peer_init(&tokend, sp_tokend[1], "tokend");
+	peer_init(&control, sp_control[1], "control");
 
 	/* The listener arrives the way the parent sends it. */
 	snprintf(hp, sizeof(hp), "127.0.0.1:%d", listen_port);

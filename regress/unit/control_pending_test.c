@@ -15,15 +15,15 @@
  */
 
 /*
- * emailproxyctl show pending through the parent's control code
- * (parent/control.c): the parent holds no pending authorisation of its
- * own.  It relays the request to authd with the connection's id, and
- * the tool gets exactly what authd answers: an account authd lists,
- * then nothing once authd lists nothing, with no other message from
- * authd in between that could keep a copy in step.  Requests of the
- * tool carry CTL_VERSION.
+ * emailproxyctl show pending through the control process's code
+ * (control/conn.c): neither it nor the parent holds a pending
+ * authorisation of its own.  It sends the request to authd with the
+ * connection's id, and the tool gets exactly what authd answers: an
+ * account authd lists, then nothing once authd lists nothing, with no
+ * other message from authd in between that could keep a copy in step.
+ * Requests of the tool carry CTL_VERSION.
  *
- * DEPS: parent/control.c common/proc.c common/platform_linux.c common/dispatch.c common/msg.c common/imsg.c common/imsg_buffer.c common/config.c common/config_keys.c common/config_parse.c common/config_check.c common/account_complete.c common/config_files.c common/config_imsg.c common/cidr.c common/secret.c common/log.c common/redis_url.c
+ * DEPS: control/conn.c common/dispatch.c common/msg.c common/imsg.c common/imsg_buffer.c common/log.c
  */
 
 #include <sys/types.h>
@@ -43,13 +43,12 @@
 #include "config.h"
 #include "log.h"
 #include "msg.h"
-#include "parent.h"
+#include "control.h"
 
 #define WAIT_MS		5000
 
-struct child		 children[PROC_MAX];
-struct emailproxy_conf	*parent_conf;
-static struct imsgbuf	 child_end[PROC_MAX];	/* the children's ends */
+static struct imsgev	 peers[PROC_MAX];		/* control's ends */
+static struct imsgbuf	 child_end[PROC_MAX];	/* the peers' ends */
 static int		 failures;
 
 static void	 check(int, const char *, ...)
@@ -70,24 +69,11 @@ check(int ok, const char *fmt, ...)
 	fflush(stdout);
 }
 
-int
-parent_reload(char *reason, size_t size)
-{
-	if (size > 0)
-		reason[0] = '\0';
-	return (0);
-}
-
-void
-parent_set_verbose(int level)
-{
-}
-
-/* The parent's end of a child's socket, as parent.c reads it. */
+/* The control process's end of a peer's link, as control.c reads it. */
 static int
 child_dispatch(struct imsgev *iev, struct imsg *imsg)
 {
-	control_child_reply(imsg);
+	control_answer(imsg);
 	return (DISPATCH_OK);
 }
 
@@ -181,12 +167,12 @@ show_pending(struct imsgbuf *tool, const char *json, const char *what)
 	if (relayed)
 		imsg_free(&imsg);
 	check(relayed, "%s: show pending is relayed to authd", what);
-	for (i = PROC_PROXY; i < PROC_MAX; i++)
-		if (i != PROC_AUTHD)
+	for (i = PROC_PARENT; i < PROC_MAX; i++)
+		if (i != PROC_AUTHD && i != PROC_CONTROL)
 			check(quiet(&child_end[i]), "%s: %s is not asked",
-			    what, children[i].name);
-	check(quiet(tool), "%s: the parent answers nothing of its own",
-	    what);
+			    what, peers[i].name);
+	check(quiet(tool), "%s: the control process answers nothing of "
+	    "its own", what);
 	if (!relayed)
 		return (NULL);
 	if (json != NULL)
@@ -222,7 +208,7 @@ int
 main(void)
 {
 	static const char	*names[PROC_MAX] = { "parent", "proxy",
-				    "tokend", "authd" };
+				    "tokend", "authd", "control" };
 	static const char	 pend[] = "{\"account\":\"code@example.com\","
 				    "\"url\":\"https://auth.example/x\","
 				    "\"expires\":1}";
@@ -232,16 +218,13 @@ main(void)
 
 	log_init(1, 0);
 	event_init();
-	if ((parent_conf = config_new()) == NULL)
-		fatal("config_new");
-	for (i = PROC_PROXY; i < PROC_MAX; i++) {
+	for (i = PROC_PARENT; i < PROC_CONTROL; i++) {
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
 		    sv) == -1)
 			fatal("socketpair");
-		children[i].proc = i;
-		children[i].name = names[i];
-		imsgev_peer(&children[i].iev, sv[0], names[i], child_dispatch,
-		    NULL, &children[i], IMSG_MAXSIZE_PARENT, 0);
+		imsgev_peer(&peers[i], sv[0], names[i], child_dispatch,
+		    NULL, NULL, IMSG_MAXSIZE_PARENT, 0);
+		control_peers[i] = &peers[i];
 		if (imsgbuf_init(&child_end[i], sv[1]) == -1)
 			fatal("imsgbuf_init");
 	}
@@ -257,7 +240,7 @@ main(void)
 	free(got);
 	got = show_pending(&tool, NULL, "authd lists nothing");
 	check(got != NULL && *got == '\0', "then, authd listing nothing, the "
-	    "tool gets nothing: no copy in the parent");
+	    "tool gets nothing: no copy in the control process");
 	free(got);
 	imsgbuf_clear(&tool);
 	close(sv[1]);

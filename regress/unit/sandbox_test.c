@@ -26,7 +26,9 @@
  * operations, fcntl F_SETOWN, prlimit64 on another process or setting
  * a limit, tgkill of another process, a socket family the process
  * does not use.  socket(AF_UNIX) fails with EACCES (syslog(3) asks
- * for one to reconnect); only authd makes AF_UNIX socket pairs.
+ * for one to reconnect); only authd makes AF_UNIX socket pairs.  The
+ * control process reads its peer's credentials and accepts, but may
+ * not connect, make sockets or open files (ENOENT, as in its chroot).
  * DEPS: common/sandbox.c common/platform_linux.c common/log.c
  */
 
@@ -300,6 +302,44 @@ socket_netlink(void)
 	return (OK);
 }
 
+/* The peer's credentials, as the control process reads them. */
+static int
+peercred(void)
+{
+	struct ucred	cred;
+	socklen_t	len = sizeof(cred);
+
+	return (getsockopt(sv[0], SOL_SOCKET, SO_PEERCRED, &cred, &len) ==
+	    0 && cred.pid == getpid() ? OK : NOT_OK);
+}
+
+static int
+accept_pair(void)
+{
+	return (accept4(sv[0], NULL, NULL, SOCK_NONBLOCK) == -1 &&
+	    errno == EINVAL ? OK : NOT_OK);
+}
+
+static int
+connect_pair(void)
+{
+	struct sockaddr	sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_family = AF_UNIX;
+	(void)connect(sv[0], &sa, sizeof(sa));
+	return (OK);
+}
+
+#ifndef SANITIZE
+static int
+open_file(void)
+{
+	return (open("/etc/passwd", O_RDONLY) == -1 && errno == ENOENT ?
+	    OK : NOT_OK);
+}
+#endif
+
 /* Run fn in a child under filter; its exit status or signal. */
 static int
 run(void (*filter)(void), int (*fn)(void), int *sig)
@@ -338,49 +378,60 @@ struct tcase {
 
 static const struct tcase cases[] = {
 	{ "FIONREAD and FIONBIO work, isatty says no", allowed, WORKS,
-	    "proxy tokend authd" },
-	{ "ioctl TIOCSTI", tiocsti, KILLED, "proxy tokend authd" },
+	    "proxy tokend authd control" },
+	{ "ioctl TIOCSTI", tiocsti, KILLED, "proxy tokend authd control" },
 	{ "read-write mmap and mprotect work", mmap_rw, WORKS,
-	    "proxy tokend authd" },
-	{ "mmap with PROT_EXEC", mmap_exec, KILLED, "proxy tokend authd" },
+	    "proxy tokend authd control" },
+	{ "mmap with PROT_EXEC", mmap_exec, KILLED, "proxy tokend authd control" },
 	{ "mprotect with PROT_EXEC", mprotect_exec, KILLED,
-	    "proxy tokend authd" },
+	    "proxy tokend authd control" },
 	/* tokend may open files: the code mapping is what stops it. */
 	{ "dlopen of a library", load_library, KILLED, "tokend" },
 	{ "madvise MADV_DONTNEED works", madvise_dontneed, WORKS,
-	    "proxy tokend authd" },
+	    "proxy tokend authd control" },
 	{ "madvise MADV_MERGEABLE", madvise_mergeable, KILLED,
-	    "proxy tokend authd" },
+	    "proxy tokend authd control" },
 	{ "futex FUTEX_WAKE_PRIVATE works", futex_wake_private, WORKS,
-	    "proxy tokend authd" },
+	    "proxy tokend authd control" },
 	{ "futex FUTEX_LOCK_PI_PRIVATE", futex_lock_pi, KILLED,
-	    "proxy tokend authd" },
+	    "proxy tokend authd control" },
 	{ "futex FUTEX_CMP_REQUEUE_PI_PRIVATE", futex_cmp_requeue, KILLED,
-	    "proxy tokend authd" },
+	    "proxy tokend authd control" },
 #ifndef SANITIZE
 	/* The sanitizer runtime's mutexes use the shared operations. */
 	{ "futex FUTEX_WAKE (shared)", futex_wake_shared, KILLED,
-	    "proxy tokend authd" },
+	    "proxy tokend authd control" },
 #endif
 	{ "fcntl F_GETFL, F_SETFL and F_SETFD work", fcntl_flags, WORKS,
-	    "proxy tokend authd" },
-	{ "fcntl F_SETOWN", fcntl_setown, KILLED, "proxy tokend authd" },
-	{ "getrlimit works", rlimit_own, WORKS, "proxy tokend authd" },
+	    "proxy tokend authd control" },
+	{ "fcntl F_SETOWN", fcntl_setown, KILLED, "proxy tokend authd control" },
+	{ "getrlimit works", rlimit_own, WORKS, "proxy tokend authd control" },
 	{ "prlimit64 of another process", rlimit_other, KILLED,
-	    "proxy tokend authd" },
-	{ "setrlimit", rlimit_set, KILLED, "proxy tokend authd" },
+	    "proxy tokend authd control" },
+	{ "setrlimit", rlimit_set, KILLED, "proxy tokend authd control" },
 	{ "tgkill of itself works", signal_self, WORKS,
-	    "proxy tokend authd" },
+	    "proxy tokend authd control" },
 	{ "tgkill of another process", signal_other, KILLED,
-	    "proxy tokend authd" },
+	    "proxy tokend authd control" },
 	{ "socket AF_INET works", socket_inet, WORKS, "proxy authd" },
-	{ "socket AF_INET", socket_inet, KILLED, "tokend" },
+	{ "socket AF_INET", socket_inet, KILLED, "tokend control" },
 	{ "socket AF_UNIX fails with EACCES", socket_unix, WORKS,
-	    "proxy tokend authd" },
+	    "proxy tokend authd control" },
 	{ "socketpair AF_UNIX works", socketpair_unix, WORKS, "authd" },
-	{ "socketpair AF_UNIX", socketpair_unix, KILLED, "proxy tokend" },
+	{ "socketpair AF_UNIX", socketpair_unix, KILLED,
+	    "proxy tokend control" },
+	{ "getsockopt SO_PEERCRED works", peercred, WORKS,
+	    "proxy tokend authd control" },
+	{ "accept4 is allowed (EINVAL on a socket pair)", accept_pair,
+	    WORKS, "proxy authd control" },
+	{ "connect", connect_pair, KILLED, "tokend control" },
+#ifndef SANITIZE
+	/* The sanitizer runtime opens files. */
+	{ "open(2) fails with ENOENT", open_file, WORKS,
+	    "proxy authd control" },
+#endif
 	{ "socket AF_NETLINK", socket_netlink, KILLED,
-	    "proxy tokend authd" },
+	    "proxy tokend authd control" },
 };
 
 /* Is word one of the space-separated words of list? */
@@ -407,6 +458,7 @@ main(void)
 		{ "proxy", sandbox_proxy },
 		{ "tokend", sandbox_tokend },
 		{ "authd", sandbox_authd },
+		{ "control", sandbox_control },
 	};
 	char	 what[160], why[64];
 	size_t	 i, j;
