@@ -40,6 +40,7 @@ usage(void)
 {
 	printf("usage: emailproxy [-dnv] [-f file] [--cache-store file] "
 	    "[--log-file file]\n"
+	    "       emailproxy [-v] [-f file] -M to-redis | to-file\n"
 	    "       emailproxy -h | -V\n");
 	exit(0);
 }
@@ -102,7 +103,7 @@ main(int argc, char *argv[])
 	struct emailproxy_conf	*conf;
 	const char		*child = NULL;
 	char			 self[PATH_MAX];
-	int			 ch, prev, save_argc = argc;
+	int			 ch, prev, save_argc = argc, migrate = 0;
 	char			**save_argv = argv;
 
 	memset(&opts, 0, sizeof(opts));
@@ -113,7 +114,7 @@ main(int argc, char *argv[])
 	 * or a cluster of short ones.
 	 */
 	opterr = 0;
-	while ((prev = optind, ch = getopt_long(argc, argv, "+:df:hnP:vV",
+	while ((prev = optind, ch = getopt_long(argc, argv, "+:df:hM:nP:vV",
 	    longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
@@ -122,6 +123,15 @@ main(int argc, char *argv[])
 		case 'f':
 		case OPT_CONFIG_FILE:
 			opts.conffile = optarg;
+			break;
+		case 'M':
+			if (strcmp(optarg, "to-redis") == 0)
+				migrate = 1;
+			else if (strcmp(optarg, "to-file") == 0)
+				migrate = 2;
+			else
+				usage_error("-M takes to-redis or to-file, "
+				    "not", optarg, 0);
 			break;
 		case 'n':
 			opts.noaction = 1;
@@ -197,8 +207,8 @@ main(int argc, char *argv[])
 	/* Priority prefixes only for the journal, never in a file. */
 	if (!log_stderr_is_journal())
 		unsetenv("JOURNAL_STREAM");
-	/* -n always prints its findings to stderr. */
-	log_init(opts.debug || opts.noaction, LOG_DAEMON);
+	/* -n and -M always print their findings to stderr. */
+	log_init(opts.debug || opts.noaction || migrate, LOG_DAEMON);
 	log_setverbose(opts.verbose);
 
 	if ((conf = config_load(opts.conffile, opts.cache_store)) == NULL ||
@@ -213,6 +223,8 @@ main(int argc, char *argv[])
 		config_free(conf);
 		exit(0);
 	}
+	if (migrate)
+		exit(parent_migrate(conf, migrate == 1));
 	if (geteuid() != 0)
 		log_warnx("not running as root: the children cannot chroot "
 		    "or drop privileges");

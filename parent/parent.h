@@ -77,6 +77,7 @@ int	 parent_redis_connect(const struct emailproxy_conf *, char *why,
 	    size_t whylen);
 void	 parent_redis_request(struct imsgev *tokend,
 	    const struct emailproxy_conf *);
+int	 parent_migrate(const struct emailproxy_conf *, int to_redis);
 
 struct imsg;
 int	 control_init(const struct emailproxy_conf *);

@@ -45,6 +45,7 @@
 #include "redis_url.h"
 #include "secret.h"
 #include "parent.h"
+#include "../tokend/store_migrate.h"
 
 #define REDIS_CONNECT_TIMEOUT	2	/* seconds, connect and each answer */
 #define REDIS_PASSWORD_MAX	1024
@@ -197,4 +198,20 @@ parent_redis_request(struct imsgev *tokend, const struct emailproxy_conf *conf)
 	msg_put_str(&w, fd == -1 ? why : NULL);
 	if (imsgev_msg_end(tokend, &w) == -1)
 		fatalx("cannot queue REDIS_FD");
+}
+
+/* emailproxy -M: the connection, then the copy (tokend/store_migrate.c). */
+int
+parent_migrate(const struct emailproxy_conf *conf, int to_redis)
+{
+	char	why[512];
+	int	fd;
+
+	if (geteuid() != 0)
+		log_warnx("not running as root: store_dir may not be readable");
+	if ((fd = parent_redis_connect(conf, why, sizeof(why))) == -1) {
+		log_warnx("token store: %s", why);
+		return (1);
+	}
+	return (store_migrate(conf, fd, to_redis));
 }

@@ -245,12 +245,15 @@ write_all(int fd, const char *p, size_t len)
 	return (0);
 }
 
+static int	 file_write(struct store *, const char *, const char *,
+		    size_t, int);
+static int	 read_small(int, const char *, char **, size_t *);
+
 static int
 file_save(struct store *st, struct record *r)
 {
-	char		 name[256], tmp[64], rnd[8], *text;
-	size_t		 len, i;
-	int		 fd = -1, rv = -1;
+	char		 name[256], *text;
+	int		 rv;
 
 	if (store_name(r->account, name, sizeof(name)) == -1) {
 		log_warnx("token store: no file name for this account");
@@ -260,7 +263,33 @@ file_save(struct store *st, struct record *r)
 		log_warnx("token store: cannot encode %s", name);
 		return (-1);
 	}
-	len = strlen(text);
+	rv = file_write(st, name, text, strlen(text), 1);
+	free(text);
+	return (rv);
+}
+
+int
+store_file_write(struct store *st, const char *account, const char *text,
+    size_t len)
+{
+	char	name[256];
+
+	if (store_name(account, name, sizeof(name)) == -1) {
+		log_warnx("token store: no file name for this account");
+		return (-1);
+	}
+	return (file_write(st, name, text, len, 0));
+}
+
+/* text (and a newline when nl) as the file name, atomically. */
+static int
+file_write(struct store *st, const char *name, const char *text, size_t len,
+    int nl)
+{
+	char		 tmp[64], rnd[8];
+	size_t		 i;
+	int		 fd = -1, rv = -1;
+
 	tk_random(rnd, sizeof(rnd));
 	memcpy(tmp, TMP_PREFIX, strlen(TMP_PREFIX));
 	for (i = 0; i < sizeof(rnd); i++)
@@ -279,7 +308,8 @@ file_save(struct store *st, struct record *r)
 		(void)write_all(fd, text, len / 2);
 		goto done;
 	}
-	if (write_all(fd, text, len) == -1 || write_all(fd, "\n", 1) == -1) {
+	if (write_all(fd, text, len) == -1 ||
+	    (nl && write_all(fd, "\n", 1) == -1)) {
 		log_warn("token store: write %s", tmp);
 		goto fail;
 	}
@@ -313,7 +343,6 @@ file_save(struct store *st, struct record *r)
  done:
 	if (fd != -1)
 		close(fd);
-	free(text);
 	return (rv);
 }
 
@@ -423,6 +452,13 @@ file_forget_clear(struct store *st, const char *account)
 	}
 	fsync(st->dirfd);
 	return (0);
+}
+
+int
+store_file_read(struct store *st, const char *name, char **text,
+    size_t *len)
+{
+	return (read_small(st->dirfd, name, text, len));
 }
 
 static int

@@ -128,6 +128,16 @@ void	 store_list(struct store *, void (*fn)(const struct record *,
 	    void *), void *arg);
 
 /*
+ * The files as they are (emailproxy -M copies them byte for byte):
+ * read a file of the directory (NUL-terminated, *len without it), 0 or
+ * -1; write text as an account's record file, atomically, 0 or -1.
+ */
+int	 store_file_read(struct store *, const char *name, char **text,
+	    size_t *len);
+int	 store_file_write(struct store *, const char *account,
+	    const char *text, size_t len);
+
+/*
  * Several instances sharing one store: the lock of an account's
  * refresh.  store_lock: 1 taken (for ms milliseconds at most), 0 held
  * by another instance, STORE_DOWN; always 1 for the files, which only

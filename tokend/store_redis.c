@@ -67,6 +67,12 @@ static const char SAVE_SCRIPT[] =
     "redis.call('HSET', KEYS[1], 'd', ARGV[2])\n"
     "return n\n";
 
+/* KEYS[1] record; ARGV[1] text: a copy (emailproxy -M), a new version */
+static const char COPY_SCRIPT[] =
+    "local n = redis.call('HINCRBY', KEYS[1], 'v', 1)\n"
+    "redis.call('HSET', KEYS[1], 'd', ARGV[1])\n"
+    "return n\n";
+
 /* KEYS[1] lock; ARGV[1] owner */
 static const char UNLOCK_SCRIPT[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
@@ -629,6 +635,47 @@ store_redis_get(struct store *st, const char *key, size_t keylen,
 	}
 	freeReplyObject(r);
 	return (text);
+}
+
+int
+store_redis_put(struct store *st, const char *account, const char *text,
+    size_t len)
+{
+	struct store_redis	*sr = st->be;
+	const char		*argv[5];
+	size_t			 lens[5];
+	char			 key[1024];
+	redisReply		*r;
+	int			 rv;
+
+	if (sr_key(sr, "record", account, key, sizeof(key)) == -1)
+		return (-1);
+	argv[0] = "EVAL";
+	argv[1] = COPY_SCRIPT;
+	argv[2] = "1";
+	argv[3] = key;
+	argv[4] = text;
+	lens[0] = 4;
+	lens[1] = strlen(COPY_SCRIPT);
+	lens[2] = 1;
+	lens[3] = strlen(key);
+	lens[4] = len;
+	if ((r = sr_cmd(sr, 5, argv, lens)) == NULL)
+		return (-1);
+	rv = r->type == REDIS_REPLY_INTEGER && r->integer > 0 ? 0 : -1;
+	freeReplyObject(r);
+	return (rv);
+}
+
+int
+store_redis_key_is(struct store *st, const char *key, size_t keylen,
+    const char *account)
+{
+	struct store_redis	*sr = st->be;
+	char			 want[1024];
+
+	return (sr_key(sr, "record", account, want, sizeof(want)) == 0 &&
+	    strlen(want) == keylen && memcmp(want, key, keylen) == 0);
 }
 
 struct sr_list_arg {

@@ -41,6 +41,13 @@ void	 store_redis_scan(struct store *, void (*)(const char *, size_t,
 char	*store_redis_get(struct store *, const char *key, size_t keylen,
 	    size_t *len);
 
+/* Write text as an account's record, whatever is there; 0 or -1. */
+int	 store_redis_put(struct store *, const char *account,
+	    const char *text, size_t len);
+/* 1 if key is the record key of account. */
+int	 store_redis_key_is(struct store *, const char *key, size_t keylen,
+	    const char *account);
+
 /*
  * Reply checks, also for the tests: a version (a decimal string or a
  * non-negative integer), 0 or -1; the answer to HMGET v d: 1 and rec
