@@ -190,6 +190,7 @@ void		 authd_send_fail(uint32_t, enum auth_fail, const char *, ...)
 void		 authd_send_pending(const char *, const char *, const char *,
 		    uint64_t);
 void		 authd_send_authorised(const char *, uint64_t);
+void		 authd_send_event(enum notify_event, const char *);
 unsigned int	 authd_auth_timeout(void);
 
 /* flight.c */

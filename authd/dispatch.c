@@ -259,6 +259,19 @@ authd_send_fail(uint32_t id, enum auth_fail class, const char *fmt, ...)
 }
 
 void
+authd_send_event(enum notify_event event, const char *account)
+{
+	struct msgw	 w;
+
+	msg_begin(&w, &iev_parent->ibuf, IMSG_EVENT, 0, -1);
+	msg_put_u32(&w, event);
+	msg_put_str(&w, account);
+	msg_put_str(&w, NULL);
+	if (imsgev_msg_end(iev_parent, &w) == -1)
+		fatal("EVENT to parent");
+}
+
+void
 authd_send_pending(const char *account, const char *url, const char *code,
     uint64_t expiry)
 {

@@ -363,6 +363,9 @@ flight_tokens(struct flight *f, const char *access, uint64_t expiry,
 	    (long long)expiry - (long long)time(NULL),
 	    refresh != NULL ? ", new refresh token" : "");
 	pending_stop(f);
+	/* A person's consent: notify_command hears of it. */
+	if (interactive(f))
+		authd_send_event(NOTIFY_AUTH_COMPLETED, f->gc.account);
 	if (TAILQ_EMPTY(&f->waiters)) {
 		struct timeval	 tv = { authd_auth_timeout(), 0 };
 

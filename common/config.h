@@ -144,6 +144,7 @@ struct emailproxy_conf {
 	char		*control_group;	/* may connect: show commands */
 	char		*control_admin_group; /* may also change state */
 	char		*notify_command; /* run by the parent, or NULL */
+	unsigned int	 notify_timeout;  /* 30 s, then it is killed */
 	char		*authorisation_page_url; /* the page, or NULL */
 	char		*include_directory; /* more sections, or NULL */
 	char		*local_password_file; /* user:hash lines, or NULL */

@@ -77,6 +77,9 @@ const struct conf_key conf_keys[] = {
 	    0, KP_ALL, control_socket),
 	G("notify_command", KT_STRING, 0, 0, NULL,
 	    KF_NONEMPTY, KP_ALL, notify_command),
+	/* The parent kills a notify_command still running after it. */
+	G("notify_timeout", KT_UINT, 1, 3600, "30", 0, KP_PARENT,
+	    notify_timeout),
 	/*
 	 * The proxy serves the page, tokend names it to clients, authd
 	 * makes the page's redirect_uri of it.

@@ -72,6 +72,7 @@ static const char *const imsg_names[IMSG_MAX] = {
 	[IMSG_REDIS_CONNECT] = "IMSG_REDIS_CONNECT",
 	[IMSG_REDIS_FD] = "IMSG_REDIS_FD",
 	[IMSG_CONTROL_CONF] = "IMSG_CONTROL_CONF",
+	[IMSG_EVENT] = "IMSG_EVENT",
 };
 
 const char *

@@ -215,6 +215,17 @@ enum imsg_type {
 	 */
 	IMSG_CONTROL_CONF,
 
+	/*
+	 * proxy, tokend or authd -> parent, peerid 0: an event a person
+	 * may want to hear of; the parent runs notify_command
+	 * (parent/notify.c).  An authorisation that needs a person comes
+	 * as AUTH_PENDING instead.
+	 *   EVENT: u32 event (enum notify_event: authd
+	 *     NOTIFY_AUTH_COMPLETED, tokend NOTIFY_REFRESH_FAILED, proxy
+	 *     NOTIFY_TOKEN_REVOKED), str account, str URL or NULL
+	 */
+	IMSG_EVENT,
+
 	IMSG_MAX
 };
 
@@ -265,6 +276,14 @@ enum token_fail {
  * address without port (after a PROXY header, the header's); A is the
  * login name as sent, or "-", last because it may hold spaces.
  */
+
+/* What notify_command runs for: EMAILPROXY_EVENT (parent/notify.c). */
+enum notify_event {
+	NOTIFY_AUTH_NEEDED,	/* auth-needed: a person must authorise */
+	NOTIFY_AUTH_COMPLETED,	/* auth-completed: a person authorised */
+	NOTIFY_REFRESH_FAILED,	/* refresh-failed: invalid_grant */
+	NOTIFY_TOKEN_REVOKED	/* token-revoked: refused after a retry */
+};
 
 enum auth_op {
 	AUTH_OP_REFRESH,	/* refresh_token grant */

@@ -206,8 +206,11 @@ parent_collect(struct child *want, int wait_ms)
 
 	for (waited = 0;; waited += 10) {
 		while ((pid = waitpid(-1, &status[0], WNOHANG)) > 0) {
-			if ((c = child_by_pid(pid)) == NULL)
-				continue;	/* a notify_command */
+			if ((c = child_by_pid(pid)) == NULL) {
+				/* a notify_command */
+				(void)notify_reaped(pid, status[0]);
+				continue;
+			}
 			c->pid = 0;
 			gone[c->proc] = 1;
 			status[c->proc] = status[0];
@@ -308,7 +311,60 @@ parent_auth_pending(struct imsg *imsg)
 	expiry = msg_get_u64(&r);
 	if (msg_read_end(&r) == -1 || account == NULL || url == NULL)
 		fatalx("malformed AUTH_PENDING from authd");
-	notify_pending(parent_conf, account, url, code, expiry);
+	notify_event(parent_conf, NOTIFY_AUTH_NEEDED, account, url, code,
+	    expiry);
+}
+
+/* One printable line: what may go in notify_command's environment. */
+static int
+event_str_ok(const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return (0);
+	return (1);
+}
+
+/*
+ * A child's event for notify_command: each event comes from the one
+ * child that sees it happen.  DISPATCH_BAD for anything else.
+ */
+static int
+parent_event(const struct child *c, struct imsg *imsg)
+{
+	struct msgr	 r;
+	const char	*account, *url;
+	uint32_t	 event;
+	enum emailproxy_proc from;
+
+	msg_read_init(&r, imsg);
+	event = msg_get_u32(&r);
+	account = msg_get_str(&r);
+	url = msg_get_str(&r);
+	switch (event) {
+	case NOTIFY_AUTH_COMPLETED:
+		from = PROC_AUTHD;
+		break;
+	case NOTIFY_REFRESH_FAILED:
+		from = PROC_TOKEND;
+		break;
+	case NOTIFY_TOKEN_REVOKED:
+		from = PROC_PROXY;
+		break;
+	default:
+		from = PROC_PARENT;
+		break;
+	}
+	if (msg_read_end(&r) == -1 || from != c->proc || account == NULL ||
+	    *account == '\0' || !event_str_ok(account) ||
+	    !event_str_ok(url)) {
+		log_warnx("malformed EVENT from %s", c->name);
+		return (DISPATCH_BAD);
+	}
+	log_debug("event %s of %s from %s", notify_event_name(event),
+	    account, c->name);
+	notify_event(parent_conf, event, account, url, NULL, 0);
+	return (DISPATCH_OK);
 }
 
 /* A child closed its socket, or it failed: stop the daemon. */
@@ -368,6 +424,8 @@ parent_dispatch_child(struct imsgev *iev, struct imsg *imsg)
 			return (DISPATCH_UNKNOWN);
 		parent_auth_pending(imsg);
 		return (DISPATCH_OK);
+	case IMSG_EVENT:
+		return (parent_event(c, imsg));
 	case IMSG_REDIS_CONNECT:
 		if (c->proc != PROC_TOKEND)
 			return (DISPATCH_UNKNOWN);

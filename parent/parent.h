@@ -105,7 +105,10 @@ void	 sdnotify_init(void);
 void	 sdnotify(const char *);
 
 /* notify.c */
-void	 notify_pending(const struct emailproxy_conf *, const char *account,
-	    const char *url, const char *code, uint64_t expiry);
+void	 notify_event(const struct emailproxy_conf *, enum notify_event,
+	    const char *account, const char *url, const char *code,
+	    uint64_t expiry);
+int	 notify_reaped(pid_t, int status);
+const char *notify_event_name(enum notify_event);
 
 #endif /* PARENT_H */

@@ -798,6 +798,8 @@ imap_auth_answer(struct imap *im, const uint8_t *line, size_t len,
 	    strncasecmp((const char *)status, "NO", 2) == 0 ?
 	    im->lg.reason : NULL);
 	session_login_rejected(im->s);
+	if (slen >= 2 && strncasecmp((const char *)status, "NO", 2) == 0)
+		session_token_revoked(im->s);
 	proto_log_refused(im->s, im->lg.user, status, slen, im->lg.reason);
 	imap_reset(im);
 }

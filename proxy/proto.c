@@ -528,6 +528,7 @@ proto_login_rejected(struct proto_login *lg, const uint8_t *line,
 {
 	proto_reply_refused(lg->s, line, len, lg->reason);
 	session_login_rejected(lg->s);
+	session_token_revoked(lg->s);
 	proto_log_refused(lg->s, lg->user, line, len, lg->reason);
 }
 

@@ -202,6 +202,31 @@ proxy_dispatch_tokend(struct imsgev *iev, struct imsg *imsg)
 	return (DISPATCH_UNKNOWN);
 }
 
+/*
+ * An event for notify_command.  The account is the name the client
+ * sent: only printable ASCII goes to the parent.
+ */
+void
+proxy_event(enum notify_event event, const char *account)
+{
+	struct msgw	 w;
+	char		 name[256];
+	size_t		 i;
+
+	if (stopping)
+		return;
+	for (i = 0; account[i] != '\0' && i < sizeof(name) - 1; i++)
+		name[i] = account[i] >= 0x20 && account[i] < 0x7f ?
+		    account[i] : '?';
+	name[i] = '\0';
+	msg_begin(&w, &iev_parent.ibuf, IMSG_EVENT, 0, -1);
+	msg_put_u32(&w, event);
+	msg_put_str(&w, name);
+	msg_put_str(&w, NULL);
+	if (imsgev_msg_end(&iev_parent, &w) == -1)
+		log_warnx("cannot send an event to the parent");
+}
+
 int
 proxy_token_get(uint32_t id, const char *server, enum proto proto,
     const char *addr, const char *user, const char *password,

@@ -103,6 +103,7 @@ struct proxy_stats {
 int	 proxy_ctl(struct imsgev *, struct imsg *);
 
 /* proxy.c */
+void	 proxy_event(enum notify_event, const char *account);
 int	 proxy_token_get(uint32_t id, const char *server, enum proto,
 	    const char *addr, const char *user, const char *password,
 	    uint32_t flags, const char *rejected);

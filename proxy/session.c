@@ -830,6 +830,13 @@ session_login_rejected(struct session *s)
 		session_audit(s, "upstream-rejected");
 }
 
+void
+session_token_revoked(struct session *s)
+{
+	if (s->account != NULL)
+		proxy_event(NOTIFY_TOKEN_REVOKED, s->account);
+}
+
 int
 session_token_get(struct session *s, const char *user, const char *password,
     const char *rejected)

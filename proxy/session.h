@@ -111,6 +111,8 @@ void	 session_set_account(struct session *, const char *);
  * tokend's failures and session_login_done are audited by the session.
  */
 void	 session_login_rejected(struct session *);
+/* The server refused a new token too: notify_command hears of it. */
+void	 session_token_revoked(struct session *);
 /* The upstream accepted the login: relay from now on. */
 void	 session_login_done(struct session *);
 /* Send the bye line with reason, log it with the client address, close. */

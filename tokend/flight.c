@@ -516,6 +516,24 @@ flight_tokens(struct tk_flight *f, const char *access, uint64_t expiry,
 	login_rerun(&deferred);
 }
 
+/* notify_command hears of it (tk.parent: none in tests). */
+static void
+flight_event(const struct tk_account *a, enum notify_event event)
+{
+	struct msgw	w;
+
+	if (tk.parent.ibuf == NULL)
+		return;
+	msg_begin(&w, tk.parent.ibuf, IMSG_EVENT, 0, -1);
+	msg_put_u32(&w, event);
+	msg_put_str(&w, a->name);
+	msg_put_str(&w, NULL);
+	if (msg_end(&w, tk.parent.ibuf) == -1)
+		fatalx("cannot queue EVENT");
+	if (tk.parent.kick != NULL)
+		tk.parent.kick(tk.parent.arg);
+}
+
 static void
 flight_failed(struct tk_flight *f, enum auth_fail cls, const char *msg)
 {
@@ -535,6 +553,7 @@ flight_failed(struct tk_flight *f, enum auth_fail cls, const char *msg)
 	    a->unlocked) {
 		log_notice("%s: the refresh token was refused "
 		    "(invalid_grant) and is discarded", a->name);
+		flight_event(a, NOTIFY_REFRESH_FAILED);
 		str_freezero(a->secrets.refresh_token);
 		a->secrets.refresh_token = NULL;
 		/* Those waiting need a new token, not the old one. */

@@ -123,6 +123,10 @@ tokend_main(int debug, int verbose)
 	authd.arg = &iev_authd;
 	if (tokend_login_init(conf, conf->store_dir, &proxy, &authd) == -1)
 		fatalx("cannot open the token store %s", conf->store_dir);
+	/* Events for notify_command. */
+	tk.parent.ibuf = &iev_parent.ibuf;
+	tk.parent.kick = tokend_kick;
+	tk.parent.arg = &iev_parent;
 	if (strcmp(conf->token_store, "redis") == 0 &&
 	    store_redis_init(&tk.store, conf->redis_key_prefix,
 	    tokend_redis_ask) == -1)

@@ -188,6 +188,7 @@ struct tk_env {
 	struct store	 store;
 	struct tk_peer	 proxy;
 	struct tk_peer	 authd;
+	struct tk_peer	 parent;	/* events; ibuf NULL: none sent */
 	struct tk_accounts accounts;
 	uint8_t		 vkey[TK_KEYLEN];	/* verifier key, per process */
 	uint32_t	 next_id;

@@ -435,6 +435,13 @@ peer_read(int fd, short event, void *arg)
 			r->s[0] = s ? strdup(s) : NULL;
 			r->u64 = msg_get_u64(&m);
 			break;
+		case IMSG_EVENT:
+			r->u32 = msg_get_u32(&m);
+			for (i = 0; i < 2; i++) {
+				s = msg_get_str(&m);
+				r->s[i] = s ? strdup(s) : NULL;
+			}
+			break;
 		case IMSG_CTL_DATA:
 		case IMSG_CTL_FAIL:
 			s = msg_get_str(&m);
@@ -847,6 +854,13 @@ test_code(void)
 	    "now + expires_in");
 	check(pending_gone("code@example.com", 2), "code grant: show pending "
 	    "no longer lists it once authorised");
+	r = await(&parent, IMSG_EVENT, 0, 1, 5);
+	check(r != NULL && r->u32 == NOTIFY_AUTH_COMPLETED &&
+	    streq(r->s[0], "code@example.com") && r->s[1] == NULL &&
+	    find(&parent, IMSG_EVENT, 0, 1) == NULL,
+	    "code grant: one EVENT auth-completed to the parent");
+	if (r != NULL)
+		rec_free(r);
 
 	req = last_request("/token", 0);
 	verifier = field(req, "code_verifier");

@@ -61,6 +61,7 @@ struct session {
 	char	 bye[256];
 	int	 reconnects;
 	int	 rejected_logins;
+	int	 revoked_logins;
 	unsigned int tlsflags;
 	void	(*tls_server_done)(void *, int, const char *);
 	void	(*tls_client_done)(void *, int, const char *);
@@ -148,6 +149,12 @@ void
 session_login_rejected(struct session *s)
 {
 	s->rejected_logins++;
+}
+
+void
+session_token_revoked(struct session *s)
+{
+	s->revoked_logins++;
 }
 
 void
@@ -641,6 +648,8 @@ rejected_token(void)
 	    "one retry only, session open");
 	check(s->rejected_logins == 1, "the final NO is audited as "
 	    "upstream-rejected, once");
+	check(s->revoked_logins == 1, "the final NO is a token-revoked event, "
+	    "once");
 	s->srvlen = 0;
 	SEND(s, "b NOOP\r\n");
 	SERVER(s, "b NOOP\r\n", "session usable afterwards");

@@ -39,7 +39,7 @@ void			*mod;
 struct rec		 cout, sout, trace, cin, sin_;
 unsigned int		 tlsflags;
 int			 closed, done, reconnects, tokget_rc;
-int			 ntokget, nrejected;
+int			 ntokget, nrejected, nrevoked;
 char			 tok_user[256], tok_pass[256], tok_rej[256];
 char			 bye_reason[256];
 void			(*tls_server_cb)(void *, int, const char *);
@@ -149,6 +149,12 @@ void
 session_login_rejected(struct session *s)
 {
 	nrejected++;
+}
+
+void
+session_token_revoked(struct session *s)
+{
+	nrevoked++;
 }
 
 void

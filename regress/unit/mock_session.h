@@ -40,7 +40,7 @@ extern void			*mod;
 extern struct rec		 cout, sout, trace, cin, sin_;
 extern unsigned int		 tlsflags;	/* session_tls_flags() */
 extern int			 closed, done, reconnects, tokget_rc;
-extern int			 ntokget, nrejected;
+extern int			 ntokget, nrejected, nrevoked;
 extern char			 tok_user[256], tok_pass[256], tok_rej[256];
 extern char			 bye_reason[256];
 extern void			(*tls_server_cb)(void *, int, const char *);

@@ -292,6 +292,8 @@ test_challenge(void)
 	    "only one retry; the session stays open");
 	check(nrejected == 1, "the refusal after the retry is audited as "
 	    "upstream-rejected, once");
+	check(nrevoked == 1, "the refusal after the retry is a token-revoked "
+	    "event, once");
 
 	/* the server closes after the refusal: a fresh connection */
 	greeted(SESSION_TLS_SERVER);

@@ -311,6 +311,8 @@ test_challenge(void)
 	check(ntokget == 2 && !closed && !done, "only one retry");
 	check(nrejected == 1, "the refusal after the retry is audited as "
 	    "upstream-rejected, once");
+	check(nrevoked == 1, "the refusal after the retry is a token-revoked "
+	    "event, once");
 
 	/* the server closes: fresh connection, EHLO replayed */
 	ehloed(SESSION_TLS_SERVER);
