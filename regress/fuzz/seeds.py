@@ -605,3 +605,35 @@ put("tokend", "shared-mailbox", tokend(
     auth_tokens(1, "at", 1900000000, "rt") +
     auth_tokens(2, "at2", 1900000000, "rt2")))
 put("tokend", "empty", b"")
+
+# What Redis answers tokend (redis_reply_fuzz.c): the first byte also
+# chooses where the stream is split in two.
+REC = json.dumps({
+    "version": 1, "account": "a@example.com", "kdf": "pbkdf2-sha256",
+    "iterations": 1200000, "salt": base64.b64encode(bytes(16)).decode(),
+    "aead": "aes-256-gcm", "nonce": base64.b64encode(bytes(12)).decode(),
+    "ciphertext": base64.b64encode(bytes(40)).decode(),
+    "access_token_expiry": 1700000000, "created": 1690000000,
+    "last_refresh": 1690000001, "last_use": 1690000002}) + "\n"
+
+
+def bulk(s):
+    s = s.encode() if isinstance(s, str) else s
+    return b"$%d\r\n%s\r\n" % (len(s), s)
+
+
+put("redis_reply", "record", b"*2\r\n" + bulk("3") + bulk(REC))
+put("redis_reply", "record-int-version", b"*2\r\n:7\r\n" + bulk(REC))
+put("redis_reply", "other-account", b"*2\r\n" + bulk("1") +
+    bulk(REC.replace("a@example.com", "b@example.com")))
+put("redis_reply", "no-record", b"*2\r\n$-1\r\n$-1\r\n")
+put("redis_reply", "statuses", b"+OK\r\n+PONG\r\n:1\r\n:-1\r\n$-1\r\n*-1\r\n")
+put("redis_reply", "error", b"-ERR wrong number of arguments\r\n")
+put("redis_reply", "scan", b"*2\r\n" + bulk("17") + b"*2\r\n" +
+    bulk("emailproxy:record:a@example.com") +
+    bulk("emailproxy:record:b@example.com"))
+put("redis_reply", "huge-array", b"*100000000\r\n:1\r\n")
+put("redis_reply", "huge-bulk", b"$999999999\r\nabc")
+put("redis_reply", "deep", b"*1\r\n" * 9 + b":1\r\n")
+put("redis_reply", "bad-type", b"?\r\n")
+put("redis_reply", "bad-version", b"*2\r\n" + bulk("1x") + bulk(REC))
