@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <event.h>
+#include <malloc.h>
 #ifdef __GLIBC__
 #endif
 #include <netdb.h>
@@ -60,6 +61,7 @@
 #define SESSION_GREETING_TIMEOUT 10
 #define SESSION_LOGIN_DEFAULT	120
 #define TRACE_MAX		512
+#define SESSION_RELEASE_MS	200	/* idle this long: memory released */
 
 enum session_state {
 	S_PRELOGIN,
@@ -143,6 +145,7 @@ static void	 session_start(struct session *);
 static void	 session_hdr_read(int, short, void *);
 static void	 session_hdr_drop(struct session *, const char *);
 static void	 session_greet_timeout(int, short, void *);
+static void	 session_release_later(void);
 static int	 session_pooled(struct session *);
 
 static struct session *
@@ -1296,14 +1299,38 @@ session_free(struct session *s)
 	free(s->srvname);
 	free(s->server_address);
 	free(s);
-	/*
-	 * After a burst, the pooled buffers go back to malloc (which gives
-	 * the top of its heap back to the system by itself).  No
-	 * malloc_trim here: with one session at a time it ran after every
-	 * login, 8 % of the proxy's CPU and as much again in madvise.
-	 */
 	if (nopen == 0)
-		iobuf_pool_flush();
+		session_release_later();
+}
+
+/*
+ * After a burst, once no session has been open for a moment: the
+ * pooled buffers go back to malloc, and malloc's free pages to the
+ * system.  Not at every close: with one session at a time, malloc_trim
+ * after each login was 8 % of the proxy's CPU, and as much again in
+ * madvise.  The timer runs at most every SESSION_RELEASE_MS.
+ */
+static void
+session_release(int fd, short event, void *arg)
+{
+	if (nopen > 0)
+		return;		/* the next close with none open re-arms */
+	iobuf_pool_flush();
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+static void
+session_release_later(void)
+{
+	static struct event	ev;
+	struct timeval		tv = { 0, SESSION_RELEASE_MS * 1000 };
+
+	if (!event_initialized(&ev))
+		evtimer_set(&ev, session_release, NULL);
+	if (!evtimer_pending(&ev, NULL))
+		evtimer_add(&ev, &tv);
 }
 
 void
