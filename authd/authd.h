@@ -173,6 +173,8 @@ extern struct authd_stats authd_stats;
 
 /* ctl.c */
 int		 authd_ctl(struct imsgev *, struct imsg *);
+/* show stats (also tokend's IMSG_METRICS_REQUEST): CTL_DATA, CTL_END. */
+void		 ctl_stats(struct imsgev *, uint32_t);
 void		 ctl_flight_pending(struct flight *);
 void		 ctl_flight_authorised(struct flight *, int);
 void		 ctl_flight_fail(struct flight *, const char *);

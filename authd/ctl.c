@@ -282,7 +282,7 @@ ctl_show_pending(struct imsgev *iev, uint32_t id)
 	ctl_end(iev, id);
 }
 
-static void
+void
 ctl_stats(struct imsgev *iev, uint32_t id)
 {
 	ctl_data(iev, id, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:i}",

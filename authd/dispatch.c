@@ -204,6 +204,14 @@ authd_dispatch_tokend(struct imsgev *iev, struct imsg *imsg)
 	case IMSG_AUTH_CANCEL:
 		flight_cancel(id);
 		break;
+	case IMSG_METRICS_REQUEST:
+		if (imsg_get_len(imsg) != 0) {
+			log_warnx("malformed METRICS_REQUEST from tokend");
+			rc = DISPATCH_BAD;
+			break;
+		}
+		ctl_stats(iev, id);
+		break;
 	default:
 		rc = DISPATCH_UNKNOWN;
 		break;

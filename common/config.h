@@ -152,6 +152,7 @@ struct emailproxy_conf {
 	char		*redis_url;	/* redis_url.h, or NULL */
 	char		*redis_password_file; /* AUTH password, or NULL */
 	char		*redis_key_prefix; /* of every key in Redis */
+	char		*metrics_listen; /* host:port of /metrics, or NULL */
 	struct conf_file ca_file;	/* upstream and OAuth CA bundle */
 	/*
 	 * Without ca_file, OpenSSL's environment: ca_file.path is then

@@ -41,6 +41,7 @@
 #include "config_parse.h"
 #include "account_complete.h"
 #include "config_keys.h"
+#include "metrics.h"
 #include "redis_url.h"
 
 struct check {
@@ -75,6 +76,8 @@ static void	 key_required(struct check *, enum conf_kind,
 static int	 key_set(struct check *, const struct conf_key *,
 		    const struct ini_kv *, void *);
 static void	 check_token_store(struct emailproxy_conf *,
+		    struct check *, const struct ini_section *);
+static void	 check_metrics_listen(struct emailproxy_conf *,
 		    struct check *, const struct ini_section *);
 static void	 build_globals(struct emailproxy_conf *, struct check *,
 		    const struct ini_section *);
@@ -540,6 +543,68 @@ build_globals(struct emailproxy_conf *conf, struct check *c,
 			key_unknown(c, &s->kv[i]);
 	}
 	check_token_store(conf, c, s);
+	check_metrics_listen(conf, c, s);
+}
+
+/* metrics.h; the parent binds what this accepts. */
+int
+metrics_listen_split(const char *v, char *host, size_t hostsize, char *port,
+    size_t portsize)
+{
+	const char	*colon, *h, *p;
+	size_t		 hlen;
+	long		 n;
+	char		*end;
+
+	if (v[0] == '[') {
+		if ((colon = strchr(v, ']')) == NULL || colon[1] != ':')
+			return (-1);
+		h = v + 1;
+		hlen = colon - h;
+		p = colon + 2;
+		if (hlen == 0 || memchr(h, ':', hlen) == NULL)
+			return (-1);
+	} else {
+		if ((colon = strrchr(v, ':')) == NULL ||
+		    memchr(v, ':', colon - v) != NULL)
+			return (-1);	/* an IPv6 address needs brackets */
+		h = v;
+		hlen = colon - v;
+		p = colon + 1;
+	}
+	if (hlen == 0 || hlen >= hostsize || memchr(h, ' ', hlen) != NULL ||
+	    memchr(h, '[', hlen) != NULL || memchr(h, ']', hlen) != NULL)
+		return (-1);
+	if (*p < '0' || *p > '9')
+		return (-1);
+	n = strtol(p, &end, 10);
+	if (*end != '\0' || n < 1 || n > 65535 || strlen(p) >= portsize ||
+	    strlen(p) > 5)
+		return (-1);
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	snprintf(port, portsize, "%ld", n);
+	return (0);
+}
+
+/* metrics_listen = host:port ([v6]:port), as the parent will bind it. */
+static void
+check_metrics_listen(struct emailproxy_conf *conf, struct check *c,
+    const struct ini_section *s)
+{
+	char	 host[256], port[8];
+	int	 line = s->line;
+	size_t	 i;
+
+	if (conf->metrics_listen == NULL)
+		return;
+	for (i = 0; i < s->nkv; i++)
+		if (strcmp(s->kv[i].key, "metrics_listen") == 0)
+			line = s->kv[i].line;
+	if (metrics_listen_split(conf->metrics_listen, host, sizeof(host),
+	    port, sizeof(port)) == -1)
+		cerr(c, line, "metrics_listen: \"%s\" is not address:port "
+		    "(e.g. 127.0.0.1:9101, [::1]:9101)", conf->metrics_listen);
 }
 
 /* token_store = file | redis, and what redis needs. */

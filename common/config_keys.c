@@ -134,6 +134,9 @@ const struct conf_key conf_keys[] = {
 	    redis_password_file),
 	G("redis_key_prefix", KT_STRING, 0, 0, "emailproxy:", 0, KP_ALL,
 	    redis_key_prefix),
+	/* The parent binds it, the proxy serves /metrics on it. */
+	G("metrics_listen", KT_STRING, 0, 0, NULL, KF_NONEMPTY,
+	    KP_PROXY, metrics_listen),
 
 	/* [PROTOCOL-port] */
 	S("local_address", KT_ADDRESS, 0, 0, "::", KF_NONEMPTY, KP_ALL,

@@ -226,6 +226,22 @@ enum imsg_type {
 	 */
 	IMSG_EVENT,
 
+	/*
+	 * The /metrics endpoint (metrics_listen), served by the proxy.
+	 *   METRICS_LISTENER, parent -> proxy: fd = the listening socket;
+	 *     str its metrics_listen value.  It replaces the one before;
+	 *     a configuration without metrics_listen stops it.
+	 *   METRICS_REQUEST, no payload, peerid = request id: proxy ->
+	 *     tokend, which asks authd (tokend -> authd, same peerid).
+	 *     authd answers tokend as a control request of CTL_SHOW_STATS
+	 *     (CTL_DATA* then CTL_END, same peerid); tokend relays each
+	 *     CTL_DATA to the proxy, then on authd's CTL_END adds its own
+	 *     show stats answer, CTL_DATA* (the counters, one object per
+	 *     account) then CTL_END, which ends the proxy's request.
+	 */
+	IMSG_METRICS_LISTENER,
+	IMSG_METRICS_REQUEST,
+
 	IMSG_MAX
 };
 

@@ -412,6 +412,8 @@ http_status_text(int status)
 		return ("Not Found");
 	case 405:
 		return ("Method Not Allowed");
+	case 406:
+		return ("Not Acceptable");
 	case 408:
 		return ("Request Timeout");
 	case 413:

@@ -31,11 +31,4 @@ int	hash_password(const char *prefix, const char *file, const char *user);
 struct json_t;
 int	health_report(struct json_t *, int strict, int print);
 
-/*
- * metrics.c: the merged counters of show stats and the raw answers (for
- * the per-account gauges) as Prometheus text format 0.0.4, or as
- * OpenMetrics when om.
- */
-void	metrics_print(struct json_t *stats, struct json_t *list, int om);
-
 #endif /* CTL_H */

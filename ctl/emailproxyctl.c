@@ -17,7 +17,7 @@
 /*
  * emailproxyctl: ask the running daemon over its control socket.
  * Each answer is a list of JSON objects; they are printed as a table,
- * as JSON (-j), or as Prometheus text (show metrics, metrics.c).
+ * as JSON (-j), or as Prometheus text (show metrics, common/metrics.c).
  */
 
 #include <sys/types.h>
@@ -41,6 +41,7 @@
 #include "ctl.h"
 #include "imsg.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 
 enum output { OUT_TEXT, OUT_JSON, OUT_METRICS, OUT_OPENMETRICS };
@@ -234,45 +235,6 @@ print_authorise(json_t *list)
 			    fmt_time(json_object_get(o, "kept_until"), t,
 			    sizeof(t)));
 	}
-}
-
-/*
- * Stats come from three processes: add up what they report.  The
- * objects naming an account are tokend's per-account state (metrics.c);
- * those naming a server are the proxy's upstream pools, kept as the
- * array "upstream_pools".
- */
-static json_t *
-merge_stats(json_t *list)
-{
-	json_t		*all, *o, *v, *have, *pools;
-	const char	*key;
-	size_t		 i;
-
-	if ((all = json_object()) == NULL || (pools = json_array()) == NULL)
-		err(1, NULL);
-	json_array_foreach(list, i, o) {
-		if (json_object_get(o, "account") != NULL)
-			continue;
-		if (json_is_string(json_object_get(o, "server"))) {
-			if (json_array_append(pools, o) == -1)
-				err(1, NULL);
-			continue;
-		}
-		json_object_foreach(o, key, v) {
-			if (!json_is_integer(v))
-				continue;
-			have = json_object_get(all, key);
-			json_object_set_new(all, key, json_integer(
-			    json_integer_value(v) +
-			    (have != NULL ? json_integer_value(have) : 0)));
-		}
-	}
-	if (json_array_size(pools) > 0)
-		json_object_set_new(all, "upstream_pools", pools);
-	else
-		json_decref(pools);
-	return (all);
 }
 
 static int
@@ -528,7 +490,8 @@ main(int argc, char *argv[])
 	}
 
 	if (type == IMSG_CTL_SHOW_STATS) {
-		obj = merge_stats(list);
+		if ((obj = metrics_merge(list)) == NULL)
+			err(1, NULL);
 		if (out == OUT_JSON) {
 			json_dumpf(obj, stdout, JSON_INDENT(2) |
 			    JSON_SORT_KEYS);
@@ -536,7 +499,9 @@ main(int argc, char *argv[])
 		} else if (out == OUT_TEXT)
 			print_stats(obj);
 		else
-			metrics_print(obj, list, out == OUT_OPENMETRICS);
+			if (metrics_write(stdout, obj, list,
+			    out == OUT_OPENMETRICS) == -1)
+				err(1, "show metrics");
 		json_decref(obj);
 	} else if (type == IMSG_CTL_HEALTH) {
 		if (out == OUT_JSON) {

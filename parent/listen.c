@@ -44,6 +44,7 @@
 #include "emailproxy.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "proc.h"
 #include "parent.h"
@@ -55,6 +56,9 @@ struct pending_listener {
 };
 static TAILQ_HEAD(, pending_listener) pending =
     TAILQ_HEAD_INITIALIZER(pending);
+/* The metrics_listen socket, bound and not yet passed; its address. */
+static int		 metrics_fd = -1;
+static char		*metrics_addr;
 
 /*
  * An IPv6 socket unless the address has none, then IPv4; an IPv6 socket
@@ -152,6 +156,58 @@ listener_bind_cb(const void *arg)
 	return (listener_bind(arg));
 }
 
+/* metrics_listen (checked by the configuration): -1 as listener_bind. */
+static int
+metrics_bind(const void *arg)
+{
+	const char	*value = arg;
+	struct addrinfo	 hints, *res = NULL;
+	char		 host[256], port[8];
+	int		 fd, on = 1, error, saved;
+
+	if (metrics_listen_split(value, host, sizeof(host), port,
+	    sizeof(port)) == -1) {
+		log_warnx("metrics_listen %s: not address:port", value);
+		errno = EINVAL;
+		return (-1);
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if ((error = getaddrinfo(host, port, &hints, &res)) != 0) {
+		log_warnx("metrics_listen %s: %s", value, gai_strerror(error));
+		errno = EINVAL;
+		return (-1);
+	}
+	if ((fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, res->ai_protocol)) == -1) {
+		log_warn("metrics_listen %s: socket", value);
+		freeaddrinfo(res);
+		return (-1);
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1) {
+		log_warn("metrics_listen %s: setsockopt", value);
+		goto fail;
+	}
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1) {
+		if (errno != EADDRINUSE)
+			log_warn("metrics_listen %s: cannot listen", value);
+		goto fail;
+	}
+	if (listen(fd, 16) == -1) {
+		log_warn("metrics_listen %s: listen", value);
+		goto fail;
+	}
+	freeaddrinfo(res);
+	return (fd);
+ fail:
+	saved = errno;
+	close(fd);
+	freeaddrinfo(res);
+	errno = saved;
+	return (-1);
+}
+
 /*
  * The proxy builds a libtls server context from the section's local
  * certificate and key: do the same here, so that a pair it could not
@@ -205,6 +261,11 @@ listeners_discard(void)
 		free(pl->server);
 		free(pl);
 	}
+	if (metrics_fd != -1)
+		close(metrics_fd);
+	metrics_fd = -1;
+	free(metrics_addr);
+	metrics_addr = NULL;
 }
 
 /*
@@ -248,6 +309,21 @@ listeners_prepare(const struct emailproxy_conf *newconf,
 		    srv->name, srv->local_address, srv->local_port,
 		    srv->server_address, srv->server_port);
 	}
+	/* The proxy keeps serving /metrics where it already does. */
+	if (newconf->metrics_listen != NULL && (oldconf == NULL ||
+	    oldconf->metrics_listen == NULL ||
+	    strcmp(oldconf->metrics_listen, newconf->metrics_listen) != 0)) {
+		snprintf(what, sizeof(what), "metrics_listen %s",
+		    newconf->metrics_listen);
+		if ((metrics_fd = bind_retry(metrics_bind,
+		    newconf->metrics_listen, what, deadline)) == -1) {
+			listeners_discard();
+			return (-1);
+		}
+		if ((metrics_addr = strdup(newconf->metrics_listen)) == NULL)
+			fatal(NULL);
+		log_info("serving /metrics on %s", metrics_addr);
+	}
 	return (0);
 }
 
@@ -266,5 +342,15 @@ listeners_send(struct imsgev *proxy)
 			fatal("cannot pass the %s listener", pl->server);
 		free(pl->server);
 		free(pl);
+	}
+	if (metrics_fd != -1) {
+		msg_begin(&w, &proxy->ibuf, IMSG_METRICS_LISTENER, 0,
+		    metrics_fd);
+		msg_put_str(&w, metrics_addr);
+		if (imsgev_msg_end(proxy, &w) == -1)
+			fatal("cannot pass the metrics_listen socket");
+		metrics_fd = -1;
+		free(metrics_addr);
+		metrics_addr = NULL;
 	}
 }

@@ -29,10 +29,9 @@
 
 #include "emailproxy.h"
 #include "log.h"
-#include "pool.h"
 #include "proc.h"
 #include "proxy.h"
-#include "tls_ossl.h"
+#include "proxy_metrics.h"
 
 static void
 ctl_data(struct imsgev *iev, uint32_t id, json_t *obj)
@@ -79,65 +78,23 @@ ctl_session(const struct session_info *si, void *arg)
 	    "bytes_out", (json_int_t)si->bytes_out));
 }
 
-/* A section with an upstream pool: its gauges, as one object. */
 static void
-ctl_pool(struct pserver *p, void *arg)
+ctl_stats_obj(json_t *o, void *arg)
 {
 	struct ctl_walk	*w = arg;
-	unsigned int	 limit, size, idle;
 
-	pool_counts(p, &limit, &size, &idle);
-	if (limit == 0 && size == 0)
-		return;
-	ctl_data(w->iev, w->id, json_pack("{s:s, s:I, s:I, s:I}",
-	    "server", p->name,
-	    "upstream_pool_limit", (json_int_t)limit,
-	    "upstream_pool_connections", (json_int_t)size,
-	    "upstream_pool_idle", (json_int_t)idle));
+	ctl_data(w->iev, w->id, o);
 }
 
+/* The objects are built by proxy/metrics.c, for /metrics too. */
 static void
 ctl_stats(struct imsgev *iev, uint32_t id)
 {
-	struct proxy_stats	st;
-	struct pool_stats	ps;
 	struct ctl_walk		w;
-	json_t			*o;
-	uint64_t		 hs, resumed;
 
-	proxy_stats_get(&st);
-	tlsx_counters(&hs, &resumed);
-	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:I, s:I}",
-	    "proxy_sessions_open", (json_int_t)st.sessions_open,
-	    "proxy_sessions_total", (json_int_t)st.sessions_total,
-	    "proxy_connections_refused_total",
-	    (json_int_t)st.connections_refused,
-	    "proxy_logins_ok_total", (json_int_t)st.logins_ok,
-	    "proxy_logins_failed_total", (json_int_t)st.logins_failed,
-	    "proxy_logins_upstream_rejected_total",
-	    (json_int_t)st.logins_upstream_rejected,
-	    "proxy_bytes_from_clients_total", (json_int_t)st.bytes_from_clients,
-	    "proxy_bytes_to_clients_total", (json_int_t)st.bytes_to_clients,
-	    "proxy_listeners", (json_int_t)st.listeners,
-	    "proxy_upstream_tls_handshakes_total", (json_int_t)hs,
-	    "proxy_upstream_tls_resumed_total", (json_int_t)resumed,
-	    "proxy_start_time_seconds", (json_int_t)st.start_time);
-	pool_stats_get(&ps);
-	if (o == NULL ||
-	    json_object_set_new(o, "proxy_upstream_pool_opened_total",
-	    json_integer(ps.opened)) == -1 ||
-	    json_object_set_new(o, "proxy_upstream_pool_taken_total",
-	    json_integer(ps.taken)) == -1 ||
-	    json_object_set_new(o, "proxy_upstream_pool_discarded_total",
-	    json_integer(ps.discarded)) == -1 ||
-	    json_object_set_new(o, "proxy_upstream_pool_failed_total",
-	    json_integer(ps.failed)) == -1)
-		fatalx("%s: json", __func__);
-	ctl_data(iev, id, o);
 	w.iev = iev;
 	w.id = id;
-	servers_foreach(ctl_pool, &w);
+	proxy_metrics_objects(ctl_stats_obj, &w);
 	ctl_end(iev, id);
 }
 

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "proc.h"
 #include "proxy.h"
+#include "proxy_metrics.h"
 #include "upstream.h"
 
 
@@ -112,6 +113,7 @@ proxy_reload(struct emailproxy_conf *conf)
 	proxy_conf = conf;
 	if (servers_configure(conf) == -1)
 		log_warnx("some servers cannot be served");
+	proxy_metrics_reconf(conf);
 	config_free(old);
 	log_info("configuration reloaded");
 }
@@ -140,6 +142,14 @@ proxy_dispatch_parent(struct imsgev *iev, struct imsg *imsg)
 		if (msg_read_end(&r) == -1 || name == NULL || lfd == -1)
 			fatalx("malformed LISTENER from parent");
 		server_listen(name, lfd);
+		return (DISPATCH_OK);
+	case IMSG_METRICS_LISTENER:
+		lfd = imsg_get_fd(imsg);
+		msg_read_init(&r, imsg);
+		name = msg_get_str(&r);
+		if (msg_read_end(&r) == -1 || name == NULL || lfd == -1)
+			fatalx("malformed METRICS_LISTENER from parent");
+		proxy_metrics_listen(lfd, name);
 		return (DISPATCH_OK);
 	case IMSG_SHUTDOWN:
 		proxy_shutdown();
@@ -198,6 +208,9 @@ proxy_dispatch_tokend(struct imsgev *iev, struct imsg *imsg)
 			fatalx("malformed TOKEN_FAIL from tokend");
 		session_token_fail(imsg_get_id(imsg), reason, msg);
 		return (DISPATCH_OK);
+	case IMSG_CTL_DATA:
+	case IMSG_CTL_END:
+		return (proxy_metrics_answer(imsg));
 	}
 	return (DISPATCH_UNKNOWN);
 }
@@ -249,6 +262,16 @@ proxy_token_get(uint32_t id, const char *server, enum proto proto,
 	return 0;
 }
 
+/* IMSG_METRICS_REQUEST: 0, or -1 if it cannot be queued. */
+int
+proxy_metrics_request(uint32_t id)
+{
+	if (stopping || imsg_compose_event(&iev_tokend, IMSG_METRICS_REQUEST,
+	    id, 0, -1, NULL, 0) == -1)
+		return (-1);
+	return (0);
+}
+
 void
 proxy_token_cancel(uint32_t id)
 {
@@ -295,6 +318,7 @@ proxy_shutdown(void)
 	event_del(&iev_parent.ev);
 	/* No new clients; every session says goodbye. */
 	servers_close();
+	proxy_metrics_stop();
 	sessions_shutdown("Server shutting down");
 	evtimer_set(&ev_shutdown, proxy_shutdown_check, NULL);
 	evtimer_add(&ev_shutdown, &tv);

@@ -47,6 +47,7 @@
 #include "io.h"
 #include "pool.h"
 #include "proxy.h"
+#include "proxy_metrics.h"
 #include "proxyhdr.h"
 #include "session.h"
 #include "starttls.h"
@@ -304,6 +305,7 @@ session_accept(struct pserver *p, int fd, struct sockaddr *sa,
 	RB_INSERT(session_tree, &sessions, s);
 	nopen++;
 	stats.sessions_total++;
+	proxy_metrics_session(p->name, p->ops->proto);
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
 	peer_string(s, sa, salen);
 	s->fd = fd;
@@ -817,6 +819,7 @@ session_audit(struct session *s, const char *result)
 	log_info("audit: result=%s proto=%s listener=%s client=%s "
 	    "account=%s", result, proto_name(s->ops->proto), s->srvname,
 	    s->addr, acct);
+	proxy_metrics_login(s->srvname, s->ops->proto, result);
 	if (strcmp(result, "ok") == 0)
 		stats.logins_ok++;
 	else {

@@ -68,6 +68,13 @@ tokend_proxy_imsg(struct imsg *imsg)
 		}
 		login_cancel_session(imsg_get_id(imsg));
 		return (DISPATCH_OK);
+	case IMSG_METRICS_REQUEST:
+		if (imsg_get_len(imsg) != 0) {
+			log_warnx("malformed METRICS_REQUEST from the proxy");
+			return (DISPATCH_BAD);
+		}
+		tokend_metrics_ask(imsg_get_id(imsg));
+		return (DISPATCH_OK);
 	}
 	return (DISPATCH_UNKNOWN);
 }
@@ -115,8 +122,50 @@ tokend_authd_imsg(struct imsg *imsg)
 		}
 		flight_failed_for(imsg_get_id(imsg), cls, text);
 		return (DISPATCH_OK);
+	case IMSG_CTL_DATA:
+		msg_read_init(&r, imsg);
+		text = msg_get_str(&r);
+		if (msg_read_end(&r) == -1 || text == NULL) {
+			log_warnx("malformed CTL_DATA from authd");
+			return (DISPATCH_BAD);
+		}
+		tokend_metrics_relay(imsg_get_id(imsg), text);
+		return (DISPATCH_OK);
+	case IMSG_CTL_END:
+		if (imsg_get_len(imsg) != 0) {
+			log_warnx("malformed CTL_END from authd");
+			return (DISPATCH_BAD);
+		}
+		/* authd's stats are out: ours, and the end. */
+		ctl_show_stats(&tk.proxy, imsg_get_id(imsg));
+		return (DISPATCH_OK);
 	}
 	return (DISPATCH_UNKNOWN);
+}
+
+/* A /metrics scrape (IMSG_METRICS_REQUEST): authd's stats first. */
+void
+tokend_metrics_ask(uint32_t id)
+{
+	if (imsg_compose(tk.authd.ibuf, IMSG_METRICS_REQUEST, id, 0, -1,
+	    NULL, 0) == -1)
+		fatal("METRICS_REQUEST to authd");
+	if (tk.authd.kick != NULL)
+		tk.authd.kick(tk.authd.arg);
+}
+
+/* One of authd's stats objects, passed on to the proxy as it is. */
+void
+tokend_metrics_relay(uint32_t id, const char *obj)
+{
+	struct msgw	 w;
+
+	msg_begin(&w, tk.proxy.ibuf, IMSG_CTL_DATA, id, -1);
+	msg_put_str(&w, obj);
+	if (msg_end(&w, tk.proxy.ibuf) == -1)
+		fatal("CTL_DATA to the proxy");
+	if (tk.proxy.kick != NULL)
+		tk.proxy.kick(tk.proxy.arg);
 }
 
 /*

@@ -323,5 +323,7 @@ void	 ctl_end(const struct tk_peer *, uint32_t id, const char *fail);
 int	 tokend_proxy_imsg(struct imsg *);
 int	 tokend_authd_imsg(struct imsg *);
 int	 tokend_ctl_imsg(const struct tk_peer *control, struct imsg *);
+void	 tokend_metrics_ask(uint32_t id);
+void	 tokend_metrics_relay(uint32_t id, const char *obj);
 
 #endif /* TOKEND_H */

@@ -114,11 +114,12 @@ h.check(types.get(LOGINS) == "counter" and
         "\"unknown_account\" 1, \"bad_password\" 0",
         repr({k: v for k, v in samples.items() if k[0] == LOGINS}))
 PLOGINS = "emailproxy_proxy_logins_total"
-h.check(samples.get((PLOGINS, '{result="ok"}')) == 2 and
-        samples.get((PLOGINS, '{result="failed"}')) == 1 and
-        samples.get((PLOGINS, '{result="upstream_rejected"}')) == 0,
-        "proxy logins: result=\"ok\" 2, \"failed\" 1, "
-        "\"upstream_rejected\" 0",
+PLAB = '{listener="IMAP-%d",protocol="IMAP",result="%%s"}' % port
+h.check(samples.get((PLOGINS, PLAB % "ok")) == 2 and
+        samples.get((PLOGINS, PLAB % "failed")) == 1 and
+        samples.get((PLOGINS, PLAB % "upstream_rejected")) == 0,
+        "proxy logins, labelled by listener and protocol: result=\"ok\" 2, "
+        "\"failed\" 1, \"upstream_rejected\" 0",
         repr({k: v for k, v in samples.items() if k[0] == PLOGINS}))
 h.check(samples.get(("emailproxy_proxy_received_bytes_total", ""), 0) > 0
         and samples.get(("emailproxy_proxy_sent_bytes_total", ""), 0) > 0,

@@ -15,13 +15,14 @@
  */
 
 /*
- * show metrics: the daemon's counters as Prometheus text format 0.0.4
- * (counter families named *_total, as that format expects) or as
- * OpenMetrics 1.0 (counter families without _total, ending in # EOF).
+ * The daemon's counters as Prometheus text format 0.0.4 (counter
+ * families named *_total, as that format expects) or as OpenMetrics 1.0
+ * (counter families without _total, ending in # EOF), from the objects
+ * the proxy, tokend and authd answer to show stats: emailproxyctl show
+ * metrics and the proxy's /metrics both print them with this code.
  * Every family has # HELP and # TYPE; outcomes are labels.
  */
 
-#include <err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,7 @@
 #include <jansson.h>
 
 #include "emailproxy.h"
-#include "ctl.h"
+#include "metrics.h"
 
 struct family {
 	const char	*name;		/* a counter's without _total */
@@ -202,27 +203,38 @@ static const struct sample samples[] = {
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
+/*
+ * The proxy's counters it also keeps per listener (objects with
+ * "listener" and "protocol"): printed per listener when those are there.
+ */
+static int
+per_listener(const char *key)
+{
+	return (strcmp(key, "proxy_sessions_total") == 0 ||
+	    strncmp(key, "proxy_logins_", 13) == 0);
+}
+
 static void
-header(const char *name, int counter, const char *help, int om)
+header(FILE *fp, const char *name, int counter, const char *help, int om)
 {
 	const char	*type = counter ? "counter" : "gauge";
 	const char	*suffix = counter && !om ? "_total" : "";
 
-	printf("# HELP %s%s %s\n", name, suffix, help);
-	printf("# TYPE %s%s %s\n", name, suffix, type);
+	fprintf(fp, "# HELP %s%s %s\n", name, suffix, help);
+	fprintf(fp, "# TYPE %s%s %s\n", name, suffix, type);
 }
 
 /* A label value: backslash, double quote and newline escaped. */
 static void
-label_value(const char *s)
+label_value(FILE *fp, const char *s)
 {
 	for (; *s != '\0'; s++) {
 		if (*s == '\\' || *s == '"')
-			printf("\\%c", *s);
+			fprintf(fp, "\\%c", *s);
 		else if (*s == '\n')
-			printf("\\n");
+			fputs("\\n", fp);
 		else
-			putchar(*s);
+			fputc(*s, fp);
 	}
 }
 
@@ -251,7 +263,7 @@ cmp_str(const void *a, const void *b)
 
 /* A key a newer daemon reports that the table does not name. */
 static void
-print_other(const char *key, long long v, int om)
+print_other(FILE *fp, const char *key, long long v, int om)
 {
 	size_t	 len = strlen(key);
 	int	 counter;
@@ -259,16 +271,16 @@ print_other(const char *key, long long v, int om)
 	counter = len > 6 && strcmp(key + len - 6, "_total") == 0;
 	if (counter)
 		len -= 6;
-	printf("# HELP emailproxy_%.*s%s The daemon's %s.\n", (int)len, key,
-	    counter && !om ? "_total" : "", key);
-	printf("# TYPE emailproxy_%.*s%s %s\n", (int)len, key,
+	fprintf(fp, "# HELP emailproxy_%.*s%s The daemon's %s.\n", (int)len,
+	    key, counter && !om ? "_total" : "", key);
+	fprintf(fp, "# TYPE emailproxy_%.*s%s %s\n", (int)len, key,
 	    counter && !om ? "_total" : "", counter ? "counter" : "gauge");
-	printf("emailproxy_%s %lld\n", key, v);
+	fprintf(fp, "emailproxy_%s %lld\n", key, v);
 }
 
 /* The per-account gauges from tokend's objects in list. */
 static void
-print_accounts(json_t *list, const char *what, const char *family,
+print_accounts(FILE *fp, json_t *list, const char *what, const char *family,
     const char *help)
 {
 	json_t		*a, *v;
@@ -281,10 +293,11 @@ print_accounts(json_t *list, const char *what, const char *family,
 		    (!json_is_integer(v) && !json_is_boolean(v)))
 			continue;
 		if (!any++)
-			header(family, 0, help, 0);
-		printf("%s{account=\"", family);
-		label_value(json_string_value(json_object_get(a, "account")));
-		printf("\"} %lld\n", json_is_boolean(v) ?
+			header(fp, family, 0, help, 0);
+		fprintf(fp, "%s{account=\"", family);
+		label_value(fp, json_string_value(json_object_get(a,
+		    "account")));
+		fprintf(fp, "\"} %lld\n", json_is_boolean(v) ?
 		    (long long)json_is_true(v) :
 		    (long long)json_integer_value(v));
 	}
@@ -292,7 +305,7 @@ print_accounts(json_t *list, const char *what, const char *family,
 
 /* The per-server gauges of the upstream pools (show stats). */
 static void
-print_pools(json_t *pools, const char *what, const char *family,
+print_pools(FILE *fp, json_t *pools, const char *what, const char *family,
     const char *help)
 {
 	json_t		*p, *v;
@@ -305,33 +318,123 @@ print_pools(json_t *pools, const char *what, const char *family,
 		    !json_is_integer(v))
 			continue;
 		if (!any++)
-			header(family, 0, help, 0);
-		printf("%s{server=\"", family);
-		label_value(json_string_value(json_object_get(p, "server")));
-		printf("\"} %lld\n", (long long)json_integer_value(v));
+			header(fp, family, 0, help, 0);
+		fprintf(fp, "%s{server=\"", family);
+		label_value(fp, json_string_value(json_object_get(p,
+		    "server")));
+		fprintf(fp, "\"} %lld\n", (long long)json_integer_value(v));
 	}
 }
 
-void
-metrics_print(json_t *stats, json_t *list, int om)
+/* One sample, per listener when the proxy reported its listeners. */
+static void
+print_sample(FILE *fp, const struct family *f, const struct sample *s,
+    json_t *stats)
+{
+	json_t		*listeners, *l;
+	size_t		 i;
+	long long	 x;
+
+	listeners = json_object_get(stats, "listeners");
+	if (!per_listener(s->key) || json_array_size(listeners) == 0) {
+		x = value(stats, s->key);
+		if (s->minus != NULL)
+			x -= value(stats, s->minus);
+		fprintf(fp, "%s%s", f->name, f->counter ? "_total" : "");
+		if (s->labels != NULL)
+			fprintf(fp, "{%s}", s->labels);
+		fprintf(fp, " %lld\n", x);
+		return;
+	}
+	json_array_foreach(listeners, i, l) {
+		if (!json_is_string(json_object_get(l, "listener")) ||
+		    !json_is_string(json_object_get(l, "protocol")))
+			continue;
+		x = value(l, s->key);
+		if (s->minus != NULL)
+			x -= value(l, s->minus);
+		fprintf(fp, "%s%s{listener=\"", f->name,
+		    f->counter ? "_total" : "");
+		label_value(fp, json_string_value(json_object_get(l,
+		    "listener")));
+		fprintf(fp, "\",protocol=\"");
+		label_value(fp, json_string_value(json_object_get(l,
+		    "protocol")));
+		fprintf(fp, "\"%s%s} %lld\n", s->labels != NULL ? "," : "",
+		    s->labels != NULL ? s->labels : "", x);
+	}
+}
+
+json_t *
+metrics_merge(json_t *list)
+{
+	json_t		*all, *o, *v, *have, *pools, *listeners;
+	const char	*key;
+	size_t		 i;
+
+	if ((all = json_object()) == NULL || (pools = json_array()) == NULL ||
+	    (listeners = json_array()) == NULL)
+		return (NULL);
+	json_array_foreach(list, i, o) {
+		if (json_object_get(o, "account") != NULL)
+			continue;
+		if (json_is_string(json_object_get(o, "server"))) {
+			if (json_array_append(pools, o) == -1)
+				goto fail;
+			continue;
+		}
+		if (json_is_string(json_object_get(o, "listener"))) {
+			if (json_array_append(listeners, o) == -1)
+				goto fail;
+			continue;
+		}
+		json_object_foreach(o, key, v) {
+			if (!json_is_integer(v))
+				continue;
+			have = json_object_get(all, key);
+			if (json_object_set_new(all, key, json_integer(
+			    json_integer_value(v) +
+			    (have != NULL ? json_integer_value(have) : 0))) ==
+			    -1)
+				goto fail;
+		}
+	}
+	if (json_array_size(pools) > 0)
+		json_object_set_new(all, "upstream_pools", pools);
+	else
+		json_decref(pools);
+	if (json_array_size(listeners) > 0)
+		json_object_set_new(all, "listeners", listeners);
+	else
+		json_decref(listeners);
+	return (all);
+ fail:
+	json_decref(all);
+	json_decref(pools);
+	json_decref(listeners);
+	return (NULL);
+}
+
+int
+metrics_write(FILE *fp, json_t *stats, json_t *list, int om)
 {
 	const struct family	*f;
 	const struct sample	*s;
 	const char		**keys, *key;
 	json_t			*v;
 	size_t			 i, j, n = 0;
-	long long		 x;
 
 	if (om) {
-		printf("# HELP emailproxy_build Version of the daemon.\n");
-		printf("# TYPE emailproxy_build info\n");
+		fprintf(fp, "# HELP emailproxy_build Version of the daemon.\n");
+		fprintf(fp, "# TYPE emailproxy_build info\n");
 	} else {
-		printf("# HELP emailproxy_build_info Version of the daemon.\n");
-		printf("# TYPE emailproxy_build_info gauge\n");
+		fprintf(fp, "# HELP emailproxy_build_info Version of the "
+		    "daemon.\n");
+		fprintf(fp, "# TYPE emailproxy_build_info gauge\n");
 	}
-	printf("emailproxy_build_info{version=\"");
-	label_value(EMAILPROXY_VERSION);
-	printf("\"} 1\n");
+	fprintf(fp, "emailproxy_build_info{version=\"");
+	label_value(fp, EMAILPROXY_VERSION);
+	fprintf(fp, "\"} 1\n");
 
 	for (i = 0; i < nitems(families); i++) {
 		f = &families[i];
@@ -341,48 +444,43 @@ metrics_print(json_t *stats, json_t *list, int om)
 			    !json_is_integer(json_object_get(stats, s->key)))
 				continue;
 			if (n++ == 0)
-				header(f->name, f->counter, f->help, om);
-			x = value(stats, s->key);
-			if (s->minus != NULL)
-				x -= value(stats, s->minus);
-			printf("%s%s", f->name, f->counter ? "_total" : "");
-			if (s->labels != NULL)
-				printf("{%s}", s->labels);
-			printf(" %lld\n", x);
+				header(fp, f->name, f->counter, f->help, om);
+			print_sample(fp, f, s, stats);
 		}
 	}
 
 	/* Sorted: the processes answer in any order. */
 	if ((keys = calloc(json_object_size(stats) + 1, sizeof(*keys))) ==
 	    NULL)
-		err(1, NULL);
+		return (-1);
 	n = 0;
 	json_object_foreach(stats, key, v)
 		if (json_is_integer(v) && sample_of(key) == NULL)
 			keys[n++] = key;
 	qsort(keys, n, sizeof(*keys), cmp_str);
 	for (i = 0; i < n; i++)
-		print_other(keys[i], value(stats, keys[i]), om);
+		print_other(fp, keys[i], value(stats, keys[i]), om);
 	free(keys);
 
-	print_pools(json_object_get(stats, "upstream_pools"),
+	print_pools(fp, json_object_get(stats, "upstream_pools"),
 	    "upstream_pool_limit", "emailproxy_proxy_upstream_pool_limit",
 	    "Idle upstream connections the server section keeps "
 	    "(upstream_pool).");
-	print_pools(json_object_get(stats, "upstream_pools"),
+	print_pools(fp, json_object_get(stats, "upstream_pools"),
 	    "upstream_pool_connections",
 	    "emailproxy_proxy_upstream_pool_connections",
 	    "Upstream pool connections held, ready or being set up.");
-	print_pools(json_object_get(stats, "upstream_pools"),
+	print_pools(fp, json_object_get(stats, "upstream_pools"),
 	    "upstream_pool_idle", "emailproxy_proxy_upstream_pool_idle",
 	    "Upstream pool connections ready for a client.");
-	print_accounts(list, "needs_authorisation",
+	print_accounts(fp, list, "needs_authorisation",
 	    "emailproxy_account_needs_authorisation",
 	    "1 when the account's next login waits for an authorisation.");
-	print_accounts(list, "access_token_expiry",
+	print_accounts(fp, list, "access_token_expiry",
 	    "emailproxy_account_access_token_expiry_seconds",
 	    "Expiry of the account's access token since the Unix epoch in "
 	    "seconds, while its tokens are open in memory.");
 	if (om)
-		printf("# EOF\n");
+		fprintf(fp, "# EOF\n");
+	return (ferror(fp) ? -1 : 0);
 }
