@@ -204,7 +204,8 @@ ctl_forget(const struct tk_peer *p, uint32_t id, const char *account)
 
 /*
  * An account whose grant needs a person (authorization code, device)
- * and that holds no tokens: its next login waits for one.
+ * and that holds no tokens: its next login waits for one.  A shared
+ * mailbox (token_owner) has no grant of its own.
  */
 static int
 needs_authorisation(const char *key)
@@ -213,6 +214,7 @@ needs_authorisation(const char *key)
 	struct tk_account	*a;
 
 	return (account_resolve(tk.conf, key, &v) == 0 &&
+	    (v.section == NULL || v.section->token_owner == NULL) &&
 	    (v.flow == FLOW_AUTHORIZATION_CODE || v.flow == FLOW_DEVICE) &&
 	    !store_has(&tk.store, key) &&
 	    ((a = acct_find(key)) == NULL || !a->unlocked) &&

@@ -19,6 +19,9 @@ Office 365 behaves: it takes XOAUTH2 for the shared mailbox with the
 access token of its owner (asked of the OAuth server's introspection),
 and nothing else.
 
+- emailproxyctl health does not count the shared mailbox as needing an
+  authorisation, though a catch-all section gives its domain the
+  device grant;
 - a login as the shared address before the owner's tokens are unlocked
   is refused, saying so;
 - owner\\shared with the owner's password reaches the shared mailbox
@@ -120,8 +123,10 @@ grant = ("oauth2_flow = password\ntoken_url = %s\noauth2_scope = mail\n"
 if oauth.client_secret:
     grant += "client_secret = %s\n" % oauth.client_secret
 conf = ("[emailproxy]\nkdf_iterations = 100000\nrefresh_ahead = 0\n"
-        "max_login_failures = 2\n\n" +
+        "max_login_failures = 2\nallow_catch_all_accounts = yes\n\n" +
         hostile.section(h, "IMAP", port, up.port) +
+        "[@example.com]\noauth2_flow = device\nclient_id = %s\n\n"
+        % oauth.client_id +
         "[%s]\n%slocal_password = %s\n\n" % (OWNER, grant,
                                              hash_of(PW[OWNER])) +
         "[%s]\ntoken_owner = %s\nlocal_password = %s\n\n"
@@ -158,6 +163,12 @@ def login(user, password):
 def refreshes():
     return oauth.stats().get("token", {}).get("refresh_token", 0)
 
+
+r = h.emailproxyctl("-s", h.path("ctl.sock"), "health", "-s")
+out = (r.stdout or b"").decode() + (r.stderr or b"").decode()
+h.check(r.returncode == 0 and SHARED not in out,
+        "health does not count the shared mailbox as needing an "
+        "authorisation", "%d %s" % (r.returncode, out))
 
 r = login(SHARED, PW[SHARED])
 h.check(r.startswith("a NO") and "locked" in r and seen == [],
