@@ -380,6 +380,42 @@ rewrite(const char *account, const char *pass, int64_t expiry,
 	return (rv);
 }
 
+/*
+ * A record written under the key "account" as an older version keyed
+ * it (a catch-all login's name as typed), sealed with pass.
+ */
+static int
+legacy_record(const char *account, const char *pass, const char *token)
+{
+	struct store		st;
+	struct record		r;
+	struct record_secrets	s;
+	struct tk_keys		k;
+	int			rv = -1;
+
+	memset(&r, 0, sizeof(r));
+	memset(&s, 0, sizeof(s));
+	if (store_init(&st, dir) == -1)
+		return (-1);
+	if (tk_keys_new(&k, account, pass, KDF_ITER) == -1)
+		goto done;
+	r.account = (char *)account;
+	r.iterations = k.iterations;
+	memcpy(r.salt, k.salt, sizeof(r.salt));
+	r.created = r.last_refresh = time(NULL);
+	r.access_token_expiry = r.created + 3600;
+	s.access_token = strdup(token);
+	s.refresh_token = strdup("R-legacy");
+	if (record_seal(&r, k.key, &s) == 0 && store_save(&st, &r) == 0)
+		rv = 0;
+	free(r.ciphertext);
+ done:
+	record_secrets_clear(&s);
+	explicit_bzero(&k, sizeof(k));
+	store_close(&st);
+	return (rv);
+}
+
 static int
 record_exists(const char *file)
 {
@@ -782,6 +818,17 @@ test_catch_all(void)
 	g = login(501, "bob@CATCH.example", "bpw");
 	check(is_ok(g, "B1"), "catch-all domain matches without case",
 	    "%s", show(g));
+	g = login(503, "BOB@catch.example", "bpw");
+	check(is_ok(g, "B1") && count(IMSG_AUTH_REQUEST) == 0 &&
+	    strcmp(g->s[0], "BOB@catch.example") == 0,
+	    "catch-all: the local part's case does not matter either; the "
+	    "name goes upstream as typed", "%s", show(g));
+	check(legacy_record("Carol@catch.example", "cpw", "C1") == 0,
+	    "catch-all: a record under a mixed-case name written", "failed");
+	g = login(504, "Carol@CATCH.example", "cpw");
+	check(is_ok(g, "C1") && count(IMSG_AUTH_REQUEST) == 0,
+	    "catch-all: a record an older version wrote under the name as "
+	    "typed still opens", "%s", show(g));
 	g = login(502, "eve@catch.example", "bpw");
 	check(g == NULL && count(IMSG_AUTH_REQUEST) == 1,
 	    "another name under the catch-all is another account",
