@@ -70,10 +70,11 @@ def login(user, password):
     return r
 
 
-def http(raw, timeout=15):
+def http(raw, timeout=15, port=None):
     """Send raw bytes, read until the server closes: (status, headers
     dict with lower-case names, body), or (None, {}, data)."""
-    s = socket.create_connection(("127.0.0.1", mport), timeout=timeout)
+    s = socket.create_connection(("127.0.0.1", port or mport),
+                                 timeout=timeout)
     s.sendall(raw)
     data = b""
     deadline = time.monotonic() + timeout
@@ -327,5 +328,42 @@ h.check(len(up) == 1 and up[0]["value"][1] == "1",
 prom.stop()
 h.check(not prom.alive(), "the Prometheus server started here is stopped",
         "")
+
+
+def refused(p, timeout=10):
+    """True once a connection to port p is refused (bounded wait)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", p), timeout=2).close()
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+# A reload that moves metrics_listen, then one that removes it.
+with open(h.proxy.conf_path) as f:
+    conf = f.read()
+mport2 = h.free_port()
+mark = os.path.getsize(h.path("emailproxy.log"))
+h.reload_emailproxy(conf.replace("metrics_listen = 127.0.0.1:%d" % mport,
+                                 "metrics_listen = 127.0.0.1:%d" % mport2),
+                    fill=False)
+h.check(h.wait_log(r"metrics: serving /metrics on 127\.0\.0\.1:%d" % mport2,
+                   20, since=mark) is not None,
+        "a reload with another metrics_listen serves there", "")
+st, hd, _ = http(b"GET /metrics HTTP/1.1\r\n\r\n", port=mport2)
+h.check(st == 200 and refused(mport),
+        "... /metrics answers on the new port, the old one is closed",
+        repr(st))
+mark = os.path.getsize(h.path("emailproxy.log"))
+h.reload_emailproxy(re.sub(r"(?m)^metrics_listen = .*\n", "", conf),
+                    fill=False)
+h.check(h.wait_log(r"metrics: no longer serving", 20, since=mark)
+        is not None and refused(mport2),
+        "a reload without metrics_listen stops serving /metrics", "")
 h.stop_emailproxy()
 h.finish()

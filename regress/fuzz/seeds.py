@@ -592,6 +592,10 @@ put("tokend", "malformed-get", tokend(
 put("tokend", "malformed-tokens", tokend(
     token_get(1, "ccg@example.com", "pw"),
     auth_tokens(1, "", 1, "") + auth_tokens(1, "a", 2 ** 64 - 1, None)))
+put("tokend", "metrics", tokend(
+    imsg(T["METRICS_REQUEST"], b"", 5) + imsg(T["METRICS_REQUEST"], b"x", 6),
+    imsg(T["CTL_DATA"], mstr('{"authd_requests_total":1}'), 5) +
+    imsg(T["CTL_END"], b"", 5) + imsg(T["CTL_DATA"], b"", 9)))
 put("tokend", "fail-class", tokend(
     token_get(1, "ccg@example.com", "pw"),
     imsg(AUTH_FAIL, s32(99) + mstr("x"), 1)))

@@ -1867,6 +1867,66 @@ test_malformed(void)
 	    "unknown type (fatal in tokend)", "rv %d", last_rv);
 }
 
+/*
+ * A /metrics scrape: IMSG_METRICS_REQUEST from the proxy goes to authd
+ * with the same id; authd's CTL_DATA reaches the proxy as it was sent,
+ * then on authd's CTL_END tokend's own stats and one CTL_END.
+ */
+static void
+test_metrics(void)
+{
+	struct msgw	 w;
+	struct got	*g;
+	int		 i, end = -1, authd_at = -1, tokend_at = -1;
+
+	got_clear();
+	imsg_compose(&t_proxy, IMSG_METRICS_REQUEST, 77, 0, -1, NULL, 0);
+	pump();
+	g = find(IMSG_METRICS_REQUEST, 0);
+	check(g != NULL && g->id == 77 && count(IMSG_CTL_END) == 0,
+	    "metrics: the proxy's METRICS_REQUEST goes on to authd, same id",
+	    "%s", g ? "other id" : "not sent");
+	got_clear();
+	msg_begin(&w, &t_authd, IMSG_CTL_DATA, 77, -1);
+	msg_put_str(&w, "{\"authd_requests_total\":5}");
+	msg_end(&w, &t_authd);
+	imsg_compose(&t_authd, IMSG_CTL_END, 77, 0, -1, NULL, 0);
+	pump();
+	for (i = 0; i < ngot; i++) {
+		if (got[i].id != 77)
+			continue;
+		if (got[i].type == IMSG_CTL_END)
+			end = i;
+		else if (got[i].type == IMSG_CTL_DATA && got[i].s[0] != NULL &&
+		    strcmp(got[i].s[0], "{\"authd_requests_total\":5}") == 0)
+			authd_at = i;
+		else if (got[i].type == IMSG_CTL_DATA && got[i].s[0] != NULL &&
+		    strstr(got[i].s[0], "tokend_logins_ok_total") != NULL)
+			tokend_at = i;
+	}
+	check(authd_at != -1 && tokend_at > authd_at && end > tokend_at &&
+	    count(IMSG_CTL_END) == 1,
+	    "metrics: the proxy gets authd's object as sent, then tokend's "
+	    "stats, then one CTL_END", "authd %d tokend %d end %d",
+	    authd_at, tokend_at, end);
+	imsg_compose(&t_proxy, IMSG_METRICS_REQUEST, 78, 0, -1, "x", 1);
+	last_rv = 0;
+	pump();
+	check(last_rv == DISPATCH_BAD, "metrics: a METRICS_REQUEST with a "
+	    "payload is malformed", "rv %d", last_rv);
+	imsg_compose(&t_authd, IMSG_CTL_DATA, 79, 0, -1, NULL, 0);
+	last_rv = 0;
+	pump();
+	check(last_rv == DISPATCH_BAD, "metrics: a CTL_DATA from authd "
+	    "without its string is malformed", "rv %d", last_rv);
+	imsg_compose(&t_authd, IMSG_METRICS_REQUEST, 80, 0, -1, NULL, 0);
+	last_rv = 0;
+	pump();
+	check(last_rv == DISPATCH_UNKNOWN, "metrics: METRICS_REQUEST from "
+	    "authd is an unknown type", "rv %d", last_rv);
+	got_clear();
+}
+
 /* ------------------------------------------------------------------ */
 /* Multi-user hardening. */
 
@@ -2710,6 +2770,7 @@ main(void)
 	test_ahead();
 	test_ctl();
 	test_malformed();
+	test_metrics();
 	test_local_password();
 	test_shared_mailbox();
 	test_require_local_password();
