@@ -156,16 +156,23 @@ enum imsg_type {
 	 *   CTL_AUTHORISE: str account, str pasted redirect URL or NULL
 	 *   CTL_FORGET: str account
 	 *   CTL_LOG_VERBOSE: u32 verbosity
+	 *   CTL_TOKEN: str account, str the account's local password
+	 *     (anyone who can connect may ask: the password decides)
 	 * The control process checks each request (version, permission,
 	 * payload) and sends it, with the same payload and peerid = the
 	 * connection's id, to the process that owns the data, over their
-	 * own link: accounts, forget: tokend; sessions: proxy; stats:
+	 * own link: accounts, forget, token: tokend; sessions: proxy; stats:
 	 * proxy, tokend and authd; pending, authorise: authd; reload and
 	 * log (what needs root): the parent.  The answer, that process
 	 * -> control -> ctl, with the same peerid: any number of CTL_DATA
 	 * (str: one JSON object), then CTL_END (no payload) or CTL_FAIL
 	 * (str message, which also ends it); the parent answers reload
-	 * and log with CTL_END or CTL_FAIL alone.  The parent refuses any
+	 * and log with CTL_END or CTL_FAIL alone.  CTL_TOKEN alone gets
+	 * its own payload on the way to tokend: str account, str
+	 * password, u32 the caller's uid; tokend checks the password as a
+	 * login's (throttled, audited with proto=CTL listener=control
+	 * client=local) and answers one CTL_DATA {"account", "access_token",
+	 * "expires"} and CTL_END, or CTL_FAIL.  The parent refuses any
 	 * other type, or a malformed one, from the control process with
 	 * CTL_FAIL and a log line; a malformed frame from it stops the
 	 * daemon cleanly.
@@ -183,6 +190,7 @@ enum imsg_type {
 	IMSG_CTL_FORGET,
 	IMSG_CTL_RELOAD,
 	IMSG_CTL_LOG_VERBOSE,
+	IMSG_CTL_TOKEN,
 	IMSG_CTL_DATA,		/* one JSON object (str) */
 	IMSG_CTL_FAIL,
 	IMSG_CTL_END,
@@ -250,7 +258,7 @@ enum imsg_type {
  * payload emailproxyctl sends or reads changes, a type added or removed
  * anywhere before IMSG_CTL_DATA included.
  */
-#define CTL_VERSION		2
+#define CTL_VERSION		3
 
 /* IMSG_CONTROL_CONF without a control_admin_group. */
 #define CONTROL_NO_GID		0xffffffffU
@@ -281,7 +289,8 @@ enum token_fail {
 
 /*
  * The audit line, one per login attempt, logged by the proxy at info
- * level when the attempt ends (etc/fail2ban matches it):
+ * level when the attempt ends (etc/fail2ban matches it), and by tokend
+ * for emailproxyctl token (proto=CTL listener=control client=local):
  *   audit: result=R proto=P listener=L client=ADDR account=A
  * R is one of ok, no-password, unknown-account, bad-password,
  * config-error, needs-authorisation, authorisation-pending,
@@ -315,5 +324,7 @@ enum auth_fail {
 };
 
 const char	*proto_name(enum proto);
+/* The audit line's result R for a token_fail reason. */
+const char	*token_fail_name(unsigned int);
 
 #endif /* EMAILPROXY_H */

@@ -302,7 +302,7 @@ static int
 control_parse(struct imsg *imsg)
 {
 	struct msgr	 r;
-	const char	*account;
+	const char	*account, *password;
 	uint32_t	 level;
 
 	msg_read_init(&r, imsg);
@@ -316,6 +316,11 @@ control_parse(struct imsg *imsg)
 		account = msg_get_str(&r);
 		return (msg_read_end(&r) == -1 || account == NULL ||
 		    *account == '\0' ? -1 : 0);
+	case IMSG_CTL_TOKEN:
+		account = msg_get_str(&r);
+		password = msg_get_str(&r);
+		return (msg_read_end(&r) == -1 || account == NULL ||
+		    *account == '\0' || password == NULL ? -1 : 0);
 	case IMSG_CTL_LOG_VERBOSE:
 		level = msg_get_u32(&r);
 		return (msg_read_end(&r) == -1 || level > 3 ? -1 : 0);
@@ -340,9 +345,40 @@ control_known(uint32_t type, int *changes)
 	case IMSG_CTL_SHOW_PENDING:
 	case IMSG_CTL_SHOW_STATS:
 	case IMSG_CTL_HEALTH:
+	case IMSG_CTL_TOKEN:		/* the account's password decides */
 		return (1);
 	}
 	return (0);
+}
+
+/*
+ * token: to tokend with the caller's uid, for its log lines.  The
+ * password is in the request (wiped by control_dispatch) and in the
+ * message queued for tokend (wiped when it is written and freed).
+ */
+static void
+control_token(struct ctl_conn *c, struct imsg *imsg)
+{
+	struct msgr	 r;
+	struct msgw	 w;
+	const char	*account, *password;
+
+	msg_read_init(&r, imsg);
+	account = msg_get_str(&r);
+	password = msg_get_str(&r);
+	if (msg_read_end(&r) == -1)
+		fatalx("%s: unchecked request", __func__);
+	log_info("uid %u asks for a token (connection %u)", (unsigned)c->uid,
+	    c->id);
+	msg_begin(&w, &control_peers[PROC_TOKEND]->ibuf, IMSG_CTL_TOKEN,
+	    c->id, -1);
+	msg_put_str(&w, account);
+	msg_put_str(&w, password);
+	msg_put_u32(&w, (uint32_t)c->uid);
+	if (msg_end(&w, &control_peers[PROC_TOKEND]->ibuf) == -1)
+		fatal("control relay to tokend");
+	imsg_event_add(control_peers[PROC_TOKEND]);
+	c->waiting++;
 }
 
 static void
@@ -389,6 +425,9 @@ control_request(struct ctl_conn *c, struct imsg *imsg)
 	case IMSG_CTL_FORGET:
 		control_relay(c, PROC_TOKEND, imsg);
 		break;
+	case IMSG_CTL_TOKEN:
+		control_token(c, imsg);
+		break;
 	case IMSG_CTL_SHOW_SESSIONS:
 		control_relay(c, PROC_PROXY, imsg);
 		break;
@@ -420,8 +459,13 @@ static int
 control_dispatch(struct imsgev *iev, struct imsg *imsg)
 {
 	control_request(iev->data, imsg);
-	/* A pasted redirect URL carries an authorisation code. */
-	if (imsg_get_type(imsg) == IMSG_CTL_AUTHORISE && imsg->data != NULL)
+	/*
+	 * A pasted redirect URL carries an authorisation code, a token
+	 * request a password; an answer may carry a token (the loop's
+	 * imsg_free wipes the buffer too).
+	 */
+	if ((imsg_get_type(imsg) == IMSG_CTL_AUTHORISE ||
+	    imsg_get_type(imsg) == IMSG_CTL_TOKEN) && imsg->data != NULL)
 		explicit_bzero(imsg->data, imsg_get_len(imsg));
 	return (DISPATCH_OK);
 }

@@ -31,4 +31,13 @@ int	hash_password(const char *prefix, const char *file, const char *user);
 struct json_t;
 int	health_report(struct json_t *, int strict, int print);
 
+/*
+ * token.c: the account's password for emailproxyctl token, the first
+ * line read from fd (standard input, or -p fd), without its line end;
+ * exits with a message when there is none.  token_wipe_json() makes
+ * jansson wipe what it frees (the answer holds the token).
+ */
+char	*token_password(int fd);
+void	 token_wipe_json(void);
+
 #endif /* CTL_H */

@@ -27,6 +27,7 @@
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,7 +60,8 @@ usage(void)
 	    "\treload\n"
 	    "\tlog verbose | brief\n"
 	    "\thealth [-s]\n"
-	    "\thash-password [-b | -s] [-a file user]\n");
+	    "\thash-password [-b | -s] [-a file user]\n"
+	    "\ttoken [-p fd] account\n");
 	exit(0);
 }
 
@@ -287,13 +289,14 @@ main(int argc, char *argv[])
 	struct pollfd	 pfd;
 	enum output	 out = OUT_TEXT;
 	const char	*sock = EMAILPROXY_SOCKET, *msgtext;
-	char		*url = NULL;
+	char		*url = NULL, *password = NULL;
+	const char	*errs;
 	json_t		*list, *obj;
 	json_error_t	 jerr;
 	uint32_t	 type;
 	ssize_t		 n;
 	int		 ch, prev, fd, done = 0, failed = 0, json_out = 0;
-	int		 strict = 0;
+	int		 strict = 0, pwfd = STDIN_FILENO;
 
 	/* No permutation: prev is the argument being read. */
 	opterr = 0;
@@ -382,7 +385,19 @@ main(int argc, char *argv[])
 	else if (strcmp(argv[0], "log") == 0 && argc == 2 &&
 	    (strcmp(argv[1], "verbose") == 0 || strcmp(argv[1], "brief") == 0))
 		type = IMSG_CTL_LOG_VERBOSE;
-	else if (strcmp(argv[0], "show") == 0)
+	else if (strcmp(argv[0], "token") == 0 && (argc == 2 ||
+	    (argc == 4 && strcmp(argv[1], "-p") == 0))) {
+		type = IMSG_CTL_TOKEN;
+		if (argc == 4) {
+			pwfd = strtonum(argv[2], 0, INT_MAX, &errs);
+			if (errs != NULL)
+				usage_error("token -p: descriptor %s is %s",
+				    argv[2], errs);
+		}
+		/* The answer holds the token: wipe what jansson frees. */
+		token_wipe_json();
+		password = token_password(pwfd);
+	} else if (strcmp(argv[0], "show") == 0)
 		usage_error("%s", show_usage);
 	else if (strcmp(argv[0], "authorise") == 0 ||
 	    strcmp(argv[0], "authorize") == 0)
@@ -396,6 +411,9 @@ main(int argc, char *argv[])
 		usage_error("log takes verbose or brief");
 	else if (strcmp(argv[0], "health") == 0)
 		usage_error("health takes -s or nothing");
+	else if (strcmp(argv[0], "token") == 0)
+		usage_error("token takes [-p fd] account; the password is "
+		    "read from standard input or fd");
 	else
 		usage_error("unknown command %s", argv[0]);
 	/* -j wins over the text forms, the metrics included. */
@@ -415,6 +433,10 @@ main(int argc, char *argv[])
 	case IMSG_CTL_FORGET:
 		msg_put_str(&w, argv[1]);
 		break;
+	case IMSG_CTL_TOKEN:
+		msg_put_str(&w, argv[argc - 1]);
+		msg_put_str(&w, password);
+		break;
 	case IMSG_CTL_LOG_VERBOSE:
 		msg_put_u32(&w, strcmp(argv[1], "verbose") == 0 ? 2 : 0);
 		break;
@@ -424,6 +446,8 @@ main(int argc, char *argv[])
 	/* The redirect URL carries an authorisation code. */
 	if (url != NULL)
 		freezero(url, strlen(url));
+	if (password != NULL)
+		freezero(password, strlen(password));
 
 	if ((list = json_array()) == NULL)
 		err(1, NULL);
@@ -431,8 +455,8 @@ main(int argc, char *argv[])
 		pfd.fd = fd;
 		pfd.events = POLLIN;
 		/* authorise may wait for a code exchange (http_timeout). */
-		if (poll(&pfd, 1, (type == IMSG_CTL_AUTHORISE ? 300 : 60) *
-		    1000) <= 0)
+		if (poll(&pfd, 1, (type == IMSG_CTL_AUTHORISE ||
+		    type == IMSG_CTL_TOKEN ? 300 : 60) * 1000) <= 0)
 			errx(1, "no answer from emailproxy");
 		switch (imsgbuf_read(&ibuf)) {
 		case -1:
@@ -464,9 +488,10 @@ main(int argc, char *argv[])
 				msgtext = msg_get_str(&r);
 				if (msg_read_end(&r) == -1 || msgtext == NULL)
 					errx(1, "malformed answer");
-				if (type == IMSG_CTL_FORGET)
+				if (type == IMSG_CTL_FORGET ||
+				    type == IMSG_CTL_TOKEN)
 					fprintf(stderr, "emailproxyctl: %s: "
-					    "%s\n", argv[1], msgtext);
+					    "%s\n", argv[argc - 1], msgtext);
 				else
 					fprintf(stderr, "emailproxyctl: %s\n",
 					    msgtext);
@@ -521,6 +546,17 @@ main(int argc, char *argv[])
 		print_pending(list);
 	else if (type == IMSG_CTL_AUTHORISE)
 		print_authorise(list);
+	else if (type == IMSG_CTL_TOKEN) {
+		/* The token alone, for PassCmd and passwordeval. */
+		obj = json_array_get(list, 0);
+		if (json_array_size(list) != 1 ||
+		    json_string_value(json_object_get(obj,
+		    "access_token")) == NULL)
+			errx(1, "malformed answer");
+		printf("%s\n", json_string_value(json_object_get(obj,
+		    "access_token")));
+		fflush(stdout);
+	}
 	json_decref(list);
 	return (failed);
 }

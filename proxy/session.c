@@ -765,36 +765,6 @@ session_server_printf(struct session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
-static const char *
-audit_result(uint32_t reason)
-{
-	switch (reason) {
-	case TOKEN_FAIL_NO_PASSWORD:
-		return "no-password";
-	case TOKEN_FAIL_UNKNOWN_ACCOUNT:
-		return "unknown-account";
-	case TOKEN_FAIL_BAD_PASSWORD:
-		return "bad-password";
-	case TOKEN_FAIL_CONFIG:
-		return "config-error";
-	case TOKEN_FAIL_NEEDS_AUTH:
-		return "needs-authorisation";
-	case TOKEN_FAIL_AUTH_PENDING:
-		return "authorisation-pending";
-	case TOKEN_FAIL_PROVIDER:
-		return "provider-error";
-	case TOKEN_FAIL_NOT_ALLOWED:
-		return "not-allowed";
-	case TOKEN_FAIL_THROTTLED:
-		return "throttled";
-	case TOKEN_FAIL_UNAVAILABLE:
-		return "store-unavailable";
-	case TOKEN_FAIL_INTERNAL:
-	default:
-		return "internal-error";
-	}
-}
-
 /*
  * The audit line of common/emailproxy.h.  The login name comes from the
  * client: anything but printable ASCII is shown as '?', so that it can
@@ -890,7 +860,7 @@ session_token_fail(uint32_t id, uint32_t reason, const char *msg)
 	session_idle_arm(s);
 	log_info("session %u: %s: login of %s failed: %s", s->id, s->peer,
 	    s->account ? s->account : "?", msg);
-	session_audit(s, audit_result(reason));
+	session_audit(s, token_fail_name(reason));
 	proto_enter(s);
 	s->ops->token_fail(s->proto, reason, msg);
 	proto_leave(s);

@@ -51,7 +51,7 @@ complete() {
 		rc=1
 	fi
 }
-complete "emailproxyctl " "show authorise forget reload log health hash-password"
+complete "emailproxyctl " "show authorise forget reload log health hash-password token"
 complete "emailproxyctl -j s" "show"
 complete "emailproxyctl --v" "--version"
 complete "emailproxyctl -" "-h -j -s -V --help --version"
@@ -70,5 +70,10 @@ complete "emailproxyctl -s $tmp/ctl.sock forget " \
 complete "emailproxyctl -s $tmp/ctl.sock authorise a" "alice@example.com"
 complete "emailproxyctl -s $tmp/ctl.sock authorise alice@example.com " "-"
 complete "emailproxyctl -s $tmp/other.sock forget " ""
+complete "emailproxyctl token -" "-p"
+complete "emailproxyctl token -p " ""
+complete "emailproxyctl -s $tmp/ctl.sock token -p 3 " \
+    "alice@example.com bob@example.org"
+complete "emailproxyctl -s $tmp/ctl.sock token a" "alice@example.com"
 exit $rc
 ' completion "$helpers" "$top/etc/bash-completion/emailproxyctl" "$tmp"

@@ -16,9 +16,11 @@
 
 /*
  * The control socket's questions for tokend, sent by the control
- * process with peerid = the control connection: show accounts, forget an
- * account, show stats, health.  Answers are CTL_DATA objects then CTL_END, or
- * CTL_FAIL.  Nothing secret is ever part of an answer.
+ * process with peerid = the control connection: show accounts, forget
+ * an account, show stats, health, and a token (emailproxyctl token).
+ * Answers are CTL_DATA objects then CTL_END, or CTL_FAIL.  Nothing
+ * secret is part of an answer but the access token of a token request
+ * whose password was right (reply.c).
  */
 
 #include <errno.h>
@@ -373,4 +375,16 @@ ctl_health(const struct tk_peer *p, uint32_t id)
 	json_decref(o);
 	free(problem);
 	ctl_end(p, id, NULL);
+}
+
+/*
+ * emailproxyctl token: a login from the control socket, answered to
+ * the control process (reply.c).
+ */
+void
+ctl_token(const struct tk_peer *p, uint32_t id, const char *account,
+    const char *password, uint32_t uid)
+{
+	tk.control = *p;
+	login_request_ctl(id, account, password, uid);
 }

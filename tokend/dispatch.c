@@ -29,6 +29,7 @@
 #include <sys/types.h>
 
 #include <stdint.h>
+#include <string.h>
 
 #include "emailproxy.h"
 #include "log.h"
@@ -176,10 +177,24 @@ int
 tokend_ctl_imsg(const struct tk_peer *p, struct imsg *imsg)
 {
 	struct msgr	 r;
-	const char	*account;
-	uint32_t	 id = imsg_get_id(imsg);
+	const char	*account, *password;
+	uint32_t	 id = imsg_get_id(imsg), uid;
 
 	switch (imsg_get_type(imsg)) {
+	case IMSG_CTL_TOKEN:
+		msg_read_init(&r, imsg);
+		account = msg_get_str(&r);
+		password = msg_get_str(&r);
+		uid = msg_get_u32(&r);
+		if (msg_read_end(&r) == -1 || account == NULL ||
+		    *account == '\0' || password == NULL)
+			ctl_end(p, id, "malformed request");
+		else
+			ctl_token(p, id, account, password, uid);
+		/* The request holds a password. */
+		if (imsg->data != NULL)
+			explicit_bzero(imsg->data, imsg_get_len(imsg));
+		return (DISPATCH_OK);
 	case IMSG_CTL_SHOW_ACCOUNTS:
 		ctl_show_accounts(p, id);
 		return (DISPATCH_OK);

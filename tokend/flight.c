@@ -318,7 +318,7 @@ flight_cancel_session(uint32_t sid)
 
 	RB_FOREACH_SAFE(a, tk_accounts, &tk.accounts, next) {
 		TAILQ_FOREACH_SAFE(req, &a->deferred, entry, rnext) {
-			if (req->sid != sid)
+			if (req->sid != sid || req->ctl)
 				continue;
 			TAILQ_REMOVE(&a->deferred, req, entry);
 			req_free(req);
@@ -326,7 +326,7 @@ flight_cancel_session(uint32_t sid)
 		if ((f = a->flight) == NULL)
 			continue;
 		TAILQ_FOREACH_SAFE(req, &f->waiters, entry, rnext) {
-			if (req->sid != sid)
+			if (req->sid != sid || req->ctl)
 				continue;
 			TAILQ_REMOVE(&f->waiters, req, entry);
 			req_free(req);

@@ -249,12 +249,12 @@ kdfq_cancel_session(uint32_t sid)
 	TAILQ_FOREACH_SAFE(s, &srcs, entry, snext) {
 		TAILQ_FOREACH_SAFE(req, &s->reqs, entry, rnext) {
 			TAILQ_FOREACH_SAFE(f, &req->followers, entry, fnext)
-				if (f->sid == sid) {
+				if (f->sid == sid && !f->ctl) {
 					TAILQ_REMOVE(&req->followers, f,
 					    entry);
 					req_free(f);
 				}
-			if (req->sid != sid)
+			if (req->sid != sid || req->ctl)
 				continue;
 			/* The first follower takes the place. */
 			TAILQ_REMOVE(&s->reqs, req, entry);

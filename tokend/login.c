@@ -48,6 +48,9 @@ static void	login_import(struct tk_account *, struct tk_req *,
 static void	login_new_password(struct tk_account *, struct tk_req *,
 		    const struct account_view *);
 static int	login_new_allowed(struct tk_req *);
+static struct tk_req *login_req_new(uint32_t, uint32_t, uint32_t,
+		    const char *, const char *, const char *, const char *,
+		    const char *);
 static void	login_shared(struct tk_account *, struct tk_req *);
 
 /* Whose login a TOKEN_GET is (login_account). */
@@ -192,6 +195,34 @@ login_request(uint32_t sid, uint32_t proto, uint32_t flags,
     const char *server, const char *client, const char *user,
     const char *pass, const char *rejected)
 {
+	login_run(login_req_new(sid, proto, flags, server, client, user, pass,
+	    rejected));
+}
+
+/*
+ * emailproxyctl token: the control process's connection id asks, for
+ * the caller uid, as a login from the control socket would.  Its
+ * client is "local": throttled as one address, refused by an account
+ * that allows only some addresses.
+ */
+void
+login_request_ctl(uint32_t id, const char *account, const char *pass,
+    uint32_t uid)
+{
+	struct tk_req	*req;
+
+	req = login_req_new(id, PROTO_IMAP, 0, "control", "local", account,
+	    pass, NULL);
+	req->ctl = 1;
+	req->uid = uid;
+	login_run(req);
+}
+
+static struct tk_req *
+login_req_new(uint32_t sid, uint32_t proto, uint32_t flags,
+    const char *server, const char *client, const char *user,
+    const char *pass, const char *rejected)
+{
 	struct tk_req	*req;
 
 	if ((req = calloc(1, sizeof(*req))) == NULL)
@@ -207,10 +238,13 @@ login_request(uint32_t sid, uint32_t proto, uint32_t flags,
 	req->password = dupstr(pass);
 	if (rejected != NULL)
 		req->rejected = dupstr(rejected);
-	login_run(req);
+	return (req);
 }
 
-/* The proxy's session sid is gone: drop what it waits for. */
+/*
+ * The proxy's session sid is gone: drop what it waits for (not the
+ * control process's requests, numbered apart).
+ */
 void
 login_cancel_session(uint32_t sid)
 {

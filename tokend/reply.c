@@ -18,6 +18,9 @@
  * Answers to the proxy.  Failure texts are the Python proxy's
  * with "emailproxy: " in place of "Email OAuth 2.0 Proxy: "; they reach
  * the mail client inside a protocol error line, so they are one line.
+ * A request of the control process (emailproxyctl token) is answered
+ * to it instead, CTL_DATA and CTL_END or CTL_FAIL, and tokend logs its
+ * audit line, as the proxy does a session's.
  */
 
 #include <stdarg.h>
@@ -25,6 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "ctl_answer.h"
 #include "log.h"
 #include "msg.h"
 #include "tokend.h"
@@ -32,7 +38,7 @@
 #define REPLY_PREFIX	"emailproxy: "
 
 static void
-reply_kick_proxy(const struct tk_peer *p)
+reply_kick(const struct tk_peer *p)
 {
 	if (p->kick != NULL)
 		p->kick(p->arg);
@@ -52,18 +58,49 @@ reply_clean(const char *s)
 	return (c);
 }
 
+/* The audit line of common/emailproxy.h, for emailproxyctl token. */
+static void
+reply_ctl_audit(struct tk_req *req, const char *result)
+{
+	log_info("audit: result=%s proto=CTL listener=control client=%s "
+	    "account=%s", result, req->client, req->logname);
+}
+
+static void
+reply_ctl_ok(struct tk_req *req, const char *token)
+{
+	json_t	*o;
+
+	if ((o = json_pack("{s:s, s:s, s:I}", "account",
+	    req->upstream != NULL ? req->upstream : req->username,
+	    "access_token", token, "expires", (json_int_t)(req->acct != NULL ?
+	    req->acct->expiry : 0))) == NULL)
+		fatalx("json_pack");
+	ctl_answer_data(tk.control.ibuf, req->sid, o);
+	json_decref(o);
+	ctl_answer_end(tk.control.ibuf, req->sid, NULL);
+	reply_kick(&tk.control);
+	log_info("%s: access token given to uid %u (emailproxyctl token)",
+	    req->logname, (unsigned)req->uid);
+	reply_ctl_audit(req, "ok");
+}
+
 void
 reply_ok(struct tk_req *req, const char *token)
 {
 	struct msgw	w;
 
-	msg_begin(&w, tk.proxy.ibuf, IMSG_TOKEN_OK, req->sid, -1);
-	msg_put_str(&w, req->upstream != NULL ? req->upstream :
-	    req->username);
-	msg_put_str(&w, token);
-	if (msg_end(&w, tk.proxy.ibuf) == -1)
-		fatalx("cannot queue TOKEN_OK");
-	reply_kick_proxy(&tk.proxy);
+	if (req->ctl)
+		reply_ctl_ok(req, token);
+	else {
+		msg_begin(&w, tk.proxy.ibuf, IMSG_TOKEN_OK, req->sid, -1);
+		msg_put_str(&w, req->upstream != NULL ? req->upstream :
+		    req->username);
+		msg_put_str(&w, token);
+		if (msg_end(&w, tk.proxy.ibuf) == -1)
+			fatalx("cannot queue TOKEN_OK");
+		reply_kick(&tk.proxy);
+	}
 	tk.stats.logins_ok++;
 	if (req->owner != NULL)
 		log_info("session %u: %s logged in to the shared mailbox %s "
@@ -87,12 +124,18 @@ reply_fail_text(struct tk_req *req, enum token_fail reason, const char *text)
 		fatal(NULL);
 	clean = reply_clean(line);
 	free(line);
-	msg_begin(&w, tk.proxy.ibuf, IMSG_TOKEN_FAIL, req->sid, -1);
-	msg_put_u32(&w, reason);
-	msg_put_str(&w, clean);
-	if (msg_end(&w, tk.proxy.ibuf) == -1)
-		fatalx("cannot queue TOKEN_FAIL");
-	reply_kick_proxy(&tk.proxy);
+	if (req->ctl) {
+		ctl_answer_end(tk.control.ibuf, req->sid, clean);
+		reply_kick(&tk.control);
+		reply_ctl_audit(req, token_fail_name(reason));
+	} else {
+		msg_begin(&w, tk.proxy.ibuf, IMSG_TOKEN_FAIL, req->sid, -1);
+		msg_put_u32(&w, reason);
+		msg_put_str(&w, clean);
+		if (msg_end(&w, tk.proxy.ibuf) == -1)
+			fatalx("cannot queue TOKEN_FAIL");
+		reply_kick(&tk.proxy);
+	}
 	if (req->owner != NULL)
 		log_info("session %u: login of %s to the shared mailbox %s "
 		    "with the tokens of %s failed: %s", req->sid, req->logname,

@@ -418,7 +418,7 @@ throttle_cancel_session(uint32_t sid)
 	struct held	*h, *next;
 
 	TAILQ_FOREACH_SAFE(h, &held, entry, next) {
-		if (h->req->sid != sid)
+		if (h->req->sid != sid || h->req->ctl)
 			continue;
 		req_free(h->req);
 		held_free(h);

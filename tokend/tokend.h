@@ -77,7 +77,9 @@ struct tk_req;
 TAILQ_HEAD(tk_reqlist, tk_req);
 struct tk_req {
 	TAILQ_ENTRY(tk_req) entry;
-	uint32_t	 sid;		/* proxy session id */
+	uint32_t	 sid;		/* proxy session id; control: connection */
+	int		 ctl;		/* emailproxyctl token, from control */
+	uint32_t	 uid;		/* its caller, for the log */
 	uint32_t	 proto;
 	uint32_t	 flags;		/* TOKEN_F_* */
 	char		*server;
@@ -189,6 +191,7 @@ struct tk_env {
 	struct tk_peer	 proxy;
 	struct tk_peer	 authd;
 	struct tk_peer	 parent;	/* events; ibuf NULL: none sent */
+	struct tk_peer	 control;	/* set by its first token request */
 	struct tk_accounts accounts;
 	uint8_t		 vkey[TK_KEYLEN];	/* verifier key, per process */
 	uint32_t	 next_id;
@@ -207,6 +210,8 @@ void	 tokend_login_shutdown(void);
 void	 login_request(uint32_t sid, uint32_t proto, uint32_t flags,
 	    const char *server, const char *client, const char *user,
 	    const char *pass, const char *rejected);
+void	 login_request_ctl(uint32_t id, const char *account,
+	    const char *pass, uint32_t uid);
 void	 login_cancel_session(uint32_t sid);
 void	 login_run(struct tk_req *);
 void	 login_rerun(struct tk_reqlist *);
@@ -312,6 +317,8 @@ void	 kdfq_shutdown(void);
 void	 ctl_show_accounts(const struct tk_peer *, uint32_t id);
 void	 ctl_show_stats(const struct tk_peer *, uint32_t id);
 void	 ctl_forget(const struct tk_peer *, uint32_t id, const char *);
+void	 ctl_token(const struct tk_peer *, uint32_t id, const char *account,
+	    const char *password, uint32_t uid);
 void	 ctl_health(const struct tk_peer *, uint32_t id);
 void	 ctl_end(const struct tk_peer *, uint32_t id, const char *fail);
 

@@ -505,7 +505,7 @@ def header_enum():
 TYPES, CTL_VERSION = header_enum()
 CTL = {k: TYPES["IMSG_CTL_" + k.upper()] for k in
        ("show_accounts", "show_sessions", "show_pending", "show_stats",
-        "authorise", "forget", "reload", "log_verbose")}
+        "authorise", "forget", "reload", "log_verbose", "token")}
 
 
 def ctl(t, payload=b"", peerid=None):
@@ -533,6 +533,10 @@ put("control", "truncated", b"\x01" + ctl(154)[:10])
 put("control", "other-version", b"\x01" + ctl(CTL["show_stats"],
     peerid=CTL_VERSION + 1) + ctl(CTL["show_accounts"]))
 put("control", "no-version", b"\x00" + ctl(CTL["show_pending"], peerid=0))
+put("control", "token", b"\x00" + ctl(CTL["token"], mstr("user@example.com") +
+    mstr("pw")) + ctl(CTL["token"], mstr("a@b") + b"\xff\xff\xff\xff") +
+    ctl(CTL["token"], mstr("") + mstr("x")) + ctl(CTL["token"],
+    mstr("a@b")))
 put("control", "member-admin", b"\x08" + ctl(CTL["forget"],
     mstr("user@example.com")) + ctl(CTL["reload"]) +
     ctl(CTL["log_verbose"], s32(1)))

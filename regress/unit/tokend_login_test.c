@@ -35,6 +35,7 @@
  * DEPS: tokend/record.c tokend/crypto.c tokend/fernet.c common/config.c
  * DEPS: common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/cidr.c common/redis_url.c
  * DEPS: common/msg.c common/imsg.c common/imsg_buffer.c common/log.c
+ * DEPS: common/audit.c
  */
 
 #include <sys/socket.h>
@@ -2225,6 +2226,88 @@ test_shared_mailbox(void)
 	    "%s", show(answer_for(1107)));
 }
 
+/*
+ * emailproxyctl token through tokend's handler of the control process:
+ * the right password gets one CTL_DATA with the token then CTL_END on
+ * the control link; a wrong one a CTL_FAIL saying so; a request
+ * without the caller's uid "malformed request".  (lp@example.com has
+ * the local password "new pw" and the token L2 here.)
+ */
+static struct got *
+ctl_token_call(uint32_t id, const char *account, const char *pass,
+    int with_uid)
+{
+	struct tk_peer	 control;
+	struct imsgbuf	 k_ctl, t_ctl;
+	struct imsg	 imsg;
+	struct msgw	 w;
+	struct got	*end = NULL;
+	int		 sp[2], i, j;
+
+	got_clear();
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) == -1)
+		return (NULL);
+	imsgbuf_init(&k_ctl, sp[0]);
+	imsgbuf_init(&t_ctl, sp[1]);
+	memset(&control, 0, sizeof(control));
+	control.ibuf = &k_ctl;
+	msg_begin(&w, &t_ctl, IMSG_CTL_TOKEN, id, -1);
+	msg_put_str(&w, account);
+	msg_put_str(&w, pass);
+	if (with_uid)
+		msg_put_u32(&w, 1000);
+	msg_end(&w, &t_ctl);
+	imsgbuf_flush(&t_ctl);
+	imsgbuf_read(&k_ctl);
+	if (imsg_get(&k_ctl, &imsg) > 0) {
+		tokend_ctl_imsg(&control, &imsg);
+		imsg_free(&imsg);
+	}
+	/* A wrong password's answer is held a moment (throttle.c). */
+	for (i = 0; i < 100 && end == NULL; i++) {
+		imsgbuf_flush(&k_ctl);
+		collect(&t_ctl);
+		for (j = 0; j < ngot; j++)
+			if (got[j].type == IMSG_CTL_END ||
+			    got[j].type == IMSG_CTL_FAIL)
+				end = &got[j];
+		if (end == NULL)
+			run_for(50);
+	}
+	memset(&tk.control, 0, sizeof(tk.control));
+	imsgbuf_clear(&k_ctl);
+	imsgbuf_clear(&t_ctl);
+	close(sp[0]);
+	close(sp[1]);
+	return (end);
+}
+
+static void
+test_ctl_token(void)
+{
+	struct got	*g;
+
+	g = ctl_token_call(41, "lp@example.com", "new pw", 1);
+	check(g != NULL && g->type == IMSG_CTL_END && g->id == 41 &&
+	    ngot == 2 && got[0].type == IMSG_CTL_DATA && got[0].id == 41 &&
+	    got[0].s[0] != NULL &&
+	    strstr(got[0].s[0], "\"access_token\":\"L2\"") != NULL &&
+	    strstr(got[0].s[0], "\"account\":\"lp@example.com\"") != NULL,
+	    "ctl token: the right password gets the token (CTL_DATA, "
+	    "CTL_END)", "%d messages, %s", ngot,
+	    ngot > 0 && got[0].s[0] ? got[0].s[0] : "-");
+	g = ctl_token_call(42, "lp@example.com", "right pw", 1);
+	check(g != NULL && g->type == IMSG_CTL_FAIL && g->id == 42 &&
+	    ngot == 1 && strstr(g->s[0], "incorrect") != NULL,
+	    "ctl token: a wrong password gets CTL_FAIL and no token", "%d "
+	    "messages, %s", ngot, g != NULL && g->s[0] ? g->s[0] : "-");
+	g = ctl_token_call(43, "lp@example.com", "new pw", 0);
+	check(g != NULL && g->type == IMSG_CTL_FAIL && ngot == 1 &&
+	    strcmp(g->s[0], "malformed request") == 0,
+	    "ctl token: a request without the caller's uid is malformed",
+	    "%d messages", ngot);
+}
+
 static void
 test_require_local_password(void)
 {
@@ -2772,6 +2855,7 @@ main(void)
 	test_malformed();
 	test_metrics();
 	test_local_password();
+	test_ctl_token();
 	test_shared_mailbox();
 	test_require_local_password();
 	test_allowlist();
