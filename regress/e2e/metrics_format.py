@@ -41,6 +41,9 @@ h.start_emailproxy(h.standard_config(pop=False, smtp=False))
 port = h.proxy_ports["imap"]
 SOCK = h.path("ctl.sock")
 ROPC = "ropc@example.com"
+# The listeners listen before the children start: wait for the proxy.
+h.check(h.wait_log(r"in place: ready", 20) is not None, "daemon is ready",
+        h.log_text()[-500:])
 started = int(time.time())
 
 
