@@ -23,6 +23,7 @@
  * Every family has # HELP and # TYPE; outcomes are labels.
  */
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,6 +245,68 @@ value(json_t *stats, const char *key)
 	return ((long long)json_integer_value(json_object_get(stats, key)));
 }
 
+/* a + b, held at the limits instead of overflowing. */
+static long long
+add_sat(long long a, long long b)
+{
+	if (b > 0 && a > LLONG_MAX - b)
+		return (LLONG_MAX);
+	if (b < 0 && a < LLONG_MIN - b)
+		return (LLONG_MIN);
+	return (a + b);
+}
+
+/* a - b, held at the limits instead of overflowing. */
+static long long
+sub_sat(long long a, long long b)
+{
+	if (b == LLONG_MIN)
+		return (a >= 0 ? LLONG_MAX : a - LLONG_MIN);
+	return (add_sat(a, -b));
+}
+
+/*
+ * May a key the table does not name be printed as its own family?  Only
+ * metric name characters, and a family name (the key without _total)
+ * no other family has: a second # TYPE of a name makes a scraper refuse
+ * the whole page.  seen holds the names given out so far.
+ */
+static int
+other_ok(const char *key, json_t *seen)
+{
+	static const char *const taken[] = {
+		"build", "build_info", "proxy_upstream_pool_limit",
+		"proxy_upstream_pool_connections", "proxy_upstream_pool_idle",
+		"account_needs_authorisation",
+		"account_access_token_expiry_seconds",
+	};
+	char		 base[256];
+	const char	*p;
+	size_t		 i, len = strlen(key);
+
+	if (len == 0 || len >= sizeof(base))
+		return (0);
+	for (p = key; *p != '\0'; p++)
+		if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') &&
+		    !(*p >= '0' && *p <= '9') && *p != '_')
+			return (0);
+	if (len > 6 && strcmp(key + len - 6, "_total") == 0)
+		len -= 6;
+	memcpy(base, key, len);
+	base[len] = '\0';
+	for (i = 0; i < nitems(taken); i++)
+		if (strcmp(base, taken[i]) == 0)
+			return (0);
+	for (i = 0; i < nitems(families); i++)
+		if (strcmp(base, families[i].name +
+		    strlen("emailproxy_")) == 0)
+			return (0);
+	if (json_object_get(seen, base) != NULL ||
+	    json_object_set_new(seen, base, json_true()) == -1)
+		return (0);
+	return (1);
+}
+
 static const struct sample *
 sample_of(const char *key)
 {
@@ -339,7 +402,7 @@ print_sample(FILE *fp, const struct family *f, const struct sample *s,
 	if (!per_listener(s->key) || json_array_size(listeners) == 0) {
 		x = value(stats, s->key);
 		if (s->minus != NULL)
-			x -= value(stats, s->minus);
+			x = sub_sat(x, value(stats, s->minus));
 		fprintf(fp, "%s%s", f->name, f->counter ? "_total" : "");
 		if (s->labels != NULL)
 			fprintf(fp, "{%s}", s->labels);
@@ -352,7 +415,7 @@ print_sample(FILE *fp, const struct family *f, const struct sample *s,
 			continue;
 		x = value(l, s->key);
 		if (s->minus != NULL)
-			x -= value(l, s->minus);
+			x = sub_sat(x, value(l, s->minus));
 		fprintf(fp, "%s%s{listener=\"", f->name,
 		    f->counter ? "_total" : "");
 		label_value(fp, json_string_value(json_object_get(l,
@@ -393,9 +456,8 @@ metrics_merge(json_t *list)
 				continue;
 			have = json_object_get(all, key);
 			if (json_object_set_new(all, key, json_integer(
-			    json_integer_value(v) +
-			    (have != NULL ? json_integer_value(have) : 0))) ==
-			    -1)
+			    add_sat(json_integer_value(v),
+			    json_integer_value(have)))) == -1)
 				goto fail;
 		}
 	}
@@ -421,7 +483,7 @@ metrics_write(FILE *fp, json_t *stats, json_t *list, int om)
 	const struct family	*f;
 	const struct sample	*s;
 	const char		**keys, *key;
-	json_t			*v;
+	json_t			*v, *seen;
 	size_t			 i, j, n = 0;
 
 	if (om) {
@@ -458,8 +520,14 @@ metrics_write(FILE *fp, json_t *stats, json_t *list, int om)
 		if (json_is_integer(v) && sample_of(key) == NULL)
 			keys[n++] = key;
 	qsort(keys, n, sizeof(*keys), cmp_str);
+	if ((seen = json_object()) == NULL) {
+		free(keys);
+		return (-1);
+	}
 	for (i = 0; i < n; i++)
-		print_other(fp, keys[i], value(stats, keys[i]), om);
+		if (other_ok(keys[i], seen))
+			print_other(fp, keys[i], value(stats, keys[i]), om);
+	json_decref(seen);
 	free(keys);
 
 	print_pools(fp, json_object_get(stats, "upstream_pools"),

@@ -544,6 +544,55 @@ put("control", "payload-checks", b"\x01" + ctl(CTL["show_accounts"], b"xy") +
     ctl(CTL["forget"], mstr("a@b") + b"z") + ctl(CTL["authorise"],
     b"\xff\xff\xff\xff" + mstr("http://x/")) + ctl(CTL["reload"], b"1"))
 
+# metrics: format byte (bit 0: OpenMetrics), then the show stats objects
+# as a JSON array.
+STATS = [
+    {"proxy_sessions_open": 2, "proxy_sessions_total": 9,
+     "proxy_connections_refused_total": 1, "proxy_logins_ok_total": 5,
+     "proxy_logins_failed_total": 3,
+     "proxy_logins_upstream_rejected_total": 1,
+     "proxy_bytes_from_clients_total": 1234,
+     "proxy_bytes_to_clients_total": 5678, "proxy_listeners": 2,
+     "proxy_upstream_tls_handshakes_total": 4,
+     "proxy_upstream_tls_resumed_total": 2,
+     "proxy_start_time_seconds": 1700000000,
+     "proxy_upstream_pool_opened_total": 3},
+    {"server": "office365", "upstream_pool_limit": 2,
+     "upstream_pool_connections": 2, "upstream_pool_idle": 1},
+    {"listener": "imap", "protocol": "imap", "proxy_sessions_total": 6,
+     "proxy_logins_ok_total": 4, "proxy_logins_failed_total": 1,
+     "proxy_logins_upstream_rejected_total": 0},
+    {"listener": "smtp \"587\"\\\n", "protocol": "smtp",
+     "proxy_sessions_total": 3, "proxy_logins_failed_total": 2},
+    {"tokend_logins_ok_total": 5, "tokend_kdf_queue": 0,
+     "tokend_store_available": 1, "tokend_newer_counter_total": 7,
+     "tokend_newer_gauge": -1},
+    {"authd_requests_total": 2, "authd_grants_ok_total": 1,
+     "authd_pending_authorisations": 1},
+    {"account": "user@example.com", "needs_authorisation": True,
+     "access_token_expiry": 1700003600},
+    {"account": "a\"b\\c\nd@example.com", "needs_authorisation": 0},
+]
+put("metrics", "text", b"\x00" + json.dumps(STATS).encode())
+put("metrics", "openmetrics", b"\x01" + json.dumps(STATS).encode())
+put("metrics", "other-keys", b"\x00" + json.dumps([
+    {"x": 1, "y_total": 2, "proxy_sessions_total": "9",
+     "proxy_listeners": 1.5, "z": None},
+    {"server": 3, "listener": ["x"], "account": None},
+    [1, 2], "s", 4]).encode())
+# Regressions: a sum or difference that does not fit, a key that is not
+# a metric name (it wrote a line of its own), a key whose family the
+# table has (typed twice).
+put("metrics", "counter-sum-overflow", b"\x01" + json.dumps([
+    {"proxy_sessions_total": 2 ** 62, "proxy_logins_failed_total": -2 ** 62,
+     "proxy_logins_upstream_rejected_total": 2 ** 63 - 1},
+    {"proxy_sessions_total": 2 ** 62}]).encode())
+put("metrics", "key-not-a-name", b"\x00" + json.dumps([
+    {"a b\nemailproxy_fake 1": 3, "": 1, "ok": 2}]).encode())
+put("metrics", "family-typed-twice", b"\x01" + json.dumps([
+    {"proxy_sessions": 3, "proxy_sessions_total": 4, "x": 1,
+     "x_total": 2, "build_info": 1}]).encode())
+
 # Every harness takes an empty input.
 for t in os.listdir(TOP):
     put(t, "empty", b"")
