@@ -291,8 +291,18 @@ io_update(struct io *io)
 	case IO_S_UP:
 		if (io_reading(io))
 			want |= io->rwait;
-		if (iobuf_len(&io->out) > 0)
-			want |= io->wwait ? io->wwait : EV_WRITE;
+		/*
+		 * Output is written at the next loop turn (the kick) and
+		 * waits for the socket only once a write could not finish:
+		 * most writes go out at once, without arming for EV_WRITE
+		 * and disarming again (four epoll_ctl calls).
+		 */
+		if (iobuf_len(&io->out) > 0) {
+			if (io->wwait)
+				want |= io->wwait;
+			else if (!evtimer_pending(&io->kick, NULL))
+				io_kick(io);
+		}
 		break;
 	default:
 		return;

@@ -217,6 +217,8 @@ tlsx_ctx_new(const char *name, int client)
 	SSL_CTX_set_mode(c->ctx, SSL_MODE_RELEASE_BUFFERS |
 	    SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* A whole record and what follows in one read(2), not two. */
+	SSL_CTX_set_read_ahead(c->ctx, 1);
 	return c;
 }
 
