@@ -694,3 +694,45 @@ put("redis_reply", "huge-bulk", b"$999999999\r\nabc")
 put("redis_reply", "deep", b"*1\r\n" * 9 + b":1\r\n")
 put("redis_reply", "bad-type", b"?\r\n")
 put("redis_reply", "bad-version", b"*2\r\n" + bulk("1x") + bulk(REC))
+
+
+# tokend with the control process's stream: the length's top bit set, a
+# second length, then the proxy's, the control process's and authd's.
+def tokend_ctl(proxy, control, authd=b""):
+    return struct.pack(">HH", 0x8000 | len(proxy), len(control)) + proxy + \
+        control + authd
+
+
+def tk_ctl(name, payload=b"", cid=1):
+    return imsg(TYPES["IMSG_CTL_" + name.upper()], payload, cid)
+
+
+def ctl_token(cid, account, password, uid=0):
+    p = mstr(account) + mstr(password) + s32(uid)
+    return tk_ctl("token", p, cid)
+
+
+put("tokend", "control-show", tokend_ctl(b"", tk_ctl("show_accounts", cid=1) +
+    tk_ctl("show_stats", cid=2) + tk_ctl("health", cid=3) +
+    tk_ctl("forget", mstr("USER@example.com"), 4) +
+    tk_ctl("forget", mstr(""), 5) + tk_ctl("forget", b"x", 6) +
+    tk_ctl("forget", mstr("nobody@example.net"), 7) +
+    tk_ctl("show_accounts", cid=8)))
+put("tokend", "control-token", tokend_ctl(
+    b"", ctl_token(1, "ccg@example.com", "pw", 1000) +
+    ctl_token(2, "Team@example.com", "team") +
+    ctl_token(3, "user@example.com\\team@example.com", "secret") +
+    ctl_token(4, "nobody@example.net", "pw") +
+    ctl_token(5, "", "pw") + tk_ctl("token", mstr("a@b"), 6) +
+    ctl_token(7, "user@example.com", "wrong"),
+    auth_tokens(1, "at", 1900000000, "rt") +
+    auth_tokens(2, "at2", 1900000000, "rt2")))
+put("tokend", "control-token-with-proxy", tokend_ctl(
+    token_get(1, "ccg@example.com", "pw"),
+    ctl_token(1, "CCG@example.com", "pw") + tk_ctl("show_stats", cid=2) +
+    tk_ctl("forget", mstr("ccg@example.com"), 3) +
+    ctl_token(4, "ccg@example.com", "pw"),
+    auth_tokens(1, "at", 1900000000, "rt") +
+    imsg(AUTH_FAIL, s32(1) + mstr("denied"), 2)))
+put("tokend", "control-unknown-type", tokend_ctl(
+    b"", tk_ctl("reload", cid=1) + tk_ctl("health", cid=2)))

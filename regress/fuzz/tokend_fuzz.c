@@ -15,13 +15,17 @@
  */
 
 /*
- * What a compromised proxy (internet facing) or authd can send tokend,
- * the process holding the tokens (tokend/login.c, flight.c): TOKEN_GET
- * and TOKEN_CANCEL, AUTH_TOKENS, AUTH_FAIL and AUTH_PENDING, framed and
- * typed as tokend reads them, then the logins, token requests, token
- * store writes and answers they cause.  The input is two byte streams:
- * a 16-bit big-endian length, that many bytes from the proxy, the rest
- * from authd.  authd's stream goes one message (by its header) at a
+ * What a compromised proxy (internet facing), authd or control process
+ * can send tokend, the process holding the tokens (tokend/login.c,
+ * flight.c, dispatch.c, ctl.c): TOKEN_GET and TOKEN_CANCEL, AUTH_TOKENS,
+ * AUTH_FAIL and AUTH_PENDING, the control requests (CTL_TOKEN with a
+ * password, show accounts, stats, health, forget), framed and typed as
+ * tokend reads them, then the logins, token requests, token store writes
+ * and answers they cause.  The input is two or three byte streams: a
+ * 16-bit big-endian length, that many bytes from the proxy, the rest
+ * from authd; when the length's top bit is set, it is 15 bits, and a
+ * second 16-bit length follows, of the control process's bytes, which
+ * come after the proxy's and before authd's.  authd's stream goes one message (by its header) at a
  * time, each when tokend has a request out or nothing else moves.  Each input starts from an empty store (a scratch
  * directory) with a configuration of a few accounts; new records use
  * two PBKDF2 iterations instead of 1.2 million.
@@ -93,13 +97,16 @@ static struct emailproxy_conf	*conf;
 static struct imsgbuf		 k_proxy, k_authd;	/* tokend's ends */
 static int			 t_proxy;		/* the proxy's end */
 static struct imsgbuf		 t_authd;		/* authd's end */
+static struct imsgbuf		 k_ctl;			/* tokend's end */
+static int			 t_ctl;		/* the control process's end */
+static struct tk_peer		 ctl_peer;
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	char	 path[128];
 	FILE	*fp;
-	int	 sp[2], sa[2];
+	int	 sp[2], sa[2], sc[2];
 
 	fuzz_log_init(0);
 	record_init();
@@ -117,8 +124,15 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	unlink(path);
 	conf->kdf_iterations = 2;
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == -1 ||
-	    socketpair(AF_UNIX, SOCK_STREAM, 0, sa) == -1)
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, sa) == -1 ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, sc) == -1)
 		abort();
+	if (fcntl(sc[0], F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(sc[1], F_SETFL, O_NONBLOCK) == -1 ||
+	    imsgbuf_init(&k_ctl, sc[0]) == -1)
+		abort();
+	t_ctl = sc[1];
+	ctl_peer.ibuf = &k_ctl;
 	if (fcntl(sp[0], F_SETFL, O_NONBLOCK) == -1 ||
 	    fcntl(sp[1], F_SETFL, O_NONBLOCK) == -1 ||
 	    fcntl(sa[0], F_SETFL, O_NONBLOCK) == -1 ||
@@ -192,6 +206,13 @@ drain(int fd)
 		;
 }
 
+/* The control process's requests, as tokend.c hands them over. */
+static int
+ctl_imsg(struct imsg *imsg)
+{
+	return (tokend_ctl_imsg(&ctl_peer, imsg));
+}
+
 /* Messages from one peer, as tokend.c reads them; 0 once it is bad. */
 static int
 dispatch(struct imsgbuf *ib, int (*fn)(struct imsg *), int *moved)
@@ -235,19 +256,29 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tk_peer	 p, a;
-	const uint8_t	*pp, *pa;
-	size_t		 lp, la, n;
-	int		 i, moved, proxy_ok = 1, authd_ok = 1, quiet = 0;
-	int		 asked = 0, answered = 0;
+	const uint8_t	*pp, *pa, *pc;
+	size_t		 lp, la, lc = 0, n, head = 2;
+	int		 i, moved, proxy_ok = 1, authd_ok = 1, ctl_ok = 1;
+	int		 quiet = 0, asked = 0, answered = 0;
 
 	if (size < 2)
 		return (0);
 	lp = (size_t)data[0] << 8 | data[1];
-	pp = data + 2;
-	if (lp > size - 2)
-		lp = size - 2;
-	pa = pp + lp;
-	la = size - 2 - lp;
+	if (lp & 0x8000) {
+		if (size < 4)
+			return (0);
+		lp &= 0x7fff;
+		lc = (size_t)data[2] << 8 | data[3];
+		head = 4;
+	}
+	pp = data + head;
+	if (lp > size - head)
+		lp = size - head;
+	pc = pp + lp;
+	if (lc > size - head - lp)
+		lc = size - head - lp;
+	pa = pc + lc;
+	la = size - head - lp - lc;
 	memset(&p, 0, sizeof(p));
 	memset(&a, 0, sizeof(a));
 	p.ibuf = &k_proxy;
@@ -257,6 +288,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < 1000; i++) {
 		moved = 0;
 		feed(t_proxy, &pp, &lp);
+		feed(t_ctl, &pc, &lc);
 		if (la > 0 && (asked > answered || quiet)) {
 			n = next_message(pa, la);
 			feed(t_authd.fd, &pa, &n);
@@ -267,31 +299,40 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			proxy_ok = dispatch(&k_proxy, tokend_proxy_imsg, &moved);
 		if (authd_ok)
 			authd_ok = dispatch(&k_authd, tokend_authd_imsg, &moved);
+		if (ctl_ok)
+			ctl_ok = dispatch(&k_ctl, ctl_imsg, &moved);
 		moved += imsgbuf_queuelen(&k_proxy) +
-		    imsgbuf_queuelen(&k_authd);
+		    imsgbuf_queuelen(&k_authd) + imsgbuf_queuelen(&k_ctl);
 		if (imsgbuf_write(&k_proxy) == -1 ||
-		    imsgbuf_write(&k_authd) == -1)
+		    imsgbuf_write(&k_authd) == -1 ||
+		    imsgbuf_write(&k_ctl) == -1)
 			abort();
 		drain(t_proxy);
+		drain(t_ctl);
 		asked += requests();
 		event_loop(EVLOOP_NONBLOCK);
 		/* Logins waiting for a KDF are decided one per turn. */
-		quiet = moved == 0 && lp == 0 && kdfq_len() == 0;
+		quiet = moved == 0 && lp == 0 && lc == 0 && kdfq_len() == 0;
 		if (quiet && la == 0)
 			break;
 	}
 	tokend_login_shutdown();
 	(void)imsgbuf_write(&k_proxy);
 	(void)imsgbuf_write(&k_authd);
+	(void)imsgbuf_write(&k_ctl);
 	drain(t_proxy);
+	drain(t_ctl);
 	(void)requests();
 	/* What a peer sent but tokend did not read, and the next input. */
 	imsgbuf_clear(&k_proxy);
 	imsgbuf_clear(&k_authd);
 	imsgbuf_clear(&t_authd);
+	imsgbuf_clear(&k_ctl);
 	drain(k_proxy.fd);
 	drain(k_authd.fd);
-	if (imsgbuf_init(&k_proxy, k_proxy.fd) == -1 ||
+	drain(k_ctl.fd);
+	if (imsgbuf_init(&k_ctl, k_ctl.fd) == -1 ||
+	    imsgbuf_init(&k_proxy, k_proxy.fd) == -1 ||
 	    imsgbuf_init(&k_authd, k_authd.fd) == -1 ||
 	    imsgbuf_init(&t_authd, t_authd.fd) == -1)
 		abort();
