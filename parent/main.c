@@ -223,8 +223,11 @@ main(int argc, char *argv[])
 		config_free(conf);
 		exit(0);
 	}
-	if (migrate)
-		exit(parent_migrate(conf, migrate == 1));
+	if (migrate) {
+		ch = parent_migrate(conf, migrate == 1);
+		config_free(conf);
+		exit(ch);
+	}
 	if (geteuid() != 0)
 		log_warnx("not running as root: the children cannot chroot "
 		    "or drop privileges");

@@ -18,7 +18,7 @@
 /*
  * tokend/redis_io.c and the reply checks of tokend/store_redis.c
  * against hostile answers from Redis: each canned reply is written into
- * a socketpair before the request, and must give either the right value
+ * a socketpair after the request, and must give either the right value
  * or a failure that closes the connection, never a crash or a record
  * that was not asked for.
  *
@@ -82,10 +82,14 @@ exchange(const char *canned, size_t len, int close_after, int *open,
 	if ((pid = fork()) == -1)
 		abort();
 	if (pid == 0) {
+		char	cmd[256];
 		size_t	off = 0;
 		ssize_t	n;
 
 		close(sv[0]);
+		/* The request first: a close before it would fail the write. */
+		if (read(sv[1], cmd, sizeof(cmd)) <= 0)
+			_exit(0);
 		while (off < len) {
 			if ((n = write(sv[1], canned + off, len - off)) <= 0)
 				_exit(0);
