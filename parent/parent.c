@@ -496,8 +496,9 @@ parent_prepare_dirs(const struct emailproxy_conf *conf)
 
 /*
  * Each session takes two descriptors in the proxy, which inherits the
- * parent's limit.  What the servers' max_connections need, 0 when one
- * of them has no limit (nothing to compare against).
+ * parent's limit, and each upstream_pool connection one.  What the
+ * servers' max_connections and upstream_pool need, 0 when one of them
+ * has no limit (nothing to compare against).
  */
 static rlim_t
 nofile_need(const struct emailproxy_conf *conf)
@@ -508,7 +509,8 @@ nofile_need(const struct emailproxy_conf *conf)
 	TAILQ_FOREACH(srv, &conf->servers, entry) {
 		if (srv->max_connections == 0)
 			return (0);
-		need += 2 * (rlim_t)srv->max_connections;
+		need += 2 * (rlim_t)srv->max_connections +
+		    srv->upstream_pool;
 	}
 	return (need);
 }
@@ -567,8 +569,9 @@ nofile_check(const struct emailproxy_conf *conf)
 	need = nofile_need(conf);
 	if (need > 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
 		log_warnx("open files limit %llu is below the %llu that "
-		    "max_connections needs (two per session): raise the hard "
-		    "limit (LimitNOFILE=, ulimit -Hn)",
+		    "max_connections needs (two per session, and one per "
+		    "upstream_pool connection): raise the hard limit "
+		    "(LimitNOFILE=, ulimit -Hn)",
 		    (unsigned long long)rl.rlim_cur,
 		    (unsigned long long)need);
 }

@@ -169,6 +169,23 @@ h.check(ok and re.search(r"open files limit 4096 is below the \d+ that "
         "a warning when the hard limit is below what max_connections "
         "needs", d.text()[-800:])
 d.stop()
+# 2 * 2000 + 64 fit in 4096; with 100 pooled connections they do not.
+d = Daemon(config(h.free_port(), "max_connections = 2000\n"),
+           wrap=["prlimit", "--nofile=1024:4096"] + NOCAP)
+ok = d.ready()
+h.check(ok and not re.search(r"open files limit .* below", d.text()),
+        "no warning when max_connections fits", d.text()[-800:])
+d.stop()
+d = Daemon(config(h.free_port(), "max_connections = 2000\n"
+                  "upstream_pool = 100\n"),
+           wrap=["prlimit", "--nofile=1024:4096"] + NOCAP)
+ok = d.ready()
+h.check(ok and re.search(r"open files limit 4096 is below the 4164 that "
+                         r"max_connections needs \(two per session, and "
+                         r"one per upstream_pool connection\)", d.text()),
+        "the warning counts upstream_pool connections too",
+        d.text()[-800:])
+d.stop()
 
 def listening(port):
     return port in listening_ports()
