@@ -593,6 +593,40 @@ put("metrics", "family-typed-twice", b"\x01" + json.dumps([
     {"proxy_sessions": 3, "proxy_sessions_total": 4, "x": 1,
      "x_total": 2, "build_info": 1}]).encode())
 
+# http_server: piece size and limits byte (bits 0-5: piece size - 1; bit
+# 6: a 64-byte head; bit 7: no body), then what the client sends.
+def hs(piece, req, small_head=False, no_body=False):
+    b = (piece - 1) | (0x40 if small_head else 0) | (0x80 if no_body else 0)
+    return bytes([b]) + (req.encode() if isinstance(req, str) else req)
+
+
+put("http_server", "get-now", hs(64, "GET /now?x=1 HTTP/1.1\r\nHost: a\r\n"
+                                 "Accept: text/plain\r\n\r\n"))
+put("http_server", "get-now-bytewise", hs(1, "GET /now HTTP/1.0\n\n"))
+put("http_server", "head-later", hs(7, "HEAD /later HTTP/1.1\r\n\r\n"))
+put("http_server", "post-form", hs(13, "POST /form HTTP/1.1\r\n"
+                                   "Content-Type: application/x-www-form-"
+                                   "urlencoded\r\nContent-Length: 13\r\n"
+                                   "Cookie: sid=1\r\n\r\nX-Name=a%20b c"))
+put("http_server", "post-header-split", hs(64, "POST /post HTTP/1.1\r\n"
+                                           "Content-Length: 16\r\n\r\n"
+                                           "A=b\r\nInjected: 1"))
+put("http_server", "method-not-allowed", hs(64, "POST /now HTTP/1.1\r\n"
+                                            "Content-Length: 0\r\n\r\n"))
+put("http_server", "not-found", hs(64, "GET /nope HTTP/1.1\r\n\r\n"))
+put("http_server", "head-too-large", hs(64, "GET /now HTTP/1.1\r\nX: " +
+                                        "y" * 200 + "\r\n\r\n", True))
+put("http_server", "body-too-large", hs(64, "POST /form HTTP/1.1\r\n"
+                                        "Content-Length: 5\r\n\r\nabcde",
+                                        no_body=True))
+put("http_server", "chunked", hs(64, "POST /form HTTP/1.1\r\n"
+                                 "Transfer-Encoding: chunked\r\n\r\n0\r\n"))
+put("http_server", "http2", hs(64, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"))
+put("http_server", "two-requests", hs(64, "GET /now HTTP/1.1\r\n\r\n"
+                                      "GET /later HTTP/1.1\r\n\r\n"))
+put("http_server", "incomplete", hs(64, "GET /now HTTP/1.1\r\nHost"))
+put("http_server", "garbage", hs(3, b"\x00\xff\r\n\r\n"))
+
 # Every harness takes an empty input.
 for t in os.listdir(TOP):
     put(t, "empty", b"")
