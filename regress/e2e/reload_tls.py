@@ -74,7 +74,9 @@ for n in range(3):
     except (OSError, ssl.SSLError):
         pass
     raw.close()
-    alive = d.alive() and sorted(d.children()) == kids
+    # Every child of the start is still there (a reload may have a
+    # short-lived helper process of the parent's beside them).
+    alive = d.alive() and set(kids) <= set(d.children())
     h.check(alive, "reload %d during a client's TLS handshake: the proxy "
             "lives on" % (n + 1), h.log_text()[-600:])
     # The bye says why: the reload, or the server (none listens).
