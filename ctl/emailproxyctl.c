@@ -277,6 +277,17 @@ print_stats(json_t *stats)
 			    (long long)json_integer_value(o));
 		}
 	}
+	/* The proxy's counters per listener. */
+	json_array_foreach(json_object_get(stats, "listeners"), i, v) {
+		json_object_foreach(v, key, o) {
+			if (!json_is_integer(o))
+				continue;
+			snprintf(name, sizeof(name), "%s{listener=\"%s\"}", key,
+			    json_string_value(json_object_get(v, "listener")));
+			printf("%-40s %lld\n", name,
+			    (long long)json_integer_value(o));
+		}
+	}
 }
 
 int

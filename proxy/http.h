@@ -19,7 +19,7 @@
  * the parent opened: one request per connection (read with a size
  * limit and a deadline, parsed by common/http_request.c), routed by its
  * exact path to a handler, one response with Connection: close.  Plain,
- * or TLS with a libtls server context.
+ * or TLS with a server context of proxy/tls_ossl.c.
  *
  * A handler gets the request and answers with http_reply() at once, or
  * keeps the connection's id (http_conn_id) and answers later, after an

@@ -124,6 +124,10 @@ h.check(samples.get((PLOGINS, PLAB % "ok")) == 2 and
         "proxy logins, labelled by listener and protocol: result=\"ok\" 2, "
         "\"failed\" 1, \"upstream_rejected\" 0",
         repr({k: v for k, v in samples.items() if k[0] == PLOGINS}))
+r = h.emailproxyctl("-s", SOCK, "show", "stats")
+h.check(re.search(r'^proxy_logins_ok_total\{listener="IMAP-%d"\} +2$' % port,
+                  r.stdout.decode(), re.M) is not None,
+        "show stats: the proxy's logins per listener", r.stdout[-300:])
 h.check(samples.get(("emailproxy_proxy_received_bytes_total", ""), 0) > 0
         and samples.get(("emailproxy_proxy_sent_bytes_total", ""), 0) > 0,
         "bytes counters named *_bytes_total count the logins' bytes",
