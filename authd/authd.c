@@ -104,7 +104,7 @@ authd_main(int debug, int verbose)
 	    imsgbuf_set_maxsize(&iev_parent->ibuf, IMSG_MAXSIZE_PARENT) ==
 	    -1)
 		fatal("imsgbuf_init parent");
-	imsgbuf_allow_fdpass(&iev_parent->ibuf);
+	/* No descriptor comes: the proxy holds every listening socket. */
 	authd_conf = proc_wait_config(&iev_parent->ibuf);
 
 	if ((base = event_init()) == NULL)

@@ -36,6 +36,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "urlform.h"
 
 #define AUTHD_ANNOUNCE_SECS	60	/* re-log a pending authorisation */
 #define AUTHD_MAX_PERSON	64	/* grants waiting for a person at once */
@@ -98,6 +99,7 @@ enum flight_state {
 struct flight {
 	TAILQ_ENTRY(flight)	 entry;
 	enum auth_op		 op;
+	int			 page;	/* for a person at the page */
 	enum flight_state	 state;
 	struct grant_conf	 gc;
 	struct waiter_list	 waiters;
@@ -193,10 +195,12 @@ void		 authd_send_pending(const char *, const char *, const char *,
 		    uint64_t);
 void		 authd_send_authorised(const char *, uint64_t);
 void		 authd_send_event(enum notify_event, const char *);
+void		 authd_send_consent(uint32_t, const char *, const char *,
+		    const char *, uint64_t);
 unsigned int	 authd_auth_timeout(void);
 
 /* flight.c */
-void		 flight_request(uint32_t, enum auth_op, const char *,
+void		 flight_request(uint32_t, uint32_t, const char *,
 		    const char *, const char *, const char *);
 void		 flight_cancel(uint32_t);
 int		 flight_authorise(uint32_t, const char *, char **);
@@ -246,13 +250,11 @@ void		 pending_stop(struct flight *);
 void		 pending_announce(int, short, void *);
 
 /* redirect.c */
-void		 redirect_listener_add(int, const char *);
-void		 redirect_listeners_clear(void);
 int		 authd_redirect_url(const char *);
 int		 redirect_paste(const char *, const char *, const uint32_t *,
 		    const char **);
-struct evbuffer;
-int		 redirect_http_request(struct evbuffer *, char **);
+int		 redirect_take(const char *, const char *, const char *,
+		    const char *, const char *, char **, char **);
 
 /* http.c */
 int		 http_init(struct evdns_base *);
@@ -269,9 +271,7 @@ enum auth_fail	 http_classify(const struct http_result *, int);
 void		 form_init(struct form *);
 void		 form_add(struct form *, const char *, const char *);
 void		 form_clear(struct form *);
-char		*query_get(const char *, const char *);
 char		*clean_text(const char *, size_t);
-char		*html_escape(const char *);
 
 /* jwt.c */
 char		*random_b64url(size_t);

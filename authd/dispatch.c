@@ -16,10 +16,11 @@
 
 
 /*
- * authd's three peers: the parent (configuration, verbosity, shutdown,
- * redirect listeners), tokend (token requests) and the control process
- * (control requests, in ctl.c).  All are treated as untrusted input:
- * every payload is read with msg_read_end's exact-size check.
+ * authd's three peers: the parent (configuration, verbosity, shutdown),
+ * tokend (token requests, the browsers' redirects the proxy received)
+ * and the control process (control requests, in ctl.c).  All are
+ * treated as untrusted input: every payload is read with msg_read_end's
+ * exact-size check.
  */
 
 #include <sys/types.h>
@@ -75,7 +76,7 @@ authd_start(int parent_fd, int tokend_fd, int control_fd)
 	if (parent_fd != -1) {
 		imsgev_peer(iev_parent, parent_fd, "parent",
 		    authd_dispatch_parent, authd_parent_gone, NULL,
-		    IMSG_MAXSIZE_PARENT, 1);
+		    IMSG_MAXSIZE_PARENT, 0);
 		return;
 	}
 	iev_parent->handler = imsgev_dispatch;
@@ -97,7 +98,6 @@ authd_shutdown(void)
 	flight_shutdown();
 	imsgbuf_flush(&iev_tokend->ibuf);
 	http_shutdown();
-	redirect_listeners_clear();
 	log_info("exiting");
 	exit(0);
 }
@@ -125,28 +125,12 @@ authd_parent_gone(struct imsgev *iev)
 int
 authd_dispatch_parent(struct imsgev *iev, struct imsg *imsg)
 {
-	struct msgr	 m;
-	const char	*s;
-	int		 lfd;
-
 	if (proc_parent_common(iev, imsg, &conf_pending, authd_conf_swap))
 		return (DISPATCH_OK);
 	switch (imsg_get_type(imsg)) {
 	case IMSG_SHUTDOWN:
 		authd_shutdown();
 		return (DISPATCH_GONE);
-	case IMSG_REDIRECT_LISTENER:
-		lfd = imsg_get_fd(imsg);
-		msg_read_init(&m, imsg);
-		s = msg_get_str(&m);
-		if (msg_read_end(&m) == -1 || s == NULL || lfd == -1) {
-			log_warnx("malformed REDIRECT_LISTENER from parent");
-			if (lfd != -1)
-				close(lfd);
-			return (DISPATCH_OK);
-		}
-		redirect_listener_add(lfd, s);
-		return (DISPATCH_OK);
 	}
 	return (DISPATCH_UNKNOWN);
 }
@@ -157,6 +141,45 @@ imsg_wipe(struct imsg *imsg)
 {
 	if (imsg->data != NULL)
 		explicit_bzero(imsg->data, imsg_get_len(imsg));
+}
+
+/*
+ * A browser's redirect (the proxy received it; tokend relays it): take
+ * it and answer REDIRECT_RESULT with the same id.  A malformed one is
+ * answered 400.
+ */
+static void
+authd_redirect_response(uint32_t id, struct imsg *imsg)
+{
+	struct msgr	 m;
+	struct msgw	 w;
+	const char	*path, *state, *code, *error, *desc;
+	char		*msg = NULL, *acct = NULL;
+	int		 status;
+
+	msg_read_init(&m, imsg);
+	path = msg_get_str(&m);
+	state = msg_get_str(&m);
+	code = msg_get_str(&m);
+	error = msg_get_str(&m);
+	desc = msg_get_str(&m);
+	if (msg_read_end(&m) == -1 || path == NULL) {
+		log_warnx("malformed REDIRECT_RESPONSE from tokend");
+		status = 400;
+		if ((msg = strdup("emailproxy: malformed authorisation "
+		    "response.")) == NULL)
+			fatal("%s", __func__);
+	} else
+		status = redirect_take(path, state, code, error, desc, &msg,
+		    &acct);
+	msg_begin(&w, &iev_tokend->ibuf, IMSG_REDIRECT_RESULT, id, -1);
+	msg_put_u32(&w, status);
+	msg_put_str(&w, acct);
+	msg_put_str(&w, msg);
+	if (imsgev_msg_end(iev_tokend, &w) == -1)
+		fatal("REDIRECT_RESULT to tokend");
+	free(msg);
+	free(acct);
 }
 
 /*
@@ -212,6 +235,9 @@ authd_dispatch_tokend(struct imsgev *iev, struct imsg *imsg)
 		}
 		ctl_stats(iev, id);
 		break;
+	case IMSG_REDIRECT_RESPONSE:
+		authd_redirect_response(id, imsg);
+		break;
 	default:
 		rc = DISPATCH_UNKNOWN;
 		break;
@@ -264,6 +290,22 @@ authd_send_fail(uint32_t id, enum auth_fail class, const char *fmt, ...)
 	if (imsgev_msg_end(iev_tokend, &w) == -1)
 		fatal("AUTH_FAIL to tokend");
 	free(msg);
+}
+
+/* What the person at the authorisation page must visit. */
+void
+authd_send_consent(uint32_t id, const char *url, const char *state,
+    const char *code, uint64_t expiry)
+{
+	struct msgw	 w;
+
+	msg_begin(&w, &iev_tokend->ibuf, IMSG_AUTH_CONSENT, id, -1);
+	msg_put_str(&w, url);
+	msg_put_str(&w, state);
+	msg_put_str(&w, code);
+	msg_put_u64(&w, expiry);
+	if (imsgev_msg_end(iev_tokend, &w) == -1)
+		fatal("AUTH_CONSENT to tokend");
 }
 
 void

@@ -133,8 +133,8 @@ grant_conf_clear(struct grant_conf *gc)
 
 /* Copy the account's settings; -1 and *why (to free) if unusable. */
 static int
-grant_conf_fill(struct grant_conf *gc, enum auth_op op, const char *account,
-    const char *secret, char **why)
+grant_conf_fill(struct grant_conf *gc, enum auth_op op, int page,
+    const char *account, const char *secret, char **why)
 {
 	struct account_view	 v;
 	const char		*gap;
@@ -167,7 +167,8 @@ grant_conf_fill(struct grant_conf *gc, enum auth_op op, const char *account,
 	gc->resource = dupnull(v.oauth2_resource);
 	gc->redirect_uri = dupnull(v.redirect_uri);
 	gc->client_id = dupnull(v.client_id);
-	gc->use_pkce = v.use_pkce == 1;
+	/* The page's grants use PKCE unless use_pkce says no. */
+	gc->use_pkce = v.use_pkce == 1 || (page && v.use_pkce == -1);
 	gc->login_password_secret =
 	    authd_conf->use_login_password_as_client_credentials_secret;
 	/* tokend's (decrypted client_secret_encrypted) wins. */
@@ -197,19 +198,47 @@ waiter_add(struct waiter_list *list, uint32_t id)
 	TAILQ_INSERT_TAIL(list, w, entry);
 }
 
-/* A flight in the list, not started yet; NULL and *why if unusable. */
+/*
+ * The authorisation page's callback, <authorisation_page_url>/callback:
+ * the redirect_uri of the code grants the page starts.
+ */
+static char *
+page_callback(void)
+{
+	const char	*base = authd_conf->authorisation_page_url;
+	char		*uri;
+	size_t		 n;
+
+	n = strlen(base);
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	if (asprintf(&uri, "%.*s/callback", (int)n, base) == -1)
+		fatal("%s", __func__);
+	return (uri);
+}
+
+/*
+ * A flight in the list, not started yet; NULL and *why if unusable.
+ * page: for a person at the authorisation page.
+ */
 static struct flight *
-flight_new(enum auth_op op, const char *account, const char *refresh,
-    const char *password, const char *secret, char **why)
+flight_new(enum auth_op op, int page, const char *account,
+    const char *refresh, const char *password, const char *secret,
+    char **why)
 {
 	struct flight	*f;
 
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		fatal("%s", __func__);
-	if (grant_conf_fill(&f->gc, op, account, secret, why) == -1) {
+	if (grant_conf_fill(&f->gc, op, page, account, secret, why) == -1) {
 		grant_conf_clear(&f->gc);
 		free(f);
 		return (NULL);
+	}
+	f->page = page;
+	if (page && f->gc.flow == FLOW_AUTHORIZATION_CODE) {
+		free(f->gc.redirect_uri);
+		f->gc.redirect_uri = page_callback();
 	}
 	f->op = op;
 	f->state = FL_START;
@@ -225,18 +254,30 @@ flight_new(enum auth_op op, const char *account, const char *refresh,
 }
 
 void
-flight_request(uint32_t id, enum auth_op op, const char *account,
+flight_request(uint32_t id, uint32_t op, const char *account,
     const char *refresh, const char *password, const char *secret)
 {
 	struct flight	*f;
 	char		*why;
+	int		 page = 0;
 
 	authd_stats.requests++;
+	if (op == AUTH_OP_PAGE) {
+		page = 1;
+		op = AUTH_OP_OBTAIN;
+	}
 	if (account == NULL || *account == '\0' ||
 	    (op != AUTH_OP_REFRESH && op != AUTH_OP_OBTAIN)) {
 		log_warnx("request %u from tokend is malformed", id);
 		authd_send_fail(id, AUTH_FAIL_PERMANENT, MSG_PREFIX
 		    "Login failed - malformed token request");
+		return;
+	}
+	if (page && authd_conf->authorisation_page_url == NULL) {
+		log_warnx("request %u for the authorisation page, which is "
+		    "not configured", id);
+		authd_send_fail(id, AUTH_FAIL_PERMANENT, MSG_PREFIX
+		    "Login failed - no authorisation_page_url");
 		return;
 	}
 	TAILQ_FOREACH(f, &flights, entry) {
@@ -251,6 +292,7 @@ flight_request(uint32_t id, enum auth_op op, const char *account,
 			return;
 		}
 		if (f->state != FL_PARKED && f->op == op &&
+		    f->page == page &&
 		    secret_eq(f->gc.refresh_token, refresh) &&
 		    secret_eq(f->gc.password, password) &&
 		    (secret == NULL ||
@@ -259,11 +301,15 @@ flight_request(uint32_t id, enum auth_op op, const char *account,
 			    "one", account, id);
 			authd_stats.joined++;
 			waiter_add(&f->waiters, id);
+			if (f->page && f->pending)
+				authd_send_consent(id, f->pend_url,
+				    f->oauth_state, f->pend_code,
+				    (uint64_t)f->pend_expiry);
 			return;
 		}
 	}
 
-	if ((f = flight_new(op, account, refresh, password, secret,
+	if ((f = flight_new(op, page, account, refresh, password, secret,
 	    &why)) == NULL) {
 		authd_send_fail(id, AUTH_FAIL_PERMANENT, "%s%s", MSG_PREFIX,
 		    why);
@@ -301,7 +347,7 @@ flight_authorise(uint32_t id, const char *account, char **why)
 {
 	struct flight	*f;
 
-	if ((f = flight_new(AUTH_OP_OBTAIN, account, NULL, NULL, NULL,
+	if ((f = flight_new(AUTH_OP_OBTAIN, 0, account, NULL, NULL, NULL,
 	    why)) == NULL)
 		return (-1);
 	waiter_add(&f->ctl_waiters, id);
@@ -335,7 +381,12 @@ flight_cancel(uint32_t id)
 			continue;
 		TAILQ_REMOVE(&f->waiters, w, entry);
 		free(w);
-		if (TAILQ_EMPTY(&f->waiters) && !interactive(f)) {
+		/*
+		 * A page's authorisation is for the person who proved the
+		 * password there: nobody else takes its tokens.
+		 */
+		if (TAILQ_EMPTY(&f->waiters) && (!interactive(f) ||
+		    f->page)) {
 			log_debug("account %s: nobody waits any more; "
 			    "request dropped", f->gc.account);
 			flight_free(f);

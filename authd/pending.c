@@ -39,7 +39,12 @@ unsigned int	 pending_announce_secs = AUTHD_ANNOUNCE_SECS;
 static void
 announce(struct flight *f, const char *still)
 {
-	if (f->pend_code != NULL)
+	/* The page's URL holds the state: it goes to the browser alone. */
+	if (f->page)
+		log_notice("account %s %sneeds authorisation: the person "
+		    "was sent to the provider from the authorisation page",
+		    f->gc.account, still);
+	else if (f->pend_code != NULL)
 		log_notice("account %s %sneeds authorisation: visit %s and "
 		    "enter code %s", f->gc.account, still, f->pend_url,
 		    f->pend_code);
@@ -61,6 +66,7 @@ pending_start(struct flight *f, const char *url, const char *code,
     time_t expiry)
 {
 	struct timeval	 tv;
+	struct waiter	*w;
 	time_t		 now = time(NULL);
 
 	pending_stop(f);
@@ -70,7 +76,14 @@ pending_start(struct flight *f, const char *url, const char *code,
 	f->pend_expiry = expiry;
 	f->pending = 1;
 	announce(f, "");
-	authd_send_pending(f->gc.account, url, code, (uint64_t)expiry);
+	if (f->page) {
+		/* The person is at the page: it shows them, nobody else. */
+		TAILQ_FOREACH(w, &f->waiters, entry)
+			authd_send_consent(w->id, url, f->oauth_state, code,
+			    (uint64_t)expiry);
+	} else
+		authd_send_pending(f->gc.account, url, code,
+		    (uint64_t)expiry);
 	/* emailproxyctl authorise waits for these details. */
 	ctl_flight_pending(f);
 	announce_schedule(f);

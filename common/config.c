@@ -433,7 +433,7 @@ account_merge(const struct account_conf **chain, int n,
 			break;
 		}
 	}
-	view->use_pkce = 0;
+	view->use_pkce = -1;	/* unset: off, except at the page */
 	for (i = 0; i < n; i++) {
 		if (chain[i]->use_pkce != -1) {
 			view->use_pkce = chain[i]->use_pkce;

@@ -146,6 +146,9 @@ struct emailproxy_conf {
 	char		*notify_command; /* run by the parent, or NULL */
 	unsigned int	 notify_timeout;  /* 30 s, then it is killed */
 	char		*authorisation_page_url; /* the page, or NULL */
+	char		*authorisation_page_listen; /* address:port, or NULL */
+	struct conf_file authorisation_page_certificate; /* its HTTPS */
+	struct conf_file authorisation_page_key;
 	char		*include_directory; /* more sections, or NULL */
 	char		*local_password_file; /* user:hash lines, or NULL */
 	char		*token_store;	/* "file" or "redis" */
@@ -200,7 +203,7 @@ struct account_view {
 	const char	*client_secret_encrypted;
 	const char	*token_salt;		/* with catch-all fallback */
 	const char	*token_iterations;	/* with catch-all fallback */
-	int		 use_pkce;
+	int		 use_pkce;	/* -1 unset, 0, 1 */
 	const struct conf_file *jwt_certificate;
 	const struct conf_file *jwt_key;
 	const struct conf_file *service_account_key;
@@ -231,6 +234,8 @@ int		 server_same_listener(const struct server_conf *,
 int		 account_resolve(const struct emailproxy_conf *,
 		    const char *username, struct account_view *view);
 const char	*flow_name(enum oauth2_flow);
+/* host is a loopback address: 127.0.0.0/8, ::1 or localhost. */
+int		 listen_loopback(const char *);
 /* 1/yes/true/on or 0/no/false/off in any case; -1 if invalid. */
 int		 parse_bool(const char *);
 

@@ -23,6 +23,9 @@
  */
 
 #include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <crypt.h>
 #include <ctype.h>
@@ -529,6 +532,73 @@ key_required(struct check *c, enum conf_kind kind,
 	}
 }
 
+int
+listen_loopback(const char *host)
+{
+	struct in_addr	 in4;
+	struct in6_addr	 in6;
+
+	if (strcasecmp(host, "localhost") == 0)
+		return (1);
+	if (inet_pton(AF_INET, host, &in4) == 1)
+		return ((ntohl(in4.s_addr) >> 24) == 127);
+	if (inet_pton(AF_INET6, host, &in6) == 1)
+		return (IN6_IS_ADDR_LOOPBACK(&in6));
+	return (0);
+}
+
+static const struct ini_kv *
+kv_find(const struct ini_section *s, const char *key)
+{
+	size_t	 i;
+
+	for (i = s->nkv; i > 0; i--)
+		if (strcmp(s->kv[i - 1].key, key) == 0)
+			return (&s->kv[i - 1]);
+	return (NULL);
+}
+
+/*
+ * The authorisation page's keys together: a listener needs the URL,
+ * a certificate needs its key, and plain HTTP only on loopback.
+ */
+static void
+check_page(struct emailproxy_conf *conf, struct check *c,
+    const struct ini_section *s)
+{
+	const struct ini_kv	*kv;
+	char			 host[256], port[8];
+	int			 tls;
+
+	tls = conf->authorisation_page_certificate.path != NULL;
+	if (tls != (conf->authorisation_page_key.path != NULL)) {
+		kv = kv_find(s, tls ? "authorisation_page_certificate" :
+		    "authorisation_page_key");
+		cerr(c, kv != NULL ? kv->line : s->line, "%s: needs %s too",
+		    tls ? "authorisation_page_certificate" :
+		    "authorisation_page_key", tls ? "authorisation_page_key" :
+		    "authorisation_page_certificate");
+	}
+	if ((kv = kv_find(s, "authorisation_page_listen")) == NULL ||
+	    conf->authorisation_page_listen == NULL)
+		return;
+	if (metrics_listen_split(conf->authorisation_page_listen, host,
+	    sizeof(host), port, sizeof(port)) == -1) {
+		cerr(c, kv->line, "%s: \"%s\" is not address:port (an IPv6 "
+		    "address in brackets, e.g. [::1]:8443)", kv->key,
+		    kv->value);
+		return;
+	}
+	if (conf->authorisation_page_url == NULL)
+		cerr(c, kv->line, "%s: needs authorisation_page_url, the "
+		    "page's public URL", kv->key);
+	if (!tls && !listen_loopback(host))
+		cerr(c, kv->line, "%s: %s is not a loopback address: the "
+		    "page takes passwords, so it needs "
+		    "authorisation_page_certificate and authorisation_page_key "
+		    "(HTTPS) anywhere else", kv->key, host);
+}
+
 static void
 build_globals(struct emailproxy_conf *conf, struct check *c,
     const struct ini_section *s)
@@ -544,6 +614,7 @@ build_globals(struct emailproxy_conf *conf, struct check *c,
 	}
 	check_token_store(conf, c, s);
 	check_metrics_listen(conf, c, s);
+	check_page(conf, c, s);
 }
 
 /* metrics.h; the parent binds what this accepts. */

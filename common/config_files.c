@@ -265,6 +265,14 @@ config_load_files(struct emailproxy_conf *conf)
 	if (load_file(conf->path, &conf->ca_file, conf->ca_env ?
 	    "SSL_CERT_FILE" : "ca_file") == -1 || load_cert_dirs(conf) == -1)
 		rv = -1;
+	if (load_file(conf->path, &conf->authorisation_page_certificate,
+	    "authorisation_page_certificate") == -1 ||
+	    load_file(conf->path, &conf->authorisation_page_key,
+	    "authorisation_page_key") == -1 ||
+	    check_keypair(conf->path, &conf->authorisation_page_certificate,
+	    "authorisation_page_certificate", &conf->authorisation_page_key,
+	    "authorisation_page_key") == -1)
+		rv = -1;
 	TAILQ_FOREACH(s, &conf->servers, entry) {
 		if (load_file(s->file, &s->local_certificate,
 		    "local_certificate_path") == -1)

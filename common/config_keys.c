@@ -86,6 +86,13 @@ const struct conf_key conf_keys[] = {
 	 */
 	G("authorisation_page_url", KT_URL, 0, 0, NULL,
 	    KF_NONEMPTY, KP_ALL, authorisation_page_url),
+	/* The parent binds it; the proxy serves the page there. */
+	G("authorisation_page_listen", KT_STRING, 0, 0, NULL,
+	    KF_NONEMPTY, KP_PROXY, authorisation_page_listen),
+	G("authorisation_page_certificate", KT_FILE, 0, 0, NULL,
+	    KF_NONEMPTY, KP_PROXY, authorisation_page_certificate),
+	G("authorisation_page_key", KT_FILE, 0, 0, NULL,
+	    KF_NONEMPTY | KF_SECRET, KP_PROXY, authorisation_page_key),
 	/* Its contents: only the processes that make TLS connections. */
 	G("ca_file", KT_FILE, 0, 0, NULL,
 	    KF_NONEMPTY, KP_PROXY | KP_AUTHD, ca_file),

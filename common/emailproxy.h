@@ -107,6 +107,42 @@ enum imsg_type {
 	IMSG_TOKEN_CANCEL,
 
 	/*
+	 * The authorisation page (proxy/web.c, tokend/page.c).
+	 * proxy -> tokend, peerid = the page's request id:
+	 *   PAGE_LOGIN: str client address, str username, str password:
+	 *     decided as a mail login is (TOKEN_GET); when tokens need a
+	 *     person, the grant runs with the page's callback
+	 *     (AUTH_OP_PAGE).
+	 *   PAGE_CANCEL: no payload; the page gave up the request.
+	 * tokend -> proxy, peerid = the page's request id:
+	 *   PAGE_CONSENT: str URL the person must visit, str state (the
+	 *     code grant's; NULL for the device grant), str user code or
+	 *     NULL, u64 expiry (Unix seconds); the request goes on.
+	 *   PAGE_DONE: str account (as typed), u32 flow (enum
+	 *     oauth2_flow): the account has working tokens; ends it.
+	 *   PAGE_FAIL: u32 reason (enum token_fail), str message (one
+	 *     line); ends it.
+	 */
+	IMSG_PAGE_LOGIN,
+	IMSG_PAGE_CANCEL,
+	IMSG_PAGE_CONSENT,
+	IMSG_PAGE_DONE,
+	IMSG_PAGE_FAIL,
+
+	/*
+	 * A browser's redirect at the end of an authorisation, which the
+	 * proxy received on a redirect listener or the page's callback.
+	 * proxy -> tokend -> authd, peerid = the proxy's request id:
+	 *   REDIRECT_RESPONSE: str path, str state, str code, str error,
+	 *     str error_description (each NULL when absent)
+	 * authd -> tokend -> proxy, same peerid:
+	 *   REDIRECT_RESULT: u32 HTTP status, str account or NULL, str
+	 *     message for the browser (one line, plain text)
+	 */
+	IMSG_REDIRECT_RESPONSE,
+	IMSG_REDIRECT_RESULT,
+
+	/*
 	 * tokend -> authd, peerid = request id:
 	 *   AUTH_REQUEST: u32 op (enum auth_op), str account username
 	 *     (the login name X; authd resolves its configuration the same
@@ -121,6 +157,10 @@ enum imsg_type {
 	 *     str refresh token or NULL (NULL: keep the one you have)
 	 *   AUTH_FAIL: u32 class (enum auth_fail), str message for the
 	 *     client (one line)
+	 *   AUTH_CONSENT: str URL to visit, str state (code grant) or
+	 *     NULL, str user code (device grant) or NULL, u64 expiry (Unix
+	 *     seconds): an AUTH_OP_PAGE grant waits for the person at the
+	 *     page; the request goes on.
 	 *   AUTH_AUTHORISED, peerid 0: str account, u64 Unix seconds until
 	 *     which authd keeps them: a person authorised the account with
 	 *     no request waiting (emailproxyctl authorise); the tokens are
@@ -131,6 +171,7 @@ enum imsg_type {
 	IMSG_AUTH_CANCEL,
 	IMSG_AUTH_TOKENS,
 	IMSG_AUTH_FAIL,
+	IMSG_AUTH_CONSENT,
 	IMSG_AUTH_AUTHORISED,
 
 	/*
@@ -142,9 +183,12 @@ enum imsg_type {
 	 */
 	IMSG_AUTH_PENDING,
 
-	/* parent -> authd: fd = listening socket for a redirect listener;
+	/* parent -> proxy: fd = listening socket for a redirect listener;
 	 * str host:port it is bound to */
 	IMSG_REDIRECT_LISTENER,
+	/* parent -> proxy: fd = the authorisation page's listening socket;
+	 * str address:port it is bound to */
+	IMSG_PAGE_LISTENER,
 
 	/*
 	 * Control socket (emailproxyctl <-> control <-> the other
@@ -258,7 +302,7 @@ enum imsg_type {
  * payload emailproxyctl sends or reads changes, a type added or removed
  * anywhere before IMSG_CTL_DATA included.
  */
-#define CTL_VERSION		3
+#define CTL_VERSION		4
 
 /* IMSG_CONTROL_CONF without a control_admin_group. */
 #define CONTROL_NO_GID		0xffffffffU
@@ -312,7 +356,10 @@ enum notify_event {
 
 enum auth_op {
 	AUTH_OP_REFRESH,	/* refresh_token grant */
-	AUTH_OP_OBTAIN		/* the account's configured grant */
+	AUTH_OP_OBTAIN,		/* the account's configured grant */
+	AUTH_OP_PAGE		/* the same for a person at the page: the
+				   code grant's redirect_uri is the page's
+				   callback, AUTH_CONSENT says what to visit */
 };
 
 enum auth_fail {

@@ -93,9 +93,12 @@ static const char *tokend_syscalls[] = {
 	NULL
 };
 
-/* OAuth over HTTPS: outgoing connections, the redirect listener. */
+/*
+ * OAuth over HTTPS: outgoing connections only (the proxy accepts the
+ * browsers' redirects).
+ */
 static const char *authd_syscalls[] = {
-	"accept", "accept4", "connect", "sendmmsg", "recvmmsg", "bind",
+	"connect", "sendmmsg", "recvmmsg", "bind",
 	"pipe2", "dup", "dup2", "dup3", "eventfd2",
 	NULL
 };

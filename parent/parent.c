@@ -158,7 +158,7 @@ parent_reload(char *reason, size_t size)
 	for (i = PROC_PROXY; i < PROC_MAX; i++)
 		send_config(&children[i], newconf);
 	listeners_send(&children[PROC_PROXY].iev);
-	redirect_send(&children[PROC_AUTHD].iev);
+	redirect_send(&children[PROC_PROXY].iev);
 	config_free(parent_conf);
 	parent_conf = newconf;
 	return (0);
@@ -650,7 +650,7 @@ parent_run(const char *self, struct parent_opts *o,
 	for (i = PROC_PROXY; i < PROC_MAX; i++)
 		send_config(&children[i], conf);
 	listeners_send(&children[PROC_PROXY].iev);
-	redirect_send(&children[PROC_AUTHD].iev);
+	redirect_send(&children[PROC_PROXY].iev);
 
 	event_dispatch();
 	fatalx("event loop ended");

@@ -15,12 +15,14 @@
  */
 
 /*
- * The browser's redirect at the end of an authorisation lands on
- * authd's HTTP listener.  The parent binds one socket per distinct
+ * The sockets that serve browsers: one redirect listener per distinct
  * host:port of the authorization-code accounts (redirect_listen_address,
  * else redirect_uri, each resolved through the catch-all sections as a
- * login resolves it), so privileged ports work, and passes each to authd
- * once; authd keeps it for as long as it runs.
+ * login resolves it) and the authorisation page's listener
+ * (authorisation_page_listen).  The parent binds them, so privileged
+ * ports work, and passes each to the proxy once, which parses the HTTP
+ * and keeps the socket for as long as it runs; only what a redirect
+ * carries (state, code) goes on to authd, through tokend.
  */
 
 #include <sys/types.h>
@@ -39,6 +41,7 @@
 #include "config.h"
 #include "config_parse.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "proc.h"
 #include "parent.h"
@@ -46,17 +49,19 @@
 struct bound {
 	TAILQ_ENTRY(bound)	 entry;
 	char			*hostport;
-	int			 fd;		/* until passed to authd */
+	int			 fd;		/* until passed to the proxy */
+	int			 page;		/* the authorisation page's */
 };
 TAILQ_HEAD(boundq, bound);
-/* Passed to authd, and bound but not yet passed. */
+/* Passed to the proxy, and bound but not yet passed. */
 static struct boundq	bound = TAILQ_HEAD_INITIALIZER(bound);
 static struct boundq	prepared = TAILQ_HEAD_INITIALIZER(prepared);
 
 /*
  * "http://host[:port]/path" -> host and port (80 by default).  IPv6
- * hosts are bracketed.  Only http: authd does not serve TLS; an https
- * redirect needs a reverse proxy and redirect_listen_address.
+ * hosts are bracketed.  Only http: a redirect listener does not serve
+ * TLS; an https redirect needs a reverse proxy and
+ * redirect_listen_address.
  */
 int
 redirect_hostport(const char *url, char *host, size_t hostsize,
@@ -149,14 +154,67 @@ redirect_bind(const void *arg)
 }
 
 static struct bound *
-redirect_find(struct boundq *q, const char *hostport)
+redirect_find(struct boundq *q, const char *hostport, int page)
 {
 	struct bound	*b;
 
 	TAILQ_FOREACH(b, q, entry)
-		if (strcmp(b->hostport, hostport) == 0)
+		if (b->page == page && strcmp(b->hostport, hostport) == 0)
 			return (b);
 	return (NULL);
+}
+
+static int
+redirect_add(const char *host, const char *port, const char *hostport,
+    int page, const char *what, const long long *deadline)
+{
+	struct redirect_arg	 ra;
+	struct bound		*b;
+	int			 fd;
+
+	ra.host = host;
+	ra.port = port;
+	if ((fd = bind_retry(redirect_bind, &ra, what, deadline)) == -1)
+		return (-1);
+	if ((b = calloc(1, sizeof(*b))) == NULL ||
+	    (b->hostport = strdup(hostport)) == NULL)
+		fatal(NULL);
+	b->fd = fd;
+	b->page = page;
+	TAILQ_INSERT_TAIL(&prepared, b, entry);
+	return (0);
+}
+
+/*
+ * The page's listener: kept while its address stays, else bound anew
+ * (the proxy replaces its old one when the new one comes).
+ */
+static int
+page_prepare(const struct emailproxy_conf *conf, const long long *deadline)
+{
+	struct bound	*b, *next;
+	char		 host[256], port[8], hostport[300], what[400];
+
+	host[0] = '\0';
+	if (conf->authorisation_page_listen != NULL &&
+	    metrics_listen_split(conf->authorisation_page_listen, host,
+	    sizeof(host), port, sizeof(port)) == -1)
+		return (-1);	/* config_check refused it already */
+	snprintf(hostport, sizeof(hostport), strchr(host, ':') ?
+	    "[%s]:%s" : "%s:%s", host, port);
+	TAILQ_FOREACH_SAFE(b, &bound, entry, next) {
+		if (!b->page || (host[0] != '\0' &&
+		    strcmp(b->hostport, hostport) == 0))
+			continue;
+		TAILQ_REMOVE(&bound, b, entry);
+		free(b->hostport);
+		free(b);
+	}
+	if (host[0] == '\0' || redirect_find(&bound, hostport, 1) != NULL)
+		return (0);
+	snprintf(what, sizeof(what), "authorisation page listener %s",
+	    hostport);
+	return (redirect_add(host, port, hostport, 1, what, deadline));
 }
 
 void
@@ -184,12 +242,9 @@ redirect_prepare(const struct emailproxy_conf *conf,
 	const struct account_conf *chain[3];
 	struct account_view	 v;
 	struct account_conf	*acct;
-	struct bound		*b;
-	struct redirect_arg	 ra;
 	const char		*url;
 	char			 host[256], port[16], hostport[300];
 	char			 what[512];
-	int			 fd;
 
 	TAILQ_FOREACH(acct, &conf->accounts, entry) {
 		/* Each key may come from the section or its catch-alls. */
@@ -210,42 +265,42 @@ redirect_prepare(const struct emailproxy_conf *conf,
 		}
 		snprintf(hostport, sizeof(hostport), strchr(host, ':') ?
 		    "[%s]:%s" : "%s:%s", host, port);
-		if (redirect_find(&bound, hostport) != NULL ||
-		    redirect_find(&prepared, hostport) != NULL)
+		if (redirect_find(&bound, hostport, 0) != NULL ||
+		    redirect_find(&prepared, hostport, 0) != NULL)
 			continue;
-		ra.host = host;
-		ra.port = port;
 		snprintf(what, sizeof(what), "[%s] redirect listener %s",
 		    acct->name, hostport);
-		if ((fd = bind_retry(redirect_bind, &ra, what,
-		    deadline)) == -1) {
+		if (redirect_add(host, port, hostport, 0, what,
+		    deadline) == -1) {
 			redirect_discard();
 			return (-1);
 		}
-		if ((b = calloc(1, sizeof(*b))) == NULL ||
-		    (b->hostport = strdup(hostport)) == NULL)
-			fatal(NULL);
-		b->fd = fd;
-		TAILQ_INSERT_TAIL(&prepared, b, entry);
+	}
+	if (page_prepare(conf, deadline) == -1) {
+		redirect_discard();
+		return (-1);
 	}
 	return (0);
 }
 
-/* Pass what redirect_prepare bound to authd; it keeps them. */
+/* Pass what redirect_prepare bound to the proxy; it keeps them. */
 void
-redirect_send(struct imsgev *authd)
+redirect_send(struct imsgev *proxy)
 {
 	struct bound	*b;
 	struct msgw	 w;
 
 	while ((b = TAILQ_FIRST(&prepared)) != NULL) {
 		TAILQ_REMOVE(&prepared, b, entry);
-		msg_begin(&w, &authd->ibuf, IMSG_REDIRECT_LISTENER, 0, b->fd);
+		msg_begin(&w, &proxy->ibuf, b->page ? IMSG_PAGE_LISTENER :
+		    IMSG_REDIRECT_LISTENER, 0, b->fd);
 		msg_put_str(&w, b->hostport);
-		if (imsgev_msg_end(authd, &w) == -1)
-			fatal("cannot pass the redirect listener %s",
+		if (imsgev_msg_end(proxy, &w) == -1)
+			fatal("cannot pass the %s listener %s",
+			    b->page ? "authorisation page" : "redirect",
 			    b->hostport);
-		log_debug("redirect listener on %s", b->hostport);
+		log_debug("%s listener on %s", b->page ?
+		    "authorisation page" : "redirect", b->hostport);
 		b->fd = -1;
 		TAILQ_INSERT_TAIL(&bound, b, entry);
 	}

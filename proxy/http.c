@@ -146,7 +146,8 @@ http_route_find(const struct http_server *srv, const char *path)
 	size_t	 i;
 
 	for (i = 0; i < srv->conf.nroutes; i++)
-		if (strcmp(srv->conf.routes[i].path, path) == 0)
+		if (srv->conf.routes[i].path == NULL ||
+		    strcmp(srv->conf.routes[i].path, path) == 0)
 			return (&srv->conf.routes[i]);
 	return (NULL);
 }
@@ -382,6 +383,19 @@ http_accept_pause(int fd, short event, void *arg)
 	event_add(&srv->ev, NULL);
 }
 
+/* The connections from one client address. */
+static unsigned int
+http_conns_from(const struct http_server *srv, const char *peer)
+{
+	const struct http_conn	*c;
+	unsigned int		 n = 0;
+
+	TAILQ_FOREACH(c, &srv->conns, sentry)
+		if (strcmp(c->peer, peer) == 0)
+			n++;
+	return (n);
+}
+
 static void
 http_accept_one(struct http_server *srv, int s, struct sockaddr *sa,
     socklen_t len)
@@ -402,6 +416,14 @@ http_accept_one(struct http_server *srv, int s, struct sockaddr *sa,
 	if (getnameinfo(sa, len, c->peer, sizeof(c->peer), NULL, 0,
 	    NI_NUMERICHOST) != 0)
 		(void)strlcpy(c->peer, "?", sizeof(c->peer));
+	if (srv->conf.max_conns_per_addr > 0 &&
+	    http_conns_from(srv, c->peer) >= srv->conf.max_conns_per_addr) {
+		log_debug("%s: %u connections from %s; one more closed",
+		    srv->conf.name, srv->conf.max_conns_per_addr, c->peer);
+		free(c);
+		close(s);
+		return;
+	}
 	c->srv = srv;
 	if (++http_next_id == 0)
 		http_next_id = 1;
@@ -479,6 +501,12 @@ http_server_start(int fd, const struct http_server_conf *conf)
 	event_add(&srv->ev, NULL);
 	log_debug("%s: accepting HTTP connections", conf->name);
 	return (srv);
+}
+
+void
+http_server_set_tls(struct http_server *srv, struct tlsx_ctx *tls)
+{
+	srv->conf.tls = tls;
 }
 
 void

@@ -52,7 +52,8 @@ struct http_server;
 #define HTTP_M_POST	0x02
 
 struct http_route {
-	const char	*path;		/* the exact path, "/metrics" */
+	const char	*path;		/* the exact path, "/metrics";
+					   NULL: any path */
 	unsigned int	 methods;	/* HTTP_M_* */
 	/*
 	 * The request is valid during the call only; copy what an answer
@@ -69,6 +70,8 @@ struct http_server_conf {
 	size_t			 nroutes;
 	struct tlsx_ctx		*tls;		/* server context, or NULL */
 	unsigned int		 max_conns;	/* open at once */
+	unsigned int		 max_conns_per_addr; /* ... from one
+						   address; 0: no limit */
 	unsigned int		 timeout;	/* s to read, and to write */
 	unsigned int		 handler_timeout; /* s for a later answer */
 	size_t			 head_max;	/* request line and headers */
@@ -77,6 +80,11 @@ struct http_server_conf {
 
 /* Serve the listening socket fd (taken over) until http_server_stop(). */
 struct http_server *http_server_start(int fd, const struct http_server_conf *);
+/*
+ * The TLS context for connections accepted from now on (NULL: plain);
+ * those accepted before keep theirs.
+ */
+void		 http_server_set_tls(struct http_server *, struct tlsx_ctx *);
 /* Close the socket and every connection, answered or not. */
 void		 http_server_stop(struct http_server *);
 unsigned int	 http_server_nconns(const struct http_server *);

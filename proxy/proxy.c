@@ -36,6 +36,7 @@
 #include "proxy.h"
 #include "proxy_metrics.h"
 #include "upstream.h"
+#include "web.h"
 
 
 struct emailproxy_conf	*proxy_conf;
@@ -114,6 +115,7 @@ proxy_reload(struct emailproxy_conf *conf)
 	if (servers_configure(conf) == -1)
 		log_warnx("some servers cannot be served");
 	proxy_metrics_reconf(conf);
+	web_page_reconf(conf);
 	config_free(old);
 	log_info("configuration reloaded");
 }
@@ -142,6 +144,19 @@ proxy_dispatch_parent(struct imsgev *iev, struct imsg *imsg)
 		if (msg_read_end(&r) == -1 || name == NULL || lfd == -1)
 			fatalx("malformed LISTENER from parent");
 		server_listen(name, lfd);
+		return (DISPATCH_OK);
+	case IMSG_REDIRECT_LISTENER:
+	case IMSG_PAGE_LISTENER:
+		lfd = imsg_get_fd(imsg);
+		msg_read_init(&r, imsg);
+		name = msg_get_str(&r);
+		if (msg_read_end(&r) == -1 || name == NULL || lfd == -1)
+			fatalx("malformed %s from parent",
+			    imsg_type_name(imsg_get_type(imsg)));
+		if (imsg_get_type(imsg) == IMSG_PAGE_LISTENER)
+			web_page_listen(lfd, name);
+		else
+			web_redirect_listen(lfd, name);
 		return (DISPATCH_OK);
 	case IMSG_METRICS_LISTENER:
 		lfd = imsg_get_fd(imsg);
@@ -188,8 +203,9 @@ static int
 proxy_dispatch_tokend(struct imsgev *iev, struct imsg *imsg)
 {
 	struct msgr	 r;
-	const char	*user, *token, *msg;
+	const char	*user, *token, *msg, *url, *state, *code;
 	uint32_t	 reason;
+	uint64_t	 expiry;
 
 	/* The loop's imsg_free wipes the buffer, token included. */
 	msg_read_init(&r, imsg);
@@ -211,6 +227,38 @@ proxy_dispatch_tokend(struct imsgev *iev, struct imsg *imsg)
 	case IMSG_CTL_DATA:
 	case IMSG_CTL_END:
 		return (proxy_metrics_answer(imsg));
+	case IMSG_PAGE_CONSENT:
+		url = msg_get_str(&r);
+		state = msg_get_str(&r);
+		code = msg_get_str(&r);
+		expiry = msg_get_u64(&r);
+		if (msg_read_end(&r) == -1 || url == NULL)
+			fatalx("malformed PAGE_CONSENT from tokend");
+		web_page_consent(imsg_get_id(imsg), url, state, code, expiry);
+		return (DISPATCH_OK);
+	case IMSG_PAGE_DONE:
+		user = msg_get_str(&r);
+		reason = msg_get_u32(&r);
+		if (msg_read_end(&r) == -1 || user == NULL)
+			fatalx("malformed PAGE_DONE from tokend");
+		web_page_done(imsg_get_id(imsg), user, reason);
+		return (DISPATCH_OK);
+	case IMSG_PAGE_FAIL:
+		reason = msg_get_u32(&r);
+		msg = msg_get_str(&r);
+		if (msg_read_end(&r) == -1 || msg == NULL)
+			fatalx("malformed PAGE_FAIL from tokend");
+		web_page_fail(imsg_get_id(imsg), reason, msg);
+		return (DISPATCH_OK);
+	case IMSG_REDIRECT_RESULT:
+		reason = msg_get_u32(&r);
+		user = msg_get_str(&r);
+		msg = msg_get_str(&r);
+		if (msg_read_end(&r) == -1 || msg == NULL || reason < 200 ||
+		    reason > 599)
+			fatalx("malformed REDIRECT_RESULT from tokend");
+		web_redirect_result(imsg_get_id(imsg), reason, user, msg);
+		return (DISPATCH_OK);
 	}
 	return (DISPATCH_UNKNOWN);
 }
@@ -282,9 +330,62 @@ proxy_token_cancel(uint32_t id)
 		log_warnx("session %u: cannot cancel its token request", id);
 }
 
+/* The authorisation page's login: decided by tokend as a login is. */
+int
+proxy_page_login(uint32_t id, const char *addr, const char *user,
+    const char *password)
+{
+	struct msgw	w;
+
+	if (stopping)
+		return (-1);
+	msg_begin(&w, &iev_tokend.ibuf, IMSG_PAGE_LOGIN, id, -1);
+	msg_put_str(&w, addr);
+	msg_put_str(&w, user);
+	msg_put_str(&w, password);
+	if (imsgev_msg_end(&iev_tokend, &w) == -1) {
+		log_warnx("authorisation page: cannot ask tokend");
+		return (-1);
+	}
+	return (0);
+}
+
+void
+proxy_page_cancel(uint32_t id)
+{
+	if (stopping)
+		return;
+	if (imsg_compose_event(&iev_tokend, IMSG_PAGE_CANCEL, id, 0, -1,
+	    NULL, 0) == -1)
+		log_warnx("authorisation page: cannot cancel request %u", id);
+}
+
+/* A browser's redirect for authd, through tokend. */
+int
+proxy_redirect_response(uint32_t id, const char *path, const char *state,
+    const char *code, const char *error, const char *desc)
+{
+	struct msgw	w;
+
+	if (stopping)
+		return (-1);
+	msg_begin(&w, &iev_tokend.ibuf, IMSG_REDIRECT_RESPONSE, id, -1);
+	msg_put_str(&w, path);
+	msg_put_str(&w, state);
+	msg_put_str(&w, code);
+	msg_put_str(&w, error);
+	msg_put_str(&w, desc);
+	if (imsgev_msg_end(&iev_tokend, &w) == -1) {
+		log_warnx("redirect: cannot pass it to tokend");
+		return (-1);
+	}
+	return (0);
+}
+
 static void
 proxy_exit(void)
 {
+	web_close();
 	servers_close();
 	upstream_dns_free();
 	if (proxy_conf != NULL)
@@ -319,6 +420,7 @@ proxy_shutdown(void)
 	/* No new clients; every session says goodbye. */
 	servers_close();
 	proxy_metrics_stop();
+	web_close();
 	sessions_shutdown("Server shutting down");
 	evtimer_set(&ev_shutdown, proxy_shutdown_check, NULL);
 	evtimer_add(&ev_shutdown, &tv);

@@ -76,6 +76,26 @@ tokend_proxy_imsg(struct imsg *imsg)
 		}
 		tokend_metrics_ask(imsg_get_id(imsg));
 		return (DISPATCH_OK);
+	case IMSG_PAGE_LOGIN:
+		msg_read_init(&r, imsg);
+		client = msg_get_str(&r);
+		user = msg_get_str(&r);
+		pass = msg_get_str(&r);
+		if (msg_read_end(&r) == -1) {
+			log_warnx("malformed PAGE_LOGIN from the proxy");
+			return (DISPATCH_BAD);
+		}
+		page_login(imsg_get_id(imsg), client, user, pass);
+		return (DISPATCH_OK);
+	case IMSG_PAGE_CANCEL:
+		if (imsg_get_len(imsg) != 0) {
+			log_warnx("malformed PAGE_CANCEL from the proxy");
+			return (DISPATCH_BAD);
+		}
+		page_cancel(imsg_get_id(imsg));
+		return (DISPATCH_OK);
+	case IMSG_REDIRECT_RESPONSE:
+		return (page_redirect_response(imsg));
 	}
 	return (DISPATCH_UNKNOWN);
 }
@@ -84,7 +104,7 @@ int
 tokend_authd_imsg(struct imsg *imsg)
 {
 	struct msgr	 r;
-	const char	*access, *refresh, *text;
+	const char	*access, *refresh, *text, *url, *state;
 	uint64_t	 expiry;
 	uint32_t	 cls;
 
@@ -140,6 +160,21 @@ tokend_authd_imsg(struct imsg *imsg)
 		/* authd's stats are out: ours, and the end. */
 		ctl_show_stats(&tk.proxy, imsg_get_id(imsg));
 		return (DISPATCH_OK);
+	case IMSG_AUTH_CONSENT:
+		msg_read_init(&r, imsg);
+		url = msg_get_str(&r);
+		state = msg_get_str(&r);
+		text = msg_get_str(&r);
+		expiry = msg_get_u64(&r);
+		if (msg_read_end(&r) == -1 || url == NULL || *url == '\0' ||
+		    expiry > INT64_MAX) {
+			log_warnx("malformed AUTH_CONSENT from authd");
+			return (DISPATCH_BAD);
+		}
+		flight_consent_for(imsg_get_id(imsg), url, state, text, expiry);
+		return (DISPATCH_OK);
+	case IMSG_REDIRECT_RESULT:
+		return (page_redirect_result(imsg));
 	}
 	return (DISPATCH_UNKNOWN);
 }

@@ -122,6 +122,30 @@ flight_join(struct tk_flight *f, struct tk_req *req)
 {
 	req->acct = f->acct;
 	TAILQ_INSERT_TAIL(&f->waiters, req, entry);
+	if (!req->page)
+		return;
+	/* A person at the page: tell them what to visit, now or later. */
+	if (f->consent_url != NULL) {
+		page_reply_consent(req, f);
+		return;
+	}
+	if (f->page)
+		return;
+	f->page = 1;
+	/*
+	 * An authorisation already asked for elsewhere (its URL went to
+	 * the log) starts again for the page, with its callback.
+	 */
+	if (f->sent && f->op == AUTH_OP_OBTAIN) {
+		log_info("%s: the authorisation page takes over request %u",
+		    f->acct->name, f->id);
+		if (imsg_compose(tk.authd.ibuf, IMSG_AUTH_CANCEL, f->id, 0,
+		    -1, NULL, 0) == -1)
+			fatalx("cannot queue AUTH_CANCEL");
+		f->id = flight_newid();
+		evtimer_del(&f->timeout);
+		flight_send(f);
+	}
 }
 
 /* Does this grant (client credentials, password) need the client's password? */
@@ -222,13 +246,15 @@ flight_send(struct tk_flight *f)
 		password = first->password;
 	}
 	msg_begin(&w, tk.authd.ibuf, IMSG_AUTH_REQUEST, f->id, -1);
-	msg_put_u32(&w, f->op);
+	msg_put_u32(&w, f->op == AUTH_OP_OBTAIN && f->page ? AUTH_OP_PAGE :
+	    f->op);
 	msg_put_str(&w, a->name);
 	msg_put_str(&w, refresh);
 	msg_put_str(&w, password);
 	msg_put_str(&w, secret);
 	if (msg_end(&w, tk.authd.ibuf) == -1)
 		fatalx("cannot queue AUTH_REQUEST");
+	f->sent = 1;
 	flight_kick_authd(&tk.authd);
 	if (f->op == AUTH_OP_REFRESH)
 		tk.stats.token_refreshes++;
@@ -252,6 +278,9 @@ flight_end(struct tk_flight *f)
 	if (f->newkeys != NULL)
 		freezero(f->newkeys, sizeof(*f->newkeys));
 	str_freezero(f->client_secret);
+	free(f->consent_url);
+	str_freezero(f->consent_state);
+	free(f->consent_code);
 	free(f);
 }
 
@@ -308,9 +337,9 @@ flight_timeout(int fd, short ev, void *arg)
 	free(text);
 }
 
-/* The session went away: it waits no longer. */
+/* The session (or the page's request) went away: it waits no longer. */
 void
-flight_cancel_session(uint32_t sid)
+flight_cancel_session(uint32_t sid, int page)
 {
 	struct tk_account	*a, *next;
 	struct tk_req		*req, *rnext;
@@ -318,7 +347,8 @@ flight_cancel_session(uint32_t sid)
 
 	RB_FOREACH_SAFE(a, tk_accounts, &tk.accounts, next) {
 		TAILQ_FOREACH_SAFE(req, &a->deferred, entry, rnext) {
-			if (req->sid != sid || req->ctl)
+			if (req->sid != sid || req->ctl ||
+			    req->page != page)
 				continue;
 			TAILQ_REMOVE(&a->deferred, req, entry);
 			req_free(req);
@@ -326,17 +356,19 @@ flight_cancel_session(uint32_t sid)
 		if ((f = a->flight) == NULL)
 			continue;
 		TAILQ_FOREACH_SAFE(req, &f->waiters, entry, rnext) {
-			if (req->sid != sid || req->ctl)
+			if (req->sid != sid || req->ctl ||
+			    req->page != page)
 				continue;
 			TAILQ_REMOVE(&f->waiters, req, entry);
 			req_free(req);
 		}
 		/*
 		 * A refresh still pays off for the next login; an
-		 * authorisation nobody waits for does not.
+		 * authorisation nobody waits for does not, nor one the page
+		 * started once the page gave it up (authd drops it too).
 		 */
 		if (TAILQ_EMPTY(&f->waiters) && f->op == AUTH_OP_OBTAIN &&
-		    !f->ahead && !f->kept) {
+		    !f->ahead && (!f->kept || f->page)) {
 			log_debug("%s: nobody waits for request %u any more",
 			    a->name, f->id);
 			flight_abort(f, TOKEN_FAIL_NEEDS_AUTH, "cancelled");
@@ -385,6 +417,35 @@ flight_tokens_for(uint32_t id, const char *access, uint64_t expiry,
 		return;
 	}
 	flight_tokens(f, access, expiry, refresh);
+}
+
+/*
+ * What the person at the page must visit for request id: kept for
+ * those who join later, and told to every page waiting now.
+ */
+void
+flight_consent_for(uint32_t id, const char *url, const char *state,
+    const char *code, uint64_t expiry)
+{
+	struct tk_flight	*f;
+	struct tk_req		*req;
+
+	if ((f = flight_by_id(id)) == NULL) {
+		log_debug("consent for request %u that nobody waits for", id);
+		return;
+	}
+	free(f->consent_url);
+	str_freezero(f->consent_state);
+	free(f->consent_code);
+	f->consent_state = f->consent_code = NULL;
+	if ((f->consent_url = strdup(url)) == NULL ||
+	    (state != NULL && (f->consent_state = strdup(state)) == NULL) ||
+	    (code != NULL && (f->consent_code = strdup(code)) == NULL))
+		fatal(NULL);
+	f->consent_expiry = expiry;
+	TAILQ_FOREACH(req, &f->waiters, entry)
+		if (req->page)
+			page_reply_consent(req, f);
 }
 
 /* authd's failure of request id, if a flight still waits for it. */

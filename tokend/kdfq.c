@@ -241,7 +241,7 @@ kdfq_len(void)
 
 /* The session is gone: its queued login goes nowhere. */
 void
-kdfq_cancel_session(uint32_t sid)
+kdfq_cancel_session(uint32_t sid, int page)
 {
 	struct kdfq_src	*s, *snext;
 	struct tk_req	*req, *rnext, *f, *fnext;
@@ -249,12 +249,14 @@ kdfq_cancel_session(uint32_t sid)
 	TAILQ_FOREACH_SAFE(s, &srcs, entry, snext) {
 		TAILQ_FOREACH_SAFE(req, &s->reqs, entry, rnext) {
 			TAILQ_FOREACH_SAFE(f, &req->followers, entry, fnext)
-				if (f->sid == sid && !f->ctl) {
+				if (f->sid == sid && !f->ctl &&
+				    f->page == page) {
 					TAILQ_REMOVE(&req->followers, f,
 					    entry);
 					req_free(f);
 				}
-			if (req->sid != sid || req->ctl)
+			if (req->sid != sid || req->ctl ||
+			    req->page != page)
 				continue;
 			/* The first follower takes the place. */
 			TAILQ_REMOVE(&s->reqs, req, entry);

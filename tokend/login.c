@@ -248,9 +248,9 @@ login_req_new(uint32_t sid, uint32_t proto, uint32_t flags,
 void
 login_cancel_session(uint32_t sid)
 {
-	flight_cancel_session(sid);
-	throttle_cancel_session(sid);
-	kdfq_cancel_session(sid);
+	flight_cancel_session(sid, 0);
+	throttle_cancel_session(sid, 0);
+	kdfq_cancel_session(sid, 0);
 }
 
 /*
@@ -757,7 +757,8 @@ login_wait_arm(struct tk_req *req)
 	struct timespec	 now, left;
 	struct timeval	 tv;
 
-	if (req->wait_armed)
+	/* The page shows the person what to do and waits for them. */
+	if (req->wait_armed || req->page)
 		return;
 	if (clock_gettime(CLOCK_MONOTONIC, &now) == -1)
 		fatal("clock_gettime");

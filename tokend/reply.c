@@ -90,6 +90,10 @@ reply_ok(struct tk_req *req, const char *token)
 {
 	struct msgw	w;
 
+	if (req->page) {
+		page_reply_done(req);
+		return;
+	}
 	if (req->ctl)
 		reply_ctl_ok(req, token);
 	else {
@@ -128,7 +132,9 @@ reply_fail_text(struct tk_req *req, enum token_fail reason, const char *text)
 		ctl_answer_end(tk.control.ibuf, req->sid, clean);
 		reply_kick(&tk.control);
 		reply_ctl_audit(req, token_fail_name(reason));
-	} else {
+	} else if (req->page)
+		page_reply_fail(req, reason, clean);
+	else {
 		msg_begin(&w, tk.proxy.ibuf, IMSG_TOKEN_FAIL, req->sid, -1);
 		msg_put_u32(&w, reason);
 		msg_put_str(&w, clean);

@@ -413,12 +413,13 @@ throttle_hold(struct tk_req *req, unsigned int secs, enum token_fail reason,
 
 /* The session is gone: its held answer goes nowhere. */
 void
-throttle_cancel_session(uint32_t sid)
+throttle_cancel_session(uint32_t sid, int page)
 {
 	struct held	*h, *next;
 
 	TAILQ_FOREACH_SAFE(h, &held, entry, next) {
-		if (h->req->sid != sid || h->req->ctl)
+		if (h->req->sid != sid || h->req->ctl ||
+		    h->req->page != page)
 			continue;
 		req_free(h->req);
 		held_free(h);

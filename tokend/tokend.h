@@ -102,6 +102,7 @@ struct tk_req {
 	int		 wait_armed;
 	int		 wait_started;
 	struct timespec	 wait_end;	/* CLOCK_MONOTONIC */
+	int		 page;		/* the authorisation page's (page.c) */
 };
 
 /* A password-derived key and what derived it. */
@@ -130,6 +131,13 @@ struct tk_flight {
 	struct event	 lockwait;	/* another instance holds it */
 	unsigned int	 poll_ms;	/* the next wait */
 	int64_t		 wait_until;	/* monotonic ms: give up */
+	int		 sent;		/* authd has the request */
+	int		 page;		/* a person waits at the page */
+	/* What the person must visit (AUTH_CONSENT), for later waiters. */
+	char		*consent_url;
+	char		*consent_state;
+	char		*consent_code;
+	uint64_t	 consent_expiry;
 };
 
 struct tk_account {
@@ -265,7 +273,9 @@ void	 flight_tokens_for(uint32_t id, const char *, uint64_t,
 	    const char *);
 void	 flight_failed_for(uint32_t id, enum auth_fail, const char *);
 void	 flight_authorised(const char *account, int64_t until);
-void	 flight_cancel_session(uint32_t sid);
+void	 flight_cancel_session(uint32_t sid, int page);
+void	 flight_consent_for(uint32_t id, const char *url, const char *state,
+	    const char *code, uint64_t expiry);
 int	 flight_count_new(void);
 int	 flight_can_run_unattended(const struct account_view *,
 	    const struct tk_account *);
@@ -300,7 +310,7 @@ unsigned int throttle_failures(const char *account, int64_t *until);
 void	 throttle_accounts(void (*)(const char *, void *), void *);
 void	 throttle_hold(struct tk_req *, unsigned int secs, enum token_fail,
 	    const char *text);
-void	 throttle_cancel_session(uint32_t sid);
+void	 throttle_cancel_session(uint32_t sid, int page);
 void	 throttle_shutdown(void);
 
 int	 throttle_first_check(const char *client, int64_t *wait);
@@ -310,8 +320,18 @@ void	 throttle_first_count(const char *client);
 int	 kdfq_add(struct tk_req *, const char *account);
 int	 kdfq_run_one(void);
 unsigned int kdfq_len(void);
-void	 kdfq_cancel_session(uint32_t sid);
+void	 kdfq_cancel_session(uint32_t sid, int page);
 void	 kdfq_shutdown(void);
+
+/* page.c: the authorisation page's requests. */
+void	 page_login(uint32_t id, const char *client, const char *user,
+	    const char *pass);
+void	 page_cancel(uint32_t id);
+void	 page_reply_done(struct tk_req *);
+void	 page_reply_fail(struct tk_req *, enum token_fail, const char *);
+void	 page_reply_consent(struct tk_req *, const struct tk_flight *);
+int	 page_redirect_response(struct imsg *);
+int	 page_redirect_result(struct imsg *);
 
 /* ctl.c: the answers to the parent's control requests. */
 void	 ctl_show_accounts(const struct tk_peer *, uint32_t id);

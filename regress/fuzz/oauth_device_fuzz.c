@@ -23,7 +23,7 @@
  * tokens).  The first two bytes pick the HTTP statuses; the rest is the
  * two bodies, split at the first NUL.
  *
- * DEPS: authd/grant.c authd/grant_device.c authd/http_result.c authd/form.c common/secret.c common/base64.c common/log.c regress/fuzz/authd_mock.c
+ * DEPS: authd/grant.c authd/grant_device.c authd/http_result.c authd/form.c common/urlform.c common/secret.c common/base64.c common/log.c regress/fuzz/authd_mock.c
  */
 
 #include <sys/types.h>

@@ -22,7 +22,7 @@
  * byte picks the status and the grant; the rest is the body.  Tokens
  * must come with an expiry between now and ten years from now.
  *
- * DEPS: authd/grant.c authd/grant_device.c authd/http_result.c authd/form.c common/secret.c common/base64.c common/log.c regress/fuzz/authd_mock.c
+ * DEPS: authd/grant.c authd/grant_device.c authd/http_result.c authd/form.c common/urlform.c common/secret.c common/base64.c common/log.c regress/fuzz/authd_mock.c
  */
 
 #include <sys/types.h>

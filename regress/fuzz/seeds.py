@@ -458,12 +458,14 @@ for name, extra, poll in (
         + json.dumps(d).encode() + b"\0" + json.dumps(poll).encode())
 put("oauth_device", "refused", b"\x01\x00" + b'{"error":"invalid_client"}')
 
-put("redirect", "code", b"\x01GET /callback?code=abc&state=state1 HTTP/1.1\r\n"
-    b"Host: localhost:8080\r\n\r\n")
-put("redirect", "error", b"\x03GET /?error=access_denied&error_description="
-    b"%3Cb%3Eno%3C%2Fb%3E&state=state1 HTTP/1.1\r\n\r\n")
-put("redirect", "unknown-state", b"\x00GET /cb?code=x&state=zz HTTP/1.0\n\n")
-put("redirect", "bad-request", b"\x01GARBAGE\r\n\r\n")
+# redirect: flags byte (bit 0 a flight waits, bits 1-2 its redirect_uri,
+# bit 4 an account named), then a URL as pasted to emailproxyctl authorise.
+put("redirect", "code", b"\x01http://localhost:8080/callback?code=abc&"
+    b"state=state1")
+put("redirect", "error", b"\x03http://127.0.0.1/?error=access_denied&"
+    b"error_description=%3Cb%3Eno%3C%2Fb%3E&state=state1")
+put("redirect", "unknown-state", b"\x00/cb?code=x&state=zz")
+put("redirect", "bad-escape", b"\x01/callback?code=%zz&state=%00")
 put("redirect", "paste-url", b"\x11http://localhost:8080/callback?code=c&"
     b"state=state1#frag")
 
@@ -695,6 +697,37 @@ put("tokend", "shared-mailbox", tokend(
     token_get(6, "\\", "pw") + token_get(7, "a\\b\\c", "pw"),
     auth_tokens(1, "at", 1900000000, "rt") +
     auth_tokens(2, "at2", 1900000000, "rt2")))
+# The authorisation page: a login, the consent, the browser's redirect
+# relayed both ways, malformed ones.
+PAGE_LOGIN, PAGE_CANCEL = T["PAGE_LOGIN"], T["PAGE_CANCEL"]
+REDIRECT_RESPONSE, REDIRECT_RESULT = (T["REDIRECT_RESPONSE"],
+                                      T["REDIRECT_RESULT"])
+
+
+def page_login(rid, user, pw, client="127.0.0.1"):
+    return imsg(PAGE_LOGIN, mstr(client) + mstr(user) + mstr(pw), rid)
+
+
+def redirect_response(rid, path, state, code, error=None, desc=None):
+    return imsg(REDIRECT_RESPONSE, mstr(path) + mstr(state) + mstr(code) +
+                mstr(error) + mstr(desc), rid)
+
+
+put("tokend", "page-code", tokend(
+    page_login(1, "user@example.com", "secret") +
+    page_login(2, "user@example.com", "secret") +
+    token_get(3, "user@example.com", "secret") +
+    redirect_response(5, "/callback", "st", "code") +
+    imsg(PAGE_CANCEL, b"", 2),
+    imsg(T["AUTH_CONSENT"], mstr("https://p/auth?state=st") + mstr("st") +
+         mstr(None) + struct.pack("<Q", 1900000000), 1) +
+    imsg(REDIRECT_RESULT, s32(200) + mstr("user@example.com") +
+         mstr("received"), 5) +
+    auth_tokens(1, "at", 1900000000, "rt")))
+put("tokend", "page-malformed", tokend(
+    page_login(1, "ccg@example.com", "pw") + imsg(PAGE_CANCEL, b"x", 1) +
+    redirect_response(2, "no-slash", None, None),
+    imsg(REDIRECT_RESULT, s32(99) + mstr(None) + mstr(None), 2)))
 put("tokend", "empty", b"")
 
 # What Redis answers tokend (redis_reply_fuzz.c): the first byte also

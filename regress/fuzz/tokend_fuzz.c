@@ -30,7 +30,7 @@
  * directory) with a configuration of a few accounts; new records use
  * two PBKDF2 iterations instead of 1.2 million.
  *
- * DEPS: tokend/login.c tokend/account.c tokend/flight.c tokend/ahead.c tokend/import.c tokend/reply.c tokend/ctl.c tokend/dispatch.c tokend/store.c tokend/throttle.c tokend/localpw.c tokend/kdfq.c tokend/record.c tokend/crypto.c tokend/fernet.c common/ctl_answer.c common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/cidr.c common/msg.c common/imsg.c common/imsg_buffer.c common/secret.c common/base64.c common/log.c common/redis_url.c tokend/store_redis.c tokend/redis_io.c common/audit.c
+ * DEPS: tokend/login.c tokend/account.c tokend/flight.c tokend/ahead.c tokend/import.c tokend/reply.c tokend/ctl.c tokend/dispatch.c tokend/store.c tokend/throttle.c tokend/localpw.c tokend/kdfq.c tokend/page.c tokend/record.c tokend/crypto.c tokend/fernet.c common/ctl_answer.c common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/cidr.c common/msg.c common/imsg.c common/imsg_buffer.c common/secret.c common/base64.c common/log.c common/redis_url.c tokend/store_redis.c tokend/redis_io.c common/audit.c
  */
 
 #include <sys/types.h>

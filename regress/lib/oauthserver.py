@@ -71,6 +71,11 @@ GET /authorize
     code_challenge, code_challenge_method).  Records a pending request
     (all query parameters) and answers a small HTML page.
 
+    With the setting consent_page=1 the page is a consent screen
+    instead: an "Allow" link (id "allow") to GET /consent?login_hint=X,
+    which approves that request as /admin/approve does and answers 302
+    with the redirect in Location (a person's browser then follows it).
+
 GET /admin/approve?login_hint=X[&error=access_denied][&bad_state=1]
     Approves the most recent pending /authorize request for login hint X
     (or the most recent of all without login_hint).  Returns
@@ -187,7 +192,7 @@ Admin endpoints (GET, JSON answers)
         fail_user=U (token_status/retry_after/token_body_nonjson apply
             only to that user), fail_count=N (they apply to the next N
             matching requests, then switch off; 0 = until changed),
-        jwt_public_key=PEM, client_cert=PEM,
+        jwt_public_key=PEM, client_cert=PEM, consent_page=1,
         expires_in_json=TEXT (the token answer's expires_in written as
             this JSON text verbatim: 1e300, -5, 3599.5, "abc"),
         device_expires_in_json=TEXT, device_interval_json=TEXT (the
@@ -199,6 +204,7 @@ The delay runs first, then the failure switches, then the grant logic.
 import argparse
 import base64
 import hashlib
+import html
 import json
 import os
 import secrets
@@ -253,6 +259,7 @@ DEFAULTS = {
     "expires_in_json": "",
     "device_expires_in_json": "",
     "device_interval_json": "",
+    "consent_page": 0,
 }
 # Settings kept as the text given (never converted to numbers).
 TEXT_SETTINGS = ("jwt_public_key", "client_cert", "expires_in_json",
@@ -909,9 +916,26 @@ class _Handler(BaseHTTPRequestHandler):
                 with srv.lock:
                     srv.stats["authorize"] += 1
                     srv.pending.append({"query": q, "time": rec["time"]})
-                self._send(200, "<html><body><p>Authorise %s</p>"
-                           "</body></html>\n" % q.get("login_hint", ""),
-                           "text/html")
+                hint = q.get("login_hint", "")
+                if srv.settings.get("consent_page"):
+                    self._send(200, "<html><head><title>Consent</title>"
+                               "</head><body><p>Allow access to %s?</p>"
+                               "<p><a id=\"allow\" href=\"/consent?%s\">"
+                               "Allow</a></p></body></html>\n" % (
+                                   html.escape(hint), html.escape(
+                                       urllib.parse.urlencode(
+                                           {"login_hint": hint}))),
+                               "text/html")
+                else:
+                    self._send(200, "<html><body><p>Authorise %s</p>"
+                               "</body></html>\n" % hint, "text/html")
+            elif path == "/consent":
+                r = srv._approve(q.get("login_hint"), None, False)
+                if "redirect" in r:
+                    self._send(302, "redirecting\n", "text/plain",
+                               {"Location": r["redirect"]})
+                else:
+                    self._send(404, r)
             elif path == "/devicecode":
                 self._send(200, srv.devicecode(form if self.command ==
                                                "POST" else q))

@@ -23,7 +23,7 @@
  * https_proxy, and that a slow account does not hold up another.  authd
  * logs at -vv into a file that must hold none of the secrets used.
  *
- * DEPS: authd/form.c authd/jwt.c authd/http.c authd/http_result.c authd/flight.c authd/grant.c authd/grant_code.c authd/grant_device.c authd/grant_direct.c authd/pending.c authd/redirect.c common/http_request.c authd/dispatch.c authd/ctl.c common/ctl_answer.c common/proc.c common/platform_linux.c common/dispatch.c common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/config_imsg.c common/cidr.c common/msg.c common/imsg.c common/imsg_buffer.c common/log.c common/secret.c common/base64.c common/redis_url.c
+ * DEPS: authd/form.c common/urlform.c authd/jwt.c authd/http.c authd/http_result.c authd/flight.c authd/grant.c authd/grant_code.c authd/grant_device.c authd/grant_direct.c authd/pending.c authd/redirect.c authd/dispatch.c authd/ctl.c common/ctl_answer.c common/proc.c common/platform_linux.c common/dispatch.c common/config.c common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/config_imsg.c common/cidr.c common/msg.c common/imsg.c common/imsg_buffer.c common/log.c common/secret.c common/base64.c common/redis_url.c
  */
 
 #include <sys/types.h>
@@ -435,6 +435,20 @@ peer_read(int fd, short event, void *arg)
 			r->s[0] = s ? strdup(s) : NULL;
 			r->u64 = msg_get_u64(&m);
 			break;
+		case IMSG_AUTH_CONSENT:
+			for (i = 0; i < 3; i++) {
+				s = msg_get_str(&m);
+				r->s[i] = s ? strdup(s) : NULL;
+			}
+			r->u64 = msg_get_u64(&m);
+			break;
+		case IMSG_REDIRECT_RESULT:
+			r->u32 = msg_get_u32(&m);
+			for (i = 0; i < 2; i++) {
+				s = msg_get_str(&m);
+				r->s[i] = s ? strdup(s) : NULL;
+			}
+			break;
 		case IMSG_EVENT:
 			r->u32 = msg_get_u32(&m);
 			for (i = 0; i < 2; i++) {
@@ -615,72 +629,61 @@ cancel(uint32_t id)
 	flush(&tokend.ibuf);
 }
 
-/* ---- the redirect listener, as a browser sees it ------------------ */
-
-struct browser {
-	int		 fd;
-	struct event	 ev;
-	struct body	 b;
-	int		 done;
-};
-
-static void
-browser_read(int fd, short event, void *arg)
+static char *
+query_value(const char *url, const char *name)
 {
-	struct browser	*br = arg;
-	char		 buf[4096];
-	ssize_t		 n;
+	const char	*q = strchr(url, '?');
 
-	n = read(fd, buf, sizeof(buf));
-	if (n > 0) {
-		body_write(buf, 1, n, &br->b);
-		return;
-	}
-	if (n == -1 && errno == EAGAIN)
-		return;
-	br->done = 1;
-	event_del(&br->ev);
+	return (q != NULL ? urlform_get(q + 1, name) : NULL);
 }
 
-/* GET url from authd's own listener without blocking its loop. */
+/* ---- the browser's redirect, as the proxy passes it on ----------- */
+
+/*
+ * A browser's GET of url reached the proxy, which sends its path, state,
+ * code and error on (through tokend: here the test is tokend).  The
+ * answer's status and text.
+ */
 static char *
 browse(const char *url, int *status)
 {
-	struct browser		 br;
-	struct sockaddr_in	 sin;
-	const char		*p;
-	char			*req;
-	double			 end = now() + 5;
+	struct msgw	 w;
+	struct rec	*r;
+	const char	*p;
+	char		*path, *state, *code, *error, *desc, *text = NULL;
+	uint32_t	 id = next_id++;
 
 	*status = 0;
-	memset(&br, 0, sizeof(br));
 	if ((p = strstr(url, "://")) == NULL ||
 	    (p = strchr(p + 3, '/')) == NULL)
 		return (NULL);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(listen_port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((br.fd = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
-	    connect(br.fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
-		err(1, "connect to the redirect listener");
-	if (asprintf(&req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-	    "User-Agent: test-browser\r\nAccept: text/html\r\n\r\n", p,
-	    listen_port) == -1)
+	if ((path = strndup(p, strcspn(p, "?#"))) == NULL)
 		err(1, NULL);
-	if (write(br.fd, req, strlen(req)) != (ssize_t)strlen(req))
-		err(1, "write to the redirect listener");
-	free(req);
-	fcntl(br.fd, F_SETFL, O_NONBLOCK);
-	event_set(&br.ev, br.fd, EV_READ | EV_PERSIST, browser_read, &br);
-	event_add(&br.ev, NULL);
-	while (!br.done && now() < end)
-		pump(0);
-	event_del(&br.ev);
-	close(br.fd);
-	if (br.b.p != NULL && strncmp(br.b.p, "HTTP/1.1 ", 9) == 0)
-		*status = atoi(br.b.p + 9);
-	return (br.b.p);
+	state = query_value(url, "state");
+	code = query_value(url, "code");
+	error = query_value(url, "error");
+	desc = query_value(url, "error_description");
+	msg_begin(&w, &tokend.ibuf, IMSG_REDIRECT_RESPONSE, id, -1);
+	msg_put_str(&w, path);
+	msg_put_str(&w, state);
+	msg_put_str(&w, code);
+	msg_put_str(&w, error);
+	msg_put_str(&w, desc);
+	if (msg_end(&w, &tokend.ibuf) == -1)
+		errx(1, "msg_end");
+	flush(&tokend.ibuf);
+	free(path);
+	free(state);
+	free(code);
+	free(error);
+	free(desc);
+	if ((r = await(&tokend, IMSG_REDIRECT_RESULT, id, 0, 5)) == NULL)
+		return (NULL);
+	*status = r->u32;
+	if (r->s[1] != NULL)
+		text = strdup(r->s[1]);
+	rec_free(r);
+	return (text);
 }
 
 /* The browser visits the permission URL, the server approves. */
@@ -701,13 +704,6 @@ approve(const char *permission_url, const char *login_hint,
 	return (redirect);
 }
 
-static char *
-query_value(const char *url, const char *name)
-{
-	const char	*q = strchr(url, '?');
-
-	return (q != NULL ? query_get(q + 1, name) : NULL);
-}
 
 /* ---- configuration by hand ---------------------------------------- */
 
@@ -906,6 +902,97 @@ test_code(void)
 	rec_free(pend);
 	rec_free(t1);
 	rec_free(t2);
+}
+
+/*
+ * A grant for the authorisation page (AUTH_OP_PAGE): the page's callback
+ * is the redirect_uri, PKCE is on although use_pkce is unset, the
+ * consent goes to tokend (AUTH_CONSENT) and nowhere else, and the
+ * browser's redirect the proxy passes on completes it.
+ */
+static void
+test_page(void)
+{
+	struct rec	*c, *r;
+	char		*redirect, *page, *v;
+	uint32_t	 id;
+	int		 status;
+
+	server_reset();
+	id = request(AUTH_OP_PAGE, "code@example.com", NULL, NULL, NULL);
+	r = await(&tokend, 0, id, 0, 2);
+	check(r != NULL && r->type == IMSG_AUTH_FAIL &&
+	    r->u32 == AUTH_FAIL_PERMANENT && r->s[0] != NULL &&
+	    strstr(r->s[0], "no authorisation_page_url") != NULL,
+	    "page: without authorisation_page_url the request is refused");
+	if (r != NULL)
+		rec_free(r);
+
+	authd_conf->authorisation_page_url =
+	    strdup("https://mail.example.com/authorise/");
+	id = request(AUTH_OP_PAGE, "code@example.com", NULL, NULL, NULL);
+	c = await(&tokend, IMSG_AUTH_CONSENT, id, 0, 5);
+	check(c != NULL && c->s[0] != NULL && c->s[1] != NULL &&
+	    c->s[2] == NULL && c->u64 > (uint64_t)time(NULL),
+	    "page: the consent goes to tokend with its state");
+	if (c == NULL)
+		return;
+	v = query_value(c->s[0], "redirect_uri");
+	check(streq(v, "https://mail.example.com/authorise/callback"),
+	    "page: redirect_uri is the page's callback");
+	free(v);
+	v = query_value(c->s[0], "state");
+	check(streq(v, c->s[1]), "page: the state told is the URL's");
+	free(v);
+	v = query_value(c->s[0], "code_challenge_method");
+	check(streq(v, "S256"), "page: PKCE although use_pkce is unset");
+	free(v);
+	pump(0.3);
+	r = find(&parent, IMSG_AUTH_PENDING, 0, 1);
+	check(r == NULL, "page: no AUTH_PENDING (no notify_command, the URL "
+	    "holds the state)");
+	if (r != NULL)
+		rec_free(r);
+	/* test_log checks that it is not logged. */
+	secret(c->s[1]);
+
+	redirect = approve(c->s[0], "code%40example.com", NULL);
+	page = redirect ? browse(redirect, &status) : NULL;
+	check(status == 200 && page != NULL && strstr(page, "received the "
+	    "authorisation for account code@example.com") != NULL,
+	    "page: the redirect through the proxy is taken");
+	r = await(&tokend, 0, id, 0, 10);
+	check(r != NULL && r->type == IMSG_AUTH_TOKENS, "page: the page's "
+	    "request gets the tokens");
+	if (r != NULL) {
+		secret(r->s[0]);
+		secret(r->s[1]);
+		rec_free(r);
+	}
+	free(page);
+	free(redirect);
+	rec_free(c);
+
+	/* The page gives up: its authorisation goes, nobody takes it. */
+	id = request(AUTH_OP_PAGE, "code@example.com", NULL, NULL, NULL);
+	c = await(&tokend, IMSG_AUTH_CONSENT, id, 0, 5);
+	cancel(id);
+	pump(0.2);
+	redirect = c ? approve(c->s[0], "code%40example.com", NULL) : NULL;
+	page = redirect ? browse(redirect, &status) : NULL;
+	check(status == 400 && page != NULL && strstr(page, "does not match "
+	    "a pending request") != NULL, "page: once the page cancels, its "
+	    "redirect is refused");
+	r = find(&tokend, IMSG_AUTH_AUTHORISED, 0, 1);
+	check(r == NULL, "page: ... and no tokens are kept for a later login");
+	if (r != NULL)
+		rec_free(r);
+	free(page);
+	free(redirect);
+	if (c != NULL)
+		rec_free(c);
+	free(authd_conf->authorisation_page_url);
+	authd_conf->authorisation_page_url = NULL;
 }
 
 static void
@@ -2340,7 +2427,6 @@ main(void)
 	struct msgw		 w;
 	struct rec		*r;
 	const char		*t = getenv("REGRESS_TMP");
-	char			 hp[64];
 	int			 sp_parent[2], sp_tokend[2], sp_control[2];
 	int			 lfd, fd;
 
@@ -2387,14 +2473,8 @@ main(void)
 	peer_init(&tokend, sp_tokend[1], "tokend");
 	peer_init(&control, sp_control[1], "control");
 
-	/* The listener arrives the way the parent sends it. */
-	snprintf(hp, sizeof(hp), "127.0.0.1:%d", listen_port);
-	msg_begin(&w, &parent.ibuf, IMSG_REDIRECT_LISTENER, 0, lfd);
-	msg_put_str(&w, hp);
-	if (msg_end(&w, &parent.ibuf) == -1)
-		errx(1, "msg_end");
-	flush(&parent.ibuf);
-	pump(0.2);
+	/* Only the port: the proxy, not authd, serves the redirects. */
+	close(lfd);
 
 	/* Verbosity from the parent. */
 	msg_begin(&w, &parent.ibuf, IMSG_CTL_VERBOSE, 0, -1);
@@ -2405,6 +2485,7 @@ main(void)
 	pump(0.1);
 
 	test_code();
+	test_page();
 	test_refresh();
 	test_device();
 	test_direct();
@@ -2421,7 +2502,6 @@ main(void)
 		rec_free(r);
 	flight_shutdown();
 	http_shutdown();
-	redirect_listeners_clear();
 	test_log();
 	stop_server();
 	return (failures ? 1 : 0);

@@ -183,6 +183,9 @@ test_roundtrip(void)
 	    "ca_file = %s/ca.pem\nuser = nobody\nstore_dir = /tmp/store\n"
 	    "notify_command = /bin/true\nkdf_iterations = 200000\n"
 	    "authorisation_page_url = https://mail.example.com/auth\n"
+	    "authorisation_page_listen = [::]:8443\n"
+	    "authorisation_page_certificate = %s/cert.pem\n"
+	    "authorisation_page_key = %s/key.pem\n"
 	    "login_timeout = 77\nmax_connections = 500\n"
 	    "[user@example.com]\n"
 	    "permission_url = https://auth.example.com/auth\n"
@@ -202,7 +205,8 @@ test_roundtrip(void)
 	    "oauth2_flow = client_credentials\nclient_id = c\n"
 	    "jwt_certificate_path = %s/cert.pem\n"
 	    "jwt_key_path = %s/key.pem\n",
-	    tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir);
+	    tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir,
+	    tmpdir);
 	tmpfile_with("imsg.conf", buf);
 	snprintf(path, sizeof(path), "%s/imsg.conf", tmpdir);
 	if ((conf = config_load(path, NULL)) == NULL ||
@@ -251,6 +255,11 @@ test_roundtrip(void)
 		check(streq(got->authorisation_page_url,
 		    "https://mail.example.com/auth"),
 		    "proxy: authorisation_page_url");
+		check(streq(got->authorisation_page_listen, "[::]:8443") &&
+		    streq(got->authorisation_page_certificate.data,
+		    "CERTIFICATE\n") &&
+		    streq(got->authorisation_page_key.data, "PRIVATE KEY\n"),
+		    "proxy: the page's address, certificate and key");
 		config_free(got);
 	}
 
@@ -286,6 +295,10 @@ test_roundtrip(void)
 		check(streq(got->authorisation_page_url,
 		    "https://mail.example.com/auth"),
 		    "tokend: authorisation_page_url");
+		check(got->authorisation_page_listen == NULL &&
+		    got->authorisation_page_key.data == NULL &&
+		    got->authorisation_page_certificate.data == NULL,
+		    "tokend: not the page's address, certificate or key");
 		a = account_named(got, "sa@example.com");
 		check(a != NULL && a->service_account_key.path != NULL &&
 		    a->flow == FLOW_SERVICE_ACCOUNT,
@@ -320,6 +333,10 @@ test_roundtrip(void)
 		check(streq(got->authorisation_page_url,
 		    "https://mail.example.com/auth"),
 		    "authd: authorisation_page_url");
+		check(got->authorisation_page_listen == NULL &&
+		    got->authorisation_page_key.data == NULL &&
+		    got->authorisation_page_certificate.data == NULL,
+		    "authd: not the page's address, certificate or key");
 		config_free(got);
 	}
 

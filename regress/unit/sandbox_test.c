@@ -423,7 +423,9 @@ static const struct tcase cases[] = {
 	{ "getsockopt SO_PEERCRED works", peercred, WORKS,
 	    "proxy tokend authd control" },
 	{ "accept4 is allowed (EINVAL on a socket pair)", accept_pair,
-	    WORKS, "proxy authd control" },
+	    WORKS, "proxy control" },
+	/* The proxy accepts the browsers' redirects, not authd. */
+	{ "accept4", accept_pair, KILLED, "authd" },
 	{ "connect", connect_pair, KILLED, "tokend control" },
 #ifndef SANITIZE
 	/* The sanitizer runtime opens files. */

@@ -31,7 +31,7 @@
  *
  * DEPS: tokend/login.c tokend/account.c tokend/flight.c tokend/ahead.c common/secret.c common/base64.c
  * DEPS: tokend/import.c tokend/reply.c tokend/ctl.c tokend/dispatch.c tokend/store.c tokend/store_redis.c tokend/redis_io.c
- * DEPS: tokend/throttle.c tokend/localpw.c common/ctl_answer.c tokend/kdfq.c
+ * DEPS: tokend/throttle.c tokend/localpw.c common/ctl_answer.c tokend/kdfq.c tokend/page.c
  * DEPS: tokend/record.c tokend/crypto.c tokend/fernet.c common/config.c
  * DEPS: common/config_parse.c common/config_check.c common/config_keys.c common/account_complete.c common/config_files.c common/cidr.c common/redis_url.c
  * DEPS: common/msg.c common/imsg.c common/imsg_buffer.c common/log.c
@@ -180,6 +180,32 @@ collect(struct imsgbuf *ib)
 		case IMSG_CTL_DATA:
 		case IMSG_CTL_FAIL:
 			g->s[0] = sdup(msg_get_str(&r));
+			break;
+		case IMSG_PAGE_CONSENT:
+			g->s[0] = sdup(msg_get_str(&r));
+			g->s[1] = sdup(msg_get_str(&r));
+			g->s[2] = sdup(msg_get_str(&r));
+			(void)msg_get_u64(&r);
+			break;
+		case IMSG_PAGE_DONE:
+			g->s[0] = sdup(msg_get_str(&r));
+			g->u = msg_get_u32(&r);
+			break;
+		case IMSG_PAGE_FAIL:
+			g->u = msg_get_u32(&r);
+			g->s[0] = sdup(msg_get_str(&r));
+			break;
+		case IMSG_REDIRECT_RESPONSE:
+			g->s[0] = sdup(msg_get_str(&r));
+			g->s[1] = sdup(msg_get_str(&r));
+			g->s[2] = sdup(msg_get_str(&r));
+			g->s[3] = sdup(msg_get_str(&r));
+			(void)msg_get_str(&r);
+			break;
+		case IMSG_REDIRECT_RESULT:
+			g->u = msg_get_u32(&r);
+			g->s[0] = sdup(msg_get_str(&r));
+			g->s[1] = sdup(msg_get_str(&r));
 			break;
 		}
 		if (msg_read_end(&r) == -1)
@@ -2680,6 +2706,183 @@ static const char conf_text[] =
  * with the same password; a revoked refresh token gets the same answer.
  */
 static void
+send_page_login(uint32_t id, const char *user, const char *pass)
+{
+	struct msgw	w;
+
+	msg_begin(&w, &t_proxy, IMSG_PAGE_LOGIN, id, -1);
+	msg_put_str(&w, client_addr);
+	msg_put_str(&w, user);
+	msg_put_str(&w, pass);
+	if (msg_end(&w, &t_proxy) == -1)
+		abort();
+}
+
+static struct got *
+find_id(uint32_t type, uint32_t id)
+{
+	int	i;
+
+	for (i = 0; i < ngot; i++)
+		if (got[i].type == type && got[i].id == id)
+			return (&got[i]);
+	return (NULL);
+}
+
+/*
+ * The authorisation page's login (PAGE_LOGIN) takes a mail login's path;
+ * its grant goes to authd as AUTH_OP_PAGE, the consent comes back to the
+ * page (and to a page that joins later), a mail login with the same
+ * password waits on the same request, and the answers are PAGE_* to the
+ * page, never TOKEN_*.  The browser's redirect is relayed both ways as
+ * it is; malformed messages are refused.
+ */
+static void
+test_page(void)
+{
+	struct got	*g, *rq;
+	struct msgw	 w;
+	uint32_t	 rid;
+
+	got_clear();
+	send_page_login(501, "page@example.com", "page-pw");
+	pump();
+	rq = find(IMSG_AUTH_REQUEST, 0);
+	check(rq != NULL && rq->u == AUTH_OP_PAGE &&
+	    count(IMSG_PAGE_CONSENT) == 0 && count(IMSG_PAGE_FAIL) == 0,
+	    "page: the first login's grant goes to authd as AUTH_OP_PAGE",
+	    "%d requests", count(IMSG_AUTH_REQUEST));
+	if (rq == NULL)
+		return;
+	rid = rq->id;
+	get(7, "page@example.com", "page-pw", 0, NULL);
+	pump();
+	check(count(IMSG_AUTH_REQUEST) == 1, "page: a mail login with the "
+	    "same password waits on the page's request", "%d requests",
+	    count(IMSG_AUTH_REQUEST));
+	msg_begin(&w, &t_authd, IMSG_AUTH_CONSENT, rid, -1);
+	msg_put_str(&w, "https://p.example/auth?state=st1");
+	msg_put_str(&w, "st1");
+	msg_put_str(&w, NULL);
+	msg_put_u64(&w, (uint64_t)time(NULL) + 600);
+	if (msg_end(&w, &t_authd) == -1)
+		abort();
+	pump();
+	g = find_id(IMSG_PAGE_CONSENT, 501);
+	check(g != NULL && g->s[0] != NULL &&
+	    strcmp(g->s[0], "https://p.example/auth?state=st1") == 0 &&
+	    g->s[1] != NULL && strcmp(g->s[1], "st1") == 0 &&
+	    g->s[2] == NULL, "page: AUTH_CONSENT goes to the page as "
+	    "PAGE_CONSENT", "%s", g != NULL ? g->s[0] : "none");
+	send_page_login(502, "page@example.com", "page-pw");
+	pump();
+	check(find_id(IMSG_PAGE_CONSENT, 502) != NULL &&
+	    count(IMSG_AUTH_REQUEST) == 1, "page: a second page with the same "
+	    "password is told the same consent at once", "");
+	tokens(rid, "page-at", time(NULL) + 3600, "page-rt");
+	pump();
+	g = find_id(IMSG_PAGE_DONE, 501);
+	check(g != NULL && g->s[0] != NULL &&
+	    strcmp(g->s[0], "page@example.com") == 0 &&
+	    g->u == FLOW_AUTHORIZATION_CODE && find_id(IMSG_PAGE_DONE, 502) &&
+	    find_id(IMSG_TOKEN_OK, 7) != NULL && find_id(IMSG_TOKEN_OK, 501) ==
+	    NULL, "page: the tokens end both pages with PAGE_DONE (no token "
+	    "to the page) and answer the mail login", "%d done",
+	    count(IMSG_PAGE_DONE));
+	g = login(8, "page@example.com", "page-pw");
+	check(is_ok(g, "page-at"), "page: the page's password opens the "
+	    "tokens for a mail login", "");
+
+	got_clear();
+	send_page_login(503, "page@example.com", "not-the-pw");
+	pump();
+	g = find_id(IMSG_PAGE_FAIL, 503);
+	check(g != NULL && g->u == TOKEN_FAIL_BAD_PASSWORD &&
+	    count(IMSG_TOKEN_FAIL) == 0 && count(IMSG_AUTH_REQUEST) == 0,
+	    "page: a wrong password is refused with PAGE_FAIL", "%s",
+	    g != NULL ? g->s[0] : "none");
+
+	got_clear();
+	send_page_login(510, "ccgpage@example.com", "ccg-page-pw");
+	pump();
+	rq = find(IMSG_AUTH_REQUEST, 0);
+	if (rq != NULL)
+		tokens(rq->id, "ccg-page-at", time(NULL) + 3600, NULL);
+	pump();
+	g = find_id(IMSG_PAGE_DONE, 510);
+	check(g != NULL && g->u == FLOW_CLIENT_CREDENTIALS &&
+	    count(IMSG_PAGE_CONSENT) == 0, "page: a client-credentials account "
+	    "is done without a consent, its flow told", "");
+
+	got_clear();
+	send_page_login(520, "flight@example.com", "gone-pw");
+	pump();
+	rq = find(IMSG_AUTH_REQUEST, 0);
+	imsg_compose(&t_proxy, IMSG_PAGE_CANCEL, 520, 0, -1, NULL, 0);
+	pump();
+	check(rq != NULL && count(IMSG_AUTH_CANCEL) == 1 &&
+	    find(IMSG_AUTH_CANCEL, 0)->id == rq->id && count(IMSG_PAGE_FAIL) ==
+	    0, "page: PAGE_CANCEL drops the page's grant (AUTH_CANCEL)", "");
+
+	got_clear();
+	msg_begin(&w, &t_proxy, IMSG_REDIRECT_RESPONSE, 77, -1);
+	msg_put_str(&w, "/callback");
+	msg_put_str(&w, "st9");
+	msg_put_str(&w, "code9");
+	msg_put_str(&w, NULL);
+	msg_put_str(&w, NULL);
+	if (msg_end(&w, &t_proxy) == -1)
+		abort();
+	pump();
+	g = find_id(IMSG_REDIRECT_RESPONSE, 77);
+	check(g != NULL && g->s[0] != NULL && strcmp(g->s[0], "/callback") ==
+	    0 && g->s[2] != NULL && strcmp(g->s[2], "code9") == 0,
+	    "page: a redirect goes on to authd as it is, with its id", "");
+	msg_begin(&w, &t_authd, IMSG_REDIRECT_RESULT, 77, -1);
+	msg_put_u32(&w, 200);
+	msg_put_str(&w, "page@example.com");
+	msg_put_str(&w, "received");
+	if (msg_end(&w, &t_authd) == -1)
+		abort();
+	pump();
+	g = find_id(IMSG_REDIRECT_RESULT, 77);
+	check(g != NULL && g->u == 200 && g->s[1] != NULL &&
+	    strcmp(g->s[1], "received") == 0, "page: authd's answer goes back "
+	    "to the proxy with the id", "");
+
+	msg_begin(&w, &t_proxy, IMSG_PAGE_LOGIN, 530, -1);
+	msg_put_str(&w, client_addr);
+	msg_put_str(&w, "page@example.com");
+	if (msg_end(&w, &t_proxy) == -1)
+		abort();
+	pump();
+	check(last_rv == DISPATCH_BAD, "page: a PAGE_LOGIN without a password "
+	    "field is malformed", "rv %d", last_rv);
+	msg_begin(&w, &t_proxy, IMSG_REDIRECT_RESPONSE, 78, -1);
+	msg_put_str(&w, "no-slash");
+	msg_put_str(&w, NULL);
+	msg_put_str(&w, NULL);
+	msg_put_str(&w, NULL);
+	msg_put_str(&w, NULL);
+	if (msg_end(&w, &t_proxy) == -1)
+		abort();
+	pump();
+	check(last_rv == DISPATCH_BAD && find_id(IMSG_REDIRECT_RESPONSE, 78) ==
+	    NULL, "page: a redirect whose path is not absolute is malformed "
+	    "and goes nowhere", "rv %d", last_rv);
+	msg_begin(&w, &t_authd, IMSG_REDIRECT_RESULT, 79, -1);
+	msg_put_u32(&w, 99);
+	msg_put_str(&w, NULL);
+	msg_put_str(&w, "x");
+	if (msg_end(&w, &t_authd) == -1)
+		abort();
+	pump();
+	check(last_rv == DISPATCH_BAD && find_id(IMSG_REDIRECT_RESULT, 79) ==
+	    NULL, "page: a REDIRECT_RESULT with status 99 is malformed", "");
+	got_clear();
+}
+
+static void
 test_auth_wait(void)
 {
 	struct got	*g, *rq;
@@ -2814,6 +3017,10 @@ main(void)
 		    "local_password = %s\n\n", hash_lp, hash_ccg, hash_lp,
 		    hash_th, hash_th);
 	fputs("[wait@example.com]\n" ACCT_CODE, fp);
+	fputs("[page@example.com]\n" ACCT_CODE, fp);
+	fputs("[ccgpage@example.com]\ntoken_url = https://127.0.0.1/token\n"
+	    "oauth2_scope = mail\noauth2_flow = client_credentials\n"
+	    "client_id = id\nclient_secret = secret\n\n", fp);
 	if (precache != NULL)
 		fprintf(fp, "[@pre.example]\n"
 		    "permission_url = https://127.0.0.1/auth\n"
@@ -2865,6 +3072,7 @@ main(void)
 	test_kdf_queue();
 	test_reauthorise();
 	test_auth_wait();
+	test_page();
 	test_reload();
 
 	tokend_login_shutdown();
