@@ -34,6 +34,12 @@ int	LLVMFuzzerInitialize(int *, char ***);
 /* Logs go to stderr at verbosity v (libFuzzer runs close it). */
 void	fuzz_log_init(int v);
 
+/*
+ * Abort unless buf (len bytes) is one well-formed response of
+ * proxy/http.c (a HEAD's when head is 1, either when -1); its body.
+ */
+const char *fuzz_http_response(const char *buf, size_t len, int head);
+
 struct proto_ops;
 /* One pre-login session of a protocol module, scripted by the input. */
 void	proto_fuzz(const struct proto_ops *, const uint8_t *, size_t);

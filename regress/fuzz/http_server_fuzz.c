@@ -33,7 +33,7 @@
  * handler adds is only accepted when it is a token and a value
  * without control characters.
  *
- * DEPS: proxy/http.c proxy/io.c proxy/iobuf.c proxy/tls_ossl.c proxy/tlsverify.c common/http_request.c common/log.c
+ * DEPS: proxy/http.c proxy/io.c proxy/iobuf.c proxy/tls_ossl.c proxy/tlsverify.c common/http_request.c common/log.c regress/fuzz/http_check.c
  */
 
 #include <sys/types.h>
@@ -178,58 +178,6 @@ turn(void)
 	}
 }
 
-/* Is the response in buf (len bytes) well-formed? */
-static void
-check_response(const char *buf, size_t len)
-{
-	const char	*p, *eol, *end = buf + len, *body = NULL;
-	size_t		 clen = (size_t)-1;
-	int		 close_seen = 0;
-
-	if (len < 17 || memcmp(buf, "HTTP/1.1 ", 9) != 0 ||
-	    buf[9] < '1' || buf[9] > '5' || buf[10] < '0' || buf[10] > '9' ||
-	    buf[11] < '0' || buf[11] > '9' || buf[12] != ' ')
-		abort();
-	if ((eol = memmem(buf, len, "\r\n", 2)) == NULL)
-		abort();
-	for (p = eol + 2; p < end; p = eol + 2) {
-		if ((eol = memmem(p, end - p, "\r\n", 2)) == NULL)
-			abort();
-		if (eol == p) {
-			body = eol + 2;
-			break;
-		}
-		/* A header line: a token, ": ", a value without controls. */
-		{
-			const char	*q = memchr(p, ':', eol - p), *v;
-
-			if (q == NULL || q == p || q + 1 == eol ||
-			    q[1] != ' ')
-				abort();
-			for (v = p; v < q; v++)
-				if (!is_token((char[]){ *v, '\0' }))
-					abort();
-			for (v = q + 2; v < eol; v++)
-				if (((unsigned char)*v < 0x20 && *v != '\t') ||
-				    *v == 0x7f)
-					abort();
-			if (eol - p == 17 &&
-			    memcmp(p, "Connection: close", 17) == 0)
-				close_seen = 1;
-			if (eol - p > 16 &&
-			    memcmp(p, "Content-Length: ", 16) == 0) {
-				if (clen != (size_t)-1)
-					abort();
-				clen = strtoul(p + 16, NULL, 10);
-			}
-		}
-	}
-	if (body == NULL || !close_seen || clen == (size_t)-1)
-		abort();
-	if ((size_t)(end - body) != (is_head ? 0 : clen))
-		abort();
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -244,7 +192,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	which = (data[0] >> 6) & 3;
 	data++;
 	size--;
-	is_head = 0;
+	/* Until a handler sees the method. */
+	is_head = -1;
 	later_id = 0;
 
 	memset(&sun_srv, 0, sizeof(sun_srv));
@@ -291,7 +240,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!eof)
 		abort();	/* the server neither answered nor closed */
 	if (len > 0)
-		check_response(resp, len);
+		(void)fuzz_http_response(resp, len, is_head);
 	close(s);
 	for (i = 0; i < TURNS && http_server_nconns(srv[which]) > 0; i++)
 		turn();

@@ -629,6 +629,63 @@ put("http_server", "two-requests", hs(64, "GET /now HTTP/1.1\r\n\r\n"
 put("http_server", "incomplete", hs(64, "GET /now HTTP/1.1\r\nHost"))
 put("http_server", "garbage", hs(3, b"\x00\xff\r\n\r\n"))
 
+# web: flags byte (bit 0 https, bit 1 the page under /auth/, bit 2 no
+# login reaches tokend, bit 3 no redirect reaches authd), then events:
+# op, length byte, data.  In requests: \x01 the cookie, \x02 the form
+# token (43 bytes each), \x03 the last state, \x04 the page's path.
+def wev(op, data=b""):
+    if isinstance(data, str):
+        data = data.encode()
+    return op.encode() + bytes([len(data)]) + data
+
+
+def wget(target, cookie=True):
+    return wev("P", "GET \x04%s HTTP/1.1\r\nHost: mail.example.com\r\n%s"
+               "\r\n" % (target, "Cookie: a=b; emailproxy_page=\x01\r\n"
+                          if cookie else ""))
+
+
+def wpost(fields, cookie=True, ctype="application/x-www-form-urlencoded"):
+    body = "csrf=\x02&" + fields
+    length = len(body) - 1 + 43
+    return wev("P", "POST \x04login HTTP/1.1\r\n%sContent-Type: %s\r\n"
+               "Content-Length: %d\r\n\r\n%s" % (
+                   "Cookie: emailproxy_page=\x01\r\n" if cookie else "",
+                   ctype, length, body))
+
+
+LOGIN = "address=user%40example.com&password=p%26w+d"
+put("web", "code-grant", b"\x00" + wget("", False) + wpost(LOGIN) +
+    wev("C", "\x00https://login.example.com/authorize?a=1&b=<2>") +
+    wget("status") +
+    wev("P", "GET \x04callback?state=\x03&code=c0de HTTP/1.1\r\n"
+        "Cookie: emailproxy_page=\x01\r\n\r\n") +
+    wev("A", "\x01") + wev("D", "\x00user@example.com") + wget("status"))
+put("web", "device-grant-under-path", b"\x03" + wget("", False) +
+    wpost(LOGIN) + wev("C", "\x01WDJB-MJHT") + wget("status") +
+    wev("F", "\x05Authorisation <b>expired</b> & \"gone\"") +
+    wget("status") + wget("style.css"))
+put("web", "refused-and-replayed", b"\x00" + wget("", False) +
+    wpost("address=&password=") + wget("status") + wpost(LOGIN) +
+    wev("F", "\x02Login failed <script>x</script>") + wget("status") +
+    wev("P", "GET \x04callback?state=forged HTTP/1.1\r\n"
+        "Cookie: emailproxy_page=\x01\r\n\r\n") +
+    wpost(LOGIN, cookie=False) + wpost(LOGIN, ctype="text/plain"))
+put("web", "redirect-listener", b"\x00" +
+    wev("R", "GET /callback?state=abc&code=x&error=access_denied&"
+        "error_description=%3Cb%3E HTTP/1.1\r\n\r\n") +
+    wev("A", "\x00denied <i>by</i> the provider") +
+    wev("R", "GET /x?code=%zz HTTP/1.0\r\n\r\n") + wev("X") +
+    wev("A", "\x01ok"))
+put("web", "busy", b"\x0c" + wget("", False) + wpost(LOGIN) +
+    wget("status") + wev("R", "GET /cb?state=s HTTP/1.1\r\n\r\n"))
+put("web", "head-and-methods", b"\x01" +
+    wev("P", "HEAD / HTTP/1.1\r\n\r\n") +
+    wev("P", "POST \x04status HTTP/1.1\r\nContent-Length: 0\r\n\r\n") +
+    wev("P", "GET /nope HTTP/1.1\r\n\r\n") +
+    wev("P", "GET \x04 HTTP/1.1\r\nCookie: emailproxy_page=;;; "
+        "emailproxy_page=\x01 ;x\r\n\r\n"))
+
 # Every harness takes an empty input.
 for t in os.listdir(TOP):
     put(t, "empty", b"")
