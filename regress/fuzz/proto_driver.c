@@ -176,7 +176,7 @@ proto_fuzz(const struct proto_ops *o, const uint8_t *data, size_t size)
 			if (answered >= ntokget)
 				break;
 			answered++;
-			c = n > 0 ? data[0] % (TOKEN_FAIL_NOT_ALLOWED + 1) : 0;
+			c = n > 0 ? data[0] % (TOKEN_FAIL_AUTH_PENDING + 1) : 0;
 			s = n > 0 ? data_str(data + 1, n - 1) : data_str(data, 0);
 			ops->token_fail(mod, c, s);
 			free(s);

@@ -686,6 +686,25 @@ put("web", "head-and-methods", b"\x01" +
     wev("P", "GET \x04 HTTP/1.1\r\nCookie: emailproxy_page=;;; "
         "emailproxy_page=\x01 ;x\r\n\r\n"))
 
+# tokend's newer refusals: waiting for a person (auth_wait), the shared
+# store unavailable, throttled.
+put("imap", "token-fail-pending-unavailable", session(
+    0, ("S", G), ("C", "a LOGIN u p\r\n"),
+    ("F", b"\x0aPlease authorise at https://mail.example.com/auth/"),
+    ("C", "b AUTHENTICATE PLAIN " + PLAIN + "\r\n"),
+    ("F", b"\x09store unavailable"), ("C", "c LOGIN u p\r\n"),
+    ("F", b"\x08throttled")))
+put("pop", "token-fail-pending-unavailable", session(
+    0, ("S", PG), ("C", "USER u\r\nPASS p\r\n"),
+    ("F", b"\x0aPlease authorise"), ("C", "USER u\r\nPASS p\r\n"),
+    ("F", b"\x09store unavailable"), ("C", "AUTH PLAIN " + PLAIN + "\r\n"),
+    ("F", b"\x08throttled")))
+put("smtp", "token-fail-pending-unavailable", session(
+    0, ("S", SG), ("C", "EHLO c\r\n"), ("S", EHLO),
+    ("C", "AUTH PLAIN " + PLAIN + "\r\n"), ("F", b"\x0aPlease authorise"),
+    ("C", "AUTH LOGIN dQ==\r\ncA==\r\n"), ("F", b"\x09unavailable"),
+    ("C", "AUTH PLAIN " + PLAIN + "\r\n"), ("F", b"\x08throttled")))
+
 # Every harness takes an empty input.
 for t in os.listdir(TOP):
     put(t, "empty", b"")
