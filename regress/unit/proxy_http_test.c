@@ -338,6 +338,95 @@ test_limit(struct http_server *srv)
 	close(s[3]);
 }
 
+/* A connection to srv from the loopback address src. */
+static int
+client_from(const struct sockaddr_in *srv, const char *src)
+{
+	struct sockaddr_in	 a;
+	int			 s;
+
+	if ((s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)) == -1)
+		abort();
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	if (inet_pton(AF_INET, src, &a.sin_addr) != 1 ||
+	    bind(s, (struct sockaddr *)&a, sizeof(a)) == -1)
+		abort();
+	if (connect(s, (const struct sockaddr *)srv, sizeof(*srv)) == -1 &&
+	    errno != EINPROGRESS)
+		abort();
+	return (s);
+}
+
+/*
+ * A route without a path takes every path (the redirect listeners);
+ * max_conns_per_addr closes one more connection from an address at once
+ * while another address is still served.
+ */
+static void
+test_any_path_per_addr(void)
+{
+	static const struct http_route	 any[] = {
+		{ NULL, HTTP_M_GET, h_now, NULL }
+	};
+	static const char		 req1[] =
+	    "GET /some/path?x=1 HTTP/1.1\r\n\r\n";
+	static const char		 req2[] = "GET / HTTP/1.1\r\n\r\n";
+	struct http_server_conf		 conf;
+	struct http_server		*srv;
+	struct sockaddr_in		 sa;
+	socklen_t			 len = sizeof(sa);
+	char				 buf[512];
+	ssize_t				 n;
+	int				 fd, s[4], i;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		abort();
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    listen(fd, 16) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == -1)
+		abort();
+	memset(&conf, 0, sizeof(conf));
+	conf.name = "any";
+	conf.routes = any;
+	conf.nroutes = 1;
+	conf.max_conns = 8;
+	conf.max_conns_per_addr = 2;
+	conf.timeout = 3;
+	conf.handler_timeout = 2;
+	conf.head_max = 1024;
+	if ((srv = http_server_start(fd, &conf)) == NULL)
+		abort();
+	s[0] = client_from(&sa, "127.0.0.1");
+	spin(10);
+	(void)write(s[0], req1, strlen(req1));
+	n = collect(s[0], buf, sizeof(buf), 3000);
+	check(n > 0 && status_of(buf) == 200, "any path: a route without a "
+	    "path answers /some/path");
+	close(s[0]);
+	spin(50);
+	for (i = 0; i < 3; i++) {
+		s[i] = client_from(&sa, "127.0.0.1");
+		spin(20);
+	}
+	n = collect(s[2], buf, sizeof(buf), 500);
+	check(http_server_nconns(srv) == 2 && n == 0, "per address: the "
+	    "third connection from 127.0.0.1 is closed at once (%u open)",
+	    http_server_nconns(srv));
+	s[3] = client_from(&sa, "127.0.0.2");
+	spin(20);
+	(void)write(s[3], req2, strlen(req2));
+	n = collect(s[3], buf, sizeof(buf), 3000);
+	check(n > 0 && status_of(buf) == 200, "per address: meanwhile "
+	    "127.0.0.2 is served");
+	for (i = 0; i < 4; i++)
+		close(s[i]);
+	http_server_stop(srv);
+}
+
 int
 main(void)
 {
@@ -375,5 +464,6 @@ main(void)
 	test_timeouts(srv);
 	test_limit(srv);
 	http_server_stop(srv);
+	test_any_path_per_addr();
 	return (failures != 0);
 }
