@@ -66,7 +66,8 @@ reply_ctl_audit(struct tk_req *req, const char *result)
 	    "account=%s", result, req->client, req->logname);
 }
 
-static void
+/* -1 when the answer cannot be JSON (a token that is not UTF-8). */
+static int
 reply_ctl_ok(struct tk_req *req, const char *token)
 {
 	json_t	*o;
@@ -75,7 +76,7 @@ reply_ctl_ok(struct tk_req *req, const char *token)
 	    req->upstream != NULL ? req->upstream : req->username,
 	    "access_token", token, "expires", (json_int_t)(req->acct != NULL ?
 	    req->acct->expiry : 0))) == NULL)
-		fatalx("json_pack");
+		return (-1);
 	ctl_answer_data(tk.control.ibuf, req->sid, o);
 	json_decref(o);
 	ctl_answer_end(tk.control.ibuf, req->sid, NULL);
@@ -83,6 +84,7 @@ reply_ctl_ok(struct tk_req *req, const char *token)
 	log_info("%s: access token given to uid %u (emailproxyctl token)",
 	    req->logname, (unsigned)req->uid);
 	reply_ctl_audit(req, "ok");
+	return (0);
 }
 
 void
@@ -94,9 +96,13 @@ reply_ok(struct tk_req *req, const char *token)
 		page_reply_done(req);
 		return;
 	}
-	if (req->ctl)
-		reply_ctl_ok(req, token);
-	else {
+	if (req->ctl) {
+		if (reply_ctl_ok(req, token) == -1) {
+			reply_fail_text(req, TOKEN_FAIL_PROVIDER, "the access "
+			    "token is not text; it cannot be shown");
+			return;
+		}
+	} else {
 		msg_begin(&w, tk.proxy.ibuf, IMSG_TOKEN_OK, req->sid, -1);
 		msg_put_str(&w, req->upstream != NULL ? req->upstream :
 		    req->username);

@@ -879,3 +879,9 @@ put("tokend", "control-token-with-proxy", tokend_ctl(
     imsg(AUTH_FAIL, s32(1) + mstr("denied"), 2)))
 put("tokend", "control-unknown-type", tokend_ctl(
     b"", tk_ctl("reload", cid=1) + tk_ctl("health", cid=2)))
+# Regression: an access token that is not UTF-8 (authd's answer) ended
+# tokend when emailproxyctl token asked for it (fatal json_pack).
+put("tokend", "control-token-not-utf8", tokend_ctl(
+    b"", ctl_token(1, "ccg@example.com", "pw", 1000),
+    imsg(AUTH_TOKENS, s32(3) + b"a\xf52\0" + struct.pack("<Q", 1900000000) +
+         mstr("rt"), 1)))
