@@ -127,3 +127,37 @@ html_escape(const char *s)
 	return (out);
 }
 
+/*
+ * The value of cookie name in a Cookie header ("a=b; name=v; c=d"),
+ * copied into out when it is shorter than outlen; 0, or -1 when it is
+ * absent or too long.  The last one of that name wins.
+ */
+int
+cookie_get(const char *header, const char *name, char *out, size_t outlen)
+{
+	const char	*p, *v;
+	size_t		 n, vl, nl = strlen(name);
+	int		 found = -1;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	for (p = header; p != NULL && *p != '\0'; p += strspn(p, "; ")) {
+		n = strcspn(p, ";");
+		if (n > nl && p[nl] == '=' && strncmp(p, name, nl) == 0) {
+			v = p + nl + 1;
+			vl = n - nl - 1;
+			while (vl > 0 && v[vl - 1] == ' ')
+				vl--;
+			if (vl < outlen) {
+				memcpy(out, v, vl);
+				out[vl] = '\0';
+				found = 0;
+			} else
+				found = -1;
+		}
+		p += n;
+	}
+	if (found == -1 && outlen > 0)
+		explicit_bzero(out, outlen);
+	return (found);
+}

@@ -23,6 +23,12 @@
  * escape, an escaped NUL).  Heap; wipe it if it may hold a secret.
  */
 char	*urlform_get(const char *query, const char *name);
+/*
+ * The value of cookie name in a Cookie header, copied into out (NUL
+ * terminated) when shorter than outlen: 0; -1 when absent or too long.
+ */
+int	 cookie_get(const char *header, const char *name, char *out,
+	    size_t outlen);
 /* s with < > & " ' as HTML character references (heap), or NULL. */
 char	*html_escape(const char *s);
 

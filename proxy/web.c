@@ -207,38 +207,18 @@ static struct web_session *
 session_find(const struct http_request *req)
 {
 	struct web_session	*s;
-	const char		*p, *v;
 	char			 val[WEB_TOKEN_LEN + 1];
-	size_t			 n, vl;
+	time_t			 now = time(NULL);
 
-	if (req->cookie == NULL)
-		return (NULL);
-	/* "a=b; emailproxy_page=VALUE; c=d" */
-	val[0] = '\0';
-	for (p = req->cookie; *p != '\0'; p += strspn(p, "; ")) {
-		n = strcspn(p, ";");
-		if (n > strlen(WEB_COOKIE) && p[strlen(WEB_COOKIE)] == '=' &&
-		    strncmp(p, WEB_COOKIE, strlen(WEB_COOKIE)) == 0) {
-			v = p + strlen(WEB_COOKIE) + 1;
-			vl = n - strlen(WEB_COOKIE) - 1;
-			while (vl > 0 && v[vl - 1] == ' ')
-				vl--;
-			if (vl == WEB_TOKEN_LEN) {
-				memcpy(val, v, vl);
-				val[vl] = '\0';
-			}
-		}
-		p += n;
-	}
-	if (val[0] == '\0')
+	if (req->cookie == NULL ||
+	    cookie_get(req->cookie, WEB_COOKIE, val, sizeof(val)) == -1)
 		return (NULL);
 	TAILQ_FOREACH(s, &sessions, entry)
 		if (token_eq(s->id, val))
 			break;
 	explicit_bzero(val, sizeof(val));
-	if (s != NULL)
-		s->expires = time(NULL) + WEB_SESSION_IDLE > s->expires ?
-		    time(NULL) + WEB_SESSION_IDLE : s->expires;
+	if (s != NULL && now + WEB_SESSION_IDLE > s->expires)
+		s->expires = now + WEB_SESSION_IDLE;
 	return (s);
 }
 

@@ -705,6 +705,15 @@ put("smtp", "token-fail-pending-unavailable", session(
     ("C", "AUTH LOGIN dQ==\r\ncA==\r\n"), ("F", b"\x09unavailable"),
     ("C", "AUTH PLAIN " + PLAIN + "\r\n"), ("F", b"\x08throttled")))
 
+# urlform: the page's form (or a query), NUL, the Cookie header.
+put("urlform", "login-form", b"csrf=Zm9vYmFyYmF6cXV4&address=a%40b.example"
+    b"&password=p%C3%A4ss+word\0emailproxy_page=" + b"A" * 43)
+put("urlform", "callback-query", b"code=c%2F1&state=st&error=access_denied"
+    b"&error_description=%3Cb%3Eno%3C%2Fb%3E\0a=b; emailproxy_page=x; c")
+put("urlform", "hostile", b"address=%3Cscript%3E%22%27%26&password=%00&"
+    b"csrf=%zz&=&&state\0emailproxy_page=" + b"B" * 60 +
+    b";emailproxy_page=;emailproxy_page")
+
 # Every harness takes an empty input.
 for t in os.listdir(TOP):
     put(t, "empty", b"")
