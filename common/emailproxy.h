@@ -333,8 +333,10 @@ enum token_fail {
 
 /*
  * The audit line, one per login attempt, logged by the proxy at info
- * level when the attempt ends (etc/fail2ban matches it), and by tokend
- * for emailproxyctl token (proto=CTL listener=control client=local):
+ * level when the attempt ends (etc/fail2ban matches it), also for the
+ * authorisation page's form (proto=web listener=page, when tokend's
+ * first answer comes), and by tokend for emailproxyctl token
+ * (proto=CTL listener=control client=local):
  *   audit: result=R proto=P listener=L client=ADDR account=A
  * R is one of ok, no-password, unknown-account, bad-password,
  * config-error, needs-authorisation, authorisation-pending,

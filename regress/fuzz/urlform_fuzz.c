@@ -68,7 +68,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if ((buf = malloc(size + 1)) == NULL)
 		abort();
-	memcpy(buf, data, size);
+	if (size > 0)
+		memcpy(buf, data, size);
 	buf[size] = '\0';
 	form = buf;
 	cookie = buf + strlen(buf) < buf + size ? buf + strlen(buf) + 1 :

@@ -2824,6 +2824,32 @@ test_page(void)
 	    find(IMSG_AUTH_CANCEL, 0)->id == rq->id && count(IMSG_PAGE_FAIL) ==
 	    0, "page: PAGE_CANCEL drops the page's grant (AUTH_CANCEL)", "");
 
+	/* The administrator's rules apply to the page as to a login. */
+	got_clear();
+	send_page_login(540, "pagelp@lp.example", "right pw");
+	pump();
+	g = find_id(IMSG_PAGE_FAIL, 540);
+	check(g != NULL && g->u == TOKEN_FAIL_NOT_ALLOWED &&
+	    count(IMSG_AUTH_REQUEST) == 0, "page: allow_clients applies to "
+	    "the page's address", "%s", g != NULL ? g->s[0] : "none");
+	client_addr = "10.7.7.7";
+	send_page_login(541, "pagelp@lp.example", "not the local pw");
+	pump();
+	g = find_id(IMSG_PAGE_FAIL, 541);
+	check(g != NULL && g->u == TOKEN_FAIL_BAD_PASSWORD &&
+	    count(IMSG_AUTH_REQUEST) == 0, "page: a password that is not the "
+	    "local_password is refused, no grant asked", "%s",
+	    g != NULL ? g->s[0] : "none");
+	send_page_login(542, "pagelp@lp.example", "right pw");
+	pump();
+	rq = find(IMSG_AUTH_REQUEST, 0);
+	check(rq != NULL && rq->u == AUTH_OP_PAGE &&
+	    find_id(IMSG_PAGE_FAIL, 542) == NULL, "page: the local_password "
+	    "lets the page's grant start", "");
+	imsg_compose(&t_proxy, IMSG_PAGE_CANCEL, 542, 0, -1, NULL, 0);
+	pump();
+	client_addr = "127.0.0.1";
+
 	got_clear();
 	msg_begin(&w, &t_proxy, IMSG_REDIRECT_RESPONSE, 77, -1);
 	msg_put_str(&w, "/callback");
