@@ -20,7 +20,8 @@ the page that says what to put in the mail client; then IMAP, POP and
 SMTP logins with that password succeed.  The device grant shows its code
 and completes; an unattended grant says so; the provider's redirect with
 a forged state, a replayed one, or one from another browser is refused;
-a hostile address is shown escaped; a wrong password is refused and
+a hostile address is shown escaped; the provider's refusal is shown;
+a wrong password is refused and
 throttled like a wrong mail login (the mail login from that address is
 then throttled too); no password, state or code reaches the log.
 """
@@ -43,6 +44,7 @@ from harness import Harness  # noqa: E402
 AUTH = "auth@example.com"
 DEVICE = "dev@example.com"
 CCG = "ccg@example.com"
+DENY = "deny@example.com"
 PASSWORD = "page-pw-81c3"
 DEV_PASSWORD = "dev-pw-0b5e"
 FAILURES = 3            # max_login_failures
@@ -65,7 +67,11 @@ conf = h.standard_config(
                   "authorisation_page_listen = 127.0.0.1:%d"
                   % (FAILURES, PAGE, page_port),
     extra="[%s]\npermission_url = %s\noauth2_flow = device\n%s"
-          % (DEVICE, oauth.devicecode_url, common))
+          "[%s]\npermission_url = %s\nredirect_uri = REDIRECT\n%s"
+          % (DEVICE, oauth.devicecode_url, common, DENY,
+             oauth.authorize_url, common))
+conf = conf.replace("redirect_uri = REDIRECT",
+                    "redirect_uri = " + h.accounts[AUTH]["redirect_uri"])
 h.start_emailproxy(conf)
 ports = h.proxy_ports
 secrets = [PASSWORD, DEV_PASSWORD]
@@ -299,6 +305,20 @@ h.check('id="done"' in body and "needs no sign-in by a person" in body and
         "client credentials: the page says no person needs to sign in",
         body[:400])
 secrets.append("ccg-pw-2f")
+
+# -- the person says no at the provider --------------------------------
+b6 = Browser()
+st, _, body, _ = submit(b6, DENY, "deny-pw-3")
+consent = attr(body, "consent")
+if consent is not None:
+    b6.get(consent)
+denied = oauth.approve(login_hint=DENY, error="access_denied")
+st, _, body, _ = b6.get(denied) if denied else (0, None, "", "")
+st, body = wait_status(b6, lambda t: 'id="done"' in t or 'id="error"' in t)
+h.check(st == 403 and 'id="error"' in body and "access_denied" in body and
+        'name="password"' in body, "the provider's refusal is shown, with "
+        "the form to try again", body[:500])
+secrets.append("deny-pw-3")
 
 # -- escaping ----------------------------------------------------------
 hostile = '<script>alert("x")</script>\'&@example.com'
