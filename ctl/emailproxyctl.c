@@ -239,81 +239,55 @@ print_authorise(json_t *list)
 	}
 }
 
-struct stat_line {
-	char		*name;
-	long long	 value;
-};
-
 static int
-cmp_line(const void *a, const void *b)
+cmp_str(const void *a, const void *b)
 {
-	return (strcmp(((const struct stat_line *)a)->name,
-	    ((const struct stat_line *)b)->name));
+	return (strcmp(*(const char * const *)a, *(const char * const *)b));
 }
 
-/*
- * The lines of one array of show stats ("upstream_pools", "listeners"):
- * name{label="..."} value, label the objects' own label key.
- */
-static void
-stats_lines(json_t *list, const char *label, struct stat_line **lines,
-    size_t *n)
-{
-	struct stat_line	*l;
-	const char		*key;
-	json_t			*v, *o;
-	size_t			 i;
-
-	json_array_foreach(list, i, v) {
-		json_object_foreach(v, key, o) {
-			if (!json_is_integer(o))
-				continue;
-			if ((l = reallocarray(*lines, *n + 1, sizeof(**lines))) ==
-			    NULL)
-				err(1, NULL);
-			*lines = l;
-			if (asprintf(&l[*n].name, "%s{%s=\"%s\"}", key, label,
-			    json_string_value(json_object_get(v, label))) == -1)
-				err(1, NULL);
-			l[*n].value = json_integer_value(o);
-			(*n)++;
-		}
-	}
-}
-
-/*
- * Sorted by name: the processes answer in any order.  An upstream
- * pool's gauges are name{server="IMAP-1993"}, the proxy's counters per
- * listener name{listener="IMAP-1993"}.
- */
+/* Sorted by name: the processes answer in any order. */
 static void
 print_stats(json_t *stats)
 {
-	struct stat_line	*lines = NULL, *l;
-	const char		*key;
-	json_t			*v;
-	size_t			 i, n = 0;
+	const char	**keys, *key;
+	json_t		 *v, *o;
+	char		  name[256];
+	size_t		  i, n = 0;
 
-	json_object_foreach(stats, key, v) {
-		if (!json_is_integer(v))
-			continue;
-		if ((l = reallocarray(lines, n + 1, sizeof(*lines))) == NULL ||
-		    (l[n].name = strdup(key)) == NULL)
-			err(1, NULL);
-		lines = l;
-		l[n++].value = json_integer_value(v);
+	if ((keys = calloc(json_object_size(stats) + 1, sizeof(*keys))) ==
+	    NULL)
+		err(1, NULL);
+	json_object_foreach(stats, key, v)
+		if (json_is_integer(v))
+			keys[n++] = key;
+	qsort(keys, n, sizeof(*keys), cmp_str);
+	for (i = 0; i < n; i++)
+		printf("%-40s %lld\n", keys[i],
+		    (long long)json_integer_value(json_object_get(stats,
+		    keys[i])));
+	free(keys);
+	/* Each upstream pool: name{server="IMAP-1993"} value. */
+	json_array_foreach(json_object_get(stats, "upstream_pools"), i, v) {
+		json_object_foreach(v, key, o) {
+			if (!json_is_integer(o))
+				continue;
+			snprintf(name, sizeof(name), "%s{server=\"%s\"}", key,
+			    json_string_value(json_object_get(v, "server")));
+			printf("%-40s %lld\n", name,
+			    (long long)json_integer_value(o));
+		}
 	}
-	stats_lines(json_object_get(stats, "upstream_pools"), "server",
-	    &lines, &n);
-	stats_lines(json_object_get(stats, "listeners"), "listener", &lines,
-	    &n);
-	if (n > 0)
-		qsort(lines, n, sizeof(*lines), cmp_line);
-	for (i = 0; i < n; i++) {
-		printf("%-40s %lld\n", lines[i].name, lines[i].value);
-		free(lines[i].name);
+	/* The proxy's counters per listener. */
+	json_array_foreach(json_object_get(stats, "listeners"), i, v) {
+		json_object_foreach(v, key, o) {
+			if (!json_is_integer(o))
+				continue;
+			snprintf(name, sizeof(name), "%s{listener=\"%s\"}", key,
+			    json_string_value(json_object_get(v, "listener")));
+			printf("%-40s %lld\n", name,
+			    (long long)json_integer_value(o));
+		}
 	}
-	free(lines);
 }
 
 int
