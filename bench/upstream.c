@@ -168,7 +168,8 @@ conn_flush(struct conn *c)
 			return (1);
 		}
 		if (n == TLSX_WANT_POLLIN || n == TLSX_WANT_POLLOUT) {
-			conn_want(c, n == TLSX_WANT_POLLIN ? EV_READ : EV_WRITE);
+			conn_want(c, n == TLSX_WANT_POLLIN ? EV_READ :
+			    EV_WRITE);
 			return (0);
 		}
 		if (n < 0)
@@ -473,7 +474,8 @@ conn_run(struct conn *c)
 		n = tlsx_read(c->tls, c->in + c->inlen,
 		    sizeof(c->in) - c->inlen);
 		if (n == TLSX_WANT_POLLIN || n == TLSX_WANT_POLLOUT) {
-			conn_want(c, n == TLSX_WANT_POLLIN ? EV_READ : EV_WRITE);
+			conn_want(c, n == TLSX_WANT_POLLIN ? EV_READ :
+			    EV_WRITE);
 			return;
 		}
 		if (n <= 0)

@@ -19,10 +19,11 @@
  * connection waits for changes (a one-shot event cost two epoll_ctl
  * calls per wake-up, about 40 per login).  Whatever fires, the
  * dispatcher tries to write what is queued and to read, and re-arms for
- * what each side then waits for: with TLS a read may wait for writability and a write for
- * readability (TLSX_WANT_POLLOUT / TLSX_WANT_POLLIN).  OpenSSL may hold
- * decrypted bytes the kernel no longer signals, so whenever reading
- * restarts the dispatcher is run once without waiting (the kick event).
+ * what each side then waits for: with TLS a read may wait for
+ * writability and a write for readability (TLSX_WANT_POLLOUT /
+ * TLSX_WANT_POLLIN).  OpenSSL may hold decrypted bytes the kernel no
+ * longer signals, so whenever reading restarts the dispatcher is run
+ * once without waiting (the kick event).
  */
 
 #include <sys/types.h>
