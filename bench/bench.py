@@ -349,12 +349,32 @@ ca_file = {ca}
 max_connections = 0
 max_connections_per_address = 0
 """.format(user=PROXY_USER, store=store, empty=empty, tmp=self.tmp,
-           ca=self.ca) + servers + accounts
+           ca=self.ca) + self.store_keys() + servers + accounts
         conf = self.path("emailproxy.conf")
         fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(text)
         self.ep_conf = conf
+
+    def start_redis(self):
+        """--token-store redis: a redis-server on a unix socket in the
+        scratch directory, with an append-only file, as deployed."""
+        d = self.path("redis")
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o700)
+        self.redis_sock = os.path.join(d, "redis.sock")
+        conf = os.path.join(d, "redis.conf")
+        with open(conf, "w") as f:
+            f.write("port 0\nunixsocket %s\nunixsocketperm 700\ndir %s\n"
+                    "appendonly yes\nappendfsync everysec\nsave \"\"\n"
+                    % (self.redis_sock, d))
+        p = self.start("redis-server", ["redis-server", conf])
+        self.wait_file(self.redis_sock, p)
+
+    def store_keys(self):
+        if self.args.token_store != "redis":
+            return ""
+        return "token_store = redis\nredis_url = unix:%s\n" % self.redis_sock
 
     def start_emailproxy(self):
         self.ep = self.start("emailproxy", [
@@ -1012,6 +1032,11 @@ backend upstream
         self.make_certs()
         self.start_oauth()
         self.start_upstream()
+        if a.token_store == "redis":
+            self.start_redis()
+        self.raw["token_store"] = a.token_store
+        self.row(0, "emailproxy token_store", "", a.token_store, None, "",
+                 ratio=False)
         self.first_start_emailproxy()
         self.start_haproxy()
         for f, method in self.FIGURES:
@@ -1217,6 +1242,10 @@ def parse_args():
     ap.add_argument("--quick", action="store_true",
                     help="make bench-quick: figures 1 and 2 only, 3 "
                     "fetches of 256 MiB (under 2 minutes)")
+    ap.add_argument("--token-store", choices=("file", "redis"),
+                    default="file",
+                    help="emailproxy's token_store; redis starts a "
+                    "redis-server on a unix socket (AOF) for it")
     ap.add_argument("--keep", action="store_true",
                     help="keep the scratch directory (logs)")
     args = ap.parse_args()
