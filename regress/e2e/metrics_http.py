@@ -201,6 +201,20 @@ h.check(omtypes and set(omtypes) == omhelp and
         "OpenMetrics: every family has HELP and TYPE, build is an info "
         "family, no family named *_total, one # EOF",
         repr(sorted(omtypes.items()))[:400])
+# The OpenMetrics reference parser (promtool reads only 0.0.4).
+try:
+    from prometheus_client.openmetrics.parser import \
+        text_string_to_metric_families
+    fams = {f.name: f.type for f in text_string_to_metric_families(om)}
+    err = ""
+except ImportError as e:
+    fams, err = {}, "python3-prometheus-client missing: %s" % e
+except ValueError as e:
+    fams, err = {}, "refused: %s" % e
+h.check(fams and fams.get("emailproxy_proxy_logins") == "counter" and
+        fams.get("emailproxy_build") == "info",
+        "OpenMetrics: prometheus_client's OpenMetrics parser reads the page "
+        "(logins a counter, build an info family)", err[:300])
 st, hd, _ = get(accept="application/openmetrics-text;q=0.2, text/plain")
 h.check(st == 200 and hd.get("content-type") == TEXT,
         "Accept: text/plain preferred by q-value: 0.0.4", repr(hd))
