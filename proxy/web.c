@@ -661,9 +661,15 @@ sweep(int fd, short event, void *arg)
 	struct timeval		 tv = { WEB_SWEEP, 0 };
 	time_t			 now = time(NULL);
 
-	TAILQ_FOREACH_SAFE(s, &sessions, entry, next)
+	TAILQ_FOREACH_SAFE(s, &sessions, entry, next) {
+		/* A browser that left waits for nothing. */
+		if (s->conn != 0 && http_conn_find(s->conn) == NULL)
+			s->conn = 0;
+		if (s->cb_conn != 0 && http_conn_find(s->cb_conn) == NULL)
+			s->cb_conn = 0;
 		if (s->expires <= now && s->conn == 0 && s->cb_conn == 0)
 			session_free(s);
+	}
 	evtimer_add(&sweep_ev, &tv);
 }
 
