@@ -714,6 +714,25 @@ put("urlform", "hostile", b"address=%3Cscript%3E%22%27%26&password=%00&"
     b"csrf=%zz&=&&state\0emailproxy_page=" + b"B" * 60 +
     b";emailproxy_page=;emailproxy_page")
 
+# pool: protocol byte (mod 3: IMAP, POP, SMTP), then the server's first
+# bytes.
+for name, proto, greeting in (
+        ("imap-ok", 0, "* OK [CAPABILITY IMAP4rev1] ready\r\n"),
+        ("imap-bye", 0, "* BYE too busy\r\n"),
+        ("imap-ok-and-more", 0, "* OK hi\r\n* BYE\r\n"),
+        ("imap-partial", 0, "* OK no end"),
+        ("imap-short", 0, "* ok\n"),
+        ("pop-ok", 1, "+OK POP3 ready <1.2@x>\r\n"),
+        ("pop-err", 1, "-ERR busy\r\n"),
+        ("smtp-multi", 2, "220-smtp.example.com\r\n220-more\r\n"
+                          "220 ESMTP\r\n"),
+        ("smtp-bare", 2, "220\r\n"),
+        ("smtp-554", 2, "554 no service\r\n"),
+        ("smtp-continuation-only", 2, "220-a\r\n220-b\r\n"),
+        ("smtp-other-code", 2, "220-a\r\n221 b\r\n"),
+        ("smtp-cr", 2, "220\rx\n")):
+    put("pool", name, bytes([proto]) + greeting.encode())
+
 # Every harness takes an empty input.
 for t in os.listdir(TOP):
     put(t, "empty", b"")
