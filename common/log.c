@@ -191,8 +191,9 @@ vlog(int pri, const char *fmt, va_list ap)
 			n = sizeof(line) - 1;
 			line[n - 1] = '\n';	/* cut, still one line */
 		}
-		if (n > 0)
-			(void)write(STDERR_FILENO, line, n);
+		if (n > 0 && write(STDERR_FILENO, line, n) == -1) {
+			/* Nowhere left to say that logging failed. */
+		}
 		explicit_bzero(line, sizeof(line));
 	} else
 		syslog(pri, "%s: %s", log_procname, buf);
