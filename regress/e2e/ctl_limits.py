@@ -22,75 +22,28 @@ without waiting are answered in order, each completely.
 
 import errno
 import os
-import re
 import socket
-import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 from harness import Harness  # noqa: E402
+import ctlwire  # noqa: E402
 
 h = Harness("ctl_limits")
-port = h.free_port()
-config = """[emailproxy]
-
-[IMAP-%d]
-local_address = 127.0.0.1
-server_address = 127.0.0.1
-server_port = %d
-
-[user@example.com]
-oauth2_flow = password
-token_url = http://127.0.0.1:%d/token
-oauth2_scope = mail
-client_id = test-client
-""" % (port, h.free_port(), h.free_port())
-h.start_emailproxy(config)
-h.check(h.wait_log(r"in place: ready", 20) is not None, "daemon is ready",
-        h.log_text()[-1000:])
-SOCK = h.path("ctl.sock")
-
-
-def imsg_types():
-    """{name: number} of enum imsg_type in common/emailproxy.h."""
-    with open(os.path.join(h.top, "common", "emailproxy.h")) as f:
-        text = f.read()
-    body = text[text.index("enum imsg_type {"):]
-    body = body[:body.index("};")]
-    body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
-    names = re.findall(r"\b(IMSG_[A-Z0-9_]+)\b", body)
-    return {n: i for i, n in enumerate(names)}
-
-
-T = imsg_types()
-
-def ctl_version():
-    """CTL_VERSION of common/emailproxy.h: the peerid of every request."""
-    with open(os.path.join(h.top, "common", "emailproxy.h")) as f:
-        return int(re.search(r"#define CTL_VERSION\s+(\d+)",
-                             f.read()).group(1))
-
-
-VERSION = ctl_version()
+SOCK = ctlwire.start_daemon(h)
+T = ctlwire.imsg_types(h.top)
+VERSION = ctlwire.ctl_version(h.top)
 
 
 def hdr(name):
-    return struct.pack("=IIII", T[name], 16, VERSION, 0)
+    return ctlwire.frame(T[name], version=VERSION)
 
 
 def messages(data):
     """[(type, payload)] of the whole messages in data."""
-    out = []
-    while len(data) >= 16:
-        typ, ln = struct.unpack("=II", data[:8])
-        ln &= 0x7fffffff
-        if ln < 16 or len(data) < ln:
-            break
-        out.append((typ, data[16:ln]))
-        data = data[ln:]
-    return out
+    return [(t, p) for t, _, p in ctlwire.messages(data)]
 
 
 def read_all(s, timeout):

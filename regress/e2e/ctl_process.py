@@ -38,67 +38,23 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 from harness import Harness, wait_until  # noqa: E402
+import ctlwire  # noqa: E402
 
 h = Harness("ctl_process")
-port = h.free_port()
-config = """[emailproxy]
-
-[IMAP-%d]
-local_address = 127.0.0.1
-server_address = 127.0.0.1
-server_port = %d
-
-[user@example.com]
-oauth2_flow = password
-token_url = http://127.0.0.1:%d/token
-oauth2_scope = mail
-client_id = test-client
-""" % (port, h.free_port(), h.free_port())
-h.start_emailproxy(config)
-h.check(h.wait_log(r"in place: ready", 20) is not None, "daemon is ready",
-        h.log_text()[-1000:])
-SOCK = h.path("ctl.sock")
-
-with open(os.path.join(h.top, "common", "emailproxy.h")) as f:
-    HEADER = f.read()
-
-
-def imsg_types():
-    """{name: number} of enum imsg_type in common/emailproxy.h."""
-    body = HEADER[HEADER.index("enum imsg_type {"):]
-    body = body[:body.index("};")]
-    body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
-    names = re.findall(r"\b(IMSG_[A-Z0-9_]+)\b", body)
-    return {n: i for i, n in enumerate(names)}
-
-
-T = imsg_types()
-VERSION = int(re.search(r"#define CTL_VERSION\s+(\d+)", HEADER).group(1))
+SOCK = ctlwire.start_daemon(h)
+T = ctlwire.imsg_types(h.top)
+VERSION = ctlwire.ctl_version(h.top)
+messages = ctlwire.messages
 
 
 def frame(typ, payload=b"", version=VERSION, length=None):
-    if length is None:
-        length = 16 + len(payload)
-    return struct.pack("=IIII", typ, length, version, 0) + payload
+    return ctlwire.frame(typ, payload, version, length)
 
 
 def s_str(s):
     """A str field of common/msg.h: u32 length, the bytes, a NUL."""
     b = s.encode()
     return struct.pack("=I", len(b)) + b + b"\0"
-
-
-def messages(data):
-    """[(type, peerid, payload)] of the whole messages in data."""
-    out = []
-    while len(data) >= 16:
-        typ, ln, peerid = struct.unpack("=III", data[:12])
-        ln &= 0x7fffffff
-        if ln < 16 or len(data) < ln:
-            break
-        out.append((typ, peerid, data[16:ln]))
-        data = data[ln:]
-    return out
 
 
 def exchange(data, timeout=5, shut=True):
@@ -125,7 +81,7 @@ def exchange(data, timeout=5, shut=True):
             break
         got += b
     s.close()
-    return messages(got), closed
+    return ctlwire.messages(got), closed
 
 
 def socket_inodes(pid):

@@ -26,7 +26,6 @@ emailproxyctl and the daemon carries CTL_VERSION as its peerid.
 """
 
 import os
-import re
 import socket
 import struct
 import sys
@@ -35,50 +34,17 @@ import threading
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 from harness import Harness  # noqa: E402
+import ctlwire  # noqa: E402
 
 h = Harness("ctl_version")
-port = h.free_port()
-config = """[emailproxy]
-
-[IMAP-%d]
-local_address = 127.0.0.1
-server_address = 127.0.0.1
-server_port = %d
-
-[user@example.com]
-oauth2_flow = password
-token_url = http://127.0.0.1:%d/token
-oauth2_scope = mail
-client_id = test-client
-""" % (port, h.free_port(), h.free_port())
-h.start_emailproxy(config)
-h.check(h.wait_log(r"in place: ready", 20) is not None, "daemon is ready",
-        h.log_text()[-1000:])
-SOCK = h.path("ctl.sock")
-
-with open(os.path.join(h.top, "common", "emailproxy.h")) as f:
-    HEADER = f.read()
-VERSION = int(re.search(r"#define CTL_VERSION\s+(\d+)", HEADER).group(1))
-body = HEADER[HEADER.index("enum imsg_type {"):]
-body = re.sub(r"/\*.*?\*/", "", body[:body.index("};")], flags=re.S)
-T = {n: i for i, n in enumerate(re.findall(r"\b(IMSG_[A-Z0-9_]+)\b", body))}
+SOCK = ctlwire.start_daemon(h)
+T = ctlwire.imsg_types(h.top)
+VERSION = ctlwire.ctl_version(h.top)
+messages = ctlwire.messages
 
 
 def hdr(name, version):
-    return struct.pack("=IIII", T[name], 16, version, 0)
-
-
-def messages(data):
-    """[(type, peerid, payload)] of the whole messages in data."""
-    out = []
-    while len(data) >= 16:
-        t, n, peerid, _ = struct.unpack("=IIII", data[:16])
-        n &= 0x7fffffff
-        if n < 16 or len(data) < n:
-            break
-        out.append((t, peerid, data[16:n]))
-        data = data[n:]
-    return out
+    return ctlwire.frame(T[name], version=version)
 
 
 def exchange(data, until_end=False, timeout=10):
