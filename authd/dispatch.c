@@ -83,10 +83,7 @@ authd_start(int parent_fd, int tokend_fd, int control_fd)
 	iev_parent->dispatch = authd_dispatch_parent;
 	iev_parent->gone = authd_parent_gone;
 	iev_parent->name = "parent";
-	iev_parent->events = EV_READ;
-	event_set(&iev_parent->ev, iev_parent->ibuf.fd, EV_READ,
-	    imsgev_dispatch, iev_parent);
-	event_add(&iev_parent->ev, NULL);
+	imsgev_start(iev_parent);
 	/* The first configuration is in place. */
 	imsg_compose_event(iev_parent, IMSG_CONF_DONE, 0, 0, -1, NULL, 0);
 	imsgev_dispatch(iev_parent->ibuf.fd, 0, iev_parent);
@@ -190,7 +187,7 @@ static void
 authd_control_gone(struct imsgev *iev)
 {
 	log_debug("control closed its link");
-	event_del(&iev->ev);
+	imsgev_clear(iev);
 }
 
 /* tokend is gone: the parent stops the daemon and names tokend. */

@@ -98,6 +98,10 @@ imsg_type_name(uint32_t type)
 	return (buf);
 }
 
+static void	imsgev_flush(int, short, void *);
+static void	imsgev_gone(struct imsgev *);
+static int	imsgev_busy(struct imsgev *);
+
 void
 imsgev_init(struct imsgev *iev, int fd, const char *name,
     void (*handler)(int, short, void *), void *data, size_t maxsize,
@@ -113,9 +117,28 @@ imsgev_init(struct imsgev *iev, int fd, const char *name,
 	iev->handler = handler;
 	iev->data = data;
 	iev->name = name;
-	iev->events = EV_READ;
-	event_set(&iev->ev, fd, iev->events, iev->handler, iev);
-	event_add(&iev->ev, NULL);
+	imsgev_start(iev);
+}
+
+/* The link's events, its imsgbuf and handler being set. */
+void
+imsgev_start(struct imsgev *iev)
+{
+	iev->events = 0;
+	iev->flushing = 0;
+	iev->wblocked = 0;
+	event_set(&iev->flushev, -1, 0, imsgev_flush, iev);
+	imsg_event_add(iev);
+}
+
+/* No more events for the link (it is gone, or about to be freed). */
+void
+imsgev_clear(struct imsgev *iev)
+{
+	event_del(&iev->ev);
+	event_del(&iev->flushev);
+	iev->events = 0;
+	iev->flushing = 0;
 }
 
 void
@@ -134,20 +157,56 @@ imsgev_busy(struct imsgev *iev)
 	return (iev->closing || (iev->busy != NULL && iev->busy(iev)));
 }
 
+/*
+ * Arm the link for its state: reading unless busy or closing; what was
+ * queued is written at the end of this loop turn (imsgev_flush, with
+ * whatever else is queued by then), and waits for EV_WRITE only when the
+ * socket would not take it all.  The read event is persistent and
+ * changed only when what the link waits for changes, so a message in
+ * each direction costs no epoll_ctl(2).
+ */
 void
 imsg_event_add(struct imsgev *iev)
 {
-	iev->events = 0;
+	short	want = 0;
+
 	if (!imsgev_busy(iev))
-		iev->events |= EV_READ;
-	if (imsgbuf_queuelen(&iev->ibuf) > 0)
-		iev->events |= EV_WRITE;
-	event_del(&iev->ev);
-	/* A busy link is re-armed by whoever finishes its answer. */
-	if (iev->events == 0)
+		want |= EV_READ;
+	if (imsgbuf_queuelen(&iev->ibuf) > 0) {
+		if (iev->wblocked)
+			want |= EV_WRITE;
+		else if (!iev->flushing) {
+			iev->flushing = 1;
+			event_active(&iev->flushev, EV_WRITE, 1);
+		}
+	}
+	if (want == iev->events && (want == 0 ||
+	    event_pending(&iev->ev, want, NULL) == want))
 		return;
-	event_set(&iev->ev, iev->ibuf.fd, iev->events, iev->handler, iev);
+	event_del(&iev->ev);
+	iev->events = want;
+	/* A busy link is re-armed by whoever finishes its answer. */
+	if (want == 0)
+		return;
+	event_set(&iev->ev, iev->ibuf.fd, want | EV_PERSIST, iev->handler,
+	    iev);
 	event_add(&iev->ev, NULL);
+}
+
+/*
+ * The end of the loop turn in which messages were queued: the link is
+ * handled as when its socket turns writable, so that requests already
+ * read, held while it was busy, are taken up once the answers are out.
+ */
+static void
+imsgev_flush(int fd, short event, void *arg)
+{
+	struct imsgev	*iev = arg;
+
+	iev->flushing = 0;
+	if (imsgbuf_queuelen(&iev->ibuf) == 0)
+		return;
+	iev->handler(iev->ibuf.fd, EV_WRITE, iev);
 }
 
 int
@@ -181,6 +240,7 @@ imsgev_io(struct imsgev *iev, short event)
 				log_warn("write to %s", iev->name);
 			return (-1);
 		}
+		iev->wblocked = imsgbuf_queuelen(&iev->ibuf) > 0;
 	}
 	imsg_event_add(iev);
 	return (0);
@@ -203,6 +263,7 @@ imsgev_dispatch(int fd, short event, void *arg)
 	int		 rc;
 
 	if (imsgev_io(iev, event) == -1) {
+		imsgev_clear(iev);
 		imsgev_gone(iev);
 		return;
 	}
@@ -212,6 +273,7 @@ imsgev_dispatch(int fd, short event, void *arg)
 			if (!iev->client && !iev->untrusted)
 				fatal("malformed message from %s", iev->name);
 			log_warn("%s: malformed request", iev->name);
+			imsgev_clear(iev);
 			imsgev_gone(iev);
 			return;
 		}
@@ -229,11 +291,13 @@ imsgev_dispatch(int fd, short event, void *arg)
 		/* What could be written at once goes now. */
 		if (iev->client && imsgbuf_queuelen(&iev->ibuf) > 0 &&
 		    imsgbuf_write(&iev->ibuf) == -1) {
+			imsgev_clear(iev);
 			imsgev_gone(iev);
 			return;
 		}
 	}
 	if (iev->closing && imsgbuf_queuelen(&iev->ibuf) == 0) {
+		imsgev_clear(iev);
 		imsgev_gone(iev);
 		return;
 	}

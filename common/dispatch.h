@@ -61,7 +61,8 @@
 struct imsgev {
 	struct imsgbuf	 ibuf;
 	void		(*handler)(int, short, void *);
-	struct event	 ev;
+	struct event	 ev;		/* the socket: read, write when blocked */
+	struct event	 flushev;	/* end of turn: write what was queued */
 	void		*data;
 	short		 events;
 	const char	*name;		/* peer, for log lines */
@@ -71,6 +72,8 @@ struct imsgev {
 	int		 client;
 	int		 untrusted;	/* a malformed frame ends the link */
 	int		 closing;	/* close once written */
+	int		 flushing;	/* flushev is active */
+	int		 wblocked;	/* the socket took not all: EV_WRITE */
 };
 
 /*
@@ -89,6 +92,8 @@ void	 imsgev_peer(struct imsgev *, int fd, const char *name,
 	    void (*gone)(struct imsgev *), void *data, size_t maxsize,
 	    int fdpass);
 /* The loop; event 0 only takes the messages already read. */
+void	 imsgev_start(struct imsgev *);
+void	 imsgev_clear(struct imsgev *);
 void	 imsgev_dispatch(int fd, short event, void *arg);
 /*
  * Re-arm the event: EV_WRITE when messages are queued, EV_READ unless

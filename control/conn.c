@@ -190,7 +190,7 @@ static void
 control_close(struct ctl_conn *c)
 {
 	TAILQ_REMOVE(&conns, c, entry);
-	event_del(&c->iev.ev);
+	imsgev_clear(&c->iev);
 	imsgbuf_clear(&c->iev.ibuf);
 	close(c->iev.ibuf.fd);
 	free(c);

@@ -188,7 +188,7 @@ static void
 proxy_control_gone(struct imsgev *iev)
 {
 	log_debug("control closed its link");
-	event_del(&iev->ev);
+	imsgev_clear(iev);
 }
 
 static void

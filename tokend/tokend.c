@@ -72,7 +72,7 @@ static void
 tokend_peer_gone(struct imsgev *iev)
 {
 	log_debug("%s closed its link", iev->name);
-	event_del(&iev->ev);
+	imsgev_clear(iev);
 }
 
 static void

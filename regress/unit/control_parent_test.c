@@ -103,7 +103,7 @@ static void
 control_lost(struct imsgev *iev)
 {
 	gone = 1;
-	event_del(&iev->ev);
+	imsgev_clear(iev);
 }
 
 /* Send one message as the control process; turn the parent's loop. */
