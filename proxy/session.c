@@ -889,8 +889,9 @@ session_login_done(struct session *s)
 		s->ops->free(s->proto);
 		s->proto = NULL;
 	}
+	/* The audit line says it at the default level: once is enough. */
 	session_audit(s, "ok");
-	log_info("session %u: %s logged in as %s on %s", s->id, s->peer,
+	log_debug("session %u: %s logged in as %s on %s", s->id, s->peer,
 	    s->account ? s->account : "?", s->srvname);
 	/* session_process moves whatever is buffered on both sides. */
 	s->again = 1;
