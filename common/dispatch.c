@@ -135,8 +135,10 @@ imsgev_start(struct imsgev *iev)
 void
 imsgev_clear(struct imsgev *iev)
 {
-	event_del(&iev->ev);
-	event_del(&iev->flushev);
+	if (event_initialized(&iev->ev))
+		event_del(&iev->ev);
+	if (event_initialized(&iev->flushev))
+		event_del(&iev->flushev);
 	iev->events = 0;
 	iev->flushing = 0;
 }
@@ -183,7 +185,8 @@ imsg_event_add(struct imsgev *iev)
 	if (want == iev->events && (want == 0 ||
 	    event_pending(&iev->ev, want, NULL) == want))
 		return;
-	event_del(&iev->ev);
+	if (event_initialized(&iev->ev))
+		event_del(&iev->ev);
 	iev->events = want;
 	/* A busy link is re-armed by whoever finishes its answer. */
 	if (want == 0)

@@ -111,11 +111,14 @@ def status(pid, field):
 
 
 def listening_inode(path):
-    """The inode of the UNIX socket bound to path (/proc/net/unix)."""
+    """The inode of the UNIX socket listening on path (/proc/net/unix,
+    whose lines for connections accepted on it carry the path too: the
+    listening one has __SO_ACCEPTCON, 0x10000, in its flags)."""
     with open("/proc/net/unix") as f:
         for line in f.readlines()[1:]:
             parts = line.split()
-            if len(parts) >= 8 and parts[7] == path:
+            if len(parts) >= 8 and parts[7] == path and \
+                    int(parts[3], 16) & 0x10000:
                 return int(parts[6])
     return None
 
