@@ -298,10 +298,159 @@ test_loop(void)
 	    "(status %d)", st);
 }
 
+/*
+ * The writing side of a link, in this process: what is queued goes at
+ * the end of the loop turn; requests held while the link is busy
+ * (answers not written yet, as the control process does) are handled
+ * once the answers are out; a socket that takes not all waits for
+ * EV_WRITE and loses nothing.
+ */
+static int	 answered;
+static uint32_t	 waiting;	/* the request whose answer comes later */
+
+/* The answer, made in a later loop turn, as a peer process's would be. */
+static void
+answer_later(int fd, short event, void *arg)
+{
+	struct imsgev	*iev = arg;
+
+	if (imsg_compose(&iev->ibuf, IMSG_CTL_END, 0, 0, -1, &waiting,
+	    sizeof(waiting)) == -1)
+		exit(1);
+	waiting = 0;
+	imsg_event_add(iev);
+}
+
+static int
+answer(struct imsgev *iev, struct imsg *imsg)
+{
+	struct timeval	now = { 0, 0 };
+
+	if (imsg_get_type(imsg) != IMSG_CTL_DATA ||
+	    imsg_get_data(imsg, &waiting, sizeof(waiting)) == -1)
+		return (DISPATCH_UNKNOWN);
+	answered++;
+	event_once(-1, EV_TIMEOUT, answer_later, iev, &now);
+	return (DISPATCH_OK);
+}
+
+/* Busy while an answer is awaited or not written (the control process). */
+static int
+answers_pending(struct imsgev *iev)
+{
+	return (waiting != 0 || imsgbuf_queuelen(&iev->ibuf) > 0);
+}
+
+static int
+readable(int fd)
+{
+	struct pollfd	pfd = { fd, POLLIN, 0 };
+
+	return (poll(&pfd, 1, 0) == 1);
+}
+
+/* Read whole messages from fd into seqs; how many so far. */
+static int
+collect(struct imsgbuf *ib, uint32_t *seqs, int max, int *n)
+{
+	struct imsg	imsg;
+	uint32_t	seq;
+
+	if (readable(ib->fd) && imsgbuf_read(ib) != 1)
+		return (-1);
+	while (imsg_get(ib, &imsg) > 0) {
+		/* The sequence number opens the payload, whatever its size. */
+		if (imsg_get_len(&imsg) >= sizeof(seq) && *n < max) {
+			memcpy(&seq, imsg.data, sizeof(seq));
+			seqs[(*n)++] = seq;
+		}
+		imsg_free(&imsg);
+	}
+	return (*n);
+}
+
+static void
+test_flush(void)
+{
+	struct event_base	*base;
+	struct imsgev		 iev;
+	struct imsgbuf		 peer;
+	static uint8_t		 big[16000];	/* under the imsg limit */
+	uint32_t		 seqs[64], i;
+	int			 sv[2], n = 0, turns, inorder;
+
+	/* Non-blocking, as the daemon's links are. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == -1)
+		exit(1);
+	base = event_init();
+	imsgev_peer(&iev, sv[1], "testpeer", answer, NULL, NULL, 0, 0);
+	iev.client = 1;
+	iev.busy = answers_pending;
+	if (imsgbuf_init(&peer, sv[0]) == -1)
+		exit(1);
+
+	/* Queued now, written at the end of the turn. */
+	i = 7;
+	imsg_compose_event(&iev, IMSG_CTL_END, 0, 0, -1, &i, sizeof(i));
+	check(!readable(sv[0]), "a queued message is not written at once");
+	event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	collect(&peer, seqs, 64, &n);
+	check(n == 1 && seqs[0] == 7,
+	    "it is written at the end of the loop turn (%d messages)", n);
+
+	/* Six requests at once: six answers, in order. */
+	n = 0;
+	for (i = 1; i <= 6; i++)
+		imsg_compose(&peer, IMSG_CTL_DATA, 0, 0, -1, &i, sizeof(i));
+	if (imsgbuf_flush(&peer) == -1)
+		exit(1);
+	for (turns = 0; turns < 50 && n < 6; turns++) {
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		collect(&peer, seqs, 64, &n);
+	}
+	for (inorder = n == 6, i = 0; inorder && i < 6; i++)
+		inorder = seqs[i] == i + 1;
+	check(inorder && answered == 6, "six requests read at once, each "
+	    "answered in a later loop turn: six answers, in order (%d, %d "
+	    "handled)", n, answered);
+
+	/* More than the socket takes: EV_WRITE, nothing lost. */
+	n = 0;
+	for (i = 0; i < 64; i++) {
+		memcpy(big, &i, sizeof(i));
+		if (imsg_compose_event(&iev, IMSG_CTL_END, 0, 0, -1, big,
+		    sizeof(big)) == -1)
+			check(0, "compose %u", i);
+	}
+	event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	check(iev.wblocked && imsgbuf_queuelen(&iev.ibuf) > 0,
+	    "1,000 KB queued: the socket takes part, the rest waits for "
+	    "EV_WRITE (queued %u)", imsgbuf_queuelen(&iev.ibuf));
+	for (turns = 0; turns < 10000 && n < 64; turns++) {
+		collect(&peer, seqs, 64, &n);
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	}
+	for (inorder = n == 64, i = 0; inorder && i < 64; i++)
+		inorder = seqs[i] == i;
+	check(inorder && !iev.wblocked && imsgbuf_queuelen(&iev.ibuf) == 0,
+	    "all 64 arrive in order once the peer reads (%d)", n);
+
+	imsgev_clear(&iev);
+	check(event_pending(&iev.ev, EV_READ | EV_WRITE, NULL) == 0 &&
+	    event_pending(&iev.flushev, EV_WRITE, NULL) == 0,
+	    "imsgev_clear leaves no event of the link");
+	imsgbuf_clear(&peer);
+	imsgbuf_clear(&iev.ibuf);
+	close(sv[0]);
+	close(sv[1]);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
 	test_names();
 	test_loop();
+	test_flush();
 	return (failures != 0);
 }
