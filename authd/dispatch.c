@@ -187,7 +187,6 @@ static void
 authd_control_gone(struct imsgev *iev)
 {
 	log_debug("control closed its link");
-	imsgev_clear(iev);
 }
 
 /* tokend is gone: the parent stops the daemon and names tokend. */

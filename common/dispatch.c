@@ -99,8 +99,6 @@ imsg_type_name(uint32_t type)
 }
 
 static void	imsgev_flush(int, short, void *);
-static void	imsgev_gone(struct imsgev *);
-static int	imsgev_busy(struct imsgev *);
 
 void
 imsgev_init(struct imsgev *iev, int fd, const char *name,
@@ -120,18 +118,15 @@ imsgev_init(struct imsgev *iev, int fd, const char *name,
 	imsgev_start(iev);
 }
 
-/* The link's events, its imsgbuf and handler being set. */
 void
 imsgev_start(struct imsgev *iev)
 {
 	iev->events = 0;
-	iev->flushing = 0;
 	iev->wblocked = 0;
 	event_set(&iev->flushev, -1, 0, imsgev_flush, iev);
 	imsg_event_add(iev);
 }
 
-/* No more events for the link (it is gone, or about to be freed). */
 void
 imsgev_clear(struct imsgev *iev)
 {
@@ -140,7 +135,6 @@ imsgev_clear(struct imsgev *iev)
 	if (event_initialized(&iev->flushev))
 		event_del(&iev->flushev);
 	iev->events = 0;
-	iev->flushing = 0;
 }
 
 void
@@ -177,10 +171,8 @@ imsg_event_add(struct imsgev *iev)
 	if (imsgbuf_queuelen(&iev->ibuf) > 0) {
 		if (iev->wblocked)
 			want |= EV_WRITE;
-		else if (!iev->flushing) {
-			iev->flushing = 1;
+		else if (!event_pending(&iev->flushev, EV_WRITE, NULL))
 			event_active(&iev->flushev, EV_WRITE, 1);
-		}
 	}
 	if (want == iev->events && (want == 0 ||
 	    event_pending(&iev->ev, want, NULL) == want))
@@ -206,7 +198,6 @@ imsgev_flush(int fd, short event, void *arg)
 {
 	struct imsgev	*iev = arg;
 
-	iev->flushing = 0;
 	if (imsgbuf_queuelen(&iev->ibuf) == 0)
 		return;
 	iev->handler(iev->ibuf.fd, EV_WRITE, iev);
@@ -249,11 +240,13 @@ imsgev_io(struct imsgev *iev, short event)
 	return (0);
 }
 
+/* The link has ended: no more events for it, then its hook. */
 static void
 imsgev_gone(struct imsgev *iev)
 {
 	if (iev->gone == NULL)
 		fatalx("lost the connection to %s", iev->name);
+	imsgev_clear(iev);
 	iev->gone(iev);
 }
 
@@ -266,7 +259,6 @@ imsgev_dispatch(int fd, short event, void *arg)
 	int		 rc;
 
 	if (imsgev_io(iev, event) == -1) {
-		imsgev_clear(iev);
 		imsgev_gone(iev);
 		return;
 	}
@@ -276,7 +268,6 @@ imsgev_dispatch(int fd, short event, void *arg)
 			if (!iev->client && !iev->untrusted)
 				fatal("malformed message from %s", iev->name);
 			log_warn("%s: malformed request", iev->name);
-			imsgev_clear(iev);
 			imsgev_gone(iev);
 			return;
 		}
@@ -294,13 +285,11 @@ imsgev_dispatch(int fd, short event, void *arg)
 		/* What could be written at once goes now. */
 		if (iev->client && imsgbuf_queuelen(&iev->ibuf) > 0 &&
 		    imsgbuf_write(&iev->ibuf) == -1) {
-			imsgev_clear(iev);
 			imsgev_gone(iev);
 			return;
 		}
 	}
 	if (iev->closing && imsgbuf_queuelen(&iev->ibuf) == 0) {
-		imsgev_clear(iev);
 		imsgev_gone(iev);
 		return;
 	}

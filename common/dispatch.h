@@ -32,7 +32,8 @@
  *
  * The link ends the same way everywhere: the peer closed it, reading
  * or writing failed, or (for a client) a frame was malformed.  Then
- * iev->gone(iev) runs when set, else the process dies naming the peer.
+ * The link's events are cleared (imsgev_clear), then iev->gone(iev)
+ * runs when set, else the process dies naming the peer.
  * A malformed frame from a process of the daemon is fatal, except
  * on a link marked untrusted (the parent's link to the control
  * process), where it ends the link.
@@ -72,7 +73,6 @@ struct imsgev {
 	int		 client;
 	int		 untrusted;	/* a malformed frame ends the link */
 	int		 closing;	/* close once written */
-	int		 flushing;	/* flushev is active */
 	int		 wblocked;	/* the socket took not all: EV_WRITE */
 };
 
@@ -91,13 +91,16 @@ void	 imsgev_peer(struct imsgev *, int fd, const char *name,
 	    int (*dispatch)(struct imsgev *, struct imsg *),
 	    void (*gone)(struct imsgev *), void *data, size_t maxsize,
 	    int fdpass);
-/* The loop; event 0 only takes the messages already read. */
+/* Arm the events of a link whose imsgbuf and handler are set. */
 void	 imsgev_start(struct imsgev *);
+/* No more events for the link: it has ended, or is about to be freed. */
 void	 imsgev_clear(struct imsgev *);
+/* The loop; event 0 only takes the messages already read. */
 void	 imsgev_dispatch(int fd, short event, void *arg);
 /*
- * Re-arm the event: EV_WRITE when messages are queued, EV_READ unless
- * the link is busy or closing.
+ * Re-arm the link: EV_READ unless it is busy or closing; what is
+ * queued is written at the end of the loop turn, and EV_WRITE waited
+ * for only when the socket would not take it all.
  */
 void	 imsg_event_add(struct imsgev *);
 int	 imsg_compose_event(struct imsgev *, uint32_t type, uint32_t peerid,

@@ -188,7 +188,6 @@ static void
 proxy_control_gone(struct imsgev *iev)
 {
 	log_debug("control closed its link");
-	imsgev_clear(iev);
 }
 
 static void

@@ -72,7 +72,6 @@ static void
 tokend_peer_gone(struct imsgev *iev)
 {
 	log_debug("%s closed its link", iev->name);
-	imsgev_clear(iev);
 }
 
 static void

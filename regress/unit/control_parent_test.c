@@ -103,7 +103,6 @@ static void
 control_lost(struct imsgev *iev)
 {
 	gone = 1;
-	imsgev_clear(iev);
 }
 
 /* Send one message as the control process; turn the parent's loop. */
