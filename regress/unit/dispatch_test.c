@@ -349,15 +349,15 @@ readable(int fd)
 	return (poll(&pfd, 1, 0) == 1);
 }
 
-/* Read whole messages from fd into seqs; how many so far. */
-static int
+/* Add what can be read from ib to seqs (*n of them so far). */
+static void
 collect(struct imsgbuf *ib, uint32_t *seqs, int max, int *n)
 {
 	struct imsg	imsg;
 	uint32_t	seq;
 
 	if (readable(ib->fd) && imsgbuf_read(ib) != 1)
-		return (-1);
+		return;
 	while (imsg_get(ib, &imsg) > 0) {
 		/* The sequence number opens the payload, whatever its size. */
 		if (imsg_get_len(&imsg) >= sizeof(seq) && *n < max) {
@@ -366,7 +366,6 @@ collect(struct imsgbuf *ib, uint32_t *seqs, int max, int *n)
 		}
 		imsg_free(&imsg);
 	}
-	return (*n);
 }
 
 static void
