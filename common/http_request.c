@@ -240,6 +240,11 @@ http_request_parse(const char *buf, size_t len,
 	while ((line = http_next_line(&p)) != NULL && *line != '\0')
 		if ((status = http_header_line(req, line)) != 0)
 			goto fail;
+	/*
+	 * Bodies here are small forms, sent with a Content-Length; a
+	 * transfer coding is refused as RFC 9112 6.1 says a server that
+	 * does not take it answers: 501 Not Implemented.
+	 */
 	if (http_request_header(req, "Transfer-Encoding") != NULL) {
 		status = 501;
 		goto fail;
