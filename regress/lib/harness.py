@@ -32,7 +32,9 @@ Run tests with /usr/bin/python3 as root (regress/run does).  A test:
 API (details in each docstring):
   Harness(name)            scratch dir, certificates; .ca_file .cert_file
                            .key_file .untrusted_{ca,cert,key}_file .dir
-  check(cond, what, why)   PASS/FAIL line; finish() exits 1 on a failure
+  check(cond, what, why)   PASS/FAIL line; finish() exits 1 on a failure;
+                           safe from several threads at once (one whole
+                           line per check: harness_threads.py)
   info(msg)                a "# ..." diagnostic line
   free_port()              a free port on 127.0.0.1 (and ::1)
   connect(port, host, tls) a Conn: send, readline, read_exact,
@@ -115,6 +117,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import urllib.error
@@ -641,6 +644,19 @@ class Conn:
 
 # ---------------------------------------------------------------------
 
+# Tests check from several threads at once, and regress/run counts whole
+# lines: each line goes out in one write, under one lock (reentrant: the
+# SIGTERM handler prints from whatever the main thread was doing).
+_OUT = threading.RLock()
+
+
+def emit(line):
+    """Write one whole line to standard output."""
+    with _OUT:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
 class Harness:
     """One test's scratch directory, servers and PASS/FAIL bookkeeping."""
 
@@ -691,36 +707,37 @@ class Harness:
     def check(self, cond, what, why=""):
         """Print PASS/FAIL for one check; returns bool(cond)."""
         what = " ".join(str(what).split())
-        if cond:
-            self.passed += 1
-            print("PASS: %s" % what, flush=True)
-        else:
-            self.failed += 1
-            why = " ".join(str(why).split()) or "check failed"
-            print("FAIL: %s: %s" % (what, why), flush=True)
+        with _OUT:
+            if cond:
+                self.passed += 1
+                emit("PASS: %s" % what)
+            else:
+                self.failed += 1
+                why = " ".join(str(why).split()) or "check failed"
+                emit("FAIL: %s: %s" % (what, why))
         return bool(cond)
 
     def info(self, msg):
         """A diagnostic line (ignored by regress/run)."""
-        print("# %s" % msg, flush=True)
+        emit("# %s" % msg)
 
     def finish(self):
         """Stop everything; exit 1 if any check failed (or none ran)."""
         self.stop_all()
         if self.passed == 0 and self.failed == 0:
-            print("FAIL: %s: no check ran" % self.name, flush=True)
+            emit("FAIL: %s: no check ran" % self.name)
             sys.exit(1)
         sys.exit(1 if self.failed else 0)
 
     def _on_sigterm(self, signo, frame):
-        print("FAIL: %s: terminated (timeout?)" % self.name, flush=True)
+        emit("FAIL: %s: terminated (timeout?)" % self.name)
         # regress/run's timeout sends SIGKILL 10 s after SIGTERM.
         self.stop_all(timeout=1)
         sys.exit(1)
 
     def _excepthook(self, typ, value, tb):
-        print("FAIL: %s: uncaught %s: %s" % (self.name, typ.__name__,
-              " ".join(str(value).split())[:500]), flush=True)
+        emit("FAIL: %s: uncaught %s: %s" % (self.name, typ.__name__,
+             " ".join(str(value).split())[:500]))
         traceback.print_exception(typ, value, tb)
         self.stop_all()
 
