@@ -32,7 +32,7 @@
  *
  * The link ends the same way everywhere: the peer closed it, reading
  * or writing failed, or (for a client) a frame was malformed.  Then
- * The link's events are cleared (imsgev_clear), then iev->gone(iev)
+ * the link's events are cleared (imsgev_clear) and iev->gone(iev)
  * runs when set, else the process dies naming the peer.
  * A malformed frame from a process of the daemon is fatal, except
  * on a link marked untrusted (the parent's link to the control
