@@ -17,8 +17,9 @@
 
 /*
  * authd: the OAuth 2.0 process.  It holds client secrets and signing
- * keys, talks HTTPS to token endpoints and listens for authorisation
- * redirects; it has no other file or network access after start.
+ * keys, talks HTTPS to token endpoints and matches the authorisation
+ * redirects the proxy receives (redirect.c) to their flights; it has
+ * no other file or network access after start.
  */
 
 #include <sys/types.h>

@@ -16,13 +16,16 @@
 
 /*
  * A bounded HTTP/1.x request parser for the daemon's small HTTP
- * servers (authd's redirect listener, the proxy's HTTP listener).  It
- * reads from memory, so it serves an evbuffer or an iobuf alike, and
- * treats every byte as hostile: the request line must be
- * "METHOD SP origin-form SP HTTP/1.x", header names must be tokens,
- * values free of control characters, no folded lines, no
- * Transfer-Encoding, one Content-Length; the head and the body have
- * limits.  Lines may end in CRLF or a bare LF.
+ * servers, all in the proxy (proxy/http.c: the redirect listeners, the
+ * authorisation page, the metrics listener).  It reads from memory, so
+ * it serves an evbuffer or an iobuf alike, and treats every byte as
+ * hostile: the request line must be "METHOD SP origin-form SP
+ * HTTP/1.x", header names must be tokens, values free of control
+ * characters, no folded lines, one Content-Length; the head and the
+ * body have limits.  Lines may end in CRLF or a bare LF.  A request
+ * with a Transfer-Encoding, chunked included, is refused with 501:
+ * the only bodies these servers take are the page's small forms, which
+ * browsers send with a Content-Length.
  */
 
 #ifndef HTTP_REQUEST_H
